@@ -1,0 +1,224 @@
+"""Configuration: a TOML file overlaid by ``SATTVA_<SECTION>__<KEY>`` environment variables.
+
+Validated once at start so that a typo fails fast with one line naming the key, instead of
+surfacing as a strange error an hour later.  Secrets are ``SecretStr`` so that they never
+reach a log line or an error message by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_CONFIG_PATH = "config.toml"
+ENV_CONFIG_PATH = "SATTVA_CONFIG"
+
+_TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as the one line the operator will read."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are refused: a misspelt key silently ignored is worse than an error.
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+    return value.rstrip("/")
+
+
+class TelegramConfig(_Section):
+    bot_token: SecretStr
+    api_base: str = "https://api.telegram.org"
+    owners: list[int] = Field(default_factory=list)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token (digits:letters, from @BotFather)")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return _check_http_url(value)
+
+
+class AssistantConfig(_Section):
+    api_id: int = 0
+    api_hash: SecretStr = SecretStr("")
+    session_string: SecretStr = SecretStr("")
+
+
+class EngineConfig(_Section):
+    kind: Literal["pytgcalls", "local"] = "pytgcalls"
+
+
+class StorageConfig(_Section):
+    database_url: str = "sqlite+aiosqlite:///sattva.db"
+    redis_url: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a SQLAlchemy URL") from None
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                "must use an async driver: sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be empty or a redis://, rediss:// or unix:// URL")
+        return value
+
+
+class SourcesConfig(_Section):
+    allow_private_networks: bool = False
+    max_download_mb: int = Field(default=200, ge=1, le=2000)
+    probe_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    library_dir: str = ""
+    cache_dir: str = ".sattva-cache"
+    ytdlp_enabled: bool = True
+
+
+class PlayerConfig(_Section):
+    max_track_seconds: int = Field(default=3 * 3600, ge=1)
+    queue_limit: int = Field(default=100, ge=1, le=10_000)
+    auto_end_seconds: int = Field(default=300, ge=0)
+    auto_end_warning_seconds: int = Field(default=60, ge=0)
+    participants_check_seconds: int = Field(default=30, ge=1)
+    resume_after_restart: bool = True
+    resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
+    default_volume: int = Field(default=100, ge=1, le=200)
+
+
+class BotConfig(_Section):
+    now_playing_images: bool = False
+    progress_update_seconds: int = Field(default=20, ge=5)
+
+
+class I18nConfig(_Section):
+    default_locale: Literal["en", "ru", "uk"] = "en"
+
+
+class WebConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secret_key: SecretStr = SecretStr("")
+    monitoring_token: SecretStr = SecretStr("")
+    https_only: bool = False
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+    metrics_interval_seconds: float = Field(default=5.0, gt=0)
+
+
+class MetricsConfig(_Section):
+    per_chat_labels: bool = False
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(BaseSettings):
+    """The whole configuration.  Environment variables win over the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SATTVA_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    telegram: TelegramConfig
+    assistant: AssistantConfig = Field(default_factory=AssistantConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    player: PlayerConfig = Field(default_factory=PlayerConfig)
+    bot: BotConfig = Field(default_factory=BotConfig)
+    i18n: I18nConfig = Field(default_factory=I18nConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init kwargs; the environment is listed first so that
+        # it overrides the file, key by key (pydantic-settings deep-merges the sources).
+        return (env_settings, init_settings)
+
+    def check_consistency(self) -> None:
+        """Rules that span keys; raises ConfigError."""
+        if self.web.enabled and not self.web.secret_key.get_secret_value():
+            raise ConfigError("config: web.secret_key: required when web.enabled is true")
+        if self.player.auto_end_warning_seconds > self.player.auto_end_seconds > 0:
+            raise ConfigError(
+                "config: player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
+            )
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{key}: {msg}")
+    return "config: " + "; ".join(problems)
+
+
+def resolve_path(path: str | None) -> Path:
+    return Path(path or os.environ.get(ENV_CONFIG_PATH) or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Reads, merges and validates; every failure is a ConfigError with one line."""
+    file = resolve_path(None if path is None else str(path))
+    if not file.is_file():
+        raise ConfigError(
+            f"config: {file} not found: copy config.example.toml to {file} and set "
+            "telegram.bot_token (or pass --config PATH)"
+        )
+    try:
+        data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {file} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {file}: {exc.__class__.__name__}") from None
+    return settings_from_mapping(data)
+
+
+def settings_from_mapping(data: dict[str, Any]) -> Settings:
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    settings.check_consistency()
+    return settings

@@ -1,0 +1,81 @@
+"""The player's public face: what the bot and the web sidecar may ask of playback.
+
+Implemented by ``bot.domain.player.PlayerManager``.  Adapters depend on this protocol, not
+on the implementation, so they can be tested against a fake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.domain.models import LoopMode, NowPlaying, Track
+
+
+class PlayerState(StrEnum):
+    IDLE = "idle"
+    PLAYING = "playing"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayOutcome:
+    """``started``: it plays now; otherwise it was queued at ``position`` (1-based)."""
+
+    track: Track
+    started: bool
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSnapshot:
+    chat_id: int
+    state: PlayerState
+    now: NowPlaying | None
+    position: float | None  # live seconds into the current track
+    pending: list[Track]
+    loop: LoopMode
+    listeners: int | None
+    volume: int
+
+
+class Players(Protocol):
+    """Every method validates, goes through the queue store first, then the engine.
+
+    Raises ``bot.storage.queue.QueueError`` subclasses (queue full, bad position, storage
+    unavailable) and ``bot.engines.base.EngineError`` for the adapters to phrase.
+    """
+
+    async def play(self, chat_id: int, track: Track) -> PlayOutcome: ...
+
+    async def skip(self, chat_id: int) -> NowPlaying | None:
+        """Ends the current track; returns what plays next (None: the queue ran out)."""
+
+    async def stop(self, chat_id: int) -> None:
+        """Stops playback, leaves the call and clears the chat's queue."""
+
+    async def pause(self, chat_id: int) -> bool:
+        """False when nothing was playing."""
+
+    async def resume(self, chat_id: int) -> bool:
+        """False when nothing was paused."""
+
+    async def seek(self, chat_id: int, position: float) -> None: ...
+
+    async def set_volume(self, chat_id: int, volume: int) -> None: ...
+
+    async def set_loop(self, chat_id: int, mode: LoopMode) -> None: ...
+
+    async def shuffle(self, chat_id: int) -> None: ...
+
+    async def remove(self, chat_id: int, position: int) -> Track: ...
+
+    async def move(self, chat_id: int, src: int, dst: int) -> Track: ...
+
+    async def clear(self, chat_id: int) -> int:
+        """Empties the pending list; the current track plays on."""
+
+    async def snapshot(self, chat_id: int) -> ChatSnapshot: ...
+
+    def active_chats(self) -> list[int]: ...

@@ -1,0 +1,35 @@
+"""What the player needs from the outside, as protocols (implemented in storage/sources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.domain.models import EndReason, Track
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    chat_id: int
+    language: str | None = None
+    admin_only: bool = False
+    auto_end_seconds: int | None = None  # None: the configured default; 0: never
+    always_on: bool = False
+    playlist: tuple[str, ...] = field(default_factory=tuple)
+    volume: int = 100
+
+
+class ChatSettingsSource(Protocol):
+    async def get(self, chat_id: int) -> ChatSettings: ...
+
+
+class PlayHistorySink(Protocol):
+    async def started(self, chat_id: int, track: Track) -> None: ...
+
+    async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None: ...
+
+
+class PlaylistResolver(Protocol):
+    """Turns a 24/7 playlist entry (URL, library name or folder) into playable tracks."""
+
+    async def expand(self, entry: str) -> list[Track]: ...

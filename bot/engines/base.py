@@ -1,0 +1,121 @@
+"""The engine interface the player talks to, and the events engines report.
+
+Engines know nothing of queues: they play one media item per chat and report what happens
+to it.  Every event names the track id the engine was asked to play, so the player can
+ignore a stale or duplicated report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class EngineError(Exception):
+    """An expected failure with a message fit for the chat (no voice chat, not allowed...)."""
+
+    def __init__(self, message: str, *, code: str = "engine_error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NoActiveCall(EngineError):
+    def __init__(self, message: str = "no active voice chat in this group") -> None:
+        super().__init__(message, code="no_active_call")
+
+
+class NotAllowed(EngineError):
+    def __init__(self, message: str = "the assistant is not allowed to join") -> None:
+        super().__init__(message, code="not_allowed")
+
+
+class MediaError(EngineError):
+    def __init__(self, message: str = "the media cannot be played") -> None:
+        super().__init__(message, code="media_error")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEnded:
+    chat_id: int
+    track_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFailed:
+    chat_id: int
+    track_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FirstFrame:
+    """The first audio frame of a track left the decoder (for latency measurements)."""
+
+    chat_id: int
+    track_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListenersChanged:
+    """Listener count without the assistant itself."""
+
+    chat_id: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallGone:
+    """The call ended under us: kicked, left, voice chat closed."""
+
+    chat_id: int
+    reason: str
+
+
+EngineEvent = TrackEnded | TrackFailed | FirstFrame | ListenersChanged | CallGone
+EventHandler = Callable[[EngineEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PlayRequest:
+    chat_id: int
+    track_id: str
+    media: str  # local path or http(s) URL; never starts with "-"
+    position: float = 0.0
+    volume: int = 100
+    is_live: bool = False
+
+
+class VoiceEngine(Protocol):
+    name: str
+
+    def set_handler(self, handler: EventHandler) -> None:
+        """The one consumer of this engine's events (the player manager)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def play(self, request: PlayRequest) -> None:
+        """Starts (or replaces) the chat's stream; raises EngineError."""
+
+    async def pause(self, chat_id: int) -> None: ...
+
+    async def resume(self, chat_id: int) -> None: ...
+
+    async def stop(self, chat_id: int) -> None:
+        """Stops the stream and leaves the call; a no-op when not in one."""
+
+    async def set_volume(self, chat_id: int, volume: int) -> None: ...
+
+    async def seek(self, chat_id: int, position: float) -> None: ...
+
+    async def position(self, chat_id: int) -> float | None:
+        """Seconds into the current track, or None when nothing plays."""
+
+    async def listeners(self, chat_id: int) -> int | None:
+        """Current listeners without the assistant; None when unknown / not in a call."""
+
+    def active_chats(self) -> list[int]: ...
+
+    async def healthy(self) -> bool: ...

@@ -1,0 +1,1 @@
+"""Persistence: the queue stores (Redis, database) and the relational database."""

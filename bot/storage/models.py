@@ -1,0 +1,119 @@
+"""Relational schema (SQLAlchemy 2).  Alembic migrations in ``migrations/`` mirror it.
+
+BigInteger for Telegram ids: supergroup ids exceed 32 bits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Chat(Base):
+    """Per-chat settings.  A row appears the first time the bot acts in a chat."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(256), default="")
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    admin_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: the configured player.auto_end_seconds; 0: never auto-end
+    auto_end_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    always_on: Mapped[bool] = mapped_column(Boolean, default=False)  # 24/7 mode
+    # 24/7 playlist: one URL, library name or folder per line
+    playlist: Mapped[str] = mapped_column(Text, default="")
+    volume: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    authorized: Mapped[list[AuthorizedUser]] = relationship(
+        back_populates="chat", cascade="all, delete-orphan"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.title or 'chat'} ({self.id})"
+
+
+class AuthorizedUser(Base):
+    """Users a chat's admins allowed to control playback in that chat."""
+
+    __tablename__ = "authorized_users"
+    __table_args__ = (UniqueConstraint("chat_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    added_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    chat: Mapped[Chat] = relationship(back_populates="authorized")
+
+    def __str__(self) -> str:
+        return f"{self.name or self.user_id} in {self.chat_id}"
+
+
+class PlayHistory(Base):
+    __tablename__ = "play_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    track_id: Mapped[str] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    requested_by_name: Mapped[str] = mapped_column(String(256), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class WebAdmin(Base):
+    __tablename__ = "web_admins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2; never shown
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))  # "web:alice", "tg:123", "system"
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    before: Mapped[str] = mapped_column(Text, default="")  # JSON
+    after: Mapped[str] = mapped_column(Text, default="")  # JSON

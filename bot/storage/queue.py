@@ -1,0 +1,106 @@
+"""The queue store contract: one interface, a Redis and a database implementation.
+
+Every method is a single atomic step against the backend, so a crash between any two calls
+leaves each track in exactly one place (the pending list or the now-playing slot).  The
+store, not the process, is the truth: the player re-reads it after a restart.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain.models import LoopMode, NowPlaying, Track
+
+
+class QueueError(Exception):
+    """Base of the store's expected failures (each maps to a short chat answer)."""
+
+
+class QueueFull(QueueError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"queue is full ({limit} tracks)")
+        self.limit = limit
+
+
+class QueuePositionError(QueueError):
+    """A 1-based position outside the pending list."""
+
+    def __init__(self, position: int, length: int) -> None:
+        super().__init__(f"no track at position {position} (queue has {length})")
+        self.position = position
+        self.length = length
+
+
+class StorageUnavailable(QueueError):
+    """The backend did not answer (Redis down, database gone).  Nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceResult:
+    """What ``advance`` did.  ``advanced`` is False when the caller's id was stale."""
+
+    advanced: bool
+    finished: Track | None
+    current: NowPlaying | None
+
+
+class QueueStore(Protocol):
+    async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
+        """Appends to the pending list; returns its 1-based position there.
+
+        Raises QueueFull when pending already holds ``limit`` tracks.
+        """
+
+    async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
+        """Fills an empty now-playing slot from the head of pending.
+
+        Idempotent: when the slot is occupied it returns the occupant unchanged.  None when
+        both are empty.
+        """
+
+    async def advance(
+        self, chat_id: int, expected_track_id: str, *, now: float, natural: bool
+    ) -> AdvanceResult:
+        """Ends the track in the slot and fills the slot according to the loop mode.
+
+        A no-op (``advanced=False``) unless the slot holds ``expected_track_id``: stream
+        ends can be reported twice.  Loop ``track`` replays the track (under a new id) only
+        when ``natural``; loop ``queue`` appends the finished track (new id) to pending.
+        """
+
+    async def now_playing(self, chat_id: int) -> NowPlaying | None: ...
+
+    async def pending(self, chat_id: int) -> list[Track]: ...
+
+    async def length(self, chat_id: int) -> int:
+        """Number of pending tracks (the slot not counted)."""
+
+    async def remove(self, chat_id: int, position: int) -> Track:
+        """Removes the pending track at 1-based ``position``; QueuePositionError if none."""
+
+    async def move(self, chat_id: int, src: int, dst: int) -> Track:
+        """Moves the pending track at ``src`` so that it ends up at ``dst`` (1-based)."""
+
+    async def shuffle(self, chat_id: int, rng: random.Random | None = None) -> None: ...
+
+    async def clear(self, chat_id: int, *, include_current: bool) -> int:
+        """Empties pending (and the slot too when ``include_current``); returns the count."""
+
+    async def set_loop(self, chat_id: int, mode: LoopMode) -> None: ...
+
+    async def get_loop(self, chat_id: int) -> LoopMode: ...
+
+    async def checkpoint(
+        self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
+    ) -> bool:
+        """Records the playing position; False (and no change) if the slot moved on."""
+
+    async def chats_with_state(self) -> list[int]:
+        """Chats with a now-playing track or pending tracks: what to recover at start."""
+
+    async def ping(self) -> None:
+        """Raises StorageUnavailable when the backend does not answer."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up shared by scripts/run and scripts/test: system packages
+# with apt when missing, the virtualenv, the project and its compiled translations.
+# Usage: scripts/setup.sh [--test]   (--test also installs what the test suite needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+"$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+if [ "$want_test" = 1 ]; then
+    command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "setup: installing system packages: ${need[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: need root to install ${need[*]} (or install them yourself)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.sattva-installed
+extra=""
+[ "$want_test" = 1 ] && extra="[dev]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! grep -qx "$extra" "$stamp"; then
+    echo "setup: installing the project into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".$extra"
+    # the stamp remembers the widest install made, so run after test does not reinstall
+    if [ "$want_test" = 1 ] || [ ! -f "$stamp" ]; then echo "$extra" > "$stamp"; fi
+fi
+
+# Compiled catalogues are build products, never committed.
+if compgen -G "locales/*/LC_MESSAGES/*.po" >/dev/null; then
+    .venv/bin/pybabel compile -q -d locales -D messages
+fi

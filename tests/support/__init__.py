@@ -1,0 +1,1 @@
+"""Real-part test helpers: a redis-server process, generated audio, free ports."""
