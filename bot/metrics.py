@@ -1,0 +1,88 @@
+"""Prometheus metric families, defined once so every part records into the same registry.
+
+No chat-id labels here: a label per chat is unbounded cardinality.  The opt-in per-chat
+gauges (``metrics.per_chat_labels``) live in ``PER_CHAT`` and their series are removed when
+a chat's stream ends (see ``forget_chat``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+ACTIVE_STREAMS = Gauge(
+    "sattva_active_streams", "Chats with a stream playing or paused", registry=REGISTRY
+)
+LISTENERS = Gauge(
+    "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY
+)
+QUEUED_TRACKS = Gauge("sattva_queued_tracks", "Pending tracks in all queues", registry=REGISTRY)
+QUEUE_LENGTH = Histogram(
+    "sattva_queue_length",
+    "Pending queue length, observed at each queue change",
+    buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500),
+    registry=REGISTRY,
+)
+QUEUE_OPERATIONS = Counter(
+    "sattva_queue_operations", "Queue store operations", ["op"], registry=REGISTRY
+)
+TRACKS_STARTED = Counter("sattva_tracks_started", "Tracks started", registry=REGISTRY)
+TRACKS_ENDED = Counter("sattva_tracks_ended", "Tracks ended", ["reason"], registry=REGISTRY)
+AUTO_END = Counter("sattva_auto_end", "Streams ended automatically", ["reason"], registry=REGISTRY)
+SOURCE_RESOLVE_SECONDS = Histogram(
+    "sattva_source_resolve_seconds",
+    "Time to resolve a /play request into a playable track",
+    ["kind"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+SOURCE_FAILURES = Counter(
+    "sattva_source_failures",
+    "Refused or failed /play requests",
+    ["kind", "reason"],
+    registry=REGISTRY,
+)
+TELEGRAM_CALLS = Counter(
+    "sattva_telegram_api_calls", "Bot API calls", ["method"], registry=REGISTRY
+)
+TELEGRAM_ERRORS = Counter(
+    "sattva_telegram_api_errors", "Bot API errors", ["method", "kind"], registry=REGISTRY
+)
+TELEGRAM_RETRIES = Counter(
+    "sattva_telegram_429_retries", "Sends retried after 429 Too Many Requests", registry=REGISTRY
+)
+WS_CONNECTIONS = Gauge("sattva_ws_connections", "Open monitoring WebSockets", registry=REGISTRY)
+WS_DROPPED = Counter(
+    "sattva_ws_dropped_clients", "Monitoring clients dropped for falling behind", registry=REGISTRY
+)
+HTTP_REQUESTS = Counter(
+    "sattva_http_requests", "Web sidecar requests", ["method", "route", "status"], registry=REGISTRY
+)
+HTTP_LATENCY = Histogram(
+    "sattva_http_request_seconds", "Web sidecar latency", ["method", "route"], registry=REGISTRY
+)
+
+# Opt-in, bounded by the number of chats actually streaming; see forget_chat.
+PER_CHAT_LISTENERS = Gauge(
+    "sattva_chat_listeners",
+    "Listeners per chat (metrics.per_chat_labels)",
+    ["chat_id"],
+    registry=REGISTRY,
+)
+PER_CHAT_QUEUE = Gauge(
+    "sattva_chat_queue_length",
+    "Pending tracks per chat (metrics.per_chat_labels)",
+    ["chat_id"],
+    registry=REGISTRY,
+)
+PER_CHAT = (PER_CHAT_LISTENERS, PER_CHAT_QUEUE)
+
+
+def forget_chat(chat_id: int) -> None:
+    """Drops a chat's per-chat series once its stream ends."""
+    for gauge in PER_CHAT:
+        try:
+            gauge.remove(str(chat_id))
+        except KeyError:
+            pass
