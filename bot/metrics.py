@@ -7,6 +7,8 @@ a chat's stream ends (see ``forget_chat``).
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -82,7 +84,5 @@ PER_CHAT = (PER_CHAT_LISTENERS, PER_CHAT_QUEUE)
 def forget_chat(chat_id: int) -> None:
     """Drops a chat's per-chat series once its stream ends."""
     for gauge in PER_CHAT:
-        try:
+        with contextlib.suppress(KeyError):
             gauge.remove(str(chat_id))
-        except KeyError:
-            pass
