@@ -1,0 +1,1 @@
+"""Sources: turning what a user sent to /play into a playable, probed Track."""
