@@ -1,0 +1,132 @@
+"""Command line: ``python -m bot [--config PATH] [check | admin create USER | session]``.
+
+Every failure an operator can cause (missing config, bad value, unreachable service) ends
+as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a --config given before the subcommand is not reset by the subparser.
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $SATTVA_CONFIG, then ./config.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Sattva: Telegram voice-chat streamer (runs the bot and its web sidecar)",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("check", parents=[common], help="check the set-up, one line per item")
+    admin = sub.add_parser("admin", parents=[common], help="web panel administrators")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser(
+        "create", parents=[common], help="create (or reset) a web-panel admin"
+    )
+    create.add_argument("username")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    session = sub.add_parser(
+        "session", parents=[common], help="create the assistant account's session string"
+    )
+    session.add_argument("--api-id", type=int, default=None, help="my.telegram.org api_id")
+    session.add_argument("--api-hash", default=None, help="my.telegram.org api_hash")
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat: "):
+        raise ValueError("passwords differ")
+    return first
+
+
+def _session(args: argparse.Namespace) -> int:
+    api_id: int | None = args.api_id
+    api_hash: str | None = args.api_hash
+    if api_id is None or not api_hash:
+        try:
+            settings = load_settings(getattr(args, "config", None))
+        except ConfigError:
+            settings = None
+        if settings is not None:
+            api_id = api_id or settings.assistant.api_id or None
+            api_hash = api_hash or settings.assistant.api_hash.get_secret_value() or None
+    if not api_id or not api_hash:
+        return _fail(
+            "session: api_id and api_hash are needed (--api-id/--api-hash, or [assistant] "
+            "in the config); get them at my.telegram.org",
+            EXIT_CONFIG,
+        )
+    if not sys.stdin.isatty():
+        return _fail("session: interactive; run it in a terminal", EXIT_CONFIG)
+    from bot.assistant_session import create_session_string
+
+    session_string = asyncio.run(create_session_string(api_id, api_hash))
+    print("Put this in [assistant] session_string (keep it secret):")
+    print(session_string)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "session":
+        return _session(args)
+    try:
+        settings: Settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        if args.command == "check":
+            print(f"FAIL {exc}")
+            return EXIT_FAILED
+        return _fail(str(exc), EXIT_CONFIG)
+
+    if args.command == "check":
+        from bot.checks import run_checks
+
+        return 0 if asyncio.run(run_checks(settings)) else EXIT_FAILED
+
+    if args.command == "admin":
+        from bot.storage.admin_cli import create_admin
+
+        try:
+            password = _read_password(args.password_stdin)
+        except (ValueError, EOFError, KeyboardInterrupt) as exc:
+            return _fail(f"admin: {exc or 'cancelled'}", EXIT_FAILED)
+        try:
+            created = asyncio.run(create_admin(settings, args.username, password))
+        except ValueError as exc:
+            return _fail(f"admin: {exc}", EXIT_FAILED)
+        print(f"admin {args.username}: {'created' if created else 'password reset'}")
+        return 0
+
+    from bot.app import run
+
+    return asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The command line as an operator meets it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456789:AAE-secret-token-value-abcdefghijk"
+
+
+def run_bot(
+    *args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SATTVA_")}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_config_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    result = run_bot("--config", "missing.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "missing.toml not found" in lines[0]
+    assert "config.example.toml" in lines[0]
+
+
+def test_default_path_is_config_toml_in_cwd(tmp_path: Path) -> None:
+    result = run_bot(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "config.toml not found" in result.stderr
+
+
+def test_bad_value_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        f'[telegram]\nbot_token = "{TOKEN}"\n[engine]\nkind = "winamp"\n[web]\nenabled = false\n'
+    )
+    result = run_bot("--config", "c.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("config: engine.kind:")
+    assert "Traceback" not in result.stderr
+    assert TOKEN not in result.stderr
+
+
+def test_config_option_after_subcommand(tmp_path: Path) -> None:
+    result = run_bot("check", "--config", "nowhere.toml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines() == [
+        "FAIL config: nowhere.toml not found: copy config.example.toml to nowhere.toml and set "
+        "telegram.bot_token (or pass --config PATH)"
+    ]
+
+
+def test_session_needs_api_credentials(tmp_path: Path) -> None:
+    result = run_bot("session", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "api_id and api_hash are needed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_session_refuses_without_a_terminal(tmp_path: Path) -> None:
+    result = run_bot("session", "--api-id", "12345", "--api-hash", "abcdef0123", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "interactive" in result.stderr
+
+
+def test_session_rejects_non_numeric_api_id(tmp_path: Path) -> None:
+    result = run_bot("session", "--api-id", "abc", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid int value" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [["admin"], ["admin", "create"], ["frobnicate"]])
+def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
+    result = run_bot(*argv, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr

@@ -1,0 +1,156 @@
+"""Config: file + environment, one-line errors that name the key, secrets never echoed."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.config import ConfigError, Settings, load_settings
+
+TOKEN = "123456789:AAE-secret-token-value-abcdefghijk"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def minimal(extra: str = "") -> str:
+    return f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nsecret_key = "s3cret-key-123"\n{extra}'
+
+
+def test_minimal_file_gives_documented_defaults(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, minimal()))
+    assert settings.telegram.bot_token.get_secret_value() == TOKEN
+    assert settings.telegram.api_base == "https://api.telegram.org"
+    assert settings.storage.database_url == "sqlite+aiosqlite:///sattva.db"
+    assert settings.storage.redis_url == ""
+    assert settings.engine.kind == "pytgcalls"
+    assert settings.sources.allow_private_networks is False
+    assert settings.web.port == 8080
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "nope.toml")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "config.example.toml" in message
+    assert "bot_token" in message
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, minimal())
+    monkeypatch.setenv("SATTVA_CONFIG", str(path))
+    assert load_settings().telegram.bot_token.get_secret_value() == TOKEN
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls' or 'local'"),
+        ('[storage]\ndatabase_url = "mysql://x"', "storage.database_url", "async driver"),
+        ('[storage]\nredis_url = "http://x"', "storage.redis_url", "redis://"),
+        ('[web]\nport = "eighty"', "web.port", "integer"),
+        ("[sources]\nmax_download_mb = -1", "sources.max_download_mb", "greater than or equal"),
+        ("[player]\nqueue_lenght = 3", "player.queue_lenght", "Extra inputs"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_key(
+    tmp_path: Path, extra: str, key: str, problem: str
+) -> None:
+    body = f'[telegram]\nbot_token = "{TOKEN}"\n{extra}\n'
+    if not extra.startswith("[web]"):
+        body += '[web]\nsecret_key = "s3cret-key-123"\n'
+    else:
+        body += 'secret_key = "s3cret-key-123"\n'
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert key in message
+    assert problem in message
+
+
+def test_malformed_api_base(tmp_path: Path) -> None:
+    path = write(tmp_path, minimal().replace("[web]", 'api_base = "ftp//nope"\n[web]'))
+    with pytest.raises(ConfigError, match=r"telegram\.api_base: must be an http\(s\) URL"):
+        load_settings(path)
+
+
+def test_missing_token(tmp_path: Path) -> None:
+    path = write(tmp_path, "[telegram]\nowners = [1]\n")
+    with pytest.raises(ConfigError, match=r"telegram\.bot_token: Field required"):
+        load_settings(path)
+
+
+def test_bad_token_is_not_echoed(tmp_path: Path) -> None:
+    secret = "not-a-token-but-secret-value"
+    path = write(tmp_path, minimal().replace(TOKEN, secret))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "telegram.bot_token" in str(info.value)
+    assert secret not in str(info.value)
+
+
+def test_web_enabled_requires_secret_key(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[telegram]\nbot_token = "{TOKEN}"\n')
+    with pytest.raises(ConfigError, match=r"web\.secret_key: required when web\.enabled"):
+        load_settings(path)
+    path.write_text(f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nenabled = false\n')
+    assert load_settings(path).web.enabled is False
+
+
+def test_environment_overrides_file_key_by_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, minimal('[storage]\nredis_url = "redis://a:1/0"\n'))
+    monkeypatch.setenv("SATTVA_WEB__PORT", "9191")
+    monkeypatch.setenv("SATTVA_TELEGRAM__OWNERS", "[5, 6]")
+    monkeypatch.setenv("SATTVA_ENGINE__KIND", "local")
+    settings = load_settings(path)
+    assert settings.web.port == 9191
+    assert settings.web.secret_key.get_secret_value() == "s3cret-key-123"  # kept from the file
+    assert settings.telegram.owners == [5, 6]
+    assert settings.engine.kind == "local"
+    assert settings.storage.redis_url == "redis://a:1/0"
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[telegram\n"))
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys |= _keys(sub, f"{prefix}{name}.")
+        else:
+            keys.add(f"{prefix}{name}")
+    return keys
+
+
+def test_example_lists_every_key_and_loads() -> None:
+    """config.example.toml stays in step with the code: the same keys, and it validates."""
+    data = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    example = {f"{section}.{key}" for section, values in data.items() for key in values}
+    assert example == _keys(Settings)
+    # validates as it stands except for the one secret the operator must choose
+    data["web"]["secret_key"] = "chosen-by-the-operator"
+    settings = Settings(**data)
+    settings.check_consistency()
+    assert settings.telegram.owners == []
+
+
+def test_example_has_a_comment_on_every_key() -> None:
+    for line in (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert "#" in line, f"no comment: {line}"
