@@ -1,12 +1,14 @@
 """The queue store on Redis (7 or newer): one Lua script, one round trip, per change.
 
-Durability is Redis's: with ``appendonly yes`` every script's writes reach the AOF before
-the next command is served; ``appendfsync always`` fsyncs each one, ``everysec`` may lose
-the last second on a power cut (not on a crash of redis-server alone, the kernel still
-holds the page cache).  See ``redis_lua`` for why each step is atomic.
+Durability is Redis's: with ``appendonly yes`` a script's writes are written to the AOF
+before Redis replies; ``appendfsync always`` also fsyncs them first, ``everysec`` fsyncs
+once a second and so may lose the last second or two on a power cut or kernel crash (not
+on a crash of redis-server alone: the kernel still holds the written pages).  See
+``redis_lua`` for why each step is atomic.
 
 The client never retries a command by itself: a retried ``enqueue`` whose first reply was
-lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``.
+lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``; after a
+timeout (the command sent, no reply) the operation may or may not have happened.
 """
 
 from __future__ import annotations
