@@ -276,7 +276,8 @@ class LocalEngine:
 
     async def _pump(self, chat_id: int, session: _Session, run: _Run) -> None:
         proc = run.proc
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
         stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
         try:
             while chunk := await proc.stdout.read(CHUNK):

@@ -33,12 +33,12 @@ class Recorder:
         self.events.append(event)
         self._changed.set()
 
-    async def wait_for(self, kind: type, timeout: float = 10.0) -> EngineEvent:
+    async def wait_for(self, kind: type, timeout: float = 10.0, *, nth: int = 1) -> EngineEvent:
         async with asyncio.timeout(timeout):
             while True:
-                for event in self.events:
-                    if isinstance(event, kind):
-                        return event
+                found = self.of(kind)
+                if len(found) >= nth:
+                    return found[nth - 1]
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -181,10 +181,7 @@ async def test_bad_media_fails_without_leaking_path(
     assert rec.of(TrackEnded) == []
 
     await eng.play(PlayRequest(CHAT, "missing", str(tmp_path / "nope.mp3")))
-    async with asyncio.timeout(5):
-        while len(rec.of(TrackFailed)) < 2:
-            await asyncio.sleep(0.02)
-    missing = rec.of(TrackFailed)[1]
+    missing = await rec.wait_for(TrackFailed, nth=2)
     assert isinstance(missing, TrackFailed)
     assert missing.track_id == "missing"
     assert "No such file" in missing.message
