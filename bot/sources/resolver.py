@@ -155,7 +155,9 @@ class SourceResolver:
         if progress is not None:
             await progress("probe", None)
         result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
-        title = result.display_title() or final.icy_name or title_from_url(final.url)
+        # a radio's station name says more than the tags of whatever song it sent first
+        station = final.icy_name if result.is_live else None
+        title = station or result.display_title() or final.icy_name or title_from_url(final.url)
         return Track(
             title=title,
             source=url,
