@@ -74,6 +74,8 @@ class PyTgCallsEngine:
         self._playing: dict[int, _Playing] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._checks: set[asyncio.Task[None]] = set()
+        #: how long an early end waits before the call state is asked (tests shorten it)
+        self.verify_delay = EARLY_END_SECONDS
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -162,7 +164,7 @@ class PyTgCallsEngine:
 
     async def _verify_early_end(self, chat_id: int, track_id: str) -> None:
         """A very short track really ends early: believe it once the call is idle."""
-        await asyncio.sleep(EARLY_END_SECONDS)
+        await asyncio.sleep(self.verify_delay)
         from pytgcalls.types import Call
 
         try:
@@ -263,8 +265,12 @@ class PyTgCallsEngine:
         async with self._lock(chat_id):
             self._playing.pop(chat_id, None)
             self.translator.forget(chat_id)
-            with contextlib.suppress(exceptions.NotInCallError, exceptions.NoActiveGroupCall):
-                await self._call(self._calls.leave_call(chat_id))
+            try:
+                await self._calls.leave_call(chat_id)
+            except (exceptions.NotInCallError, exceptions.NoActiveGroupCall):
+                pass  # not in a call (any more): stopping is done
+            except Exception as exc:
+                raise map_error(exc) or EngineError("leaving the voice chat failed") from exc
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if chat_id in self._playing:
