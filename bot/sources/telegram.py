@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import Progress, SourceError, TelegramMedia
@@ -75,11 +75,12 @@ class TelegramFiles:
             raise SourceError("too_big", f"{media.file_size} bytes")
         try:
             file = await self._bot.get_file(media.file_id)
-        except TelegramBadRequest as exc:
+        except TelegramAPIError as exc:
+            # the public Bot API serves files up to 20 MB; a local server has no such limit
             if "too big" in exc.message.lower():
                 raise SourceError("too_big", "the Bot API refuses files this big") from None
             raise SourceError("unreachable", "getFile failed") from None
-        except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError):
+        except (aiohttp.ClientError, OSError, TimeoutError):
             raise SourceError("unreachable", "getFile failed") from None
         if file.file_size is not None and file.file_size > self._max_bytes:
             raise SourceError("too_big", f"{file.file_size} bytes")
