@@ -7,6 +7,7 @@ code the bot turns into one short sentence.  Timing and refusals are recorded pe
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import PurePosixPath
@@ -125,13 +126,15 @@ class SourceResolver:
         if kind == "empty":
             raise SourceError("empty")
         if kind == "library":
-            entry = self.library.find(query[len(LIBRARY_PREFIX) :])
+            entry = await asyncio.to_thread(self.library.find, query[len(LIBRARY_PREFIX) :])
             return await self._library_track(entry, request)
         if kind == "url":
             return await self._url(query, request, progress)
         if self.library.enabled:
             try:
-                entry = self.library.find(query, cutoff=STRICT_LIBRARY_CUTOFF)
+                entry = await asyncio.to_thread(
+                    self.library.find, query, cutoff=STRICT_LIBRARY_CUTOFF
+                )
             except SourceError:
                 pass
             else:
@@ -143,7 +146,8 @@ class SourceResolver:
     async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
         split_url(url)
         allow = self._cfg.allow_private_networks
-        if self._cfg.ytdlp_enabled and ytdlp.has_site_extractor(url):
+        # the first call loads yt-dlp's ~1800 extractors: not on the event loop
+        if self._cfg.ytdlp_enabled and await asyncio.to_thread(ytdlp.has_site_extractor, url):
             await check_url(url, allow_private=allow)
             return await self._ytdlp(url, url, request, progress)
         timeout = self._cfg.probe_timeout_seconds
@@ -211,7 +215,9 @@ class SourceResolver:
         """A 24/7 playlist entry as tracks: a library folder gives all its playable files."""
         text = entry.strip()
         name = text[len(LIBRARY_PREFIX) :] if text.lower().startswith(LIBRARY_PREFIX) else text
-        folder = None if looks_like_url(text) else self.library.folder(name)
+        folder = (
+            None if looks_like_url(text) else await asyncio.to_thread(self.library.folder, name)
+        )
         if folder is not None:
             tracks: list[Track] = []
             anonymous = SourceRequest(query="")

@@ -82,17 +82,24 @@ class FakeFilesApi:
 
 
 @pytest.fixture
-async def api(tone: Path, tmp_path: Path) -> AsyncIterator[FakeFilesApi]:
+def payloads(tone: Path, tmp_path: Path) -> dict[str, tuple[bytes, int | None]]:
     untagged = make_tone(tmp_path / "untagged.mp3", seconds=1.0)
-    server = FakeFilesApi(
-        files={
-            "tone": (tone.read_bytes(), tone.stat().st_size),
-            "untagged": (untagged.read_bytes(), untagged.stat().st_size),
-            "liar": (b"\0" * (3 * 1024 * 1024), 1000),  # announces 1000 bytes, sends 3 MB
-            "sizeless": (b"\0" * (3 * 1024 * 1024), None),
-            "text": (b"hello, not audio\n" * 100, 1700),
-        }
-    )
+    return {
+        "tone": (tone.read_bytes(), tone.stat().st_size),
+        "untagged": (untagged.read_bytes(), untagged.stat().st_size),
+        "liar": (b"\0" * (3 * 1024 * 1024), 1000),  # announces 1000 bytes, sends 3 MB
+        "sizeless": (b"\0" * (3 * 1024 * 1024), None),
+        "text": (b"hello, not audio\n" * 100, 1700),
+    }
+
+
+def read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+@pytest.fixture
+async def api(payloads: dict[str, tuple[bytes, int | None]]) -> AsyncIterator[FakeFilesApi]:
+    server = FakeFilesApi(files=payloads)
     await server.start()
     yield server
     await server.close()
@@ -132,7 +139,7 @@ async def test_audio_downloaded_probed_and_titled(
     assert track.kind is SourceKind.TELEGRAM
     assert track.source == "tg:tone"
     assert Path(track.media) == (tmp_path / "cache" / "tg-u-tone.mp3").resolve()
-    assert Path(track.media).read_bytes() == (api.files["tone"][0])
+    assert read(track.media) == api.files["tone"][0]
     assert track.duration is not None
     assert 1.9 < track.duration < 2.2
     assert (track.requested_by, track.requested_by_name) == (5, "Bo")
