@@ -35,12 +35,14 @@ class EventDispatcher:
 
     async def close(self) -> None:
         """Delivers what is already queued, then stops."""
-        if self._task is None:
+        task, self._task = self._task, None
+        if task is None:
             return
         self._queue.put_nowait(None)
+        if task is asyncio.current_task():
+            return  # closed from inside the handler: the loop ends after this event
         with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+            await task
 
     async def _run(self) -> None:
         while (event := await self._queue.get()) is not None:

@@ -23,6 +23,7 @@ from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.probe import probe
+from bot.sources.progress import report
 from bot.sources.telegram import TelegramFiles
 
 LIBRARY_PREFIX = "lib:"
@@ -156,8 +157,7 @@ class SourceResolver:
             if not self._cfg.ytdlp_enabled:
                 raise SourceError("unsupported", "a web page, not media")
             return await self._ytdlp(final.url, url, request, progress)
-        if progress is not None:
-            await progress("probe", None)
+        await report(progress, "probe", None)
         result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
         # a radio's station name says more than the tags of whatever song it sent first
         station = final.icy_name if result.is_live else None
@@ -178,8 +178,7 @@ class SourceResolver:
     ) -> Track:
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
-        if progress is not None:
-            await progress("search", None)
+        await report(progress, "search", None)
         info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
         track = ytdlp.info_to_track(
             info,
