@@ -227,8 +227,12 @@ class PyTgCallsEngine:
                 "the assistant is not in this group and the bot cannot invite it "
                 "(make the bot an admin allowed to invite users)"
             ) from exc
-        with contextlib.suppress(errors.UserAlreadyParticipant):
-            await self._call(self._client.join_chat(link))
+        try:
+            await self._client.join_chat(link)
+        except errors.UserAlreadyParticipant:
+            pass  # joined meanwhile (or the peer was only missing from the session cache)
+        except Exception as exc:
+            raise map_error(exc) or NotAllowed("the assistant could not join the group") from exc
 
     async def _start_stream(self, request: PlayRequest, position: float) -> None:
         stream = self._stream(request, position)
@@ -238,7 +242,10 @@ class PyTgCallsEngine:
             await self._join_group(request.chat_id)
             await self._call(self._calls.play(request.chat_id, self._stream(request, position)))
         except Exception as exc:
-            raise map_error(exc) or EngineError("the voice chat failed") from exc
+            mapped = map_error(exc)
+            if mapped is None:
+                log.exception("starting the stream failed")
+            raise mapped or EngineError("the voice chat failed") from exc
         self.translator.started(request.chat_id, request.track_id)
         self._playing[request.chat_id] = _Playing(request, position)
 

@@ -45,9 +45,7 @@ def looks_like_url(query: str) -> bool:
     if any(c.isspace() for c in query):
         return False
     match = _SCHEME.match(query)
-    return match is not None and (
-        "://" in query or match.group(1).lower() in KNOWN_SCHEMES or query.startswith("-")
-    )
+    return match is not None and ("://" in query or match.group(1).lower() in KNOWN_SCHEMES)
 
 
 def title_from_url(url: str) -> str:

@@ -378,6 +378,16 @@ async def test_joins_with_invite_link_when_not_a_member(
     assert calls.log[-1][0] == "play"
 
 
+async def test_already_a_participant_is_fine(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, client, _ = adapter
+    calls.fail["play"] = [tg_errors.PeerIdInvalid()]
+    client.join_error = tg_errors.UserAlreadyParticipant()
+    await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    assert engine.active_chats() == [CHAT]
+
+
 async def test_join_refusals_mapped(
     adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
 ) -> None:
@@ -391,7 +401,31 @@ async def test_join_refusals_mapped(
     with pytest.raises(RateLimited) as err:
         await engine.play(PlayRequest(CHAT, "t1", str(tone)))
     assert err.value.seconds == 30
+    calls.fail["play"] = [tg_errors.ChannelPrivate()]
+    client.join_error = tg_errors.InviteRequestSent()
+    with pytest.raises(NotAllowed, match="approval"):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
     assert engine.active_chats() == []
+
+
+async def test_no_invite_link_means_not_allowed(tone: Path) -> None:
+    async def no_link(chat_id: int) -> str:
+        raise RuntimeError("bot is not an admin")
+
+    calls, client = FakeCalls(), FakeClient()
+    engine = PyTgCallsEngine(
+        api_id=1,
+        api_hash="x",
+        session_string="s",
+        invite_link=no_link,
+        client_factory=lambda: client,
+        calls_factory=lambda _client: calls,
+    )
+    await engine.start()
+    calls.fail["play"] = [tg_errors.ChannelInvalid()]
+    with pytest.raises(NotAllowed, match="cannot invite"):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    await engine.close()
 
 
 async def test_play_errors_mapped(
