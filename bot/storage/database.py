@@ -19,6 +19,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -107,3 +109,22 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Applies the Alembic migrations up to ``revision`` on the engine's database."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
+
+
+def _pending(connection: Connection) -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    applied: set[str] = set()
+    for head in current:
+        applied.update(rev.revision for rev in script.iterate_revisions(head, "base"))
+    return [
+        rev.revision
+        for rev in reversed(list(script.walk_revisions()))
+        if rev.revision not in applied
+    ]
+
+
+async def pending_migrations(engine: AsyncEngine) -> list[str]:
+    """Revisions not yet applied, oldest first (``check`` reports them; start applies them)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_pending)

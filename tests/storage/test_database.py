@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import EndReason, SourceKind, Track
 from bot.domain.ports import ChatSettings
-from bot.storage.database import alembic_config, create_engine, migrate, session_factory
+from bot.storage.database import (
+    alembic_config,
+    create_engine,
+    migrate,
+    pending_migrations,
+    session_factory,
+)
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.models import Base
 from bot.storage.queue import StorageUnavailable
@@ -235,3 +241,13 @@ async def test_audit_log_keeps_before_and_after_as_json(migrated: AsyncEngine) -
     assert second.entity_id == str(CHAT)
     assert json.loads(second.before) == {"volume": 100}
     assert json.loads(second.after) == {"at": "2026-05-01 00:00:00+00:00", "volume": 150}
+
+
+async def test_pending_migrations_reports_then_clears(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    try:
+        assert await pending_migrations(engine) == ["0001"]
+        await migrate(engine)
+        assert await pending_migrations(engine) == []
+    finally:
+        await engine.dispose()
