@@ -1,0 +1,175 @@
+"""Admin login for the panel, the dashboard and the monitoring WebSocket.
+
+One signed session cookie (Starlette's SessionMiddleware, installed once on the whole app so
+``/``, ``/api`` and ``/ws`` see the same login as ``/admin``): HttpOnly, SameSite=Strict,
+Secure when ``web.https_only``.  Failed logins are throttled per client address and per
+username, so guessing a password costs minutes, not milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqladmin.authentication import AuthenticationBackend
+from sqlalchemy import select
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from bot.storage.admins import hash_password, needs_rehash, verify_password
+from bot.storage.models import WebAdmin
+from web.services import WebServices
+
+if TYPE_CHECKING:
+    from sqladmin.templating import Jinja2Templates
+
+SESSION_COOKIE = "sattva_session"
+SESSION_MAX_AGE = 12 * 3600
+SESSION_KEY = "admin"
+WINDOW_SECONDS = 60.0
+# Bounds the throttle's memory when addresses are many (a spray): the oldest keys go first.
+MAX_TRACKED_KEYS = 10_000
+# A username that does not exist is verified against this, so a miss costs as much as a hit.
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+def session_middleware(services: WebServices) -> Middleware:
+    web = services.settings.web
+    return Middleware(
+        SessionMiddleware,
+        secret_key=web.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        path="/",
+        same_site="strict",
+        https_only=web.https_only,
+    )
+
+
+class LoginThrottle:
+    """Counts failed logins per key over a sliding minute."""
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        times = self._failures.get(key)
+        if times is None:
+            return None
+        while times and times[0] <= now - WINDOW_SECONDS:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return None
+        return times
+
+    def retry_after(self, keys: list[str]) -> float:
+        """Seconds until an attempt is allowed for all ``keys``; 0 when allowed now."""
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if times is not None and len(times) >= self.limit:
+                wait = max(wait, times[-self.limit] + WINDOW_SECONDS - now)
+        return wait
+
+    def failed(self, keys: list[str]) -> None:
+        now = self._clock()
+        for key in keys:
+            times = self._recent(key, now)
+            if times is None:
+                times = self._failures[key] = deque(maxlen=self.limit)
+            times.append(now)
+            self._failures.move_to_end(key)
+        while len(self._failures) > MAX_TRACKED_KEYS:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, username_key: str) -> None:
+        self._failures.pop(username_key, None)
+
+
+async def session_admin(services: WebServices, conn: HTTPConnection) -> str | None:
+    """The logged-in admin's username, or None.  An admin deleted meanwhile is logged out."""
+    if "session" not in conn.scope:
+        return None
+    username = conn.session.get(SESSION_KEY)
+    if not isinstance(username, str):
+        return None
+    async with services.sessionmaker() as session:
+        found = await session.scalar(select(WebAdmin.id).where(WebAdmin.username == username))
+    if found is None:
+        conn.session.clear()
+        return None
+    return username
+
+
+class AdminAuth(AuthenticationBackend):
+    def __init__(self, services: WebServices) -> None:
+        super().__init__(secret_key=services.settings.web.secret_key.get_secret_value())
+        # The session middleware is installed on the outer app (see web.app), not on the
+        # admin sub-app, so that the dashboard and the WebSocket share the login.
+        self.middlewares = []
+        self.services = services
+        self.throttle = LoginThrottle(
+            services.settings.web.login_attempts_per_minute, services.clock
+        )
+        self.templates: Jinja2Templates | None = None  # set by web.admin once sqladmin exists
+
+    async def login(self, request: Request) -> Response | bool:
+        form = await request.form()
+        username = str(form.get("username") or "").strip()
+        password = str(form.get("password") or "")
+        address = request.client.host if request.client else "unknown"
+        keys = [f"ip:{address}", f"user:{username.lower()}"]
+        wait = self.throttle.retry_after(keys)
+        if wait > 0:
+            return await self._refuse(
+                request,
+                f"Too many failed logins. Try again in {math.ceil(wait)} seconds.",
+                429,
+            )
+        if not username or not password or not await self._check(username, password):
+            self.throttle.failed(keys)
+            return False
+        self.throttle.succeeded(keys[1])
+        request.session.clear()
+        request.session[SESSION_KEY] = username
+        return True
+
+    async def _check(self, username: str, password: str) -> bool:
+        async with self.services.sessionmaker() as session, session.begin():
+            admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
+            if admin is None:
+                verify_password(_DUMMY_HASH, password)
+                return False
+            if not verify_password(admin.password_hash, password):
+                return False
+            if needs_rehash(admin.password_hash):
+                admin.password_hash = hash_password(password)
+            admin.last_login_at = datetime.now(UTC)
+            return True
+
+    async def _refuse(self, request: Request, message: str, status: int) -> Response:
+        if self.templates is None:
+            return Response(message, status_code=status, media_type="text/plain")
+        return await self.templates.TemplateResponse(
+            request, "sqladmin/login.html", {"error": message}, status_code=status
+        )
+
+    async def logout(self, request: Request) -> Response | bool:
+        request.session.clear()
+        return False  # sqladmin then redirects to the login page
+
+    async def authenticate(self, request: Request) -> Response | bool:
+        return await session_admin(self.services, request) is not None
+
+    async def get_user_id(self, request: Request) -> str | None:
+        value = request.session.get(SESSION_KEY)
+        return value if isinstance(value, str) else None
