@@ -54,17 +54,20 @@ def make_queues_view(services: WebServices) -> type[BaseView]:
             }
             return await self.templates.TemplateResponse(request, "queues.html", context)
 
-        @expose("/queues/{chat_id:int}/skip", methods=["POST"], identity="queues-skip")
+        @expose("/queues/{chat_id}/skip", methods=["POST"], identity="queues-skip")
         async def skip(self, request: Request) -> Response:
-            chat_id: int = request.path_params["chat_id"]
-            return await _act(request, chat_id, "skip")
+            return await _act(request, request.path_params["chat_id"], "skip")
 
-        @expose("/queues/{chat_id:int}/clear", methods=["POST"], identity="queues-clear")
+        @expose("/queues/{chat_id}/clear", methods=["POST"], identity="queues-clear")
         async def clear(self, request: Request) -> Response:
-            chat_id: int = request.path_params["chat_id"]
-            return await _act(request, chat_id, "clear")
+            return await _act(request, request.path_params["chat_id"], "clear")
 
-    async def _act(request: Request, chat_id: int, action: str) -> Response:
+    async def _act(request: Request, raw_chat_id: str, action: str) -> Response:
+        # Telegram group ids are negative, which Starlette's int convertor does not match.
+        try:
+            chat_id = int(raw_chat_id)
+        except ValueError:
+            return _back(request, f"not a chat id: {raw_chat_id[:40]}")
         players = services.players
         try:
             before = await players.snapshot(chat_id)

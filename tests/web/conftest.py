@@ -1,0 +1,128 @@
+"""A real uvicorn sidecar on 127.0.0.1 (port 0) over a real SQLite file, per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.config import Settings, settings_from_mapping
+from bot.domain.events import EventBus
+from bot.storage.admins import create_or_reset_admin
+from bot.storage.models import Base
+from tests.web.fakes import MemoryPlayers, MemoryQueueStore
+from web.server import WebServer
+from web.services import WebServices
+
+ADMIN = "alice"
+PASSWORD = "correct horse battery"
+TOKEN = "monitor-token-123"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Sidecar:
+    server: WebServer
+    services: WebServices
+    players: MemoryPlayers
+    store: MemoryQueueStore
+    clock: FakeClock
+    health: dict[str, bool]
+    port: int
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> dict[str, str]:
+        return {"Origin": self.base}
+
+    def client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.base, follow_redirects=False, timeout=10)
+        self.clients.append(client)
+        return client
+
+    async def login(self, client: httpx.AsyncClient | None = None) -> httpx.AsyncClient:
+        client = client or self.client()
+        r = await client.post(
+            "/admin/login", data={"username": ADMIN, "password": PASSWORD}, headers=self.origin
+        )
+        assert r.status_code == 302, r.text
+        assert r.headers["location"] == f"{self.base}/admin/"
+        return client
+
+
+def make_settings(**web: Any) -> Settings:
+    return settings_from_mapping(
+        {
+            "telegram": {"bot_token": "123456:" + "A" * 35},
+            "web": {
+                "secret_key": "x" * 40,
+                "monitoring_token": TOKEN,
+                "metrics_interval_seconds": 0.2,
+                **web,
+            },
+        }
+    )
+
+
+@pytest.fixture
+def web_settings() -> dict[str, Any]:
+    """Overrides of [web] keys; a test changes it before asking for ``sidecar``."""
+    return {}
+
+
+@pytest.fixture
+async def sidecar(tmp_path: Path, web_settings: dict[str, Any]) -> AsyncIterator[Sidecar]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    await create_or_reset_admin(sessionmaker, ADMIN, PASSWORD)
+    bus = EventBus()
+    store = MemoryQueueStore()
+    players = MemoryPlayers(store, bus)
+    health = {"bot": True, "storage": True, "engine": True}
+
+    def probe(name: str) -> Callable[[], Any]:
+        async def check() -> bool:
+            return health[name]
+
+        return check
+
+    clock = FakeClock()
+    services = WebServices(
+        settings=make_settings(**web_settings),
+        sessionmaker=sessionmaker,
+        bus=bus,
+        players=players,
+        store=store,
+        health={name: probe(name) for name in health},
+        clock=clock,
+        disk_path=tmp_path,
+    )
+    server = WebServer(services, host="127.0.0.1", port=0)
+    port = await server.start()
+    sidecar = Sidecar(server, services, players, store, clock, health, port, sessionmaker)
+    try:
+        yield sidecar
+    finally:
+        for client in sidecar.clients:
+            await client.aclose()
+        await server.stop()
+        await engine.dispose()
