@@ -107,6 +107,8 @@ class MonitoringHub:
             for client in tuple(self.clients):
                 if client.wants(event):
                     client.put(text)
+            # Lets the writers run between events, so a burst is not judged as lag.
+            await asyncio.sleep(0)
 
     async def _metrics_loop(self) -> None:
         interval = self.services.settings.web.metrics_interval_seconds
