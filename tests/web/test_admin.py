@@ -36,7 +36,8 @@ async def test_editing_a_chat_writes_an_audit_row_with_before_and_after(sidecar:
     assert r.status_code == 302, r.text
     async with sidecar.sessionmaker() as session:
         chat = await session.get(Chat, CHAT)
-    assert chat is not None and (chat.language, chat.volume, chat.admin_only) == ("ru", 80, False)
+    assert chat is not None
+    assert (chat.language, chat.volume, chat.admin_only) == ("ru", 80, False)
     [row] = await audit_rows(sidecar)
     assert (row.actor, row.action, row.entity, row.entity_id) == (
         "web:alice",
@@ -50,7 +51,8 @@ async def test_editing_a_chat_writes_an_audit_row_with_before_and_after(sidecar:
     assert "title" not in after  # unchanged fields are not listed
     # the audit log is visible (read-only) in the panel
     page = await client.get("/admin/audit-log/list")
-    assert page.status_code == 200 and "web:alice" in page.text
+    assert page.status_code == 200
+    assert "web:alice" in page.text
     assert (await client.get("/admin/audit-log/create")).status_code == 403
 
 
@@ -65,7 +67,8 @@ async def test_invalid_chat_settings_are_refused_and_not_saved(sidecar: Sidecar)
     assert r.status_code == 400
     async with sidecar.sessionmaker() as session:
         chat = await session.get(Chat, CHAT)
-    assert chat is not None and (chat.title, chat.volume) == ("Jazz club", 100)
+    assert chat is not None
+    assert (chat.title, chat.volume) == ("Jazz club", 100)
     assert await audit_rows(sidecar) == []
 
 
@@ -89,11 +92,13 @@ async def test_admin_form_hashes_the_password_and_never_shows_it(sidecar: Sideca
     ):
         page = await client.get(path)
         assert page.status_code == 200
-        assert "$argon2" not in page.text and "s3cret-password" not in page.text
+        assert "$argon2" not in page.text
+        assert "s3cret-password" not in page.text
         assert "password_hash" not in page.text.lower().replace("password hash", "")
     [row] = await audit_rows(sidecar)
     assert (row.action, row.entity) == ("create", "web_admins")
-    assert "$argon2" not in row.after and "s3cret" not in row.after
+    assert "$argon2" not in row.after
+    assert "s3cret" not in row.after
     assert json.loads(row.after)["password"] == "(set)"
 
     # editing without a password keeps the hash; with one, replaces it
@@ -105,7 +110,8 @@ async def test_admin_form_hashes_the_password_and_never_shows_it(sidecar: Sideca
     )
     async with sidecar.sessionmaker() as session:
         bob = await session.get(WebAdmin, bob.id)
-    assert bob is not None and (bob.username, bob.password_hash) == ("bobby", old_hash)
+    assert bob is not None
+    assert (bob.username, bob.password_hash) == ("bobby", old_hash)
     rows = await audit_rows(sidecar)
     assert json.loads(rows[-1].before) == {"username": "bob"}
     assert json.loads(rows[-1].after) == {"username": "bobby"}
@@ -143,11 +149,14 @@ async def test_deleting_an_authorised_user_is_audited(sidecar: Sidecar) -> None:
         headers=sidecar.origin,
     )
     assert r.status_code == 302, r.text
-    r = await client.request("DELETE", "/admin/authorized-user/delete?pks=1", headers=sidecar.origin)
+    r = await client.request(
+        "DELETE", "/admin/authorized-user/delete?pks=1", headers=sidecar.origin
+    )
     assert r.status_code == 200
     create, delete = await audit_rows(sidecar)
     assert json.loads(create.after)["user_id"] == 42
-    assert delete.action == "delete" and json.loads(delete.before)["name"] == "Dave"
+    assert delete.action == "delete"
+    assert json.loads(delete.before)["name"] == "Dave"
     assert delete.after == ""
 
 
@@ -159,7 +168,8 @@ async def test_queues_view_shows_the_store_and_its_actions_go_through_the_player
     client = await sidecar.login()
     page = await client.get("/admin/queues")
     assert page.status_code == 200
-    assert "First song" in page.text and "<li>Second song</li><li>Third song</li>" in page.text
+    assert "First song" in page.text
+    assert "<li>Second song</li><li>Third song</li>" in page.text
 
     r = await client.post(f"/admin/queues/{CHAT}/skip", headers=sidecar.origin)
     assert r.status_code == 303

@@ -74,7 +74,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_opens_the_panel(sidecar: 
     assert "Chats" in page.text
     async with sidecar.sessionmaker() as session:
         admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == ADMIN))
-    assert admin is not None and admin.last_login_at is not None
+    assert admin is not None
+    assert admin.last_login_at is not None
 
 
 @pytest.mark.parametrize("web_settings", [{"https_only": True}])

@@ -117,7 +117,8 @@ async def test_unknown_event_gets_an_error_frame_then_close(sidecar: Sidecar) ->
         assert "track_change" in message["data"]["known_events"]
         with pytest.raises(ConnectionClosed) as info:
             await recv_json(ws)
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1008
 
 
 async def test_bad_chat_id_gets_an_error_frame(sidecar: Sidecar) -> None:
@@ -136,7 +137,8 @@ async def test_ping_pong_and_metrics_update(sidecar: Sidecar) -> None:
         await ws.send("hello")
         assert json.loads(await ws.recv())["data"] == {"error": "the only command is: ping"}
         update = await recv_json(ws)  # metrics_interval_seconds is 0.2 in the tests
-        assert update["event"] == "metrics_update" and update["chat_id"] is None
+        assert update["event"] == "metrics_update"
+        assert update["chat_id"] is None
         assert update["data"]["streams"] == {"active": 1, "listeners": 4, "queued": 1}
         assert 0 <= update["data"]["system"]["cpu_percent"] <= 100
         assert 0 < update["data"]["system"]["memory_percent"] < 100

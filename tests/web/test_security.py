@@ -49,13 +49,12 @@ async def test_forged_origin_is_refused_and_nothing_changes(sidecar: Sidecar) ->
     for method, path, data, headers in attempts:
         r = await client.request(method, path, data=data, headers=headers)
         assert r.status_code == 403, (method, path)
-        assert r.text == (
-            "Cross-site request refused: the Origin header does not match this site."
-        )
+        assert r.text == ("Cross-site request refused: the Origin header does not match this site.")
     async with sidecar.sessionmaker() as session:
         chat = await session.get(Chat, CHAT)
         audit = (await session.scalars(select(AuditLog))).all()
-    assert chat is not None and (chat.title, chat.volume) == ("Before", 100)
+    assert chat is not None
+    assert (chat.title, chat.volume) == ("Before", 100)
     assert audit == []
     assert [t.title for t in await sidecar.store.pending(CHAT)] == ["Next"]
     assert (await sidecar.store.now_playing(CHAT)).track.title == "Song"  # type: ignore[union-attr]
