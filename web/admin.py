@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from sqladmin import Admin, BaseView, expose
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.domain.control import PlayerState
 from bot.engines.base import EngineError
+from bot.storage.database import SQLITE_IMMEDIATE
 from bot.storage.queue import QueueError
 from web.admin_views import MODEL_VIEWS
 from web.audit import actor_of, record
@@ -105,11 +107,24 @@ def make_queues_view(services: WebServices) -> type[BaseView]:
     return QueuesView
 
 
+def writing_sessions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """sqladmin reads a row then writes it in one transaction; on SQLite that must begin
+    IMMEDIATE (take the write lock first) or it fails when another writer got in between."""
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessionmaker
+    return async_sessionmaker(
+        bind.execution_options(**{SQLITE_IMMEDIATE: True}), expire_on_commit=False
+    )
+
+
 def mount_admin(app: Starlette, services: WebServices) -> Admin:
     auth = AdminAuth(services)
     admin = Admin(
         app,
-        session_maker=services.sessionmaker,
+        session_maker=writing_sessions(services.sessionmaker),
         base_url="/admin",
         title="Sattva",
         templates_dir=str(TEMPLATES_DIR),

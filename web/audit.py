@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -11,7 +10,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
-from bot.storage.models import AuditLog
+from bot.storage.repos import AuditRepo
 from web.auth import SESSION_KEY
 
 
@@ -58,14 +57,7 @@ async def record(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> None:
-    async with sessionmaker() as session, session.begin():
-        session.add(
-            AuditLog(
-                actor=actor,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                before=json.dumps(before, ensure_ascii=False, sort_keys=True) if before else "",
-                after=json.dumps(after, ensure_ascii=False, sort_keys=True) if after else "",
-            )
-        )
+    """One audit row through the storage's AuditRepo (empty sides are stored as "")."""
+    await AuditRepo(sessionmaker).record(
+        actor, action, entity, entity_id, before or None, after or None
+    )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqladmin.authentication import AuthenticationBackend
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
@@ -144,17 +144,20 @@ class AdminAuth(AuthenticationBackend):
         return True
 
     async def _check(self, username: str, password: str) -> bool:
-        async with self.services.sessionmaker() as session, session.begin():
+        async with self.services.sessionmaker() as session:
             admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
-            if admin is None:
-                verify_password(_DUMMY_HASH, password)
-                return False
-            if not verify_password(admin.password_hash, password):
-                return False
-            if needs_rehash(admin.password_hash):
-                admin.password_hash = hash_password(password)
-            admin.last_login_at = datetime.now(UTC)
-            return True
+        if admin is None:
+            verify_password(_DUMMY_HASH, password)
+            return False
+        if not verify_password(admin.password_hash, password):
+            return False
+        values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
+        if needs_rehash(admin.password_hash):
+            values["password_hash"] = hash_password(password)
+        # A write-only transaction: a read-then-write one can fail on SQLite (WAL snapshot).
+        async with self.services.sessionmaker() as session, session.begin():
+            await session.execute(update(WebAdmin).where(WebAdmin.id == admin.id).values(values))
+        return True
 
     async def _refuse(self, request: Request, message: str, status: int) -> Response:
         if self.templates is None:

@@ -1,4 +1,5 @@
-"""A real uvicorn sidecar on 127.0.0.1 (port 0) over a real SQLite file, per test."""
+"""A real uvicorn sidecar on 127.0.0.1 (port 0), per test, over the real parts: a migrated
+SQLite file, the database queue store, the PlayerManager driving the fake voice engine."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, settings_from_mapping
+from bot.config import PlayerConfig, Settings, SourcesConfig, settings_from_mapping
 from bot.domain.events import EventBus
+from bot.domain.manager import PlayerManager
+from bot.sources.resolver import SourceResolver
 from bot.storage.admins import create_or_reset_admin
-from bot.storage.models import Base
-from tests.web.fakes import MemoryPlayers, MemoryQueueStore
+from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.db_queue import DatabaseQueueStore
+from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from tests.support.fake_engine import FakeEngine
 from web.server import WebServer
 from web.services import WebServices
 
@@ -36,8 +41,9 @@ class FakeClock:
 class Sidecar:
     server: WebServer
     services: WebServices
-    players: MemoryPlayers
-    store: MemoryQueueStore
+    players: PlayerManager
+    store: DatabaseQueueStore
+    engine: FakeEngine
     clock: FakeClock
     health: dict[str, bool]
     port: int
@@ -89,14 +95,23 @@ def web_settings() -> dict[str, Any]:
 
 @pytest.fixture
 async def sidecar(tmp_path: Path, web_settings: dict[str, Any]) -> AsyncIterator[Sidecar]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    db = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
+    await migrate(db)
+    sessionmaker = session_factory(db)
     await create_or_reset_admin(sessionmaker, ADMIN, PASSWORD)
     bus = EventBus()
-    store = MemoryQueueStore()
-    players = MemoryPlayers(store, bus)
+    store = DatabaseQueueStore(db)
+    engine = FakeEngine(default_listeners=0)
+    await engine.start()
+    players = PlayerManager(
+        store=store,
+        engine=engine,
+        bus=bus,
+        history=HistoryRepo(sessionmaker),
+        settings=ChatSettingsRepo(sessionmaker),
+        playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
+        config=PlayerConfig(),
+    )
     health = {"bot": True, "storage": True, "engine": True}
 
     def probe(name: str) -> Callable[[], Any]:
@@ -118,11 +133,13 @@ async def sidecar(tmp_path: Path, web_settings: dict[str, Any]) -> AsyncIterator
     )
     server = WebServer(services, host="127.0.0.1", port=0)
     port = await server.start()
-    sidecar = Sidecar(server, services, players, store, clock, health, port, sessionmaker)
+    sidecar = Sidecar(server, services, players, store, engine, clock, health, port, sessionmaker)
     try:
         yield sidecar
     finally:
         for client in sidecar.clients:
             await client.aclose()
         await server.stop()
-        await engine.dispose()
+        await players.close()
+        await store.close()
+        await db.dispose()

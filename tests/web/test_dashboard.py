@@ -53,18 +53,22 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(page.locator(f'.chat[data-chat="{CHAT}"] .title')).to_have_text("Warm-up")
 
             # a track started by the test appears live, through the WebSocket
-            await sidecar.players.play(
-                -100666, Track(title="Live Song", source="l", media="/l.mp3")
-            )
+            song = Track(title="Live Song", source="l", media="/l.mp3", duration=180)
+            await sidecar.players.play(-100666, song)
+            await sidecar.players.play(-100666, Track(title="Later", source="n", media="/n.mp3"))
+            await sidecar.engine.set_listeners(-100666, 2)
+            await sidecar.players.drain()
             live = page.locator('.chat[data-chat="-100666"]')
             await expect(live.locator(".title")).to_have_text("Live Song")
-            await expect(live.locator(".meta")).to_contain_text("queued 0")
-            await expect(page.locator("#totals")).to_have_text("2 active · 0 listeners · 0 queued")
+            await expect(live.locator(".meta")).to_contain_text("listeners 2 · queued 1")
+            await expect(live.locator(".meta")).to_contain_text("/ 3:00")
+            await expect(page.locator("#totals")).to_have_text("2 active · 2 listeners · 1 queued")
             # the charts received metrics_update frames
             await expect(page.locator("#cpu-now")).not_to_have_text("")
-            sidecar.services.bus.publish("auto_end_warning", CHAT, {"seconds": 60})
+            # published as the player's auto-end does
+            sidecar.services.bus.publish("auto_end_warning", CHAT, {"seconds_left": 45})
             await expect(page.locator("#warnings")).to_contain_text(
-                f"Chat {CHAT}: the stream will end automatically in"
+                f"Chat {CHAT}: the stream will end automatically in 0:4"
             )
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

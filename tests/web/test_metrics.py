@@ -3,7 +3,7 @@ from __future__ import annotations
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_format_families
 
-from bot.metrics import ACTIVE_STREAMS, TRACKS_STARTED
+from bot.domain.models import Track
 from tests.web.conftest import Sidecar
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -55,16 +55,31 @@ async def test_metrics_is_a_route_not_a_redirecting_mount(sidecar: Sidecar) -> N
 
 
 async def test_values_move_when_a_track_plays(sidecar: Sidecar) -> None:
+    chat = -100900
     before = await scrape(sidecar)
-    TRACKS_STARTED.inc()
-    ACTIVE_STREAMS.inc()
-    try:
-        after = await scrape(sidecar)
-    finally:
-        ACTIVE_STREAMS.dec()
-    key = ("sattva_tracks_started_total", ())
-    assert after[key] == before[key] + 1
-    assert after[("sattva_active_streams", ())] == before[("sattva_active_streams", ())] + 1
+    await sidecar.players.play(chat, Track(title="One", source="1", media="/1.mp3"))
+    await sidecar.players.play(chat, Track(title="Two", source="2", media="/2.mp3"))
+    await sidecar.engine.set_listeners(chat, 3)
+    await sidecar.players.drain()
+    playing = await scrape(sidecar)
+    started = ("sattva_tracks_started_total", ())
+    assert playing[started] == before[started] + 1
+    assert playing[("sattva_active_streams", ())] == 1
+    assert playing[("sattva_listeners", ())] == 3
+    assert playing[("sattva_queued_tracks", ())] == 1
+
+    await sidecar.engine.end(chat)  # "One" finishes, "Two" starts
+    await sidecar.players.drain()
+    after = await scrape(sidecar)
+    finished = ("sattva_tracks_ended_total", (("reason", "finished"),))
+    assert after[started] == before[started] + 2
+    assert after[finished] == before.get(finished, 0) + 1
+    assert after[("sattva_queued_tracks", ())] == 0
+
+    await sidecar.players.stop(chat)
+    stopped = await scrape(sidecar)
+    assert stopped[("sattva_active_streams", ())] == 0
+    assert stopped[("sattva_listeners", ())] == 0
 
 
 async def test_http_requests_are_counted_by_route_template(sidecar: Sidecar) -> None:

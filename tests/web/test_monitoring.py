@@ -11,6 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.domain.models import Track
+from bot.domain.playback import track_data
 from bot.metrics import REGISTRY
 from tests.web.conftest import TOKEN, Sidecar
 
@@ -95,7 +96,8 @@ async def test_events_filter(sidecar: Sidecar) -> None:
         bus.publish("queue_update", 1, {"length": 1})
         bus.publish("stream_status", 1, {"state": "paused"})
         bus.publish("auto_end_warning", 1, {"seconds": 60})
-        await sidecar.players.play(7, Track(title="Hello", source="s", media="/x.mp3"))
+        hello = Track(title="Hello", source="s", media="/x.mp3")
+        await sidecar.players.play(7, hello)
         first, second = await recv_json(ws), await recv_json(ws)
         assert (first["event"], first["chat_id"], first["data"]) == (
             "auto_end_warning",
@@ -105,7 +107,7 @@ async def test_events_filter(sidecar: Sidecar) -> None:
         assert (second["event"], second["chat_id"], second["data"]) == (
             "track_change",
             7,
-            {"title": "Hello"},
+            {**track_data(hello), "reason": "play", "position": 0.0},
         )
 
 
@@ -128,9 +130,10 @@ async def test_bad_chat_id_gets_an_error_frame(sidecar: Sidecar) -> None:
 
 
 async def test_ping_pong_and_metrics_update(sidecar: Sidecar) -> None:
-    sidecar.players.listeners[5] = 4
     await sidecar.players.play(5, Track(title="A", source="a", media="/a.mp3"))
     await sidecar.players.play(5, Track(title="B", source="b", media="/b.mp3"))
+    await sidecar.engine.set_listeners(5, 4)
+    await sidecar.players.drain()
     async with connect(url(sidecar, f"token={TOKEN}&events=metrics_update")) as ws:
         await ws.send("ping")
         assert await asyncio.wait_for(ws.recv(), 5) == "pong"

@@ -113,7 +113,7 @@ function onEvent(msg) {
       pushFigures(msg.data, msg.timestamp);
       break;
     case "auto_end_warning": {
-      const secs = Number(msg.data.seconds ?? msg.data.in_seconds ?? msg.data.remaining ?? 60);
+      const secs = Number(msg.data.seconds_left ?? 60);
       state.warnings.set(msg.chat_id, { until: msg.timestamp + secs, reason: msg.data.reason || "nobody listening" });
       renderWarnings();
       break;
