@@ -14,7 +14,7 @@ from web.dashboard import dashboard_routes
 from web.health import health_route
 from web.metrics import HttpMetricsMiddleware, install_system_collector, metrics_route
 from web.monitoring import MonitoringHub, monitoring_route
-from web.security import OriginCheckMiddleware
+from web.security import OriginCheckMiddleware, SecurityHeadersMiddleware
 from web.services import WebServices
 
 
@@ -40,6 +40,7 @@ def create_app(services: WebServices) -> Starlette:
         # Outermost first: metrics see every answer, including the Origin refusals.
         middleware=[
             Middleware(HttpMetricsMiddleware),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(OriginCheckMiddleware),
             session_middleware(services),
         ],

@@ -8,6 +8,8 @@ username, so guessing a password costs minutes, not milliseconds.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "sattva_session"
 SESSION_MAX_AGE = 12 * 3600
 SESSION_KEY = "admin"
+# A tag of the admin's password hash: a password reset ends every session opened before it.
+SESSION_TAG = "key"
 WINDOW_SECONDS = 60.0
 # Bounds the throttle's memory when addresses are many (a spray): the oldest keys go first.
 MAX_TRACKED_KEYS = 10_000
@@ -95,16 +99,25 @@ class LoginThrottle:
         self._failures.pop(username_key, None)
 
 
+def password_tag(services: WebServices, password_hash: str) -> str:
+    secret = services.settings.web.secret_key.get_secret_value().encode()
+    return hmac.new(secret, password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 async def session_admin(services: WebServices, conn: HTTPConnection) -> str | None:
-    """The logged-in admin's username, or None.  An admin deleted meanwhile is logged out."""
+    """The logged-in admin's username, or None.  An admin deleted meanwhile, or whose
+    password was reset since this session began, is logged out."""
     if "session" not in conn.scope:
         return None
     username = conn.session.get(SESSION_KEY)
-    if not isinstance(username, str):
+    tag = conn.session.get(SESSION_TAG)
+    if not isinstance(username, str) or not isinstance(tag, str):
         return None
     async with services.sessionmaker() as session:
-        found = await session.scalar(select(WebAdmin.id).where(WebAdmin.username == username))
-    if found is None:
+        stored = await session.scalar(
+            select(WebAdmin.password_hash).where(WebAdmin.username == username)
+        )
+    if stored is None or not hmac.compare_digest(tag, password_tag(services, stored)):
         conn.session.clear()
         return None
     return username
@@ -135,29 +148,33 @@ class AdminAuth(AuthenticationBackend):
                 f"Too many failed logins. Try again in {math.ceil(wait)} seconds.",
                 429,
             )
-        if not username or not password or not await self._check(username, password):
+        stored = await self._check(username, password) if username and password else None
+        if stored is None:
             self.throttle.failed(keys)
             return False
         self.throttle.succeeded(keys[1])
         request.session.clear()
         request.session[SESSION_KEY] = username
+        request.session[SESSION_TAG] = password_tag(self.services, stored)
         return True
 
-    async def _check(self, username: str, password: str) -> bool:
+    async def _check(self, username: str, password: str) -> str | None:
+        """The admin's (possibly upgraded) password hash when the password is right."""
         async with self.services.sessionmaker() as session:
             admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
         if admin is None:
             verify_password(_DUMMY_HASH, password)
-            return False
+            return None
         if not verify_password(admin.password_hash, password):
-            return False
+            return None
+        stored = admin.password_hash
         values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
-        if needs_rehash(admin.password_hash):
-            values["password_hash"] = hash_password(password)
+        if needs_rehash(stored):
+            stored = values["password_hash"] = hash_password(password)
         # A write-only transaction: a read-then-write one can fail on SQLite (WAL snapshot).
         async with self.services.sessionmaker() as session, session.begin():
             await session.execute(update(WebAdmin).where(WebAdmin.id == admin.id).values(values))
-        return True
+        return stored
 
     async def _refuse(self, request: Request, message: str, status: int) -> Response:
         if self.templates is None:

@@ -16,6 +16,8 @@ from web.auth import session_admin
 from web.monitoring import MonitoringHub
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The page shows this many chats in detail; the totals still count every chat.
+MAX_CHATS = 200
 
 
 def snapshot_json(snap: ChatSnapshot, now: float) -> dict[str, Any]:
@@ -46,12 +48,14 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
         if await session_admin(services, request) is None:
             return JSONResponse({"error": "log in at /admin/login"}, status_code=401)
         now = time.time()
+        active = services.players.active_chats()
         chats = []
-        for chat_id in services.players.active_chats():
+        for chat_id in sorted(active)[:MAX_CHATS]:
             chats.append(snapshot_json(await services.players.snapshot(chat_id), now))
         return JSONResponse(
             {
                 "chats": chats,
+                "active_total": len(active),
                 "figures": await hub.figures(),
                 "metrics_interval_seconds": services.settings.web.metrics_interval_seconds,
             },

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from sqlalchemy import select
 
+from bot.storage.admins import create_or_reset_admin
 from bot.storage.models import WebAdmin
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 from web.admin_views import MODEL_VIEWS
@@ -148,4 +152,19 @@ async def test_a_deleted_admin_loses_the_session(sidecar: Sidecar) -> None:
     async with sidecar.sessionmaker() as session, session.begin():
         admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == ADMIN))
         await session.delete(admin)
+    assert (await client.get("/admin/")).status_code == 302
+
+
+async def test_a_password_reset_ends_earlier_sessions(sidecar: Sidecar) -> None:
+    client = await sidecar.login()
+    assert (await client.get("/admin/")).status_code == 200
+    await create_or_reset_admin(sidecar.sessionmaker, ADMIN, "a brand new password")
+    assert (await client.get("/admin/")).status_code == 302
+    assert (await client.get("/api/state")).status_code == 401
+
+
+async def test_a_forged_session_cookie_is_ignored(sidecar: Sidecar) -> None:
+    client = sidecar.client()
+    forged = base64.b64encode(json.dumps({"admin": ADMIN, "key": "0" * 32}).encode()).decode()
+    client.cookies.set("sattva_session", f"{forged}.x.y")
     assert (await client.get("/admin/")).status_code == 302

@@ -72,3 +72,12 @@ async def test_login_from_another_site_is_refused(sidecar: Sidecar) -> None:
     )
     assert r.status_code == 403
     assert "set-cookie" not in r.headers
+
+
+async def test_security_headers_on_every_page(sidecar: Sidecar) -> None:
+    client = sidecar.client()
+    for path in ("/admin/login", "/healthz", "/metrics", "/static/dashboard.js", "/nowhere"):
+        r = await client.get(path)
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert r.headers["referrer-policy"] == "same-origin", path

@@ -3,7 +3,9 @@
 "use strict";
 
 const HISTORY_SECONDS = 600;
-const state = { chats: new Map(), cpu: [], mem: [], warnings: new Map(), interval: 5 };
+const state = {
+  chats: new Map(), cpu: [], mem: [], warnings: new Map(), interval: 5, streams: null, activeTotal: 0,
+};
 const $ = (id) => document.getElementById(id);
 
 function fmtTime(s) {
@@ -41,9 +43,12 @@ function renderChats() {
       return el;
     }));
   }
-  const listeners = chats.reduce((n, c) => n + (c.listeners || 0), 0);
-  const queued = chats.reduce((n, c) => n + c.queued, 0);
-  $("totals").textContent = `${chats.length} active · ${listeners} listeners · ${queued} queued`;
+  // the player's running totals (every chat), from the last snapshot or metrics_update
+  const t = state.streams;
+  if (t) {
+    const more = state.activeTotal > chats.length ? ` (showing ${chats.length})` : "";
+    $("totals").textContent = `${t.active} active · ${t.listeners} listeners · ${t.queued} queued${more}`;
+  }
 }
 
 function renderWarnings() {
@@ -82,6 +87,7 @@ function drawChart(canvas, points, color) {
 
 function pushFigures(f, t) {
   if (!f || !f.system) return;
+  if (f.streams) { state.streams = f.streams; renderChats(); }
   const cut = t - HISTORY_SECONDS;
   state.cpu.push([t, f.system.cpu_percent]); state.mem.push([t, f.system.memory_percent]);
   state.cpu = state.cpu.filter(([x]) => x >= cut); state.mem = state.mem.filter(([x]) => x >= cut);
@@ -100,6 +106,7 @@ async function refresh() {
   const body = await r.json();
   state.interval = body.metrics_interval_seconds || state.interval;
   state.chats = new Map(body.chats.map((c) => [c.chat_id, c]));
+  state.activeTotal = body.active_total;
   renderChats();
   pushFigures(body.figures, Date.now() / 1000);
 }
@@ -144,6 +151,7 @@ function connect(delay) {
   ws.onmessage = (e) => { if (e.data !== "pong") onEvent(JSON.parse(e.data)); };
   ws.onclose = () => {
     clearInterval(ping);
+    refresh(); // sends the browser to the login page when the session has ended
     $("conn").textContent = "reconnecting…"; $("conn").className = "conn off";
     setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
   };
