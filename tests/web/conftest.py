@@ -94,8 +94,25 @@ def web_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def sidecar(tmp_path: Path, web_settings: dict[str, Any]) -> AsyncIterator[Sidecar]:
-    db = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'web.db'}")
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite by default; ``indirect`` parametrisation with "postgres" uses a fresh
+    PostgreSQL database (the ``postgres`` marker)."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"
+
+
+BOTH_DATABASES = pytest.mark.parametrize(
+    "database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+async def sidecar(
+    database_url: str, tmp_path: Path, web_settings: dict[str, Any]
+) -> AsyncIterator[Sidecar]:
+    db = create_engine(database_url)
     await migrate(db)
     sessionmaker = session_factory(db)
     await create_or_reset_admin(sessionmaker, ADMIN, PASSWORD)

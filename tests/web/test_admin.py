@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.domain.models import Track
 from bot.storage.admins import verify_password
 from bot.storage.models import AuditLog, Chat, WebAdmin
-from tests.web.conftest import Sidecar
+from tests.web.conftest import BOTH_DATABASES, Sidecar
 
 CHAT = -1001234567890
 
@@ -22,6 +22,7 @@ async def audit_rows(sidecar: Sidecar) -> list[AuditLog]:
         return list((await session.scalars(select(AuditLog).order_by(AuditLog.id))).all())
 
 
+@BOTH_DATABASES
 async def test_editing_a_chat_writes_an_audit_row_with_before_and_after(sidecar: Sidecar) -> None:
     await add_chat(sidecar)
     client = await sidecar.login()
@@ -72,6 +73,7 @@ async def test_invalid_chat_settings_are_refused_and_not_saved(sidecar: Sidecar)
     assert await audit_rows(sidecar) == []
 
 
+@BOTH_DATABASES
 async def test_admin_form_hashes_the_password_and_never_shows_it(sidecar: Sidecar) -> None:
     client = await sidecar.login()
     r = await client.post(
@@ -140,6 +142,7 @@ async def test_a_new_admin_without_a_good_password_is_refused(sidecar: Sidecar) 
         assert await session.scalar(select(WebAdmin).where(WebAdmin.username == "carol")) is None
 
 
+@BOTH_DATABASES
 async def test_deleting_an_authorised_user_is_audited(sidecar: Sidecar) -> None:
     await add_chat(sidecar)
     client = await sidecar.login()
@@ -160,6 +163,7 @@ async def test_deleting_an_authorised_user_is_audited(sidecar: Sidecar) -> None:
     assert delete.after == ""
 
 
+@BOTH_DATABASES
 async def test_queues_view_shows_the_store_and_its_actions_go_through_the_player(
     sidecar: Sidecar,
 ) -> None:
