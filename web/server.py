@@ -108,3 +108,13 @@ class WebServer:
             await self._task
         finally:
             self._task = None
+
+
+async def start_sidecar(services: WebServices) -> WebServer | None:
+    """What the bot's main calls: None when ``web.enabled`` is false, else a listening server
+    (stop it with ``await server.stop()`` before the bot's storage closes)."""
+    if not services.settings.web.enabled:
+        return None
+    server = WebServer(services)
+    await server.start()
+    return server

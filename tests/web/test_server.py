@@ -3,14 +3,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import replace
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.web.conftest import TOKEN, Sidecar
-from web.server import WebServer
+from tests.web.conftest import TOKEN, Sidecar, make_settings
+from web.server import WebServer, start_sidecar
 
 
 async def test_reports_the_bound_port_and_leaves_the_bots_signals_alone(
@@ -60,3 +61,20 @@ async def test_a_taken_port_raises_oserror_not_systemexit(sidecar: Sidecar) -> N
     other = WebServer(sidecar.services, host="127.0.0.1", port=sidecar.port)
     with pytest.raises(OSError, match="in use"):
         await other.start()
+
+
+async def test_start_sidecar_honours_web_enabled(sidecar: Sidecar) -> None:
+    off = replace(
+        sidecar.services,
+        settings=make_settings(enabled=False),
+    )
+    assert await start_sidecar(off) is None
+    on = replace(sidecar.services, settings=make_settings(port=0))
+    server = await start_sidecar(on)
+    assert server is not None
+    try:
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"http://127.0.0.1:{server.port}/healthz")
+        assert r.status_code == 200
+    finally:
+        await server.stop()
