@@ -23,7 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from bot.storage.admins import hash_password, needs_rehash, verify_password
+from bot.storage.admins import MAX_USERNAME_LENGTH, hash_password, needs_rehash, verify_password
 from bot.storage.models import WebAdmin
 from web.services import WebServices
 
@@ -137,7 +137,8 @@ class AdminAuth(AuthenticationBackend):
 
     async def login(self, request: Request) -> Response | bool:
         form = await request.form()
-        username = str(form.get("username") or "").strip()
+        # Longer than any stored name cannot match; cut so throttle keys stay small.
+        username = str(form.get("username") or "").strip()[: MAX_USERNAME_LENGTH + 1]
         password = str(form.get("password") or "")
         address = request.client.host if request.client else "unknown"
         keys = [f"ip:{address}", f"user:{username.lower()}"]

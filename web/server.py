@@ -16,6 +16,7 @@ from web.services import WebServices
 
 log = logging.getLogger(__name__)
 
+WS_MAX_MESSAGE_BYTES = 64 * 1024
 _TOKEN_RE = re.compile(r"(token=)[^&\s\"]+")
 
 
@@ -53,6 +54,8 @@ class WebServer:
             lifespan="on",
             proxy_headers=False,
             server_header=False,
+            # clients only ever send "ping"; a big frame is not a monitoring client
+            ws_max_size=WS_MAX_MESSAGE_BYTES,
             timeout_graceful_shutdown=5,
         )
         self.server = _Server(self.config)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from dataclasses import replace
@@ -78,3 +79,15 @@ async def test_start_sidecar_honours_web_enabled(sidecar: Sidecar) -> None:
         assert r.status_code == 200
     finally:
         await server.stop()
+
+
+async def test_monitoring_token_never_reaches_the_log(
+    sidecar: Sidecar, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    async with connect(f"ws://127.0.0.1:{sidecar.port}/ws/monitoring?token={TOKEN}&chat_id=1"):
+        pass
+    lines = [r.getMessage() for r in caplog.records if "/ws/monitoring" in r.getMessage()]
+    assert lines
+    assert all(TOKEN not in line for line in lines)
+    assert any("token=***&chat_id=1" in line for line in lines)
