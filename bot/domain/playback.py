@@ -143,7 +143,7 @@ class Playback:
                     return None
                 reason = "always_on"
             try:
-                position = await self._engine_play(current, recovering=recovering)
+                started = await self._engine_play(current, recovering=recovering)
             except MediaError as exc:
                 if failed is not None:
                     failed.append((current.track.id, exc))
@@ -152,10 +152,12 @@ class Playback:
                     return None
                 finished, current, recovering = current.track, result.current, False
                 continue
-            await self._announce(current, reason, position)
-            return self.current
+            await self._announce(started, reason)
+            return started
 
-    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> float:
+    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> NowPlaying:
+        """Tells the engine to play the slot (store first if its position or pause flag
+        changes); returns the slot as now stored."""
         d = self._d
         now = d.clock.time()
         live = current.position_at(now)
@@ -195,16 +197,16 @@ class Playback:
             raise
         self.engine_track = current.track.id
         d.stats.stream_started(self.chat_id)
-        return position
+        return current
 
-    async def _announce(self, current: NowPlaying, reason: str, position: float) -> None:
+    async def _announce(self, current: NowPlaying, reason: str) -> None:
         d = self._d
         await self._history_started(current.track)
         d.stats.track_started()
         d.bus.publish(
             "track_change",
             self.chat_id,
-            {**track_data(current.track), "reason": reason, "position": position},
+            {**track_data(current.track), "reason": reason, "position": current.position},
         )
         self._status("paused" if current.paused else "playing")
 

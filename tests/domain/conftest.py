@@ -107,7 +107,7 @@ class Rig:
             self.opened.append(handle)
             store = handle.store
         self.store = store
-        self.engine = FakeEngine()
+        self.engine = FakeEngine(clock=self.clock)
         self.players = PlayerManager(
             store=store,
             engine=self.engine,

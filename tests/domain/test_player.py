@@ -140,7 +140,6 @@ async def test_pause_freezes_the_position_and_resume_continues(rig: Rig) -> None
     assert await rig.players.pause(CHAT) is False
     await rig.players.play(CHAT, A)
     await rig.clock.advance(40)
-    rig.engine.positions[CHAT] = 40.0
     rig.events()
 
     assert await rig.players.pause(CHAT) is True
