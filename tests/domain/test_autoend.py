@@ -3,8 +3,6 @@ participant update, and per-chat settings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot import metrics
@@ -21,11 +19,11 @@ def auto_ends() -> float:
 
 
 @pytest.fixture
-async def started(rig: Rig) -> AsyncIterator[Rig]:
+async def started(rig: Rig) -> Rig:
     """A rig whose background loops run (config defaults: 300 s, warning 60 s, poll 30 s)."""
     await rig.players.start()
     await rig.clock.until_sleeping(2)
-    yield rig
+    return rig
 
 
 async def test_nobody_listening_warns_then_ends(started: Rig) -> None:
