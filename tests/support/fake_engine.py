@@ -8,6 +8,8 @@ for the process dying at that instant.
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.domain.clock import Clock
 from bot.engines.base import (
     CallGone,
@@ -122,6 +124,7 @@ class FakeEngine:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             self._record("play", request.chat_id, request.track_id, request.position)
+            await asyncio.sleep(0)  # a real join takes a while: others run meanwhile
         finally:
             self.in_flight -= 1
         self.streams[request.chat_id] = request
