@@ -133,7 +133,10 @@ class Playback:
         failed: list[tuple[str, MediaError]] | None = None,
     ) -> NowPlaying | None:
         """Plays the slot's track; skips tracks that cannot be played; at the end of the
-        queue falls back to the 24/7 playlist, else goes idle.  Returns what plays."""
+        queue falls back to the 24/7 playlist, else goes idle.  Returns what plays.
+
+        ``recovering``: ``current`` was playing before a restart: resume it at its stored
+        position less the rewind, paused if it was paused, continuing its history row."""
         while True:
             if current is None:
                 if self._failures < MAX_CONSECUTIVE_FAILURES:
@@ -152,7 +155,7 @@ class Playback:
                     return None
                 finished, current, recovering = current.track, result.current, False
                 continue
-            await self._announce(started, reason)
+            await self._announce(started, reason, continued=recovering)
             return started
 
     async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> NowPlaying:
@@ -199,10 +202,15 @@ class Playback:
         d.stats.stream_started(self.chat_id)
         return current
 
-    async def _announce(self, current: NowPlaying, reason: str) -> None:
+    async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
+        """``continued``: the play began before a restart; its history row (if its start
+        was recorded at all) stays the open one, and ``ended`` closes it."""
         d = self._d
-        await self._history_started(current.track)
-        d.stats.track_started()
+        if continued:
+            self._history_open = current.track
+        else:
+            await self._history_started(current.track)
+            d.stats.track_started()
         d.bus.publish(
             "track_change",
             self.chat_id,

@@ -15,7 +15,7 @@ def playing(rig: Rig) -> str:
 
 
 async def test_the_playlist_takes_over_and_loops_forever(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     rig.events()
 
@@ -36,7 +36,7 @@ async def test_the_playlist_takes_over_and_loops_forever(rig: Rig) -> None:
     now = await rig.store.now_playing(CHAT)
     assert now is not None
     assert now.track.kind is SourceKind.PLAYLIST
-    assert rig.history.titles()[:3] == [
+    assert (await rig.history_rows())[:3] == [
         ("Alpha", EndReason.FINISHED),
         ("Dawn", EndReason.FINISHED),
         ("Dusk", EndReason.FINISHED),
@@ -47,7 +47,7 @@ async def test_the_playlist_takes_over_and_loops_forever(rig: Rig) -> None:
 
 
 async def test_a_member_request_comes_before_the_next_playlist_track(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     await rig.end()
     assert playing(rig) == "01-dawn.mp3"
@@ -62,7 +62,7 @@ async def test_a_member_request_comes_before_the_next_playlist_track(rig: Rig) -
 
 
 async def test_skip_at_the_end_of_the_queue_moves_on_in_the_playlist(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio", "lib:no-such-folder"))
+    await rig.configure(CHAT, playlist=["lib:radio", "lib:no-such-folder"])
     await rig.players.play(CHAT, A)
     now = await rig.players.skip(CHAT)
     assert now is not None
@@ -73,7 +73,7 @@ async def test_skip_at_the_end_of_the_queue_moves_on_in_the_playlist(rig: Rig) -
 
 
 async def test_stop_ends_24_7_too(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     await rig.players.stop(CHAT)
     assert rig.engine.playing(CHAT) is None
@@ -81,18 +81,19 @@ async def test_stop_ends_24_7_too(rig: Rig) -> None:
 
 
 async def test_without_24_7_or_a_playlist_the_chat_goes_idle(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=())
+    await rig.settings.set_always_on(CHAT, True)  # 24/7 without a playlist
     await rig.players.play(CHAT, A)
     await rig.end()
     assert rig.engine.playing(CHAT) is None
-    rig.settings.set(CHAT, always_on=False, playlist=("lib:radio",))
+    await rig.settings.set_playlist(CHAT, ["lib:radio"])
+    await rig.settings.set_always_on(CHAT, False)  # a playlist, but 24/7 off
     await rig.players.play(CHAT, A.with_new_id())
     await rig.end()
     assert rig.engine.playing(CHAT) is None
 
 
 async def test_an_unplayable_playlist_does_not_spin(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     for _ in range(20):
         rig.engine.fail_next("play", MediaError("decoder missing"))

@@ -49,7 +49,7 @@ async def test_nobody_listening_warns_then_ends(started: Rig) -> None:
     assert rig.engine.calls[-1] == ("stop", CHAT)
     assert rig.events() == [status("idle", reason="auto_end"), queue()]
     assert await rig.store.chats_with_state() == []
-    assert rig.history.titles() == [("Alpha", EndReason.AUTO_END)]
+    assert await rig.history_rows() == [("Alpha", EndReason.AUTO_END)]
     assert auto_ends() == before + 1
 
 
@@ -92,8 +92,8 @@ async def test_the_poll_catches_a_lost_participant_update(started: Rig) -> None:
 async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
     rig = started
     other = CHAT + 1
-    rig.settings.set(CHAT, auto_end_seconds=0)  # never
-    rig.settings.set(other, auto_end_seconds=90)
+    await rig.configure(CHAT, auto_end_minutes=0)  # never
+    await rig.configure(other, auto_end_minutes=2)
     await rig.players.play(CHAT, A)
     await rig.players.play(other, B)
     rig.events(None)
@@ -101,14 +101,16 @@ async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
         await rig.engine.set_listeners(chat, 0)
     await rig.players.drain()
 
-    await rig.clock.advance(29)
+    await rig.clock.advance(59)
     assert rig.events(None) == [
         ("listeners_update", (CHAT, {"count": 0})),
         ("listeners_update", (other, {"count": 0})),
     ]
     await rig.clock.advance(1)
     assert rig.events(None) == [("auto_end_warning", (other, {"seconds_left": 60}))]
-    await rig.clock.advance(60)
+    await rig.clock.advance(59)
+    assert rig.engine.playing(other) == B.id
+    await rig.clock.advance(1)
     assert rig.engine.playing(other) is None
     assert rig.engine.playing(CHAT) == A.id
     await rig.clock.advance(10_000)
@@ -117,12 +119,12 @@ async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
         ("stream_status", (other, {"state": "idle", "reason": "auto_end"})),
         ("queue_update", (other, {"length": 0, "titles": [], "loop": "off"})),
     ]
-    assert rig.history.titles(other) == [("Bravo", EndReason.AUTO_END)]
+    assert await rig.history_rows(other) == [("Bravo", EndReason.AUTO_END)]
 
 
 async def test_24_7_chats_are_never_auto_ended(started: Rig) -> None:
     rig = started
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     await rig.engine.set_listeners(CHAT, 0)
     await rig.players.drain()

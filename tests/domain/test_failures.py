@@ -29,7 +29,7 @@ async def test_a_track_failing_midway_is_recorded_and_skipped(rig: Rig) -> None:
         status("playing"),
         queue(),
     ]
-    assert rig.history.titles() == [("Alpha", EndReason.ERROR), ("Bravo", None)]
+    assert await rig.history_rows() == [("Alpha", EndReason.ERROR), ("Bravo", None)]
 
 
 async def test_media_that_cannot_play_is_refused_and_the_queue_goes_on(rig: Rig) -> None:
@@ -42,7 +42,7 @@ async def test_media_that_cannot_play_is_refused_and_the_queue_goes_on(rig: Rig)
         status("idle", reason="queue_end"),
         queue(),
     ]
-    assert rig.history.titles() == [("Alpha", EndReason.ERROR)]
+    assert await rig.history_rows() == [("Alpha", EndReason.ERROR)]
 
     # the next track in line is played when the current one turns out unplayable
     await rig.players.play(CHAT, B)
@@ -66,7 +66,7 @@ async def test_no_voice_chat_stalls_without_losing_the_queue(rig: Rig) -> None:
     assert snap.state is PlayerState.PAUSED  # kept where it was, not playing
     assert snap.now is not None
     assert snap.now.track == A
-    assert rig.history.titles() == []
+    assert await rig.history_rows() == []
 
     # the voice chat was started: the next /play starts the waiting track first
     assert await rig.players.play(CHAT, B) == PlayOutcome(B, started=False, position=1)
@@ -103,7 +103,7 @@ async def test_call_gone_keeps_queue_and_position(rig: Rig) -> None:
     await rig.players.drain()
 
     assert rig.events() == [status("idle", reason="call_gone")]
-    assert rig.history.titles() == [("Alpha", EndReason.CALL_GONE)]
+    assert await rig.history_rows() == [("Alpha", EndReason.CALL_GONE)]
     assert rig.players.active_chats() == []
     await rig.clock.advance(1000)
     snap = await rig.players.snapshot(CHAT)
@@ -113,7 +113,7 @@ async def test_call_gone_keeps_queue_and_position(rig: Rig) -> None:
 
     assert await rig.players.resume(CHAT) is True
     assert rig.engine.calls[-1] == ("play", CHAT, A.id, 70.0)
-    assert rig.history.titles() == [("Alpha", EndReason.CALL_GONE), ("Alpha", None)]
+    assert await rig.history_rows() == [("Alpha", EndReason.CALL_GONE), ("Alpha", None)]
 
 
 async def test_a_queue_of_dead_links_gives_up(rig: Rig) -> None:

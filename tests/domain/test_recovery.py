@@ -47,7 +47,7 @@ async def test_crash_between_enqueue_and_start_next(rig: Rig) -> None:
     assert rig.engine.calls == [("play", CHAT, A.id, 0.0)]
     assert await rig.pending_titles() == []
     assert rig.events() == [change(A, "resume"), status("playing"), queue()]
-    assert rig.history.titles() == [("Alpha", None)]
+    assert await rig.history_rows() == [("Alpha", None)]
 
 
 async def test_crash_when_the_slot_is_filled_but_the_engine_never_started(rig: Rig) -> None:
@@ -74,7 +74,14 @@ async def test_crash_after_advance_before_the_engine_heard_of_the_next(rig: Rig)
     assert await restart(rig, after=2) == 1
     assert rig.engine.calls == [("play", CHAT, B.id, 0.0)]
     assert await rig.pending_titles() == ["Charlie"]
-    assert rig.history.titles() == [("Alpha", EndReason.FINISHED), ("Bravo", None)]
+    # Bravo's start was never recorded (the crash came first): its row appears at its end
+    assert await rig.history_rows() == [("Alpha", EndReason.FINISHED)]
+    await rig.end()
+    assert await rig.history_rows() == [
+        ("Alpha", EndReason.FINISHED),
+        ("Bravo", EndReason.FINISHED),
+        ("Charlie", None),
+    ]
 
 
 async def test_crash_before_advance_when_the_track_had_ended(rig: Rig) -> None:
@@ -90,11 +97,9 @@ async def test_crash_before_advance_when_the_track_had_ended(rig: Rig) -> None:
     # Alpha's stored position is past its end: it finished; Bravo plays from the start
     assert rig.engine.calls == [("play", CHAT, B.id, 0.0)]
     assert rig.events() == [change(B, "advance"), status("playing"), queue()]
-    assert rig.history.titles() == [
-        ("Alpha", None),  # opened by the first process, which handed over without ending it
-        ("Alpha", EndReason.FINISHED),  # the crashed process's row, closed by the recovery
-        ("Bravo", None),
-    ]
+    # one row per play across both restarts: the first process opened it, the second
+    # continued it, the third closed it
+    assert await rig.history_rows() == [("Alpha", EndReason.FINISHED), ("Bravo", None)]
 
 
 async def test_crash_before_a_skip_reached_the_store(rig: Rig) -> None:
@@ -155,7 +160,7 @@ async def test_crash_between_clear_and_engine_stop_plays_nothing(rig: Rig) -> No
 
 
 async def test_24_7_crash_between_playlist_enqueue_and_start(rig: Rig) -> None:
-    rig.settings.set(CHAT, always_on=True, playlist=("lib:radio",))
+    await rig.configure(CHAT, playlist=["lib:radio"])
     await rig.players.play(CHAT, A)
     store = await crashing(rig)
     await rig.players.recover()
