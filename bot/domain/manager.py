@@ -273,13 +273,18 @@ class PlayerManager:
 
     async def _listeners(self, chat_id: int, count: int) -> None:
         player = self._players.get(chat_id)
-        if player is None or player.engine_track is None:
-            return  # not streaming: nobody to end, nothing to show
-        if player.listeners != count:
-            player.listeners = count
-            self.stats.listeners(chat_id, count)
-            self._bus.publish("listeners_update", chat_id, {"count": count})
-        await self.autoend.observe(chat_id, count, streaming=True)
+        if player is None:
+            return
+        # Under the lock: a count reported while the engine is still joining is applied
+        # once the start has finished, instead of being dropped as "not streaming".
+        async with player.lock:
+            if player.engine_track is None:
+                return  # not streaming: nobody to end, nothing to show
+            if player.listeners != count:
+                player.listeners = count
+                self.stats.listeners(chat_id, count)
+                self._bus.publish("listeners_update", chat_id, {"count": count})
+            await self.autoend.observe(chat_id, count, streaming=True)
 
     async def _auto_end(self, chat_id: int) -> None:
         player = self.chat(chat_id)

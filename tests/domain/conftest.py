@@ -4,22 +4,26 @@ voice engine, a manual clock and the real library playlist resolver."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import PlayerConfig, SourcesConfig
 from bot.domain.clock import ManualClock
 from bot.domain.events import EventBus, Subscription
 from bot.domain.manager import PlayerManager
-from bot.domain.models import EndReason, Track
+from bot.domain.models import Track
 from bot.domain.playback import track_data
-from bot.domain.ports import ChatSettings
 from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, migrate
+from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.models import PlayHistory
 from bot.storage.queue import QueueStore
+from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
 from tests.support.fake_engine import FakeEngine
 from tests.support.queue_backends import OpenStore, open_store
@@ -54,51 +58,46 @@ def queue(*titles: str, loop: str = "off", length: int | None = None) -> tuple[s
     )
 
 
-class HistoryLog:
-    """PlayHistorySink recording rows as (chat, title, end reason or None)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, str, str, EndReason | None]] = []
-
-    async def started(self, chat_id: int, track: Track) -> None:
-        self.rows.append((chat_id, track.id, track.title, None))
-
-    async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None:
-        for i in range(len(self.rows) - 1, -1, -1):
-            chat, track_id, title, ended = self.rows[i]
-            if chat == chat_id and track_id == track.id and ended is None:
-                self.rows[i] = (chat, track_id, title, reason)
-                return
-
-    def titles(self, chat_id: int = CHAT) -> list[tuple[str, EndReason | None]]:
-        return [(title, reason) for chat, _, title, reason in self.rows if chat == chat_id]
-
-
-class SettingsTable:
-    """ChatSettingsSource over a dict."""
-
-    def __init__(self) -> None:
-        self.chats: dict[int, ChatSettings] = {}
-
-    async def get(self, chat_id: int) -> ChatSettings:
-        return self.chats.get(chat_id, ChatSettings(chat_id))
-
-    def set(self, chat_id: int, **changes: Any) -> None:
-        self.chats[chat_id] = replace(self.chats.get(chat_id, ChatSettings(chat_id)), **changes)
-
-
 @dataclass
 class Rig:
     kind: str
     url: str
     library: SourceResolver
+    database: AsyncEngine  # chat settings and play history (the queue may be in Redis)
     clock: ManualClock = field(default_factory=ManualClock)
     config: PlayerConfig = field(default_factory=PlayerConfig)
-    history: HistoryLog = field(default_factory=HistoryLog)
-    settings: SettingsTable = field(default_factory=SettingsTable)
     bus: EventBus = field(default_factory=EventBus)
     opened: list[OpenStore] = field(default_factory=list)
     per_chat_labels: bool = False
+
+    def __post_init__(self) -> None:
+        sessions = session_factory(self.database)
+        self.settings = ChatSettingsRepo(sessions)
+        self.history = HistoryRepo(
+            sessions, clock=lambda: datetime.fromtimestamp(self.clock.time(), UTC)
+        )
+
+    async def configure(
+        self,
+        chat_id: int,
+        *,
+        playlist: list[str] | None = None,
+        auto_end_minutes: int | None = None,
+    ) -> None:
+        """Chat settings as an admin sets them: a playlist turns 24/7 on."""
+        if playlist is not None:
+            await self.settings.set_playlist(chat_id, playlist)
+            await self.settings.set_always_on(chat_id, bool(playlist))
+        if auto_end_minutes is not None:
+            await self.settings.set_auto_end_minutes(chat_id, auto_end_minutes)
+
+    async def history_rows(self, chat_id: int = CHAT) -> list[tuple[str, str | None]]:
+        """The chat's play history as (title, end reason), oldest first."""
+        async with session_factory(self.database)() as session:
+            rows = await session.scalars(
+                select(PlayHistory).where(PlayHistory.chat_id == chat_id).order_by(PlayHistory.id)
+            )
+            return [(row.title, row.end_reason) for row in rows]
 
     async def boot(self, store: QueueStore | None = None) -> PlayerManager:
         """A fresh process: a new engine and player manager on a new store connection."""
@@ -107,7 +106,7 @@ class Rig:
             self.opened.append(handle)
             store = handle.store
         self.store = store
-        self.engine = FakeEngine()
+        self.engine = FakeEngine(clock=self.clock)
         self.players = PlayerManager(
             store=store,
             engine=self.engine,
@@ -161,10 +160,7 @@ def store_kind() -> str:
 
 
 @pytest.fixture
-async def store_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if store_kind == "redis":
-        url: str = request.getfixturevalue("redis_url")
-        return url
+async def database_url(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'sattva.db'}"
     engine = create_engine(url)
     await migrate(engine)
@@ -173,13 +169,25 @@ async def store_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequ
 
 
 @pytest.fixture
-async def rig(store_kind: str, store_url: str, library_dir: Path) -> AsyncIterator[Rig]:
+def store_url(store_kind: str, database_url: str, request: pytest.FixtureRequest) -> str:
+    if store_kind == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return database_url
+
+
+@pytest.fixture
+async def rig(
+    store_kind: str, store_url: str, database_url: str, library_dir: Path
+) -> AsyncIterator[Rig]:
     library = SourceResolver(
         SourcesConfig(library_dir=str(library_dir), ytdlp_enabled=False), max_track_seconds=3600
     )
-    rig = Rig(store_kind, store_url, library)
+    database = create_engine(database_url)
+    rig = Rig(store_kind, store_url, library, database)
     await rig.boot()
     yield rig
     await rig.players.close()
     for handle in rig.opened:
         await handle.close()
+    await database.dispose()

@@ -37,7 +37,7 @@ async def test_play_starts_the_first_track_and_queues_the_rest(rig: Rig) -> None
     assert [t.title for t in snap.pending] == ["Bravo", "Charlie"]
     assert snap.position == 0.0
     assert players.active_chats() == [CHAT]
-    assert rig.history.titles() == [("Alpha", None)]
+    assert await rig.history_rows() == [("Alpha", None)]
 
 
 async def test_natural_end_advances_through_the_queue_then_leaves(rig: Rig) -> None:
@@ -71,7 +71,7 @@ async def test_natural_end_advances_through_the_queue_then_leaves(rig: Rig) -> N
     ]
     assert await rig.store.now_playing(CHAT) is None
     assert await rig.store.chats_with_state() == []
-    assert rig.history.titles() == [
+    assert await rig.history_rows() == [
         ("Alpha", EndReason.FINISHED),
         ("Bravo", EndReason.FINISHED),
         ("Charlie", EndReason.FINISHED),
@@ -93,7 +93,7 @@ async def test_a_duplicate_end_advances_once(rig: Rig) -> None:
     assert await rig.playing_title() == "Bravo"
     assert await rig.pending_titles() == ["Charlie"]
     assert rig.events() == [change(B, "advance"), status("playing"), queue("Charlie")]
-    assert rig.history.titles() == [("Alpha", EndReason.FINISHED), ("Bravo", None)]
+    assert await rig.history_rows() == [("Alpha", EndReason.FINISHED), ("Bravo", None)]
 
     # a stale end (of a track long gone) arriving later changes nothing either
     await rig.end(track_id=A.id)
@@ -116,7 +116,7 @@ async def test_skip_plays_the_next_and_then_runs_out(rig: Rig) -> None:
     assert await rig.players.skip(CHAT) is None
     assert rig.events() == [status("idle", reason="queue_end"), queue()]
     assert rig.engine.calls[-2:] == [("play", CHAT, B.id, 0.0), ("stop", CHAT)]
-    assert rig.history.titles() == [("Alpha", EndReason.SKIPPED), ("Bravo", EndReason.SKIPPED)]
+    assert await rig.history_rows() == [("Alpha", EndReason.SKIPPED), ("Bravo", EndReason.SKIPPED)]
 
 
 async def test_stop_clears_everything_and_leaves_the_call(rig: Rig) -> None:
@@ -130,7 +130,7 @@ async def test_stop_clears_everything_and_leaves_the_call(rig: Rig) -> None:
     assert await rig.store.now_playing(CHAT) is None
     assert await rig.pending_titles() == []
     assert rig.events() == [status("idle", reason="stopped"), queue()]
-    assert rig.history.titles() == [("Alpha", EndReason.STOPPED)]
+    assert await rig.history_rows() == [("Alpha", EndReason.STOPPED)]
     # a late end report of the stopped track does nothing
     await rig.end(track_id=A.id)
     assert rig.events() == []
@@ -140,7 +140,6 @@ async def test_pause_freezes_the_position_and_resume_continues(rig: Rig) -> None
     assert await rig.players.pause(CHAT) is False
     await rig.players.play(CHAT, A)
     await rig.clock.advance(40)
-    rig.engine.positions[CHAT] = 40.0
     rig.events()
 
     assert await rig.players.pause(CHAT) is True
@@ -238,7 +237,7 @@ async def test_loop_track_replays_and_loop_queue_rotates(rig: Rig) -> None:
     await rig.end()
     assert await rig.playing_title() == "Charlie"
     assert await rig.pending_titles() == ["Bravo"]
-    assert rig.history.titles() == [
+    assert await rig.history_rows() == [
         ("Alpha", EndReason.FINISHED),
         ("Alpha", EndReason.SKIPPED),
         ("Bravo", EndReason.FINISHED),

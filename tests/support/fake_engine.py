@@ -8,6 +8,9 @@ for the process dying at that instant.
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.domain.clock import Clock
 from bot.engines.base import (
     CallGone,
     EngineEvent,
@@ -24,11 +27,13 @@ Call = tuple[object, ...]
 class FakeEngine:
     name = "fake"
 
-    def __init__(self, *, default_listeners: int = 1) -> None:
+    def __init__(self, *, clock: Clock | None = None, default_listeners: int = 1) -> None:
         self.calls: list[Call] = []
         self.streams: dict[int, PlayRequest] = {}  # chat -> what "plays" (or is paused)
         self.paused: set[int] = set()
-        self.positions: dict[int, float] = {}
+        # chat -> (position, clock.monotonic() then): playing moves on with the clock
+        self._positions: dict[int, tuple[float, float]] = {}
+        self._clock = clock
         self.listener_counts: dict[int, int] = {}
         self.default_listeners = default_listeners
         self._raise: dict[str, list[BaseException]] = {}
@@ -50,6 +55,21 @@ class FakeEngine:
 
     def calls_of(self, chat_id: int) -> list[Call]:
         return [c for c in self.calls if c[1] == chat_id]
+
+    def set_position(self, chat_id: int, position: float) -> None:
+        """Where playback really is (drifted from what the player assumes)."""
+        self._positions[chat_id] = (position, self._now())
+
+    def _now(self) -> float:
+        return 0.0 if self._clock is None else self._clock.monotonic()
+
+    def _position_now(self, chat_id: int) -> float | None:
+        if chat_id not in self._positions:
+            return None
+        position, since = self._positions[chat_id]
+        if chat_id in self.paused:
+            return position
+        return position + self._now() - since
 
     async def emit(self, event: EngineEvent) -> None:
         assert self._handler is not None, "no handler: the player did not register"
@@ -104,38 +124,44 @@ class FakeEngine:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             self._record("play", request.chat_id, request.track_id, request.position)
+            await asyncio.sleep(0)  # a real join takes a while: others run meanwhile
         finally:
             self.in_flight -= 1
         self.streams[request.chat_id] = request
         self.paused.discard(request.chat_id)
-        self.positions[request.chat_id] = request.position
+        self.set_position(request.chat_id, request.position)
 
     async def pause(self, chat_id: int) -> None:
         self._record("pause", chat_id)
-        if chat_id in self.streams:
+        position = self._position_now(chat_id)
+        if chat_id in self.streams and position is not None:
+            self.set_position(chat_id, position)
             self.paused.add(chat_id)
 
     async def resume(self, chat_id: int) -> None:
         self._record("resume", chat_id)
+        position = self._position_now(chat_id)
         self.paused.discard(chat_id)
+        if position is not None:
+            self.set_position(chat_id, position)
 
     async def stop(self, chat_id: int) -> None:
         self._record("stop", chat_id)
         self.streams.pop(chat_id, None)
         self.paused.discard(chat_id)
-        self.positions.pop(chat_id, None)
+        self._positions.pop(chat_id, None)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         self._record("volume", chat_id, volume)
 
     async def seek(self, chat_id: int, position: float) -> None:
         self._record("seek", chat_id, position)
-        self.positions[chat_id] = position
+        self.set_position(chat_id, position)
 
     async def position(self, chat_id: int) -> float | None:
         if chat_id not in self.streams:
             return None
-        return self.positions.get(chat_id)
+        return self._position_now(chat_id)
 
     async def listeners(self, chat_id: int) -> int | None:
         if chat_id not in self.streams:
