@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar, cast
 
 from sqladmin import ModelView
@@ -192,7 +193,8 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
         password = data.pop("password", None) or ""
         data["username"] = check_username(str(data.get("username") or ""))
         if password:
-            data["password_hash"] = hash_password(password)
+            # off the event loop: argon2 is slow on purpose
+            data["password_hash"] = await asyncio.to_thread(hash_password, password)
         elif is_created:
             raise ValueError("a new admin needs a password")
 

@@ -8,6 +8,7 @@ username, so guessing a password costs minutes, not milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import math
@@ -163,15 +164,17 @@ class AdminAuth(AuthenticationBackend):
         """The admin's (possibly upgraded) password hash when the password is right."""
         async with self.services.sessionmaker() as session:
             admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
+        # argon2 is CPU-heavy by design: run it off the event loop the bot shares.
         if admin is None:
-            verify_password(_DUMMY_HASH, password)
+            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
             return None
-        if not verify_password(admin.password_hash, password):
+        if not await asyncio.to_thread(verify_password, admin.password_hash, password):
             return None
         stored = admin.password_hash
         values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
         if needs_rehash(stored):
-            stored = values["password_hash"] = hash_password(password)
+            stored = await asyncio.to_thread(hash_password, password)
+            values["password_hash"] = stored
         # A write-only transaction: a read-then-write one can fail on SQLite (WAL snapshot).
         async with self.services.sessionmaker() as session, session.begin():
             await session.execute(update(WebAdmin).where(WebAdmin.id == admin.id).values(values))
