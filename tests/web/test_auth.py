@@ -4,9 +4,10 @@ import base64
 import json
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from bot.storage.admins import create_or_reset_admin
+from bot.storage.admins import create_or_reset_admin, needs_rehash
 from bot.storage.models import WebAdmin
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 from web.admin_views import MODEL_VIEWS
@@ -168,3 +169,20 @@ async def test_a_forged_session_cookie_is_ignored(sidecar: Sidecar) -> None:
     forged = base64.b64encode(json.dumps({"admin": ADMIN, "key": "0" * 32}).encode()).decode()
     client.cookies.set("sattva_session", f"{forged}.x.y")
     assert (await client.get("/admin/")).status_code == 302
+
+
+async def test_login_upgrades_a_weak_hash_and_the_session_holds(sidecar: Sidecar) -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    async with sidecar.sessionmaker() as session, session.begin():
+        admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == ADMIN))
+        assert admin is not None
+        admin.password_hash = weak
+    client = await sidecar.login()
+    async with sidecar.sessionmaker() as session:
+        stored = await session.scalar(
+            select(WebAdmin.password_hash).where(WebAdmin.username == ADMIN)
+        )
+    assert stored is not None
+    assert stored != weak
+    assert not needs_rehash(stored)
+    assert (await client.get("/admin/")).status_code == 200
