@@ -1,0 +1,137 @@
+"""The sqladmin panel at /admin: model views, the queues page and its two actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqladmin import Admin, BaseView, expose
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.domain.control import PlayerState
+from bot.engines.base import EngineError
+from bot.storage.database import SQLITE_IMMEDIATE
+from bot.storage.queue import QueueError
+from web.admin_views import MODEL_VIEWS
+from web.audit import actor_of, record
+from web.auth import AdminAuth
+from web.services import WebServices
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+async def queue_rows(services: WebServices) -> list[dict[str, Any]]:
+    """Each chat with something playing or queued, as the queue store holds it."""
+    store = services.store
+    chats = set(services.players.active_chats()) | set(await store.chats_with_state())
+    rows = []
+    for chat_id in sorted(chats):
+        now = await store.now_playing(chat_id)
+        rows.append(
+            {
+                "chat_id": chat_id,
+                "now": now.track.title if now else None,
+                "paused": bool(now and now.paused),
+                "pending": [track.title for track in await store.pending(chat_id)],
+                "loop": (await store.get_loop(chat_id)).value,
+            }
+        )
+    return rows
+
+
+def make_queues_view(services: WebServices) -> type[BaseView]:
+    class QueuesView(BaseView):
+        name = "Queues"
+        icon = "fa-solid fa-list-ol"
+
+        @expose("/queues", methods=["GET"], identity="queues")
+        async def queues(self, request: Request) -> Response:
+            context = {
+                "title": "Queues",
+                "rows": await queue_rows(services),
+                "message": request.query_params.get("message", "")[:200],
+            }
+            return await self.templates.TemplateResponse(request, "queues.html", context)
+
+        @expose("/queues/{chat_id}/skip", methods=["POST"], identity="queues-skip")
+        async def skip(self, request: Request) -> Response:
+            return await _act(request, request.path_params["chat_id"], "skip")
+
+        @expose("/queues/{chat_id}/clear", methods=["POST"], identity="queues-clear")
+        async def clear(self, request: Request) -> Response:
+            return await _act(request, request.path_params["chat_id"], "clear")
+
+    async def _act(request: Request, raw_chat_id: str, action: str) -> Response:
+        # Telegram group ids are negative, which Starlette's int convertor does not match.
+        try:
+            chat_id = int(raw_chat_id)
+        except ValueError:
+            return _back(request, f"not a chat id: {raw_chat_id[:40]}")
+        players = services.players
+        try:
+            before = await players.snapshot(chat_id)
+            if action == "skip":
+                if before.state is PlayerState.IDLE:
+                    message = f"chat {chat_id}: nothing is playing"
+                    return _back(request, message)
+                nxt = await players.skip(chat_id)
+                after: dict[str, Any] = {"now": nxt.track.title if nxt else None}
+                message = f"chat {chat_id}: skipped"
+            else:
+                removed = await players.clear(chat_id)
+                after = {"pending": 0}
+                message = f"chat {chat_id}: cleared {removed} queued tracks"
+        except (QueueError, EngineError) as exc:
+            return _back(request, f"chat {chat_id}: {action} failed: {exc}")
+        await record(
+            services.sessionmaker,
+            actor=actor_of(request),
+            action=f"queue.{action}",
+            entity="queue",
+            entity_id=str(chat_id),
+            before={
+                "now": before.now.track.title if before.now else None,
+                "pending": len(before.pending),
+            },
+            after=after,
+        )
+        return _back(request, message)
+
+    def _back(request: Request, message: str) -> Response:
+        url = request.url_for("admin:view-queues").include_query_params(message=message)
+        return RedirectResponse(url, status_code=303)
+
+    return QueuesView
+
+
+def writing_sessions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """sqladmin reads a row then writes it in one transaction; on SQLite that must begin
+    IMMEDIATE (take the write lock first) or it fails when another writer got in between."""
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessionmaker
+    return async_sessionmaker(
+        bind.execution_options(**{SQLITE_IMMEDIATE: True}), expire_on_commit=False
+    )
+
+
+def mount_admin(app: Starlette, services: WebServices) -> Admin:
+    auth = AdminAuth(services)
+    admin = Admin(
+        app,
+        session_maker=writing_sessions(services.sessionmaker),
+        base_url="/admin",
+        title="Sattva",
+        templates_dir=str(TEMPLATES_DIR),
+        authentication_backend=auth,
+    )
+    auth.templates = admin.templates
+    for view in MODEL_VIEWS:
+        admin.add_view(view)
+    admin.add_view(make_queues_view(services))
+    return admin

@@ -1,0 +1,237 @@
+"""sqladmin views over the ORM models.  Every change made here leaves an audit row."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar, cast
+
+from sqladmin import ModelView
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from wtforms import Form, PasswordField, validators
+
+from bot.storage.admins import check_username, hash_password
+from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
+from web.audit import actor_of, diff, record, row_values
+
+_BEFORE = "sattva_audit_before"
+
+
+class AuditedView(ModelView):
+    """Records create/update/delete through sqladmin's model hooks."""
+
+    # Columns never written to the audit log (password hashes).
+    audit_exclude: ClassVar[frozenset[str]] = frozenset()
+
+    def _entity(self) -> str:
+        return str(getattr(self.model, "__tablename__", self.identity))
+
+    def _sessions(self) -> async_sessionmaker[AsyncSession]:
+        return cast(async_sessionmaker[AsyncSession], self.session_maker)
+
+    async def on_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        before = {} if is_created else row_values(model, self.audit_exclude)
+        setattr(request.state, _BEFORE, before)
+
+    async def after_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        before_all: dict[str, Any] = getattr(request.state, _BEFORE, {})
+        after_all = row_values(model, self.audit_exclude)
+        before, after = (before_all, after_all) if is_created else diff(before_all, after_all)
+        after.update(self.audit_extra(data))
+        await record(
+            self._sessions(),
+            actor=actor_of(request),
+            action="create" if is_created else "update",
+            entity=self._entity(),
+            entity_id=str(after_all.get("id", "")),
+            before=before,
+            after=after,
+        )
+
+    def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Facts to log that are not columns (e.g. that a password was set)."""
+        return {}
+
+    async def on_model_delete(self, model: Any, request: Request) -> None:
+        pending: dict[int, dict[str, Any]] = getattr(request.state, _BEFORE + "_del", {})
+        pending[id(model)] = row_values(model, self.audit_exclude)
+        setattr(request.state, _BEFORE + "_del", pending)
+
+    async def after_model_delete(self, model: Any, request: Request) -> None:
+        pending: dict[int, dict[str, Any]] = getattr(request.state, _BEFORE + "_del", {})
+        before = pending.pop(id(model), {})
+        await record(
+            self._sessions(),
+            actor=actor_of(request),
+            action="delete",
+            entity=self._entity(),
+            entity_id=str(before.get("id", "")),
+            before=before,
+            after={},
+        )
+
+
+class ChatAdmin(AuditedView, model=Chat):
+    name = "Chat"
+    name_plural = "Chats"
+    icon = "fa-solid fa-comments"
+    can_create = False  # a chat's row appears when the bot first acts there
+    can_delete = False
+    column_list: ClassVar[Any] = [
+        Chat.id,
+        Chat.title,
+        Chat.language,
+        Chat.admin_only,
+        Chat.auto_end_minutes,
+        Chat.always_on,
+        Chat.volume,
+        Chat.updated_at,
+    ]
+    column_searchable_list: ClassVar[Any] = [Chat.title]
+    column_sortable_list: ClassVar[Any] = [Chat.id, Chat.title, Chat.updated_at]
+    form_columns: ClassVar[Any] = [
+        Chat.title,
+        Chat.language,
+        Chat.admin_only,
+        Chat.auto_end_minutes,
+        Chat.always_on,
+        Chat.playlist,
+        Chat.volume,
+    ]
+    form_args: ClassVar[dict[str, dict[str, Any]]] = {
+        "language": {
+            "validators": [validators.Optional(), validators.AnyOf(["en", "ru", "uk"])],
+            "description": "en, ru or uk; empty: the configured default",
+        },
+        "auto_end_minutes": {
+            "validators": [validators.Optional(), validators.NumberRange(min=0, max=24 * 60)],
+            "description": "empty: the configured default; 0: never end automatically",
+        },
+        "volume": {"validators": [validators.NumberRange(min=1, max=200)]},
+        "playlist": {"description": "24/7 playlist: one URL, library name or folder per line"},
+    }
+
+
+class AuthorizedUserAdmin(AuditedView, model=AuthorizedUser):
+    name = "Authorised user"
+    name_plural = "Authorised users"
+    icon = "fa-solid fa-user-check"
+    column_list: ClassVar[Any] = [
+        AuthorizedUser.id,
+        AuthorizedUser.chat_id,
+        AuthorizedUser.user_id,
+        AuthorizedUser.name,
+        AuthorizedUser.added_by,
+        AuthorizedUser.created_at,
+    ]
+    column_searchable_list: ClassVar[Any] = [AuthorizedUser.name]
+    form_columns: ClassVar[Any] = [
+        AuthorizedUser.chat,
+        AuthorizedUser.user_id,
+        AuthorizedUser.name,
+    ]
+
+
+class PlayHistoryAdmin(ModelView, model=PlayHistory):
+    name = "Play history"
+    name_plural = "Play history"
+    icon = "fa-solid fa-clock-rotate-left"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list: ClassVar[Any] = [
+        PlayHistory.started_at,
+        PlayHistory.chat_id,
+        PlayHistory.title,
+        PlayHistory.kind,
+        PlayHistory.requested_by_name,
+        PlayHistory.end_reason,
+    ]
+    column_searchable_list: ClassVar[Any] = [
+        PlayHistory.title,
+        PlayHistory.source,
+        PlayHistory.requested_by_name,
+    ]
+    column_default_sort: ClassVar[Any] = (PlayHistory.started_at, True)
+
+
+class PasswordForm(Form):
+    """The admin form's only way to a password: typed here, stored as an argon2 hash."""
+
+    password = PasswordField(
+        "Password",
+        description="At least 8 characters. Leave empty when editing to keep the current one.",
+    )
+
+
+class WebAdminAdmin(AuditedView, model=WebAdmin):
+    name = "Web admin"
+    name_plural = "Web admins"
+    icon = "fa-solid fa-user-shield"
+    audit_exclude = frozenset({"password_hash"})
+    can_export = False
+    column_list: ClassVar[Any] = [
+        WebAdmin.id,
+        WebAdmin.username,
+        WebAdmin.created_at,
+        WebAdmin.last_login_at,
+    ]
+    column_details_exclude_list: ClassVar[Any] = [WebAdmin.password_hash]
+    column_searchable_list: ClassVar[Any] = [WebAdmin.username]
+    form_columns: ClassVar[Any] = [WebAdmin.username]
+    form_base_class = PasswordForm
+
+    async def on_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        await super().on_model_change(data, model, is_created, request)
+        password = data.pop("password", None) or ""
+        data["username"] = check_username(str(data.get("username") or ""))
+        if password:
+            # off the event loop: argon2 is slow on purpose
+            data["password_hash"] = await asyncio.to_thread(hash_password, password)
+        elif is_created:
+            raise ValueError("a new admin needs a password")
+
+    def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"password": "(set)"} if "password_hash" in data else {}
+
+
+class AuditLogAdmin(ModelView, model=AuditLog):
+    name = "Audit entry"
+    name_plural = "Audit log"
+    icon = "fa-solid fa-list-check"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list: ClassVar[Any] = [
+        AuditLog.at,
+        AuditLog.actor,
+        AuditLog.action,
+        AuditLog.entity,
+        AuditLog.entity_id,
+        AuditLog.before,
+        AuditLog.after,
+    ]
+    column_searchable_list: ClassVar[Any] = [
+        AuditLog.actor,
+        AuditLog.action,
+        AuditLog.entity,
+        AuditLog.entity_id,
+    ]
+    column_default_sort: ClassVar[Any] = (AuditLog.at, True)
+
+
+MODEL_VIEWS: tuple[type[ModelView], ...] = (
+    ChatAdmin,
+    AuthorizedUserAdmin,
+    PlayHistoryAdmin,
+    WebAdminAdmin,
+    AuditLogAdmin,
+)

@@ -1,0 +1,199 @@
+"""Admin login for the panel, the dashboard and the monitoring WebSocket.
+
+One signed session cookie (Starlette's SessionMiddleware, installed once on the whole app so
+``/``, ``/api`` and ``/ws`` see the same login as ``/admin``): HttpOnly, SameSite=Strict,
+Secure when ``web.https_only``.  Failed logins are throttled per client address and per
+username, so guessing a password costs minutes, not milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqladmin.authentication import AuthenticationBackend
+from sqlalchemy import select, update
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from bot.storage.admins import MAX_USERNAME_LENGTH, hash_password, needs_rehash, verify_password
+from bot.storage.models import WebAdmin
+from web.services import WebServices
+
+if TYPE_CHECKING:
+    from sqladmin.templating import Jinja2Templates
+
+SESSION_COOKIE = "sattva_session"
+SESSION_MAX_AGE = 12 * 3600
+SESSION_KEY = "admin"
+# A tag of the admin's password hash: a password reset ends every session opened before it.
+SESSION_TAG = "key"
+WINDOW_SECONDS = 60.0
+# Bounds the throttle's memory when addresses are many (a spray): the oldest keys go first.
+MAX_TRACKED_KEYS = 10_000
+# A username that does not exist is verified against this, so a miss costs as much as a hit.
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+def session_middleware(services: WebServices) -> Middleware:
+    web = services.settings.web
+    return Middleware(
+        SessionMiddleware,
+        secret_key=web.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        path="/",
+        same_site="strict",
+        https_only=web.https_only,
+    )
+
+
+class LoginThrottle:
+    """Counts failed logins per key over a sliding minute."""
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        times = self._failures.get(key)
+        if times is None:
+            return None
+        while times and times[0] <= now - WINDOW_SECONDS:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return None
+        return times
+
+    def retry_after(self, keys: list[str]) -> float:
+        """Seconds until an attempt is allowed for all ``keys``; 0 when allowed now."""
+        now = self._clock()
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if times is not None and len(times) >= self.limit:
+                wait = max(wait, times[-self.limit] + WINDOW_SECONDS - now)
+        return wait
+
+    def failed(self, keys: list[str]) -> None:
+        now = self._clock()
+        for key in keys:
+            times = self._recent(key, now)
+            if times is None:
+                times = self._failures[key] = deque(maxlen=self.limit)
+            times.append(now)
+            self._failures.move_to_end(key)
+        while len(self._failures) > MAX_TRACKED_KEYS:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, username_key: str) -> None:
+        self._failures.pop(username_key, None)
+
+
+def password_tag(services: WebServices, password_hash: str) -> str:
+    secret = services.settings.web.secret_key.get_secret_value().encode()
+    return hmac.new(secret, password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def session_admin(services: WebServices, conn: HTTPConnection) -> str | None:
+    """The logged-in admin's username, or None.  An admin deleted meanwhile, or whose
+    password was reset since this session began, is logged out."""
+    if "session" not in conn.scope:
+        return None
+    username = conn.session.get(SESSION_KEY)
+    tag = conn.session.get(SESSION_TAG)
+    if not isinstance(username, str) or not isinstance(tag, str):
+        return None
+    async with services.sessionmaker() as session:
+        stored = await session.scalar(
+            select(WebAdmin.password_hash).where(WebAdmin.username == username)
+        )
+    if stored is None or not hmac.compare_digest(tag, password_tag(services, stored)):
+        conn.session.clear()
+        return None
+    return username
+
+
+class AdminAuth(AuthenticationBackend):
+    def __init__(self, services: WebServices) -> None:
+        super().__init__(secret_key=services.settings.web.secret_key.get_secret_value())
+        # The session middleware is installed on the outer app (see web.app), not on the
+        # admin sub-app, so that the dashboard and the WebSocket share the login.
+        self.middlewares = []
+        self.services = services
+        self.throttle = LoginThrottle(
+            services.settings.web.login_attempts_per_minute, services.clock
+        )
+        self.templates: Jinja2Templates | None = None  # set by web.admin once sqladmin exists
+
+    async def login(self, request: Request) -> Response | bool:
+        form = await request.form()
+        # Longer than any stored name cannot match; cut so throttle keys stay small.
+        username = str(form.get("username") or "").strip()[: MAX_USERNAME_LENGTH + 1]
+        password = str(form.get("password") or "")
+        address = request.client.host if request.client else "unknown"
+        keys = [f"ip:{address}", f"user:{username.lower()}"]
+        wait = self.throttle.retry_after(keys)
+        if wait > 0:
+            return await self._refuse(
+                request,
+                f"Too many failed logins. Try again in {math.ceil(wait)} seconds.",
+                429,
+            )
+        stored = await self._check(username, password) if username and password else None
+        if stored is None:
+            self.throttle.failed(keys)
+            return False
+        self.throttle.succeeded(keys[1])
+        request.session.clear()
+        request.session[SESSION_KEY] = username
+        request.session[SESSION_TAG] = password_tag(self.services, stored)
+        return True
+
+    async def _check(self, username: str, password: str) -> str | None:
+        """The admin's (possibly upgraded) password hash when the password is right."""
+        async with self.services.sessionmaker() as session:
+            admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
+        # argon2 is CPU-heavy by design: run it off the event loop the bot shares.
+        if admin is None:
+            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+            return None
+        if not await asyncio.to_thread(verify_password, admin.password_hash, password):
+            return None
+        stored = admin.password_hash
+        values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
+        if needs_rehash(stored):
+            stored = await asyncio.to_thread(hash_password, password)
+            values["password_hash"] = stored
+        # A write-only transaction: a read-then-write one can fail on SQLite (WAL snapshot).
+        async with self.services.sessionmaker() as session, session.begin():
+            await session.execute(update(WebAdmin).where(WebAdmin.id == admin.id).values(values))
+        return stored
+
+    async def _refuse(self, request: Request, message: str, status: int) -> Response:
+        if self.templates is None:
+            return Response(message, status_code=status, media_type="text/plain")
+        return await self.templates.TemplateResponse(
+            request, "sqladmin/login.html", {"error": message}, status_code=status
+        )
+
+    async def logout(self, request: Request) -> Response | bool:
+        request.session.clear()
+        return False  # sqladmin then redirects to the login page
+
+    async def authenticate(self, request: Request) -> Response | bool:
+        return await session_admin(self.services, request) is not None
+
+    async def get_user_id(self, request: Request) -> str | None:
+        value = request.session.get(SESSION_KEY)
+        return value if isinstance(value, str) else None

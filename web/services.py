@@ -1,0 +1,35 @@
+"""What the web sidecar is given by the application: settings and services, nothing else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.domain.control import Players
+from bot.domain.events import EventBus
+from bot.storage.queue import QueueStore
+
+# A probe answers True when its part works; raising counts as down.
+HealthProbe = Callable[[], Awaitable[bool]]
+
+HEALTH_PARTS = ("bot", "storage", "engine")
+
+
+@dataclass(slots=True)
+class WebServices:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    players: Players
+    store: QueueStore
+    # keys: "bot" (polling), "storage", "engine"
+    health: Mapping[str, HealthProbe]
+    # monotonic seconds; the login throttle reads it (tests pass a controllable clock)
+    clock: Callable[[], float] = time.monotonic
+    # whose disk usage /metrics reports (the data directory)
+    disk_path: Path = field(default_factory=Path.cwd)
