@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from collections.abc import Sequence
 
@@ -56,15 +55,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Repeat: "):
-        raise ValueError("passwords differ")
-    return first
-
-
 def _session(args: argparse.Namespace) -> int:
     api_id: int | None = args.api_id
     api_hash: str | None = args.api_hash
@@ -110,18 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if asyncio.run(run_checks(settings)) else EXIT_FAILED
 
     if args.command == "admin":
-        from bot.storage.admin_cli import create_admin
+        from bot.admin_command import run_admin_create
 
-        try:
-            password = _read_password(args.password_stdin)
-        except (ValueError, EOFError, KeyboardInterrupt) as exc:
-            return _fail(f"admin: {exc or 'cancelled'}", EXIT_FAILED)
-        try:
-            created = asyncio.run(create_admin(settings, args.username, password))
-        except ValueError as exc:
-            return _fail(f"admin: {exc}", EXIT_FAILED)
-        print(f"admin {args.username}: {'created' if created else 'password reset'}")
-        return 0
+        return asyncio.run(
+            run_admin_create(settings, args.username, password_stdin=args.password_stdin)
+        )
 
     from bot.app import run
 

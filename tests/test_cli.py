@@ -93,3 +93,46 @@ def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
     result = run_bot(*argv, cwd=tmp_path)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_admin_create_through_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nsecret_key = "0123456789abcdef"\n'
+        f'[storage]\ndatabase_url = "sqlite+aiosqlite:///{tmp_path / "a.db"}"\n'
+    )
+    first = run_bot(
+        "admin",
+        "create",
+        "alice",
+        "--password-stdin",
+        "--config",
+        "c.toml",
+        cwd=tmp_path,
+        stdin="correct horse battery\n",
+    )
+    assert first.returncode == 0, first.stderr
+    assert "alice" in first.stdout
+    again = run_bot(
+        "--config",
+        "c.toml",
+        "admin",
+        "create",
+        "alice",
+        "--password-stdin",
+        cwd=tmp_path,
+        stdin="another good password\n",
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout != first.stdout  # created, then reset
+    short = run_bot(
+        "admin",
+        "create",
+        "bob",
+        "--password-stdin",
+        "--config",
+        "c.toml",
+        cwd=tmp_path,
+        stdin="short\n",
+    )
+    assert short.returncode == 2
+    assert "Traceback" not in short.stderr
