@@ -147,6 +147,35 @@ async def test_crash_between_pause_checkpoint_and_engine_keeps_it_paused(rig: Ri
     assert rig.engine.calls[-1] == ("resume", CHAT)
 
 
+async def test_crash_between_resume_checkpoint_and_engine_plays_on(rig: Rig) -> None:
+    await rig.players.play(CHAT, A)
+    await rig.clock.advance(40)
+    await rig.players.pause(CHAT)
+    await rig.clock.advance(500)
+    rig.engine.fail_next("resume", SimulatedCrash())
+    with pytest.raises(SimulatedCrash):
+        await rig.players.resume(CHAT)
+
+    # the store said "playing from 40" at the crash; 10 s later that is 50, less the rewind
+    assert await restart(rig, after=10) == 1
+    assert rig.engine.calls == [("play", CHAT, A.id, 47.0)]
+    assert rig.events() == [change(A, "resume", 47.0), status("playing"), queue()]
+
+
+async def test_crash_after_a_failed_track_was_skipped_in_the_store(rig: Rig) -> None:
+    for track in (A, B):
+        await rig.players.play(CHAT, track)
+    store = await crashing(rig)
+    await rig.players.recover()
+    store.crash_after("advance")
+    await rig.engine.fail(CHAT, "decoder error")
+    await rig.players.drain()
+
+    assert await restart(rig, after=1) == 1
+    assert rig.engine.calls == [("play", CHAT, B.id, 0.0)]
+    assert await rig.pending_titles() == []
+
+
 async def test_crash_between_clear_and_engine_stop_plays_nothing(rig: Rig) -> None:
     await rig.players.play(CHAT, A)
     await rig.players.play(CHAT, B)
