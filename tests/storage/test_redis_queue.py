@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from bot.domain.models import LoopMode, Track
+from bot.storage.queue import StorageUnavailable
 from bot.storage.redis_queue import RedisQueueStore
 
 
@@ -89,3 +90,29 @@ async def test_keys_are_readable_per_chat(store: RedisQueueStore, raw: Redis) ->
     }
     assert await raw.get("sattva:q:-100:loop") == "track"
     assert await raw.smembers("sattva:q:chats") == {"-100"}
+
+
+async def test_a_full_redis_refuses_whole_operations_and_loses_nothing(
+    store: RedisQueueStore, raw: Redis
+) -> None:
+    """Out of memory, Redis must refuse a script before its first write, or ``advance``
+    could empty the slot and then fail to fill it."""
+    a, b = Track(title="a", source="s", media="m"), Track(title="b", source="s", media="m")
+    await store.enqueue(1, a, limit=10)
+    await store.enqueue(1, b, limit=10)
+    await store.start_next(1, now=1.0)
+    await store.set_loop(1, LoopMode.QUEUE)
+    await raw.config_set("maxmemory-policy", "noeviction")
+    await raw.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(StorageUnavailable, match="OutOfMemoryError"):
+            await store.advance(1, a.id, now=2.0, natural=True)
+        with pytest.raises(StorageUnavailable):
+            await store.enqueue(1, Track(title="c", source="s", media="m"), limit=10)
+    finally:
+        await raw.config_set("maxmemory", "0")
+    now = await store.now_playing(1)
+    assert now is not None
+    assert now.track == a
+    assert await store.pending(1) == [b]
+    assert (await store.advance(1, a.id, now=3.0, natural=True)).advanced
