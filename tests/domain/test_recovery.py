@@ -1,7 +1,7 @@
 """A crash at each step of a transition, then a new process on the same store: ``recover``
 must play exactly what the store says, at the stored position less the rewind.
 
-Every test runs on SQLite and on a real redis-server (AOF on).  The crash is a
+Every test runs on SQLite, on a real redis-server (AOF on) and on PostgreSQL.  The crash is a
 ``SimulatedCrash`` raised inside a store call (before it: the change never happened; after
 it: committed) or inside an engine call; the old player is abandoned, never closed.
 """
@@ -20,7 +20,9 @@ from tests.support.crash_points import CrashingStore, SimulatedCrash
 
 A, B, C = make_track("Alpha"), make_track("Bravo"), make_track("Charlie")
 
-pytestmark = pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+pytestmark = pytest.mark.parametrize(
+    "store_kind", ["sqlite", "redis", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 
 
 async def crashing(rig: Rig) -> CrashingStore:
@@ -235,7 +237,7 @@ async def test_resume_after_restart_off_leaves_queues_waiting(rig: Rig) -> None:
 async def test_recovery_of_many_chats_is_bounded_and_quick(rig: Rig, store_kind: str) -> None:
     # SQLite with synchronous=FULL pays a sync per transaction even to set the test up;
     # Redis shows the scale (recovery alone: about 0.5 ms a chat here).
-    chats = range(1, {"sqlite": 200, "redis": 1000}[store_kind] + 1)
+    chats = range(1, {"sqlite": 200, "postgres": 200, "redis": 1000}[store_kind] + 1)
     for chat in chats:
         await rig.store.enqueue(chat, make_track(f"now {chat}"), limit=10)
         await rig.store.start_next(chat, now=rig.clock.time())
