@@ -178,6 +178,19 @@ async def test_crash_after_a_failed_track_was_skipped_in_the_store(rig: Rig) -> 
     assert await rig.pending_titles() == []
 
 
+async def test_a_chat_whose_call_went_away_comes_back_paused(rig: Rig) -> None:
+    await rig.players.play(CHAT, A)
+    await rig.players.play(CHAT, B)
+    await rig.clock.advance(70)
+    await rig.engine.call_gone(CHAT)
+    await rig.players.drain()
+
+    # the slot was kept paused at 70: a restart rejoins paused there (less the rewind)
+    assert await restart(rig, after=600) == 1
+    assert rig.engine.calls == [("play", CHAT, A.id, 67.0), ("pause", CHAT)]
+    assert await rig.pending_titles() == ["Bravo"]
+
+
 async def test_crash_between_clear_and_engine_stop_plays_nothing(rig: Rig) -> None:
     await rig.players.play(CHAT, A)
     await rig.players.play(CHAT, B)
