@@ -19,12 +19,13 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.control import ChatSnapshot, PlayerState, PlayOutcome
+from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import EventBus
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
@@ -317,3 +318,7 @@ class PlayerManager:
         while True:
             await self._clock.sleep(self._config.checkpoint_seconds)
             await for_each(self.active_chats(), checkpoint)
+
+
+if TYPE_CHECKING:  # mypy proves the manager is what the adapters depend on
+    _players: type[Players] = PlayerManager

@@ -226,8 +226,8 @@ class Playback:
         if not result.advanced:  # the slot moved on under us: nothing of ours is playing
             await self._go_idle("error")
             return None
-        if self._history_open is None or self._history_open.id != track.id:
-            await self._history_started(track)
+        # A track that never started gets its one (closed) row from ``ended`` alone.
+        self._history_open = track
         await self._record_end(track, EndReason.ERROR)
         self._status("error", error=message, track_id=track.id)
         self._failures += 1

@@ -169,9 +169,16 @@ async def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store_url(store_kind: str, database_url: str, request: pytest.FixtureRequest) -> str:
+async def store_url(store_kind: str, database_url: str, request: pytest.FixtureRequest) -> str:
+    """Where the queues live: the SQLite database itself, Redis, or PostgreSQL."""
     if store_kind == "redis":
         url: str = request.getfixturevalue("redis_url")
+        return url
+    if store_kind == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
         return url
     return database_url
 

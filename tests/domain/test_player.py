@@ -165,6 +165,14 @@ async def test_pause_freezes_the_position_and_resume_continues(rig: Rig) -> None
     assert rig.events() == [status("paused"), status("playing")]
 
 
+async def test_play_while_paused_queues_and_stays_paused(rig: Rig) -> None:
+    await rig.players.play(CHAT, A)
+    await rig.players.pause(CHAT)
+    assert await rig.players.play(CHAT, B) == PlayOutcome(B, started=False, position=1)
+    assert rig.engine.calls == [("play", CHAT, A.id, 0.0), ("pause", CHAT)]
+    assert (await rig.players.snapshot(CHAT)).state is PlayerState.PAUSED
+
+
 async def test_seek_validates_then_moves(rig: Rig) -> None:
     with pytest.raises(PlayerError) as refused:
         await rig.players.seek(CHAT, 10)

@@ -1,7 +1,7 @@
 """A crash at each step of a transition, then a new process on the same store: ``recover``
 must play exactly what the store says, at the stored position less the rewind.
 
-Every test runs on SQLite and on a real redis-server (AOF on).  The crash is a
+Every test runs on SQLite, on a real redis-server (AOF on) and on PostgreSQL.  The crash is a
 ``SimulatedCrash`` raised inside a store call (before it: the change never happened; after
 it: committed) or inside an engine call; the old player is abandoned, never closed.
 """
@@ -20,7 +20,9 @@ from tests.support.crash_points import CrashingStore, SimulatedCrash
 
 A, B, C = make_track("Alpha"), make_track("Bravo"), make_track("Charlie")
 
-pytestmark = pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+pytestmark = pytest.mark.parametrize(
+    "store_kind", ["sqlite", "redis", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 
 
 async def crashing(rig: Rig) -> CrashingStore:
@@ -147,6 +149,48 @@ async def test_crash_between_pause_checkpoint_and_engine_keeps_it_paused(rig: Ri
     assert rig.engine.calls[-1] == ("resume", CHAT)
 
 
+async def test_crash_between_resume_checkpoint_and_engine_plays_on(rig: Rig) -> None:
+    await rig.players.play(CHAT, A)
+    await rig.clock.advance(40)
+    await rig.players.pause(CHAT)
+    await rig.clock.advance(500)
+    rig.engine.fail_next("resume", SimulatedCrash())
+    with pytest.raises(SimulatedCrash):
+        await rig.players.resume(CHAT)
+
+    # the store said "playing from 40" at the crash; 10 s later that is 50, less the rewind
+    assert await restart(rig, after=10) == 1
+    assert rig.engine.calls == [("play", CHAT, A.id, 47.0)]
+    assert rig.events() == [change(A, "resume", 47.0), status("playing"), queue()]
+
+
+async def test_crash_after_a_failed_track_was_skipped_in_the_store(rig: Rig) -> None:
+    for track in (A, B):
+        await rig.players.play(CHAT, track)
+    store = await crashing(rig)
+    await rig.players.recover()
+    store.crash_after("advance")
+    await rig.engine.fail(CHAT, "decoder error")
+    await rig.players.drain()
+
+    assert await restart(rig, after=1) == 1
+    assert rig.engine.calls == [("play", CHAT, B.id, 0.0)]
+    assert await rig.pending_titles() == []
+
+
+async def test_a_chat_whose_call_went_away_comes_back_paused(rig: Rig) -> None:
+    await rig.players.play(CHAT, A)
+    await rig.players.play(CHAT, B)
+    await rig.clock.advance(70)
+    await rig.engine.call_gone(CHAT)
+    await rig.players.drain()
+
+    # the slot was kept paused at 70: a restart rejoins paused there (less the rewind)
+    assert await restart(rig, after=600) == 1
+    assert rig.engine.calls == [("play", CHAT, A.id, 67.0), ("pause", CHAT)]
+    assert await rig.pending_titles() == ["Bravo"]
+
+
 async def test_crash_between_clear_and_engine_stop_plays_nothing(rig: Rig) -> None:
     await rig.players.play(CHAT, A)
     await rig.players.play(CHAT, B)
@@ -206,7 +250,7 @@ async def test_resume_after_restart_off_leaves_queues_waiting(rig: Rig) -> None:
 async def test_recovery_of_many_chats_is_bounded_and_quick(rig: Rig, store_kind: str) -> None:
     # SQLite with synchronous=FULL pays a sync per transaction even to set the test up;
     # Redis shows the scale (recovery alone: about 0.5 ms a chat here).
-    chats = range(1, {"sqlite": 200, "redis": 1000}[store_kind] + 1)
+    chats = range(1, {"sqlite": 200, "postgres": 200, "redis": 1000}[store_kind] + 1)
     for chat in chats:
         await rig.store.enqueue(chat, make_track(f"now {chat}"), limit=10)
         await rig.store.start_next(chat, now=rig.clock.time())
