@@ -1,0 +1,192 @@
+"""One process: storage, engine, players, the aiogram bot and the web sidecar, wired here.
+
+Start order follows what depends on what: the schema and the queue store first (they are
+the truth), then the engine and the players, then polling (commands need the players), then
+recovery of the chats that were playing, then the web sidecar.  Stopping runs backwards and
+keeps the store open until every player has written its last position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+import psutil
+from aiogram import Bot, Dispatcher
+
+from bot.config import Settings
+from bot.domain.events import EventBus
+from bot.domain.manager import PlayerManager
+from bot.engines.base import VoiceEngine
+from bot.engines.factory import build_engine
+from bot.logs import setup_logging
+from bot.sources.resolver import SourceResolver
+from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.factory import open_queue_store
+from bot.storage.queue import QueueStore
+from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from bot.telegram.dispatcher import build_dispatcher, create_bot
+from bot.telegram.sender import Sender
+from bot.telegram.services import BotServices, RuntimeStats
+from web.health import standard_probes
+from web.server import WebServer, start_sidecar
+from web.services import WebServices
+
+log = logging.getLogger("sattva")
+
+
+@dataclass
+class Application:
+    settings: Settings
+    started_at: float = field(default_factory=time.time)
+    bus: EventBus = field(default_factory=EventBus)
+    polling: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[tuple[str, object]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.db = create_engine(s.storage.database_url)
+        await migrate(self.db)
+        self.sessions = session_factory(self.db)
+        self.store: QueueStore = await open_queue_store(s.storage, self.db)
+        self.sender = Sender()
+        self.bot: Bot = create_bot(s, self.sender)
+        self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
+        self.resolver = SourceResolver.from_settings(s, self.bot)
+        self.players = PlayerManager(
+            store=self.store,
+            engine=self.engine,
+            bus=self.bus,
+            history=HistoryRepo(self.sessions),
+            settings=ChatSettingsRepo(self.sessions),
+            playlists=self.resolver,
+            config=s.player,
+            per_chat_labels=s.metrics.per_chat_labels,
+        )
+        await self.engine.start()
+        await self.players.start()
+        services = BotServices(
+            settings=s,
+            players=self.players,
+            resolver=self.resolver,
+            chat_settings=ChatSettingsRepo(self.sessions),
+            auth=AuthRepo(self.sessions),
+            audit=AuditRepo(self.sessions),
+            bus=self.bus,
+            started_at=self.started_at,
+            stats=self._stats,
+            sender=self.sender,
+        )
+        self.dp: Dispatcher = build_dispatcher(services)
+        self.dp.startup.register(self._on_polling)
+        self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
+        restored = await self.players.recover()
+        log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
+        self.web: WebServer | None = await start_sidecar(
+            WebServices(
+                settings=s,
+                sessionmaker=self.sessions,
+                bus=self.bus,
+                players=self.players,
+                store=self.store,
+                health=standard_probes(
+                    bot_polling=self._polling_ok,
+                    store=self.store,
+                    sessionmaker=self.sessions,
+                    engine=self.engine,
+                ),
+            )
+        )
+
+    async def stop(self) -> None:
+        if getattr(self, "web", None) is not None:
+            assert self.web is not None
+            await self.web.stop()
+        if hasattr(self, "dp"):
+            with contextlib.suppress(RuntimeError):  # polling had not started yet
+                await self.dp.stop_polling()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=15)
+        if hasattr(self, "players"):
+            await self.players.close()
+        if hasattr(self, "engine"):
+            await self.engine.close()
+        if hasattr(self, "bot"):
+            await self.bot.session.close()
+        if hasattr(self, "store"):
+            await self.store.close()
+        if hasattr(self, "db"):
+            await self.db.dispose()
+
+    # -- pieces handed to the parts ------------------------------------------------------
+
+    async def _invite_link(self, chat_id: int) -> str:
+        link = await self.bot.create_chat_invite_link(chat_id, name="sattva assistant")
+        return link.invite_link
+
+    async def _on_polling(self) -> None:
+        self.polling = True
+
+    async def _polling_ok(self) -> bool:
+        return self.polling and all(not t.done() for t in self._tasks)
+
+    async def _poll(self) -> None:
+        try:
+            await self.dp.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False
+            )
+        finally:
+            self.polling = False
+
+    async def _stats(self) -> RuntimeStats:
+        chats = self.players.active_chats()
+        queued = {chat: await self.store.length(chat) for chat in chats}
+        proc = psutil.Process()
+        return RuntimeStats(
+            active_chats=len(await self.store.chats_with_state()),
+            streams=len(chats),
+            queued=queued,
+            uptime_seconds=time.time() - self.started_at,
+            cpu_percent=psutil.cpu_percent(interval=None),
+            memory_mb=proc.memory_info().rss / 2**20,
+        )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        settings.telegram.bot_token.get_secret_value(),
+        settings.assistant.api_hash.get_secret_value(),
+        settings.assistant.session_string.get_secret_value(),
+        settings.web.secret_key.get_secret_value(),
+        settings.web.monitoring_token.get_secret_value(),
+    ]
+
+
+async def run(settings: Settings) -> int:
+    """Runs until SIGTERM/SIGINT; returns the exit code."""
+    setup_logging(settings.logging.level, settings.logging.format, _secrets(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = Application(settings)
+    try:
+        await app.start()
+    except Exception as exc:
+        log.exception("start failed")
+        await app.stop()
+        print(f"sattva: cannot start: {exc.__class__.__name__}: {exc}")
+        return 1
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, *app._tasks], return_when=asyncio.FIRST_COMPLETED)
+    code = 0 if stop.is_set() else 1
+    log.info("stopping", extra={"reason": "signal" if stop.is_set() else "polling ended"})
+    waiter.cancel()
+    await app.stop()
+    return code
