@@ -1,0 +1,92 @@
+"""/auth, /unauth (by reply or user id) and /authlist: who besides admins may control."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.telegram.commands import usage
+from bot.telegram.permissions import Permissions
+from bot.telegram.routers.common import may_configure, sender_id
+from bot.telegram.services import BotServices
+
+router = Router(name="auth")
+
+
+def target_of(message: Message, command: CommandObject) -> tuple[int, str] | None:
+    """(user id, display name) from the replied-to message or the argument."""
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
+        return reply.from_user.id, reply.from_user.full_name
+    raw = (command.args or "").strip()
+    if raw.isdecimal() and int(raw) > 0:
+        return int(raw), raw
+    return None
+
+
+@router.message(Command("auth"))
+async def authorize(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    if not await may_configure(message, bot, permissions):
+        return
+    target = target_of(message, command)
+    if target is None:
+        await message.answer(usage("auth"))
+        return
+    user_id, name = target
+    chat_id = message.chat.id
+    added = await services.auth.authorize(chat_id, user_id, name=name, added_by=sender_id(message))
+    if added:
+        await services.audit.record(
+            f"tg:{sender_id(message)}", "auth.add", "chat", str(chat_id), after={"user": user_id}
+        )
+        await message.answer(_("✅ {name} can now control playback here.").format(name=name))
+    else:
+        await message.answer(_("{name} is already authorised here.").format(name=name))
+
+
+@router.message(Command("unauth"))
+async def unauthorize(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    if not await may_configure(message, bot, permissions):
+        return
+    target = target_of(message, command)
+    if target is None:
+        await message.answer(usage("unauth"))
+        return
+    user_id, name = target
+    chat_id = message.chat.id
+    if await services.auth.unauthorize(chat_id, user_id):
+        await services.audit.record(
+            f"tg:{sender_id(message)}",
+            "auth.remove",
+            "chat",
+            str(chat_id),
+            before={"user": user_id},
+        )
+        await message.answer(_("{name} can no longer control playback here.").format(name=name))
+    else:
+        await message.answer(_("{name} was not authorised here.").format(name=name))
+
+
+@router.message(Command("authlist"))
+async def authorized_list(message: Message, services: BotServices) -> None:
+    entries = await services.auth.list(message.chat.id)
+    if not entries:
+        await message.answer(_("Nobody besides the administrators controls playback here."))
+        return
+    lines = [_("Authorised users in this chat:")]
+    lines += [f"• {entry.name or entry.user_id} ({entry.user_id})" for entry in entries]
+    await message.answer("\n".join(lines))
