@@ -1,0 +1,321 @@
+"""An engine that never touches Telegram: ffmpeg decodes each track at real-time pace into a
+pipe that nobody hears.
+
+It exists for development and for tests of everything above the engine: the player sees
+the same calls and the same events as with the real engine (first frame, natural end,
+failures, listener changes), with real decoding and real timing.
+
+Pause is implemented as "stop ffmpeg, remember the position" and resume as "start again
+with -ss there", not as SIGSTOP/SIGCONT: ffmpeg's ``-re`` paces output against the wall
+clock since the process started, so a process stopped for a minute bursts a minute of audio
+when continued, and a stopped process keeps its HTTP connection open until the server drops
+it.  Restarting costs a few milliseconds of decoder start-up and is exact for files; a live
+stream simply rejoins at its live edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from bot.engines.base import (
+    EngineError,
+    EngineEvent,
+    EventHandler,
+    FirstFrame,
+    ListenersChanged,
+    MediaError,
+    PlayRequest,
+    TrackEnded,
+    TrackFailed,
+)
+from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
+
+log = logging.getLogger(__name__)
+
+#: s16le, 2 channels, 48 kHz
+BYTES_PER_SECOND = 48_000 * 2 * 2
+#: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
+CHUNK = BYTES_PER_SECOND // 10
+_STDERR_KEEP = 4096
+
+
+@dataclass(eq=False)
+class _Run:
+    """One ffmpeg process; a pause, seek or volume change replaces it with another."""
+
+    proc: asyncio.subprocess.Process
+    start_offset: float
+    announce_first_frame: bool
+    bytes_read: int = 0
+    cancelled: bool = False
+    stderr: bytearray = field(default_factory=bytearray)
+    task: asyncio.Task[None] | None = None
+
+    def position(self) -> float:
+        return self.start_offset + self.bytes_read / BYTES_PER_SECOND
+
+
+@dataclass(eq=False)
+class _Session:
+    """The chat's presence "in the call": from the first play until stop."""
+
+    track_id: str = ""
+    source: FfmpegInput | None = None
+    media: str = ""
+    volume: int = 100
+    is_live: bool = False
+    paused_at: float | None = None
+    first_frame_sent: bool = False
+    run: _Run | None = None
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, *, default_listeners: int = 1, ffmpeg: str = "ffmpeg") -> None:
+        self._default_listeners = default_listeners
+        self._ffmpeg = ffmpeg
+        self._handler: EventHandler | None = None
+        self._sessions: dict[int, _Session] = {}
+        self._listeners: dict[int, int] = {}
+        self._events: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._closed = False
+
+    def set_handler(self, handler: EventHandler) -> None:
+        self._handler = handler
+
+    async def start(self) -> None:
+        self._closed = False
+        self._ensure_dispatcher()
+
+    async def close(self) -> None:
+        self._closed = True
+        for chat_id in list(self._sessions):
+            session = self._sessions.pop(chat_id)
+            await self._halt(session)
+        self._listeners.clear()
+        if self._dispatcher is not None:
+            self._events.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+            self._dispatcher = None
+
+    # -- the VoiceEngine calls -------------------------------------------------------------
+
+    async def play(self, request: PlayRequest) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed")
+        try:
+            source = ffmpeg_input(request.media)
+        except UnsafeMedia as exc:
+            raise MediaError(f"refused media: {exc}") from None
+        self._ensure_dispatcher()
+        async with self._lock(request.chat_id):
+            session = self._sessions.get(request.chat_id)
+            if session is None:
+                session = self._sessions[request.chat_id] = _Session()
+            else:
+                await self._halt(session)  # replaced: the old track reports nothing
+            session.track_id = request.track_id
+            session.source = source
+            session.media = request.media
+            session.volume = request.volume
+            session.is_live = request.is_live
+            session.paused_at = None
+            session.first_frame_sent = False
+            await self._launch(request.chat_id, session, max(0.0, request.position))
+
+    async def pause(self, chat_id: int) -> None:
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None or session.run is None:
+                return
+            position = session.run.position()
+            await self._halt(session)
+            session.paused_at = position
+
+    async def resume(self, chat_id: int) -> None:
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None or session.paused_at is None:
+                return
+            position, session.paused_at = session.paused_at, None
+            await self._launch(chat_id, session, position)
+
+    async def stop(self, chat_id: int) -> None:
+        async with self._lock(chat_id):
+            session = self._sessions.pop(chat_id, None)
+            self._listeners.pop(chat_id, None)
+            if session is not None:
+                await self._halt(session)
+
+    async def set_volume(self, chat_id: int, volume: int) -> None:
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None:
+                return
+            session.volume = volume
+            if session.run is not None:
+                position = session.run.position()
+                await self._halt(session)
+                await self._launch(chat_id, session, position)
+
+    async def seek(self, chat_id: int, position: float) -> None:
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None or (session.run is None and session.paused_at is None):
+                return
+            if session.is_live:
+                raise MediaError("a live stream cannot be seeked")
+            position = max(0.0, position)
+            if session.paused_at is not None:
+                session.paused_at = position
+                return
+            await self._halt(session)
+            await self._launch(chat_id, session, position)
+
+    async def position(self, chat_id: int) -> float | None:
+        session = self._sessions.get(chat_id)
+        if session is None:
+            return None
+        if session.paused_at is not None:
+            return session.paused_at
+        if session.run is None:
+            return None
+        return session.run.position()
+
+    async def listeners(self, chat_id: int) -> int | None:
+        if chat_id not in self._sessions:
+            return None
+        return self._listeners.get(chat_id, self._default_listeners)
+
+    def active_chats(self) -> list[int]:
+        return list(self._sessions)
+
+    async def healthy(self) -> bool:
+        return not self._closed
+
+    # -- development and test controls ----------------------------------------------------
+
+    def set_listeners(self, chat_id: int, count: int) -> None:
+        """Simulates people joining or leaving the (imaginary) call."""
+        self._listeners[chat_id] = max(0, count)
+        self._emit(ListenersChanged(chat_id, max(0, count)))
+
+    def process_ids(self) -> list[int]:
+        """The ffmpeg processes alive now (tests check that none is left behind)."""
+        return [
+            s.run.proc.pid
+            for s in self._sessions.values()
+            if s.run is not None and s.run.proc.returncode is None
+        ]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(chat_id, asyncio.Lock())
+
+    def _ensure_dispatcher(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="local-engine-events")
+
+    def _emit(self, event: EngineEvent) -> None:
+        self._events.put_nowait(event)
+
+    async def _dispatch(self) -> None:
+        # One task delivers every event in order; the handler may call back into the
+        # engine (play the next track) without waiting on the task that saw the end.
+        while (event := await self._events.get()) is not None:
+            if self._handler is None:
+                continue
+            try:
+                await self._handler(event)
+            except Exception:
+                log.exception("engine event handler failed on %s", type(event).__name__)
+
+    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
+        assert session.source is not None
+        args = [
+            self._ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            *input_args(session.source, position=0.0 if session.is_live else position),
+            "-vn",
+            "-af",
+            f"volume={session.volume / 100:.2f}",
+            "-f",
+            "s16le",
+            "-ac",
+            "2",
+            "-ar",
+            "48000",
+            "pipe:1",
+        ]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
+        run = _Run(proc, position, announce_first_frame=not session.first_frame_sent)
+        session.run = run
+        run.task = asyncio.create_task(
+            self._pump(chat_id, session, run), name=f"local-engine-{chat_id}"
+        )
+
+    async def _pump(self, chat_id: int, session: _Session, run: _Run) -> None:
+        proc = run.proc
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
+        try:
+            while chunk := await proc.stdout.read(CHUNK):
+                run.bytes_read += len(chunk)
+                if run.announce_first_frame and not run.cancelled:
+                    run.announce_first_frame = False
+                    session.first_frame_sent = True
+                    self._emit(FirstFrame(chat_id, session.track_id))
+            code = await proc.wait()
+            await stderr_task
+        finally:
+            if not stderr_task.done():
+                stderr_task.cancel()
+        if run.cancelled or session.run is not run or self._sessions.get(chat_id) is not session:
+            return
+        session.run = None
+        if code == 0:
+            self._emit(TrackEnded(chat_id, session.track_id))
+        else:
+            message = tail_message(bytes(run.stderr), session.media)
+            self._emit(TrackFailed(chat_id, session.track_id, message))
+
+    @staticmethod
+    async def _drain_stderr(stream: asyncio.StreamReader, run: _Run) -> None:
+        while chunk := await stream.read(1024):
+            run.stderr += chunk
+            del run.stderr[:-_STDERR_KEEP]
+
+    async def _halt(self, session: _Session) -> None:
+        """Ends the session's process without any event about it."""
+        run, session.run = session.run, None
+        if run is None:
+            return
+        run.cancelled = True
+        if run.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                run.proc.kill()
+        await run.proc.wait()
+        if run.task is not None and run.task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await run.task

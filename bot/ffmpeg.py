@@ -1,0 +1,76 @@
+"""How a media string reaches ffmpeg/ffprobe: never as an option, never through a protocol
+we did not choose.
+
+ffmpeg reads ``-i`` values as URLs: ``concat:``, ``subfile:``, ``pipe:``, ``file:`` and
+friends would let a crafted string read local files or other hosts.  So every media string
+is either an http(s) URL (network protocols only) or an absolute local path (``file`` only),
+and ``-protocol_whitelist`` makes ffmpeg itself refuse anything else, including protocols a
+playlist (m3u8) or a redirect tries to pull in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: protocols ffmpeg may use for a network input (HLS playlists and their segments included)
+NETWORK_PROTOCOLS = "http,https,tcp,tls,crypto,hls,httpproxy"
+#: protocols ffmpeg may use for a local file
+FILE_PROTOCOLS = "file"
+
+
+class UnsafeMedia(ValueError):
+    """The media string could be read by ffmpeg as an option or a foreign protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class FfmpegInput:
+    target: str  # what follows -i
+    protocols: str  # the value for -protocol_whitelist
+    is_network: bool
+
+
+def has_control_chars(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
+def ffmpeg_input(media: str) -> FfmpegInput:
+    """Classifies ``media``; raises UnsafeMedia for anything but http(s) or an absolute path."""
+    if not media or media.startswith("-") or has_control_chars(media):
+        raise UnsafeMedia("media must not be empty, start with '-' or hold control characters")
+    lowered = media.lower()
+    if lowered.startswith(("http://", "https://")):
+        if not urlsplit(media).hostname:
+            raise UnsafeMedia("URL without a host")
+        return FfmpegInput(media, NETWORK_PROTOCOLS, True)
+    if not os.path.isabs(media):
+        # a relative string such as "concat:a|b" or "subfile:..." would name a protocol
+        raise UnsafeMedia("media must be an http(s) URL or an absolute path")
+    # An absolute path starts with "/", which no protocol name may contain, so ffmpeg
+    # opens it with the file protocol.
+    return FfmpegInput(os.path.normpath(media), FILE_PROTOCOLS, False)
+
+
+def input_args(source: FfmpegInput, *, position: float = 0.0) -> list[str]:
+    """The ffmpeg/ffprobe arguments that open ``source`` (options first, then -i)."""
+    args = ["-protocol_whitelist", source.protocols]
+    if source.is_network:
+        # 15 s without data counts as a dead connection instead of hanging forever
+        args += ["-rw_timeout", "15000000"]
+    if position > 0:
+        args += ["-ss", f"{position:.3f}"]
+    return [*args, "-i", source.target]
+
+
+def tail_message(stderr: bytes, media: str, *, limit: int = 160) -> str:
+    """The last meaningful stderr line, with the media string (a local path) left out."""
+    text = stderr.decode("utf-8", "replace").replace(media, "<media>")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "ffmpeg failed"
+    last = lines[-1]
+    home = os.path.expanduser("~")
+    if home and home != "/":
+        last = last.replace(home, "~")
+    return last[:limit]

@@ -1,0 +1,238 @@
+"""What /play accepts, decided in one place: a replied-to Telegram file, an http(s) URL, a
+library file, or search words.
+
+Every route ends with a checked, probed (or yt-dlp-described) Track, or a SourceError whose
+code the bot turns into one short sentence.  Timing and refusals are recorded per route.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from aiogram import Bot
+
+from bot.config import Settings, SourcesConfig
+from bot.domain.models import SourceKind, Track
+from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
+from bot.sources import http, ytdlp
+from bot.sources.base import Progress, SourceError, SourceRequest
+from bot.sources.guard import check_url, split_url
+from bot.sources.library import Library, LibraryEntry
+from bot.sources.probe import probe
+from bot.sources.telegram import TelegramFiles
+
+LIBRARY_PREFIX = "lib:"
+#: plain words play a library file only when it matches this well (else: a web search)
+STRICT_LIBRARY_CUTOFF = 0.85
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+#: schemes and ffmpeg protocol names that mark a single word as a (refused) URL, not a search
+KNOWN_SCHEMES = frozenset(
+    """
+    http https ftp ftps sftp file data gopher gophers concat concatf subfile pipe fd cache
+    async crypto hls tcp tls udp udplite unix rtp rtsp rtmp rtmpe rtmps rtmpt rtmpte rtmpts
+    srtp srt mmsh mmst httpproxy icecast ipfs ipns smb tee zmq dict ldap javascript mailto
+    ws wss sctp bluray md5 prompeg gs android_content
+    """.split()  # noqa: SIM905 - a word list reads better than 54 quoted strings
+)
+
+
+def looks_like_url(query: str) -> bool:
+    if any(c.isspace() for c in query):
+        return False
+    match = _SCHEME.match(query)
+    return match is not None and (
+        "://" in query or match.group(1).lower() in KNOWN_SCHEMES or query.startswith("-")
+    )
+
+
+def title_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    name = unquote(PurePosixPath(parts.path).name)
+    return PurePosixPath(name).stem or name or parts.hostname or url
+
+
+class SourceResolver:
+    def __init__(
+        self,
+        sources: SourcesConfig,
+        *,
+        max_track_seconds: int,
+        telegram: TelegramFiles | None = None,
+    ) -> None:
+        self._cfg = sources
+        self._max_seconds = max_track_seconds
+        self._telegram = telegram
+        self.library = Library(sources.library_dir)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, bot: Bot | None) -> SourceResolver:
+        files = None
+        if bot is not None:
+            files = TelegramFiles(
+                bot,
+                cache_dir=settings.sources.cache_dir,
+                max_download_mb=settings.sources.max_download_mb,
+                probe_timeout=settings.sources.probe_timeout_seconds,
+                max_track_seconds=settings.player.max_track_seconds,
+            )
+        return cls(
+            settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
+        )
+
+    # -- Resolver --------------------------------------------------------------------------
+
+    def route(self, request: SourceRequest) -> str:
+        """The metric label and dispatch key for a request."""
+        query = request.query.strip()
+        if request.media is not None:
+            return "telegram"
+        if not query:
+            return "empty"
+        if query.lower().startswith(LIBRARY_PREFIX):
+            return "library"
+        if looks_like_url(query):
+            return "url"
+        return "search"
+
+    async def resolve(self, request: SourceRequest, progress: Progress | None = None) -> Track:
+        kind = self.route(request)
+        started = time.monotonic()
+        try:
+            return await self._dispatch(kind, request, progress)
+        except SourceError as exc:
+            SOURCE_FAILURES.labels(kind=kind, reason=exc.code).inc()
+            raise
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind=kind).observe(time.monotonic() - started)
+
+    async def _dispatch(
+        self, kind: str, request: SourceRequest, progress: Progress | None
+    ) -> Track:
+        query = request.query.strip()
+        if kind == "telegram":
+            assert request.media is not None
+            if self._telegram is None:
+                raise SourceError("unavailable", "Telegram files are not available here")
+            return await self._telegram.resolve(
+                request.media,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                progress=progress,
+            )
+        if kind == "empty":
+            raise SourceError("empty")
+        if kind == "library":
+            entry = self.library.find(query[len(LIBRARY_PREFIX) :])
+            return await self._library_track(entry, request)
+        if kind == "url":
+            return await self._url(query, request, progress)
+        if self.library.enabled:
+            try:
+                entry = self.library.find(query, cutoff=STRICT_LIBRARY_CUTOFF)
+            except SourceError:
+                pass
+            else:
+                return await self._library_track(entry, request)
+        return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
+
+    # -- routes ----------------------------------------------------------------------------
+
+    async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
+        split_url(url)
+        allow = self._cfg.allow_private_networks
+        if self._cfg.ytdlp_enabled and ytdlp.has_site_extractor(url):
+            await check_url(url, allow_private=allow)
+            return await self._ytdlp(url, url, request, progress)
+        timeout = self._cfg.probe_timeout_seconds
+        final = await http.follow(url, allow_private=allow, timeout=timeout)
+        if final.is_html:
+            if not self._cfg.ytdlp_enabled:
+                raise SourceError("unsupported", "a web page, not media")
+            return await self._ytdlp(final.url, url, request, progress)
+        if progress is not None:
+            await progress("probe", None)
+        result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
+        # a radio's station name says more than the tags of whatever song it sent first
+        station = final.icy_name if result.is_live else None
+        title = station or result.display_title() or final.icy_name or title_from_url(final.url)
+        return Track(
+            title=title,
+            source=url,
+            media=final.url,
+            kind=SourceKind.URL,
+            duration=result.duration,
+            requested_by=request.requested_by,
+            requested_by_name=request.requested_by_name,
+            is_live=result.is_live,
+        )
+
+    async def _ytdlp(
+        self, target: str, query: str, request: SourceRequest, progress: Progress | None
+    ) -> Track:
+        if not self._cfg.ytdlp_enabled:
+            raise SourceError("unavailable", "yt-dlp is disabled")
+        if progress is not None:
+            await progress("search", None)
+        info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
+        track = ytdlp.info_to_track(
+            info,
+            query=query,
+            max_seconds=self._max_seconds,
+            requested_by=request.requested_by,
+            requested_by_name=request.requested_by_name,
+        )
+        # the stream URL yt-dlp chose is what ffmpeg will open: it passes the same guard
+        await check_url(track.media, allow_private=self._cfg.allow_private_networks)
+        return track
+
+    async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
+        result = await probe(
+            str(entry.path),
+            timeout=self._cfg.probe_timeout_seconds,
+            max_seconds=self._max_seconds,
+        )
+        return Track(
+            title=result.display_title() or entry.path.stem,
+            source=LIBRARY_PREFIX + entry.relative,
+            media=str(entry.path),
+            kind=SourceKind.LIBRARY,
+            duration=result.duration,
+            requested_by=request.requested_by,
+            requested_by_name=request.requested_by_name,
+            is_live=result.is_live,
+        )
+
+    # -- PlaylistResolver ------------------------------------------------------------------
+
+    async def expand(self, entry: str) -> list[Track]:
+        """A 24/7 playlist entry as tracks: a library folder gives all its playable files."""
+        text = entry.strip()
+        name = text[len(LIBRARY_PREFIX) :] if text.lower().startswith(LIBRARY_PREFIX) else text
+        folder = None if looks_like_url(text) else self.library.folder(name)
+        if folder is not None:
+            tracks: list[Track] = []
+            anonymous = SourceRequest(query="")
+            for item in folder:
+                try:
+                    tracks.append(await self._library_track(item, anonymous))
+                except SourceError as exc:
+                    SOURCE_FAILURES.labels(kind="library", reason=exc.code).inc()
+            if not tracks:
+                raise SourceError("not_found", "no playable file in that folder")
+            return [_as_playlist(t) for t in tracks]
+        return [_as_playlist(await self.resolve(SourceRequest(query=text)))]
+
+
+def _as_playlist(track: Track) -> Track:
+    return Track(
+        title=track.title,
+        source=track.source,
+        media=track.media,
+        kind=SourceKind.PLAYLIST,
+        duration=track.duration,
+        thumbnail=track.thumbnail,
+        is_live=track.is_live,
+    )

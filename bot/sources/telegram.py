@@ -1,0 +1,147 @@
+"""A Telegram audio/voice/video/document that /play replied to: downloaded, then probed.
+
+The file goes through the Bot API (getFile, then the file URL of whatever server
+``telegram.api_base`` names), into ``sources.cache_dir`` under its unique id, so a file
+played twice is downloaded once.  The size limit holds twice: on the size Telegram
+announces, and on the bytes actually received, so a lying or missing size cannot fill the
+disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+
+from bot.domain.models import SourceKind, Track
+from bot.sources.base import Progress, SourceError, TelegramMedia
+from bot.sources.probe import probe
+
+#: progress reports at most this often (seconds), plus one at the end
+PROGRESS_INTERVAL = 1.0
+CHUNK = 64 * 1024
+DOWNLOAD_TIMEOUT = 300
+
+
+def _safe_suffix(file_path: str, file_name: str | None) -> str:
+    for name in (file_name or "", file_path):
+        suffix = Path(name).suffix.lower()
+        if 1 < len(suffix) <= 6 and suffix[1:].isalnum():
+            return suffix
+    return ".bin"
+
+
+def fallback_title(media: TelegramMedia) -> str:
+    if media.title:
+        return f"{media.performer} — {media.title}" if media.performer else media.title
+    if media.file_name:
+        return Path(media.file_name).stem or media.file_name
+    return {"voice": "Voice message", "video_note": "Video message"}.get(
+        media.kind, "Telegram audio"
+    )
+
+
+class TelegramFiles:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        cache_dir: str,
+        max_download_mb: int,
+        probe_timeout: float,
+        max_track_seconds: int,
+    ) -> None:
+        self._bot = bot
+        self._cache = Path(cache_dir)
+        self._max_bytes = max_download_mb * 1024 * 1024
+        self._probe_timeout = probe_timeout
+        self._max_seconds = max_track_seconds
+
+    async def resolve(
+        self,
+        media: TelegramMedia,
+        *,
+        requested_by: int | None = None,
+        requested_by_name: str = "",
+        progress: Progress | None = None,
+    ) -> Track:
+        if media.file_size is not None and media.file_size > self._max_bytes:
+            raise SourceError("too_big", f"{media.file_size} bytes")
+        try:
+            file = await self._bot.get_file(media.file_id)
+        except TelegramBadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise SourceError("too_big", "the Bot API refuses files this big") from None
+            raise SourceError("unreachable", "getFile failed") from None
+        except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError):
+            raise SourceError("unreachable", "getFile failed") from None
+        if file.file_size is not None and file.file_size > self._max_bytes:
+            raise SourceError("too_big", f"{file.file_size} bytes")
+        if not file.file_path:
+            raise SourceError("unreachable", "Telegram gave no file path")
+        unique = file.file_unique_id or hashlib.sha256(media.file_id.encode()).hexdigest()[:32]
+        name = "".join(c for c in unique if c.isalnum() or c in "-_") or "file"
+        target = self._cache / f"tg-{name}{_safe_suffix(file.file_path, media.file_name)}"
+        if not (target.is_file() and file.file_size and target.stat().st_size == file.file_size):
+            await self._download(file.file_path, target, file.file_size, progress)
+        if progress is not None:
+            await progress("probe", None)
+        result = await probe(
+            str(target.resolve()), timeout=self._probe_timeout, max_seconds=self._max_seconds
+        )
+        return Track(
+            title=result.display_title() or fallback_title(media),
+            source=f"tg:{media.file_id}",
+            media=str(target.resolve()),
+            kind=SourceKind.TELEGRAM,
+            duration=result.duration if result.duration is not None else media.duration,
+            requested_by=requested_by,
+            requested_by_name=requested_by_name,
+            is_live=False,
+        )
+
+    async def _download(
+        self, file_path: str, target: Path, expected: int | None, progress: Progress | None
+    ) -> None:
+        self._cache.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + f".{os.getpid()}.part")
+        received = 0
+        last_report = 0.0
+        session = self._bot.session
+        url = session.api.file_url(self._bot.token, file_path)
+        try:
+            with partial.open("wb") as out:
+                if progress is not None:
+                    await progress("download", 0.0 if expected else None)
+                stream = session.stream_content(
+                    url=url, timeout=DOWNLOAD_TIMEOUT, chunk_size=CHUNK, raise_for_status=True
+                )
+                async with contextlib.aclosing(stream):
+                    async for chunk in stream:
+                        received += len(chunk)
+                        if received > self._max_bytes:
+                            raise SourceError("too_big", f"more than {self._max_bytes} bytes")
+                        out.write(chunk)
+                        now = time.monotonic()
+                        if progress is not None and now - last_report >= PROGRESS_INTERVAL:
+                            last_report = now
+                            fraction = received / expected if expected else None
+                            await progress("download", fraction)
+            if progress is not None:
+                await progress("download", 1.0)
+            partial.replace(target)
+        except SourceError:
+            raise
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise SourceError("timeout", "download took too long") from None
+            raise SourceError("unreachable", "download failed") from None
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()

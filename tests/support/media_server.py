@@ -1,0 +1,97 @@
+"""A real HTTP server on a loopback address serving generated media and misbehaviours
+(redirect chains, a page, non-audio, slow answers, an endless "radio"), and counting every
+request so tests can prove that a refused URL never reached it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.support.procs import free_port
+
+
+@dataclass
+class MediaServer:
+    files: dict[str, tuple[Path, str]]  # name -> (file, content type)
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    def hits(self, prefix: str = "/") -> int:
+        return sum(1 for p in self.requests if p.startswith(prefix))
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._count])
+        app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/redirect/{n}", self._redirect)
+        app.router.add_get("/redirect-to", self._redirect_to)
+        app.router.add_get("/loop", self._loop)
+        app.router.add_get("/page.html", self._page)
+        app.router.add_get("/slow-headers", self._slow_headers)
+        app.router.add_get("/slow-body", self._slow_body)
+        app.router.add_get("/radio", self._radio)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        self.port = self.port or free_port()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+        self.requests.append(request.path_qs)
+        return await handler(request)
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        entry = self.files.get(request.match_info["name"])
+        if entry is None:
+            raise web.HTTPNotFound()
+        path, content_type = entry
+        return web.Response(body=path.read_bytes(), content_type=content_type)
+
+    async def _redirect(self, request: web.Request) -> web.StreamResponse:
+        n = int(request.match_info["n"])
+        target = f"/redirect/{n - 1}" if n > 1 else "/files/tone.mp3"
+        raise web.HTTPFound(target)
+
+    async def _redirect_to(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(request.query["to"])
+
+    async def _loop(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/loop")
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text="<html><body>not media</body></html>", content_type="text/html")
+
+    async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        return web.Response(text="late")
+
+    async def _slow_body(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "audio/mpeg"})
+        await resp.prepare(request)
+        await asyncio.sleep(30)
+        return resp
+
+    async def _radio(self, request: web.Request) -> web.StreamResponse:
+        """An Icecast-like endless stream: no length, an icy-name, mp3 bytes over and over."""
+        path, _ = self.files["tone.mp3"]
+        data = path.read_bytes()
+        resp = web.StreamResponse(headers={"Content-Type": "audio/mpeg", "icy-name": "Test FM"})
+        await resp.prepare(request)
+        try:
+            for _ in range(40):
+                await resp.write(data)
+                await asyncio.sleep(0.05)
+        except ConnectionResetError:
+            pass
+        return resp
