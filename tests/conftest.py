@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +48,69 @@ def short_tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 0.5-second mp3, for tests that wait for natural track ends."""
     path = tmp_path_factory.mktemp("audio") / "short.mp3"
     return make_tone(path, seconds=0.5, freq=660, title="Short Tone")
+
+
+# --- PostgreSQL: a fresh database per test on the server at SATTVA_TEST_POSTGRES ----------
+
+_postgres_skipped: list[str] = []
+
+
+def _postgres_admin_dsn() -> str:
+    """The asyncpg DSN for POSTGRES_URL (SQLAlchemy's driver suffix removed)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(POSTGRES_URL).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _run_async(coro: Any) -> Any:
+    """Runs a coroutine to the end from sync code, beside whatever loop pytest-asyncio runs."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _postgres_admin(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_postgres_admin_dsn(), timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """POSTGRES_URL once the server answers.  Unreachable: the test fails when
+    SATTVA_REQUIRE_POSTGRES=1 (CI), else it is skipped and the session says so once."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+    try:
+        _run_async(_postgres_admin("SELECT 1"))
+    except Exception as exc:  # refused, timed out, auth: all mean "no server to test on"
+        reason = f"PostgreSQL not reachable at {shown} ({exc.__class__.__name__})"
+        if os.environ.get("SATTVA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} and SATTVA_REQUIRE_POSTGRES=1")
+        _postgres_skipped.append(reason)
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL to a new, empty database, dropped after the test."""
+    from sqlalchemy.engine import make_url
+
+    name = f"sattva_test_{uuid.uuid4().hex[:12]}"
+    _run_async(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run_async(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _postgres_skipped:
+        terminalreporter.write_line(f"{_postgres_skipped[0]}: database tests on PostgreSQL skipped")

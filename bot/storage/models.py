@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Integer,
     String,
@@ -117,3 +118,53 @@ class AuditLog(Base):
     entity_id: Mapped[str] = mapped_column(String(64), default="")
     before: Mapped[str] = mapped_column(Text, default="")  # JSON
     after: Mapped[str] = mapped_column(Text, default="")  # JSON
+
+
+class QueueChatState(Base):
+    """One row per chat that ever had a queue: the row the database queue store locks.
+
+    Locking this row (``SELECT ... FOR UPDATE`` on PostgreSQL) serialises every change to the
+    chat's queue, so concurrent enqueue/advance calls see each other's results in order.
+    ``next_seq`` hands out the ordering keys of ``queue_entries``.
+    """
+
+    __tablename__ = "queue_chats"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    loop_mode: Mapped[str] = mapped_column(String(8), default="off")
+    next_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class QueueEntry(Base):
+    """A pending track.  ``seq`` orders a chat's entries; it only grows (see ``next_seq``)."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (UniqueConstraint("chat_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # no separate index on chat_id: the (chat_id, seq) unique index serves its lookups
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("queue_chats.chat_id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger)
+    track_id: Mapped[str] = mapped_column(String(32))
+    track_json: Mapped[str] = mapped_column(Text)
+
+
+class QueueNowPlaying(Base):
+    """The now-playing slot of a chat; times are Unix seconds, as in ``NowPlaying``."""
+
+    __tablename__ = "queue_now_playing"
+
+    chat_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("queue_chats.chat_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    track_id: Mapped[str] = mapped_column(String(32))
+    track_json: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[float] = mapped_column(Double)
+    position: Mapped[float] = mapped_column(Double, default=0.0)
+    updated_at: Mapped[float] = mapped_column(Double)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)

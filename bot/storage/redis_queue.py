@@ -1,0 +1,208 @@
+"""The queue store on Redis: one Lua script (one round trip) per mutating operation.
+
+Durability is Redis's: with ``appendonly yes`` every script's writes reach the AOF before
+the next command is served; ``appendfsync always`` fsyncs each one, ``everysec`` may lose
+the last second on a power cut (not on a crash of redis-server alone, the kernel still
+holds the page cache).  See ``redis_lua`` for why each step is atomic.
+
+The client never retries a command by itself: a retried ``enqueue`` whose first reply was
+lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Awaitable, Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
+from bot.metrics import QUEUE_OPERATIONS
+from bot.storage import redis_lua
+from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
+
+T = TypeVar("T")
+
+KEY_PREFIX = "sattva:q:"
+CHATS_KEY = KEY_PREFIX + "chats"
+SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+def _slot(fields: Sequence[str]) -> NowPlaying | None:
+    """The five slot fields a script returns (track, started_at, position, updated_at,
+    paused), or None for an empty reply."""
+    if not fields:
+        return None
+    track, started_at, position, updated_at, paused = fields
+    return NowPlaying(
+        track=Track.from_json(track),
+        started_at=float(started_at),
+        position=float(position),
+        updated_at=float(updated_at),
+        paused=paused == "1",
+    )
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StorageUnavailable(f"redis unavailable: {exc.__class__.__name__}") from exc
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+class RedisQueueStore:
+    """``QueueStore`` on Redis.  Keys per chat: ``sattva:q:<chat>:pending`` (list of track
+    JSON), ``:now`` (hash), ``:loop`` (string); plus the set ``sattva:q:chats``."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(getattr(redis_lua, name))
+            for name in (
+                "ENQUEUE",
+                "START_NEXT",
+                "ADVANCE",
+                "REMOVE",
+                "MOVE",
+                "SHUFFLE",
+                "CLEAR",
+                "CHECKPOINT",
+            )
+        }
+
+    @classmethod
+    async def open(cls, url: str) -> RedisQueueStore:
+        """Connects and loads the scripts, so that every later call is a single EVALSHA."""
+        client = Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        )
+        store = cls(client)
+        try:
+            with _mapped_errors():
+                for script in store._scripts.values():
+                    await client.script_load(script.script)
+        except BaseException:
+            await client.aclose()
+            raise
+        return store
+
+    @staticmethod
+    def _keys(chat_id: int) -> list[str]:
+        base = f"{KEY_PREFIX}{chat_id}:"
+        return [base + "pending", base + "now", base + "loop", CHATS_KEY]
+
+    async def _guard(self, op: str, call: Awaitable[T]) -> T:
+        """Every store operation passes here once: counted, and errors mapped."""
+        QUEUE_OPERATIONS.labels(op=op).inc()
+        with _mapped_errors():
+            return await call
+
+    def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
+        return self._scripts[name.upper()](keys=self._keys(chat_id), args=[chat_id, *args])
+
+    async def _script(self, op: str, chat_id: int, *args: str | int) -> Any:
+        return await self._guard(op, self._run(op, chat_id, *args))
+
+    async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
+        position = int(await self._script("enqueue", chat_id, track.to_json(), limit))
+        if position < 0:
+            raise QueueFull(limit)
+        return position
+
+    async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
+        return _slot(await self._script("start_next", chat_id, repr(now)))
+
+    async def advance(
+        self, chat_id: int, expected_track_id: str, *, now: float, natural: bool
+    ) -> AdvanceResult:
+        reply = await self._script(
+            "advance", chat_id, expected_track_id, repr(now), _flag(natural), new_track_id()
+        )
+        advanced, finished = reply[0] == "1", reply[1]
+        return AdvanceResult(
+            advanced=advanced,
+            finished=Track.from_json(finished) if advanced else None,
+            current=_slot(reply[2:]),
+        )
+
+    async def now_playing(self, chat_id: int) -> NowPlaying | None:
+        fields = ("track", "started_at", "position", "updated_at", "paused")
+        reply = await self._guard("now_playing", self._client.hmget(self._keys(chat_id)[1], fields))
+        return None if reply[0] is None else _slot(cast(list[str], reply))
+
+    async def pending(self, chat_id: int) -> list[Track]:
+        items = await self._guard("pending", self._client.lrange(self._keys(chat_id)[0], 0, -1))
+        return [Track.from_json(item) for item in items]
+
+    async def length(self, chat_id: int) -> int:
+        return int(await self._guard("length", self._client.llen(self._keys(chat_id)[0])))
+
+    async def remove(self, chat_id: int, position: int) -> Track:
+        status, value = await self._script("remove", chat_id, position)
+        if status != "ok":
+            raise QueuePositionError(position, int(value))
+        return Track.from_json(value)
+
+    async def move(self, chat_id: int, src: int, dst: int) -> Track:
+        reply = await self._script("move", chat_id, src, dst)
+        if reply[0] != "ok":
+            raise QueuePositionError(int(reply[1]), int(reply[2]))
+        return Track.from_json(reply[1])
+
+    async def shuffle(self, chat_id: int, rng: random.Random | None = None) -> None:
+        """Draws the permutation here (so a seeded ``rng`` gives the same order as on the
+        database store) and applies it in one script, which refuses it if the length
+        changed in between; then it draws again for the new length."""
+        await self._guard("shuffle", self._shuffle(chat_id, rng or random.Random()))
+
+    async def _shuffle(self, chat_id: int, rng: random.Random) -> None:
+        while True:
+            length = int(await self._client.llen(self._keys(chat_id)[0]))
+            order = list(range(1, length + 1))
+            rng.shuffle(order)
+            if await self._run("shuffle", chat_id, length, *order):
+                return
+
+    async def clear(self, chat_id: int, *, include_current: bool) -> int:
+        return int(await self._script("clear", chat_id, _flag(include_current)))
+
+    async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
+        await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
+
+    async def get_loop(self, chat_id: int) -> LoopMode:
+        value = await self._guard("get_loop", self._client.get(self._keys(chat_id)[2]))
+        return LoopMode(cast(str, value)) if value else LoopMode.OFF
+
+    async def checkpoint(
+        self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
+    ) -> bool:
+        reply = await self._script(
+            "checkpoint", chat_id, track_id, repr(position), _flag(paused), repr(now)
+        )
+        return bool(reply)
+
+    async def chats_with_state(self) -> list[int]:
+        members = await self._guard("chats_with_state", self._client.smembers(CHATS_KEY))
+        return sorted(int(member) for member in members)
+
+    async def ping(self) -> None:
+        await self._guard("ping", self._client.ping())
+
+    async def close(self) -> None:
+        await self._client.aclose()

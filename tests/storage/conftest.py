@@ -1,0 +1,50 @@
+"""The ``backend`` fixture: every queue-store test runs on Redis, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.storage.database import create_engine, migrate
+from bot.storage.queue import QueueStore
+from tests.support.queue_backends import OpenStore, open_store
+
+
+@dataclass
+class Backend:
+    kind: str
+    url: str
+    opened: list[OpenStore] = field(default_factory=list)
+
+    async def open(self) -> QueueStore:
+        """Another store on the same data, as a restarted process would see it."""
+        handle = await open_store(self.kind, self.url)
+        self.opened.append(handle)
+        return handle.store
+
+
+@pytest.fixture(params=["redis", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    kind: str = request.param
+    if kind == "redis":
+        url: str = request.getfixturevalue("redis_url")
+    else:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}"
+        else:
+            url = request.getfixturevalue("postgres_url")
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+    backend = Backend(kind, url)
+    yield backend
+    for handle in backend.opened:
+        await handle.close()
+
+
+@pytest.fixture
+async def store(backend: Backend) -> QueueStore:
+    return await backend.open()

@@ -1,0 +1,339 @@
+"""One contract for every QueueStore backend (Redis, SQLite, PostgreSQL), exact contents."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+import pytest
+
+from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
+from bot.metrics import QUEUE_OPERATIONS
+from bot.storage.queue import QueueFull, QueuePositionError, QueueStore
+from tests.storage.conftest import Backend
+
+CHAT = -1001234567890123  # supergroup ids need 64 bits
+OTHER = 42
+LIMIT = 100
+
+
+def track(title: str, **fields: object) -> Track:
+    return Track(title=title, source=f"https://example.org/{title}", media=f"/m/{title}", **fields)  # type: ignore[arg-type]
+
+
+async def fill(store: QueueStore, *titles: str, chat: int = CHAT) -> list[Track]:
+    tracks = [track(t) for t in titles]
+    for t in tracks:
+        await store.enqueue(chat, t, limit=LIMIT)
+    return tracks
+
+
+def titles(tracks: list[Track]) -> list[str]:
+    return [t.title for t in tracks]
+
+
+def same_but_id(copy: Track, original: Track) -> bool:
+    return copy.id != original.id and replace(copy, id=original.id) == original
+
+
+async def test_enqueue_returns_positions_and_keeps_exact_tracks(store: QueueStore) -> None:
+    tracks = [track("a", duration=61.5, requested_by=7, requested_by_name="Ann"), track("b")]
+    assert [await store.enqueue(CHAT, t, limit=LIMIT) for t in tracks] == [1, 2]
+    assert await store.pending(CHAT) == tracks
+    assert await store.length(CHAT) == 2
+    assert await store.now_playing(CHAT) is None
+    assert await store.pending(OTHER) == []
+    assert await store.length(OTHER) == 0
+
+
+async def test_enqueue_refuses_past_the_limit_and_changes_nothing(store: QueueStore) -> None:
+    tracks = await fill(store, "a", "b")
+    with pytest.raises(QueueFull) as info:
+        await store.enqueue(CHAT, track("c"), limit=2)
+    assert info.value.limit == 2
+    assert await store.pending(CHAT) == tracks
+    # the slot does not count against the limit
+    await store.start_next(CHAT, now=1.0)
+    assert await store.enqueue(CHAT, track("c"), limit=2) == 2
+    assert titles(await store.pending(CHAT)) == ["b", "c"]
+
+
+async def test_start_next_fills_the_slot_once(store: QueueStore) -> None:
+    assert await store.start_next(CHAT, now=5.0) is None
+    a, b = await fill(store, "a", "b")
+    first = await store.start_next(CHAT, now=100.0)
+    assert first == NowPlaying(track=a, started_at=100.0, position=0.0, updated_at=100.0)
+    assert await store.start_next(CHAT, now=200.0) == first
+    assert await store.now_playing(CHAT) == first
+    assert await store.pending(CHAT) == [b]
+
+
+async def test_advance_moves_on_once_and_ignores_a_stale_end(store: QueueStore) -> None:
+    a, b = await fill(store, "a", "b")
+    await store.start_next(CHAT, now=10.0)
+    result = await store.advance(CHAT, a.id, now=20.0, natural=True)
+    expected = NowPlaying(track=b, started_at=20.0, position=0.0, updated_at=20.0)
+    assert (result.advanced, result.finished, result.current) == (True, a, expected)
+    duplicate = await store.advance(CHAT, a.id, now=21.0, natural=True)
+    assert (duplicate.advanced, duplicate.finished, duplicate.current) == (False, None, expected)
+    assert await store.pending(CHAT) == []
+    last = await store.advance(CHAT, b.id, now=30.0, natural=True)
+    assert (last.advanced, last.finished, last.current) == (True, b, None)
+    assert await store.now_playing(CHAT) is None
+    assert await store.chats_with_state() == []
+    empty = await store.advance(CHAT, b.id, now=31.0, natural=True)
+    assert (empty.advanced, empty.finished, empty.current) == (False, None, None)
+
+
+async def test_loop_mode_defaults_to_off_and_is_per_chat(store: QueueStore) -> None:
+    assert await store.get_loop(CHAT) is LoopMode.OFF
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    await store.set_loop(OTHER, LoopMode.TRACK)
+    assert await store.get_loop(CHAT) is LoopMode.QUEUE
+    assert await store.get_loop(OTHER) is LoopMode.TRACK
+    await store.set_loop(CHAT, LoopMode.OFF)
+    assert await store.get_loop(CHAT) is LoopMode.OFF
+
+
+async def test_loop_track_replays_on_natural_end_and_skip_moves_on(store: QueueStore) -> None:
+    a, b = await fill(store, "a", "b")
+    await store.set_loop(CHAT, LoopMode.TRACK)
+    await store.start_next(CHAT, now=1.0)
+    replay = await store.advance(CHAT, a.id, now=2.0, natural=True)
+    assert replay.advanced
+    assert replay.finished == a
+    assert replay.current is not None
+    assert same_but_id(replay.current.track, a)
+    assert replay.current.started_at == 2.0
+    assert await store.pending(CHAT) == [b]
+    # the old id is stale now: a second end report for it changes nothing
+    assert not (await store.advance(CHAT, a.id, now=2.5, natural=True)).advanced
+    skipped = await store.advance(CHAT, replay.current.track.id, now=3.0, natural=False)
+    assert skipped.finished == replay.current.track
+    assert skipped.current == NowPlaying(track=b, started_at=3.0, position=0.0, updated_at=3.0)
+    assert await store.pending(CHAT) == []
+
+
+async def test_loop_queue_appends_the_finished_track_under_a_new_id(store: QueueStore) -> None:
+    a, b, c = await fill(store, "a", "b", "c")
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    await store.start_next(CHAT, now=1.0)
+    result = await store.advance(CHAT, a.id, now=2.0, natural=True)
+    assert result.current is not None
+    assert result.current.track == b
+    pending = await store.pending(CHAT)
+    assert pending[0] == c
+    assert same_but_id(pending[1], a)
+    assert len(pending) == 2
+    skipped = await store.advance(CHAT, b.id, now=3.0, natural=False)
+    assert skipped.current is not None
+    assert skipped.current.track == c
+    assert titles(await store.pending(CHAT)) == ["a", "b"]
+    # a single track in loop queue plays again and again, each time with a new id
+    await store.clear(CHAT, include_current=True)
+    (solo,) = await fill(store, "solo")
+    await store.start_next(CHAT, now=5.0)
+    again = await store.advance(CHAT, solo.id, now=6.0, natural=True)
+    assert again.current is not None
+    assert same_but_id(again.current.track, solo)
+    assert await store.pending(CHAT) == []
+
+
+async def test_remove_takes_out_exactly_one_and_refuses_bad_positions(store: QueueStore) -> None:
+    a, b, c = await fill(store, "a", "b", "c")
+    assert await store.remove(CHAT, 2) == b
+    assert await store.pending(CHAT) == [a, c]
+    for bad in (0, 3, -1):
+        with pytest.raises(QueuePositionError) as info:
+            await store.remove(CHAT, bad)
+        assert (info.value.position, info.value.length) == (bad, 2)
+    assert await store.pending(CHAT) == [a, c]
+    with pytest.raises(QueuePositionError):
+        await store.remove(OTHER, 1)
+
+
+async def test_move_reorders_and_refuses_bad_positions(store: QueueStore) -> None:
+    a, b, c, d = await fill(store, "a", "b", "c", "d")
+    assert await store.move(CHAT, 1, 3) == a
+    assert await store.pending(CHAT) == [b, c, a, d]
+    assert await store.move(CHAT, 4, 1) == d
+    assert await store.pending(CHAT) == [d, b, c, a]
+    assert await store.move(CHAT, 2, 2) == b
+    assert await store.pending(CHAT) == [d, b, c, a]
+    for src, dst, bad in ((0, 1, 0), (5, 1, 5), (1, 5, 5), (2, -3, -3)):
+        with pytest.raises(QueuePositionError) as info:
+            await store.move(CHAT, src, dst)
+        assert (info.value.position, info.value.length) == (bad, 4)
+    assert await store.pending(CHAT) == [d, b, c, a]
+    # order stays right for appends after a move
+    (e,) = await fill(store, "e")
+    assert await store.pending(CHAT) == [d, b, c, a, e]
+
+
+async def test_shuffle_with_a_seeded_rng_gives_the_same_order_everywhere(
+    store: QueueStore,
+) -> None:
+    await store.shuffle(CHAT, random.Random(1))  # empty: nothing to do, no error
+    tracks = await fill(store, *"abcdefgh")
+    await store.start_next(CHAT, now=1.0)
+    await store.shuffle(CHAT, random.Random(42))
+    expected = tracks[1:]
+    random.Random(42).shuffle(expected)
+    assert await store.pending(CHAT) == expected
+    assert expected != tracks[1:]
+    now = await store.now_playing(CHAT)
+    assert now is not None
+    assert now.track == tracks[0]
+    (z,) = await fill(store, "z")
+    assert await store.pending(CHAT) == [*expected, z]
+
+
+async def test_clear_with_and_without_the_current_track(store: QueueStore) -> None:
+    a, _b, _c = await fill(store, "a", "b", "c")
+    await store.start_next(CHAT, now=1.0)
+    assert await store.clear(CHAT, include_current=False) == 2
+    assert await store.pending(CHAT) == []
+    now = await store.now_playing(CHAT)
+    assert now is not None
+    assert now.track == a
+    assert await store.chats_with_state() == [CHAT]
+    assert await store.clear(CHAT, include_current=True) == 1
+    assert await store.now_playing(CHAT) is None
+    assert await store.chats_with_state() == []
+    assert await store.clear(CHAT, include_current=True) == 0
+
+
+async def test_checkpoint_records_position_and_refuses_a_stale_track(store: QueueStore) -> None:
+    a, b = await fill(store, "a", "b")
+    await store.start_next(CHAT, now=100.0)
+    assert await store.checkpoint(CHAT, a.id, position=12.25, paused=True, now=112.5)
+    expected = NowPlaying(track=a, started_at=100.0, position=12.25, updated_at=112.5, paused=True)
+    assert await store.now_playing(CHAT) == expected
+    assert not await store.checkpoint(CHAT, b.id, position=1.0, paused=False, now=113.0)
+    assert await store.now_playing(CHAT) == expected
+    await store.advance(CHAT, a.id, now=120.0, natural=True)
+    assert not await store.checkpoint(CHAT, a.id, position=30.0, paused=False, now=121.0)
+    now = await store.now_playing(CHAT)
+    assert now == NowPlaying(track=b, started_at=120.0, position=0.0, updated_at=120.0)
+    assert not await store.checkpoint(OTHER, a.id, position=1.0, paused=False, now=1.0)
+
+
+async def test_chats_with_state_lists_chats_with_a_slot_or_pending(store: QueueStore) -> None:
+    assert await store.chats_with_state() == []
+    await fill(store, "a", chat=OTHER)
+    await fill(store, "b", chat=CHAT)
+    await store.set_loop(7, LoopMode.QUEUE)  # a loop mode alone is no state to recover
+    assert await store.chats_with_state() == [CHAT, OTHER]
+    await store.start_next(OTHER, now=1.0)
+    assert await store.chats_with_state() == [CHAT, OTHER]
+    await store.remove(CHAT, 1)
+    assert await store.chats_with_state() == [OTHER]
+
+
+async def test_unicode_quotes_and_4kb_titles_round_trip(store: QueueStore) -> None:
+    odd = track(
+        'Ночь «тишины» 🎶 \\ "id":"x" \u0000 end',
+        requested_by=2**53 + 1,  # more digits than a double holds
+        requested_by_name="Оля 👩‍🎤",
+        duration=123.456789012345678,
+        kind=SourceKind.TELEGRAM,
+        thumbnail="https://example.org/ü.jpg",
+        is_live=True,
+    )
+    big = track("ж" * 2048 + "x" * 2048)
+    await store.enqueue(CHAT, odd, limit=LIMIT)
+    await store.enqueue(CHAT, big, limit=LIMIT)
+    assert await store.pending(CHAT) == [odd, big]
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    await store.start_next(CHAT, now=1.0)
+    result = await store.advance(CHAT, odd.id, now=2.0, natural=True)
+    assert result.finished == odd
+    assert result.current is not None
+    assert result.current.track == big
+    (requeued,) = await store.pending(CHAT)
+    assert same_but_id(requeued, odd)
+    await store.set_loop(CHAT, LoopMode.TRACK)
+    replay = await store.advance(CHAT, big.id, now=3.0, natural=True)
+    assert replay.current is not None
+    assert same_but_id(replay.current.track, big)
+
+
+async def test_each_operation_counts_once_in_the_metrics(store: QueueStore) -> None:
+    def count(op: str) -> float:
+        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+
+    before = {op: count(op) for op in ("enqueue", "shuffle", "pending", "advance")}
+    await fill(store, "a", "b")
+    await store.shuffle(CHAT, random.Random(3))
+    await store.pending(CHAT)
+    after = {op: count(op) for op in before}
+    assert {op: after[op] - before[op] for op in before} == {
+        "enqueue": 2,
+        "shuffle": 1,
+        "pending": 1,
+        "advance": 0,
+    }
+
+
+async def test_concurrent_enqueue_and_advance_keep_order_and_exactly_once(
+    backend: Backend,
+) -> None:
+    """Many tasks, each with its own store (own connections), enqueue while many players
+    race to advance the same track: each track plays exactly once, in queue order."""
+    stores = [await backend.open() for _ in range(4)]
+    producers, per_producer = 8, 12
+    positions: dict[str, int] = {}
+
+    async def produce(n: int) -> None:
+        for i in range(per_producer):
+            t = track(f"p{n}-{i}")
+            positions[t.id] = await stores[n % 4].enqueue(CHAT, t, limit=10_000)
+
+    played: list[str] = []
+    successor: dict[str, str | None] = {}
+    producing = asyncio.Event()
+
+    async def play(n: int) -> None:
+        store = stores[n % 4]
+        while True:
+            now = await store.start_next(CHAT, now=1.0)
+            if now is None:
+                if not producing.is_set():
+                    return
+                await asyncio.sleep(0.001)
+                continue
+            result = await store.advance(CHAT, now.track.id, now=2.0, natural=True)
+            if result.advanced:
+                assert result.finished == now.track
+                played.append(now.track.id)
+                successor[now.track.id] = (
+                    None if result.current is None else result.current.track.id
+                )
+
+    # the queue order is whatever order the enqueues committed in; record it first
+    await asyncio.gather(*(produce(n) for n in range(producers)))
+    order = sorted(positions, key=positions.__getitem__)
+    assert sorted(positions.values()) == list(range(1, producers * per_producer + 1))
+    assert [t.id for t in await stores[0].pending(CHAT)] == order
+    # now race: more enqueues while eight players advance the same slot
+    more = [track(f"late-{i}") for i in range(20)]
+
+    async def produce_late() -> None:
+        producing.set()
+        for t in more:
+            await stores[1].enqueue(CHAT, t, limit=10_000)
+        producing.clear()
+
+    producing.set()
+    await asyncio.gather(produce_late(), *(play(n) for n in range(8)))
+    expected = order + [t.id for t in more]
+    assert sorted(played) == sorted(expected)  # each exactly once
+    # the order each advance saw (finished -> next in the slot), followed from the start
+    chain, cursor = [], expected[0]
+    while cursor is not None:
+        chain.append(cursor)
+        cursor = successor.get(cursor)
+    assert chain == expected
+    assert await stores[0].pending(CHAT) == []
+    assert await stores[0].now_playing(CHAT) is None
