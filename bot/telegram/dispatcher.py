@@ -11,22 +11,24 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.utils.i18n import I18n
 
+from bot.config import Settings
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
 from bot.telegram.routers import auth, basic, controls, owner, playback, queue, settings
+from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
 
 
-def create_bot(services: BotServices) -> Bot:
-    """A Bot whose every call goes through ``services.sender``."""
-    telegram = services.settings.telegram
+def create_bot(settings: Settings, sender: Sender) -> Bot:
+    """A Bot whose every call goes through ``sender`` (pass the same one to BotServices)."""
+    telegram = settings.telegram
     session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.api_base))
-    session.middleware(services.sender)
+    session.middleware(sender)
     return Bot(telegram.bot_token.get_secret_value(), session=session)
 
 
