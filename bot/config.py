@@ -112,6 +112,7 @@ class PlayerConfig(_Section):
     resume_after_restart: bool = True
     resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
     default_volume: int = Field(default=100, ge=1, le=200)
+    checkpoint_seconds: int = Field(default=5, ge=1, le=300)
 
 
 class BotConfig(_Section):

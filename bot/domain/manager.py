@@ -1,0 +1,314 @@
+"""The player manager: the ``Players`` the bot and the web call, one ``ChatPlayer`` per chat.
+
+Engine events are queued per chat and handled by a short-lived worker task per chat, so
+the engine's own event task is never blocked by one chat's store round trip, and each
+chat still sees its events in the order the engine reported them.
+
+Background loops (on the Clock): a listener poll every ``player.participants_check_seconds``
+(feeds auto-end; participant updates are not reliable) and a position checkpoint every
+``player.checkpoint_seconds`` that writes only chats whose engine position drifted from
+what the store extrapolates, so ten thousand steady streams cost no writes.
+
+Start-up order: ``engine.start()``, ``await players.recover()``, ``await players.start()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+from bot.config import PlayerConfig
+from bot.domain.always_on import AlwaysOn
+from bot.domain.autoend import AutoEnd
+from bot.domain.clock import Clock, SystemClock
+from bot.domain.control import ChatSnapshot, PlayerState, PlayOutcome
+from bot.domain.events import EventBus
+from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
+from bot.domain.playback import PlayerDeps
+from bot.domain.player import ChatPlayer
+from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
+from bot.domain.stream_stats import StreamStats
+from bot.engines.base import (
+    CallGone,
+    EngineEvent,
+    FirstFrame,
+    ListenersChanged,
+    TrackEnded,
+    TrackFailed,
+    VoiceEngine,
+)
+from bot.storage.queue import QueueStore
+
+log = logging.getLogger(__name__)
+
+#: chats handled at once by recovery and the periodic loops (engine joins are slow, but
+#: ten thousand at once would swamp the store and Telegram)
+CONCURRENCY = 50
+AUTO_END_REASON = "no_listeners"
+
+
+async def for_each(items: Iterable[int], work: Callable[[int], Awaitable[None]]) -> None:
+    """Runs ``work`` over ``items`` with at most CONCURRENCY in flight; errors are logged."""
+    queue = list(items)
+    pending = iter(queue)
+
+    async def worker() -> None:
+        for item in pending:
+            try:
+                await work(item)
+            except Exception:
+                log.exception("chat %s: background step failed", item)
+
+    await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(queue)))))
+
+
+class PlayerManager:
+    """Implements ``bot.domain.control.Players``."""
+
+    def __init__(
+        self,
+        *,
+        store: QueueStore,
+        engine: VoiceEngine,
+        bus: EventBus,
+        history: PlayHistorySink,
+        settings: ChatSettingsSource,
+        playlists: PlaylistResolver,
+        config: PlayerConfig,
+        clock: Clock | None = None,
+        per_chat_labels: bool = False,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._store = store
+        self._engine = engine
+        self._bus = bus
+        self._config = config
+        self.stats = StreamStats(per_chat_labels=per_chat_labels)
+        self.autoend = AutoEnd(
+            clock=self._clock, bus=bus, settings=settings, config=config, end=self._auto_end
+        )
+        self._deps = PlayerDeps(
+            store=store,
+            engine=engine,
+            bus=bus,
+            history=history,
+            settings=settings,
+            always_on=AlwaysOn(settings, playlists, self._clock),
+            autoend=self.autoend,
+            clock=self._clock,
+            config=config,
+            stats=self.stats,
+        )
+        self._players: dict[int, ChatPlayer] = {}
+        self._inbox: dict[int, deque[EngineEvent]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        engine.set_handler(self.handle_event)
+
+    def chat(self, chat_id: int) -> ChatPlayer:
+        player = self._players.get(chat_id)
+        if player is None:
+            player = self._players[chat_id] = ChatPlayer(chat_id, self._deps)
+        return player
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts the listener poll and the checkpoint loop."""
+        if self._loops:
+            return
+        self._loops = [
+            asyncio.create_task(self._poll_listeners_loop(), name="player-listeners"),
+            asyncio.create_task(self._checkpoint_loop(), name="player-checkpoints"),
+        ]
+
+    async def close(self) -> None:
+        """Stops the loops, finishes queued engine events and records every position."""
+        loops, self._loops = self._loops, []
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.autoend.close()
+        await self.drain()
+
+        async def final(chat_id: int) -> None:
+            await self.chat(chat_id).checkpoint(force=True)
+
+        await for_each(self.active_chats(), final)
+
+    async def recover(self) -> int:
+        """Resumes every chat the store has state for; returns how many now play."""
+        chats = await self._store.chats_with_state()
+        if not self._config.resume_after_restart:
+            log.info("%d chats have queued tracks; resume_after_restart is off", len(chats))
+            return 0
+        restored = 0
+
+        async def one(chat_id: int) -> None:
+            nonlocal restored
+            if await self.chat(chat_id).recover():
+                restored += 1
+
+        await for_each(chats, one)
+        log.info("recovered %d of %d chats", restored, len(chats))
+        return restored
+
+    async def drain(self) -> None:
+        """Waits until every engine event received so far has been handled."""
+        while self._workers:
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    # -- Players -------------------------------------------------------------------------
+
+    async def play(self, chat_id: int, track: Track) -> PlayOutcome:
+        return await self.chat(chat_id).play(track)
+
+    async def skip(self, chat_id: int) -> NowPlaying | None:
+        return await self.chat(chat_id).skip()
+
+    async def stop(self, chat_id: int) -> None:
+        await self.chat(chat_id).stop()
+
+    async def pause(self, chat_id: int) -> bool:
+        return await self.chat(chat_id).pause()
+
+    async def resume(self, chat_id: int) -> bool:
+        return await self.chat(chat_id).resume()
+
+    async def seek(self, chat_id: int, position: float) -> None:
+        await self.chat(chat_id).seek(position)
+
+    async def set_volume(self, chat_id: int, volume: int) -> None:
+        await self.chat(chat_id).set_volume(volume)
+
+    async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
+        await self.chat(chat_id).edit_queue(lambda store: store.set_loop(chat_id, mode))
+
+    async def shuffle(self, chat_id: int) -> None:
+        await self.chat(chat_id).edit_queue(lambda store: store.shuffle(chat_id))
+
+    async def remove(self, chat_id: int, position: int) -> Track:
+        return await self.chat(chat_id).edit_queue(lambda store: store.remove(chat_id, position))
+
+    async def move(self, chat_id: int, src: int, dst: int) -> Track:
+        return await self.chat(chat_id).edit_queue(lambda store: store.move(chat_id, src, dst))
+
+    async def clear(self, chat_id: int) -> int:
+        return await self.chat(chat_id).edit_queue(
+            lambda store: store.clear(chat_id, include_current=False)
+        )
+
+    async def snapshot(self, chat_id: int) -> ChatSnapshot:
+        player = self.chat(chat_id)
+        now = await self._store.now_playing(chat_id)
+        pending = await self._store.pending(chat_id)
+        loop = await self._store.get_loop(chat_id)
+        position: float | None = None
+        if now is None:
+            state = PlayerState.IDLE
+        else:
+            position = now.position_at(self._clock.time())
+            if now.track.duration is not None:
+                position = min(position, now.track.duration)
+            if now.paused:
+                state = PlayerState.PAUSED
+            elif player.engine_track == now.track.id:
+                state = PlayerState.PLAYING
+            else:
+                state = PlayerState.IDLE
+        return ChatSnapshot(
+            chat_id=chat_id,
+            state=state,
+            now=now,
+            position=position,
+            pending=pending,
+            loop=loop,
+            listeners=player.listeners,
+            volume=await player.volume(),
+        )
+
+    def active_chats(self) -> list[int]:
+        """Chats whose stream the engine holds (playing or paused)."""
+        return [c for c, p in self._players.items() if p.engine_track is not None]
+
+    # -- engine events -------------------------------------------------------------------
+
+    async def handle_event(self, event: EngineEvent) -> None:
+        """The engine's event handler: queues the event for its chat and returns at once."""
+        self._inbox.setdefault(event.chat_id, deque()).append(event)
+        if event.chat_id not in self._workers:
+            self._workers[event.chat_id] = asyncio.create_task(
+                self._work(event.chat_id), name=f"player-events-{event.chat_id}"
+            )
+
+    async def _work(self, chat_id: int) -> None:
+        inbox = self._inbox[chat_id]
+        try:
+            while inbox:
+                event = inbox.popleft()
+                try:
+                    await self._dispatch(event)
+                except Exception:
+                    log.exception("chat %s: %s not handled", chat_id, type(event).__name__)
+        finally:
+            del self._workers[chat_id]
+            del self._inbox[chat_id]
+
+    async def _dispatch(self, event: EngineEvent) -> None:
+        if isinstance(event, TrackEnded):
+            await self.chat(event.chat_id).on_track_ended(event.track_id)
+        elif isinstance(event, TrackFailed):
+            await self.chat(event.chat_id).on_track_failed(event.track_id, event.message)
+        elif isinstance(event, CallGone):
+            await self.chat(event.chat_id).on_call_gone(event.reason)
+        elif isinstance(event, ListenersChanged):
+            await self._listeners(event.chat_id, event.count)
+        elif isinstance(event, FirstFrame):
+            log.debug("chat %s: first frame of %s", event.chat_id, event.track_id)
+
+    async def _listeners(self, chat_id: int, count: int) -> None:
+        player = self._players.get(chat_id)
+        if player is None or player.engine_track is None:
+            return  # not streaming: nobody to end, nothing to show
+        if player.listeners != count:
+            player.listeners = count
+            self.stats.listeners(chat_id, count)
+            self._bus.publish("listeners_update", chat_id, {"count": count})
+        await self.autoend.observe(chat_id, count, streaming=True)
+
+    async def _auto_end(self, chat_id: int) -> None:
+        player = self.chat(chat_id)
+        if player.engine_track is None or (player.listeners or 0) > 0:
+            return
+        await player.stop(EndReason.AUTO_END)
+        self.stats.auto_ended(AUTO_END_REASON)
+
+    # -- background loops ----------------------------------------------------------------
+
+    async def check_listeners(self) -> None:
+        """One poll of every streaming chat's listener count."""
+
+        async def poll(chat_id: int) -> None:
+            count = await self._engine.listeners(chat_id)
+            if count is not None:
+                await self._listeners(chat_id, count)
+
+        await for_each(self.active_chats(), poll)
+
+    async def _poll_listeners_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self._config.participants_check_seconds)
+            await self.check_listeners()
+
+    async def _checkpoint_loop(self) -> None:
+        async def checkpoint(chat_id: int) -> None:
+            await self.chat(chat_id).checkpoint()
+
+        while True:
+            await self._clock.sleep(self._config.checkpoint_seconds)
+            await for_each(self.active_chats(), checkpoint)

@@ -1,0 +1,318 @@
+"""One chat's playback, serialised by a lock, with the queue store as the truth.
+
+Every transition writes to the store first and tells the engine second, so a crash between
+the two leaves the store describing what should be playing; ``recover`` replays it.  The
+only in-memory state is what the engine holds (``engine_track``) and a mirror of the slot
+used for position checkpoints.
+
+States, as the store and the engine together say:
+
+* idle     -- the slot is empty (or holds a track the engine does not play: a "stalled"
+  chat after a failed join, kept paused at its position until /play or /resume);
+* playing  -- the engine plays the slot's track;
+* paused   -- the slot is marked paused (the engine holds the track, paused).
+
+A track that cannot be played (``MediaError``, ``TrackFailed``) is recorded and skipped.
+A failure of the call itself (no voice chat, not allowed) stalls the chat instead of
+burning through its queue: the slot is frozen (paused) and the error propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.config import PlayerConfig
+from bot.domain.always_on import AlwaysOn
+from bot.domain.autoend import AutoEnd
+from bot.domain.clock import Clock
+from bot.domain.events import EventBus
+from bot.domain.models import EndReason, NowPlaying, Track
+from bot.domain.ports import ChatSettingsSource, PlayHistorySink
+from bot.domain.stream_stats import StreamStats
+from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
+from bot.storage.queue import AdvanceResult, QueueError, QueueStore
+
+log = logging.getLogger(__name__)
+
+#: after this many tracks in a row fail, the chat stops trying (loop-queue of dead links)
+MAX_CONSECUTIVE_FAILURES = 5
+#: the periodic checkpoint writes only when the engine drifted this far from the store
+CHECKPOINT_DRIFT_SECONDS = 1.0
+#: a stored position this close to the live one is used as is (no checkpoint write)
+POSITION_SLACK_SECONDS = 0.5
+#: queue_update carries the titles of the first few pending tracks
+QUEUE_UPDATE_TITLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerDeps:
+    store: QueueStore
+    engine: VoiceEngine
+    bus: EventBus
+    history: PlayHistorySink
+    settings: ChatSettingsSource
+    always_on: AlwaysOn
+    autoend: AutoEnd
+    clock: Clock
+    config: PlayerConfig
+    stats: StreamStats
+
+
+def track_data(track: Track) -> dict[str, Any]:
+    """A track as events carry it (``media`` left out: it may be a local path)."""
+    return {
+        "track_id": track.id,
+        "title": track.title,
+        "source": track.source,
+        "kind": track.kind.value,
+        "duration": track.duration,
+        "requested_by": track.requested_by,
+        "requested_by_name": track.requested_by_name,
+        "thumbnail": track.thumbnail,
+        "is_live": track.is_live,
+    }
+
+
+def ran_out(now_playing: NowPlaying, now: float) -> bool:
+    """The slot's track would have finished by ``now`` (its end event was lost)."""
+    track = now_playing.track
+    return (
+        not track.is_live
+        and track.duration is not None
+        and now_playing.position_at(now) >= track.duration
+    )
+
+
+class Playback:
+    """A chat's playback state and the steps every transition is made of.
+
+    Callers hold ``lock``; ``ChatPlayer`` (bot.domain.player) adds the commands.
+    """
+
+    def __init__(self, chat_id: int, deps: PlayerDeps) -> None:
+        self.chat_id = chat_id
+        self._d = deps
+        self.lock = asyncio.Lock()
+        self.engine_track: str | None = None  # the track id the engine holds
+        self.current: NowPlaying | None = None  # the slot as last written or read
+        self.listeners: int | None = None
+        self._volume: int | None = None
+        self._history_open: Track | None = None
+        self._failures = 0
+
+    async def volume(self) -> int:
+        if self._volume is None:
+            try:
+                self._volume = (await self._d.settings.get(self.chat_id)).volume
+            except Exception:
+                log.warning("chat settings unavailable for %s; default volume", self.chat_id)
+                return self._d.config.default_volume
+        return self._volume
+
+    # -- transitions ---------------------------------------------------------------------
+
+    async def _continue(self, result: AdvanceResult, reason: str) -> None:
+        """Starts what the store put in the slot after an end; a call failure stalls."""
+        try:
+            await self._start(result.current, reason, finished=result.finished)
+        except EngineError as exc:
+            log.warning("chat %s stalled: %s", self.chat_id, exc)
+        finally:
+            await self._queue_changed()
+
+    async def _start(
+        self,
+        current: NowPlaying | None,
+        reason: str,
+        *,
+        finished: Track | None = None,
+        recovering: bool = False,
+        failed: list[tuple[str, MediaError]] | None = None,
+    ) -> NowPlaying | None:
+        """Plays the slot's track; skips tracks that cannot be played; at the end of the
+        queue falls back to the 24/7 playlist, else goes idle.  Returns what plays."""
+        while True:
+            if current is None:
+                if self._failures < MAX_CONSECUTIVE_FAILURES:
+                    current = await self._from_playlist(finished)
+                if current is None:
+                    await self._go_idle("queue_end")
+                    return None
+                reason = "always_on"
+            try:
+                position = await self._engine_play(current, recovering=recovering)
+            except MediaError as exc:
+                if failed is not None:
+                    failed.append((current.track.id, exc))
+                result = await self._fail(current.track, str(exc))
+                if result is None:
+                    return None
+                finished, current, recovering = current.track, result.current, False
+                continue
+            await self._announce(current, reason, position)
+            return self.current
+
+    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> float:
+        d = self._d
+        now = d.clock.time()
+        live = current.position_at(now)
+        if current.track.is_live:
+            position = 0.0
+        elif recovering:
+            position = max(0.0, live - d.config.resume_rewind_seconds)
+        elif abs(live - current.position) < POSITION_SLACK_SECONDS:
+            position = current.position
+        else:
+            position = live
+        paused = recovering and current.paused
+        if position != current.position or paused != current.paused:
+            await d.store.checkpoint(
+                self.chat_id, current.track.id, position=position, paused=paused, now=now
+            )
+            current = replace(current, position=position, updated_at=now, paused=paused)
+        self.current = current
+        request = PlayRequest(
+            chat_id=self.chat_id,
+            track_id=current.track.id,
+            media=current.track.media,
+            position=position,
+            volume=await self.volume(),
+            is_live=current.track.is_live,
+        )
+        try:
+            await d.engine.play(request)
+            if paused:
+                await d.engine.pause(self.chat_id)
+        except MediaError:
+            raise
+        except EngineError as exc:
+            await self._freeze(current)
+            self._status("error", error=str(exc))
+            await self._go_idle("error")
+            raise
+        self.engine_track = current.track.id
+        d.stats.stream_started(self.chat_id)
+        return position
+
+    async def _announce(self, current: NowPlaying, reason: str, position: float) -> None:
+        d = self._d
+        await self._history_started(current.track)
+        d.stats.track_started()
+        d.bus.publish(
+            "track_change",
+            self.chat_id,
+            {**track_data(current.track), "reason": reason, "position": position},
+        )
+        self._status("paused" if current.paused else "playing")
+
+    async def _fail(self, track: Track, message: str) -> AdvanceResult | None:
+        """Advances past a track that cannot be played; None when there is nothing to go on
+        with (stale report, or too many failures in a row: the chat is stalled)."""
+        d = self._d
+        result = await d.store.advance(self.chat_id, track.id, now=d.clock.time(), natural=False)
+        if not result.advanced:  # the slot moved on under us: nothing of ours is playing
+            await self._go_idle("error")
+            return None
+        if self._history_open is None or self._history_open.id != track.id:
+            await self._history_started(track)
+        await self._record_end(track, EndReason.ERROR)
+        self._status("error", error=message, track_id=track.id)
+        self._failures += 1
+        if self._failures >= MAX_CONSECUTIVE_FAILURES and result.current is not None:
+            log.warning("chat %s: %d tracks failed in a row; stalled", self.chat_id, self._failures)
+            await self._freeze(result.current)
+            await self._go_idle("failures")
+            return None
+        return result
+
+    async def _from_playlist(self, finished: Track | None) -> NowPlaying | None:
+        d = self._d
+        try:
+            track = await d.always_on.next_track(self.chat_id, finished)
+        except Exception:
+            log.warning("chat %s: 24/7 playlist unavailable", self.chat_id, exc_info=True)
+            return None
+        if track is None:
+            return None
+        await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
+        return await d.store.start_next(self.chat_id, now=d.clock.time())
+
+    async def _freeze(self, slot: NowPlaying) -> None:
+        """Keeps the slot where it is without playing: paused at its live position."""
+        d = self._d
+        now = d.clock.time()
+        position = slot.position_at(now)
+        if slot.track.duration is not None:
+            position = min(position, slot.track.duration)
+        await d.store.checkpoint(
+            self.chat_id, slot.track.id, position=position, paused=True, now=now
+        )
+        self.current = replace(slot, position=position, updated_at=now, paused=True)
+
+    async def _go_idle(self, reason: str) -> None:
+        d = self._d
+        try:
+            await d.engine.stop(self.chat_id)
+        except EngineError as exc:
+            log.warning("chat %s: engine stop failed: %s", self.chat_id, exc)
+        self.engine_track = None
+        self.listeners = None
+        d.autoend.cancel(self.chat_id)
+        d.stats.stream_ended(self.chat_id)
+        self._status("idle", reason=reason)
+
+    async def _record_end(self, track: Track, reason: EndReason) -> None:
+        """Closes the history row this process opened for ``track`` (if it did)."""
+        if self._history_open is None or self._history_open.id != track.id:
+            return
+        self._history_open = None
+        await self._history_ended(track, reason)
+        self._d.stats.track_ended(reason)
+
+    async def _queue_changed(self) -> None:
+        d = self._d
+        try:
+            pending = await d.store.pending(self.chat_id)
+            loop = await d.store.get_loop(self.chat_id)
+        except QueueError as exc:
+            log.warning("chat %s: queue not readable: %s", self.chat_id, exc)
+            return
+        d.stats.queue_length(self.chat_id, len(pending))
+        d.bus.publish(
+            "queue_update",
+            self.chat_id,
+            {
+                "length": len(pending),
+                "titles": [t.title for t in pending[:QUEUE_UPDATE_TITLES]],
+                "loop": loop.value,
+            },
+        )
+
+    async def _engine_position(self, slot: NowPlaying, now: float) -> float:
+        position = await self._d.engine.position(self.chat_id)
+        if position is None:
+            position = slot.position_at(now)
+        if slot.track.duration is not None:
+            position = min(position, slot.track.duration)
+        return max(0.0, position)
+
+    def _status(self, state: str, **extra: Any) -> None:
+        self._d.bus.publish("stream_status", self.chat_id, {"state": state, **extra})
+
+    # History is a record, not a dependency of playback: a failing sink is only logged.
+
+    async def _history_started(self, track: Track) -> None:
+        self._history_open = track
+        try:
+            await self._d.history.started(self.chat_id, track)
+        except Exception:
+            log.warning("chat %s: play history not recorded", self.chat_id, exc_info=True)
+
+    async def _history_ended(self, track: Track, reason: EndReason) -> None:
+        try:
+            await self._d.history.ended(self.chat_id, track, reason)
+        except Exception:
+            log.warning("chat %s: play history not recorded", self.chat_id, exc_info=True)

@@ -1,0 +1,264 @@
+"""One chat's commands and engine events, each a transition under the chat's lock.
+
+See ``bot.domain.playback`` for the states and the store-first rule every step follows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from bot.domain.control import PlayOutcome
+from bot.domain.errors import PlayerError, PlayerErrorCode
+from bot.domain.models import EndReason, NowPlaying, Track
+from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, ran_out
+from bot.engines.base import EngineError, MediaError
+from bot.storage.queue import QueueStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ChatPlayer(Playback):
+    # -- commands ------------------------------------------------------------------------
+
+    async def play(self, track: Track) -> PlayOutcome:
+        d = self._d
+        async with self.lock:
+            queued_at = await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
+            self._failures = 0
+            if self.engine_track is not None:
+                await self._queue_changed()
+                return PlayOutcome(track, started=False, position=queued_at)
+            failed: list[tuple[str, MediaError]] = []
+            try:
+                current = await d.store.start_next(self.chat_id, now=d.clock.time())
+                started = await self._start(current, "play", failed=failed)
+            finally:
+                await self._queue_changed()
+            for track_id, error in failed:
+                if track_id == track.id:
+                    raise error
+            if started is not None and started.track.id == track.id:
+                return PlayOutcome(track, started=True, position=0)
+            pending = await d.store.pending(self.chat_id)
+            ids = [t.id for t in pending]
+            position = ids.index(track.id) + 1 if track.id in ids else queued_at
+            return PlayOutcome(track, started=False, position=position)
+
+    async def skip(self) -> NowPlaying | None:
+        d = self._d
+        async with self.lock:
+            slot = await d.store.now_playing(self.chat_id)
+            if slot is None:
+                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+            result = await d.store.advance(
+                self.chat_id, slot.track.id, now=d.clock.time(), natural=False
+            )
+            if not result.advanced or result.finished is None:
+                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+            self._failures = 0
+            await self._record_end(result.finished, EndReason.SKIPPED)
+            try:
+                return await self._start(result.current, "skip", finished=result.finished)
+            finally:
+                await self._queue_changed()
+
+    async def stop(self, reason: EndReason = EndReason.STOPPED) -> None:
+        d = self._d
+        async with self.lock:
+            slot = await d.store.now_playing(self.chat_id)
+            await d.store.clear(self.chat_id, include_current=True)
+            if slot is not None:
+                await self._record_end(slot.track, reason)
+            await self._go_idle(reason.value)
+            await self._queue_changed()
+
+    async def pause(self) -> bool:
+        d = self._d
+        async with self.lock:
+            slot = await d.store.now_playing(self.chat_id)
+            if slot is None or slot.paused or self.engine_track != slot.track.id:
+                return False
+            now = d.clock.time()
+            position = await self._engine_position(slot, now)
+            await d.store.checkpoint(
+                self.chat_id, slot.track.id, position=position, paused=True, now=now
+            )
+            self.current = replace(slot, position=position, updated_at=now, paused=True)
+            await d.engine.pause(self.chat_id)
+            self._status("paused")
+            return True
+
+    async def resume(self) -> bool:
+        d = self._d
+        async with self.lock:
+            now = d.clock.time()
+            slot = await d.store.now_playing(self.chat_id)
+            if self.engine_track is not None and slot is not None:
+                if self.engine_track != slot.track.id or not slot.paused:
+                    return False
+                await d.store.checkpoint(
+                    self.chat_id, slot.track.id, position=slot.position, paused=False, now=now
+                )
+                self.current = replace(slot, updated_at=now, paused=False)
+                await d.engine.resume(self.chat_id)
+                self._status("playing")
+                return True
+            # Stalled (a failed join, a call that went away) or left over: start it again.
+            if slot is None:
+                slot = await d.store.start_next(self.chat_id, now=now)
+                if slot is None:
+                    return False
+            try:
+                started = await self._start(slot, "resume")
+            finally:
+                await self._queue_changed()
+            return started is not None
+
+    async def seek(self, position: float) -> None:
+        d = self._d
+        async with self.lock:
+            slot = await d.store.now_playing(self.chat_id)
+            if slot is None or self.engine_track != slot.track.id:
+                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+            if slot.track.is_live:
+                raise PlayerError(PlayerErrorCode.NOT_SEEKABLE)
+            duration = slot.track.duration
+            if (
+                not math.isfinite(position)
+                or position < 0
+                or (duration is not None and position >= duration)
+            ):
+                raise PlayerError(PlayerErrorCode.BAD_POSITION, f"{position} of {duration}")
+            now = d.clock.time()
+            await d.store.checkpoint(
+                self.chat_id, slot.track.id, position=position, paused=slot.paused, now=now
+            )
+            self.current = replace(slot, position=position, updated_at=now)
+            await d.engine.seek(self.chat_id, position)
+
+    async def set_volume(self, volume: int) -> None:
+        if not 1 <= volume <= 200:
+            raise PlayerError(PlayerErrorCode.BAD_VOLUME, str(volume))
+        async with self.lock:
+            self._volume = volume
+            if self.engine_track is not None:
+                await self._d.engine.set_volume(self.chat_id, volume)
+
+    async def edit_queue(self, change: Callable[[QueueStore], Awaitable[T]]) -> T:
+        """Runs a pending-list edit (remove, move, shuffle, clear, loop) under the lock,
+        then announces the queue."""
+        async with self.lock:
+            result = await change(self._d.store)
+            await self._queue_changed()
+            return result
+
+    # -- engine events -------------------------------------------------------------------
+
+    async def on_track_ended(self, track_id: str) -> bool:
+        """Natural end; False for a duplicate or stale report (the store ignores it)."""
+        d = self._d
+        async with self.lock:
+            result = await d.store.advance(self.chat_id, track_id, now=d.clock.time(), natural=True)
+            if not result.advanced:
+                return False
+            self._failures = 0
+            if result.finished is not None:
+                await self._record_end(result.finished, EndReason.FINISHED)
+            await self._continue(result, "advance")
+            return True
+
+    async def on_track_failed(self, track_id: str, message: str) -> bool:
+        d = self._d
+        async with self.lock:
+            slot = await d.store.now_playing(self.chat_id)
+            if slot is None or slot.track.id != track_id:
+                return False
+            result = await self._fail(slot.track, message)
+            if result is None:
+                await self._queue_changed()
+            else:
+                await self._continue(result, "advance")
+            return True
+
+    async def on_call_gone(self, reason: str) -> bool:
+        """The call ended under us: the queue stays, the slot is kept paused where it was."""
+        d = self._d
+        async with self.lock:
+            if self.engine_track is None:
+                return False
+            slot = await d.store.now_playing(self.chat_id)
+            if slot is not None:
+                await self._freeze(slot)
+                await self._record_end(slot.track, EndReason.CALL_GONE)
+            log.info("chat %s: call gone (%s)", self.chat_id, reason)
+            await self._go_idle("call_gone")
+            return True
+
+    async def recover(self) -> bool:
+        """Replays what the store says after a restart; True when something plays."""
+        d = self._d
+        async with self.lock:
+            if self.engine_track is not None:
+                return False
+            now = d.clock.time()
+            slot = await d.store.now_playing(self.chat_id)
+            finished: Track | None = None
+            if slot is not None and ran_out(slot, now):
+                result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
+                if result.advanced and result.finished is not None:
+                    finished = result.finished
+                    await self._history_ended(finished, EndReason.FINISHED)
+                    d.stats.track_ended(EndReason.FINISHED)
+                slot = result.current
+                reason = "advance"
+            elif slot is None:
+                slot = await d.store.start_next(self.chat_id, now=now)
+                if slot is None:
+                    return False
+                reason = "resume"
+            else:
+                reason = "resume"
+            try:
+                started = await self._start(slot, reason, finished=finished, recovering=True)
+            except EngineError as exc:
+                log.warning("chat %s not resumed: %s", self.chat_id, exc)
+                started = None
+            finally:
+                await self._queue_changed()
+            return started is not None
+
+    async def checkpoint(self, *, force: bool = False) -> bool:
+        """Records the engine's position when it drifted from what the store extrapolates.
+
+        Skipped while a transition holds the lock: that transition writes the slot anyway.
+        """
+        d = self._d
+        if self.lock.locked() or self.engine_track is None:
+            return False
+        async with self.lock:
+            current = self.current
+            if (
+                current is None
+                or current.paused
+                or current.track.is_live
+                or current.track.id != self.engine_track
+            ):
+                return False
+            position = await d.engine.position(self.chat_id)
+            if position is None:
+                return False
+            now = d.clock.time()
+            if not force and abs(position - current.position_at(now)) <= CHECKPOINT_DRIFT_SECONDS:
+                return False
+            written = await d.store.checkpoint(
+                self.chat_id, current.track.id, position=position, paused=False, now=now
+            )
+            if written:
+                self.current = replace(current, position=position, updated_at=now)
+            return written
