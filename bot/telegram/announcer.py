@@ -88,23 +88,31 @@ class Announcer:
         chat_id = event.chat_id
         if chat_id is None:
             return
+        data = event.data
         if event.event == "track_change":
             await self.cards.show(chat_id)
         elif event.event == "auto_end_warning":
             await self._say(chat_id, event, self._auto_end_text)
-        elif event.event == "stream_status" and event.data.get("status") == "error":
-            await self._say(chat_id, event, self._stream_error_text)
+        elif event.event == "stream_status":
+            state = data.get("state")
+            if state == "idle":
+                await self.cards.show(chat_id)  # retires the card: playback has ended
+            elif state in ("paused", "playing"):
+                await self.cards.refresh(chat_id)
+            elif state == "error" and data.get("track_id"):
+                # Failures of a /play request reach that request's answer; these are the
+                # tracks that failed on their own turn, which nobody else reports.
+                await self._say(chat_id, event, self._stream_error_text)
 
     @staticmethod
     def _auto_end_text(event: Event) -> str:
-        seconds = int(event.data.get("seconds", event.data.get("in_seconds", 0)) or 0)
+        seconds = int(event.data.get("seconds_left") or 0)
         return _("⏳ Nobody is listening: playback ends in {seconds} s.").format(seconds=seconds)
 
     @staticmethod
     def _stream_error_text(event: Event) -> str:
-        track = event.data.get("track")
-        title = event.data.get("title") or (track.get("title") if isinstance(track, dict) else "")
-        if title:
+        title = event.data.get("title")
+        if isinstance(title, str) and title:
             return _("⚠️ Could not play {title}; moving on.").format(title=short_title(title))
         return _("⚠️ Playback failed; moving on.")
 

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
+from bot.telegram.middlewares import KnownChats
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
 from bot.telegram.routers import auth, basic, controls, owner, playback, queue, settings
@@ -47,6 +48,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         controls.expired_router,
     )
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
+    dp.message.outer_middleware(KnownChats(services.chat_settings))
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp

@@ -14,6 +14,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
+from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.engines.base import EngineError
 from bot.sources.base import SourceError
 from bot.storage.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
@@ -58,6 +59,16 @@ def engine_error_text(exc: EngineError) -> str:
     return texts.get(exc.code, _("Playback failed; try again."))
 
 
+def player_error_text(exc: PlayerError) -> str:
+    texts = {
+        PlayerErrorCode.NOTHING_PLAYING: _("Nothing is playing."),
+        PlayerErrorCode.BAD_POSITION: _("That position is outside the track."),
+        PlayerErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
+        PlayerErrorCode.BAD_VOLUME: _("Usage: /volume <1-200>."),
+    }
+    return texts.get(exc.code, _("That cannot be done now."))
+
+
 def describe(exc: BaseException) -> str | None:
     """The chat sentence for an expected failure; None for a bug."""
     if isinstance(exc, SourceError):
@@ -66,6 +77,8 @@ def describe(exc: BaseException) -> str | None:
         return queue_error_text(exc)
     if isinstance(exc, EngineError):
         return engine_error_text(exc)
+    if isinstance(exc, PlayerError):
+        return player_error_text(exc)
     return None
 
 

@@ -13,19 +13,29 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
-from bot.domain.ports import ChatSettings, ChatSettingsSource
+from bot.domain.ports import ChatSettingsSource
 from bot.sources.base import Resolver
 from bot.telegram.sender import Sender
 
 
+class KnownChat(Protocol):
+    id: int
+
+
 class ChatSettingsStore(ChatSettingsSource, Protocol):
-    """Per-chat settings, read and written by /settings and /lang."""
+    """Per-chat settings (``bot.storage.repos.ChatSettingsRepo``), read and written here."""
 
-    async def update(self, chat_id: int, **changes: Any) -> ChatSettings:
-        """Changes the given ``ChatSettings`` fields (creating the row when missing)."""
+    async def ensure_chat(self, chat_id: int, title: str) -> None: ...
 
-    async def chat_ids(self) -> list[int]:
-        """Every chat the bot has acted in (for /broadcast)."""
+    async def list_chats(self) -> Sequence[KnownChat]: ...
+
+    async def set_language(self, chat_id: int, language: str | None) -> None: ...
+
+    async def set_admin_only(self, chat_id: int, admin_only: bool) -> None: ...
+
+    async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None: ...
+
+    async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
 
 
 class AuthorizedEntry(Protocol):
@@ -34,14 +44,16 @@ class AuthorizedEntry(Protocol):
 
 
 class AuthStore(Protocol):
+    """Users allowed to control playback per chat (``bot.storage.repos.AuthRepo``)."""
+
     async def is_authorized(self, chat_id: int, user_id: int) -> bool: ...
 
-    async def authorize(
+    async def add(
         self, chat_id: int, user_id: int, *, name: str = "", added_by: int | None = None
     ) -> bool:
         """False when the user was already authorised."""
 
-    async def unauthorize(self, chat_id: int, user_id: int) -> bool:
+    async def remove(self, chat_id: int, user_id: int) -> bool:
         """False when the user was not authorised."""
 
     async def list(self, chat_id: int) -> Sequence[AuthorizedEntry]: ...

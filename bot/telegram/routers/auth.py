@@ -42,7 +42,7 @@ async def authorize(
         return
     user_id, name = target
     chat_id = message.chat.id
-    added = await services.auth.authorize(chat_id, user_id, name=name, added_by=sender_id(message))
+    added = await services.auth.add(chat_id, user_id, name=name, added_by=sender_id(message))
     if added:
         await services.audit.record(
             f"tg:{sender_id(message)}", "auth.add", "chat", str(chat_id), after={"user": user_id}
@@ -68,7 +68,7 @@ async def unauthorize(
         return
     user_id, name = target
     chat_id = message.chat.id
-    if await services.auth.unauthorize(chat_id, user_id):
+    if await services.auth.remove(chat_id, user_id):
         await services.audit.record(
             f"tg:{sender_id(message)}",
             "auth.remove",

@@ -41,7 +41,7 @@ async def language(
         return
     chat_id = message.chat.id
     value = None if raw == "auto" else raw
-    await apply_change(services, chat_id, sender_id(message), {"language": value})
+    await apply_change(services, chat_id, sender_id(message), "language", value)
     locale = value or user_locale(message.from_user) or i18n.default_locale
     with i18n.use_locale(locale):
         await message.answer(_("Language set: English."))

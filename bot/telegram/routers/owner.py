@@ -60,7 +60,7 @@ async def broadcast(
         await message.answer(usage("broadcast"))
         return
     sent = failed = 0
-    for chat_id in await services.chat_settings.chat_ids():
+    for chat_id in [chat.id for chat in await services.chat_settings.list_chats()]:
         try:
             await bot.send_message(chat_id, text)
             sent += 1

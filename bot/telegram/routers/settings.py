@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -10,9 +11,10 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.domain.ports import ChatSettings
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from bot.telegram.i18n import SUPPORTED_LOCALES
-from bot.telegram.keyboards import AUTO_END_CHOICES, settings_keyboard
+from bot.telegram.keyboards import AUTO_END_CHOICES, auto_end_minutes, settings_keyboard
 from bot.telegram.permissions import Permissions
 from bot.telegram.routers.common import may_configure, refusal_configure
 from bot.telegram.services import BotServices
@@ -24,33 +26,47 @@ def settings_title() -> str:
     return _("Settings for this chat (press to change):")
 
 
-def parse_change(key: str, value: str) -> dict[str, Any] | None:
-    """The ``ChatSettings`` fields a button sets; None for data no button of ours sends."""
+def parse_change(key: str, value: str) -> tuple[str, Any] | None:
+    """(setting, new value) a button sets; None for data no button of ours sends."""
     if key in ("admin", "always") and value in ("0", "1"):
-        return {"admin_only" if key == "admin" else "always_on": value == "1"}
+        return ("admin_only" if key == "admin" else "always_on", value == "1")
     if key == "autoend":
         if value == "default":
-            return {"auto_end_seconds": None}
+            return ("auto_end_minutes", None)
         if value.isdecimal() and int(value) in AUTO_END_CHOICES:
-            return {"auto_end_seconds": int(value) * 60}
+            return ("auto_end_minutes", int(value))
         return None
     if key == "lang" and (value in SUPPORTED_LOCALES or value == "auto"):
-        return {"language": None if value == "auto" else value}
+        return ("language", None if value == "auto" else value)
     return None
 
 
+def _current(settings: ChatSettings, name: str) -> Any:
+    if name == "auto_end_minutes":
+        return auto_end_minutes(settings)
+    return getattr(settings, name)
+
+
 async def apply_change(
-    services: BotServices, chat_id: int, user_id: int, changes: dict[str, Any]
+    services: BotServices, chat_id: int, user_id: int, name: str, value: Any
 ) -> None:
-    before = await services.chat_settings.get(chat_id)
-    await services.chat_settings.update(chat_id, **changes)
+    """Writes one setting and records who changed it from what to what."""
+    repo = services.chat_settings
+    before = await repo.get(chat_id)
+    setters: dict[str, Callable[[int, Any], Awaitable[None]]] = {
+        "admin_only": repo.set_admin_only,
+        "always_on": repo.set_always_on,
+        "language": repo.set_language,
+        "auto_end_minutes": repo.set_auto_end_minutes,
+    }
+    await setters[name](chat_id, value)
     await services.audit.record(
         f"tg:{user_id}",
         "chat.settings",
         "chat",
         str(chat_id),
-        before={k: getattr(before, k) for k in changes},
-        after=changes,
+        before={name: _current(before, name)},
+        after={name: value},
     )
 
 
@@ -81,11 +97,11 @@ async def change_setting(
     if not await permissions.can_configure(bot, chat_id, query.from_user.id):
         await query.answer(refusal_configure(), show_alert=True)
         return
-    changes = parse_change(callback_data.key, callback_data.value)
-    if changes is None:
+    change = parse_change(callback_data.key, callback_data.value)
+    if change is None:
         await query.answer(_("This button has expired."))
         return
-    await apply_change(services, chat_id, query.from_user.id, changes)
+    await apply_change(services, chat_id, query.from_user.id, *change)
     current = await services.chat_settings.get(chat_id)
     # A language change shows at once: the keyboard is redrawn in the new language.
     locale = current.language or i18n.current_locale
