@@ -56,19 +56,20 @@ class AuthStore(Protocol):
     async def remove(self, chat_id: int, user_id: int) -> bool:
         """False when the user was not authorised."""
 
-    async def list(self, chat_id: int) -> Sequence[AuthorizedEntry]: ...
+    async def list_users(self, chat_id: int) -> Sequence[AuthorizedEntry]: ...
 
 
 class AuditSink(Protocol):
+    """Who changed what (``bot.storage.repos.AuditRepo``)."""
+
     async def record(
         self,
         actor: str,
         action: str,
         entity: str,
-        entity_id: str = "",
-        *,
-        before: Any = None,
-        after: Any = None,
+        entity_id: str | int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
     ) -> None: ...
 
 

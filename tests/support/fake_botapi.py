@@ -74,6 +74,7 @@ class Call:
 class _Failure:
     remaining: int
     error: ApiError
+    chat_id: int | None = None
 
 
 @dataclass
@@ -170,18 +171,23 @@ class FakeBotAPI:
         *,
         times: int = 1,
         retry_after: int | None = None,
+        chat_id: int | None = None,
     ) -> None:
+        """The next ``times`` calls of ``method`` (to ``chat_id`` only, if given) fail."""
         self._failures.setdefault(method, []).append(
-            _Failure(times, ApiError(status, description, retry_after))
+            _Failure(times, ApiError(status, description, retry_after), chat_id)
         )
 
-    def fail_flood(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+    def fail_flood(
+        self, method: str, retry_after: int = 1, times: int = 1, chat_id: int | None = None
+    ) -> None:
         self.fail_next(
             method,
             429,
             f"Too Many Requests: retry after {retry_after}",
             times=times,
             retry_after=retry_after,
+            chat_id=chat_id,
         )
 
     def set_admins(self, chat_id: int, admins: list[dict[str, Any]]) -> None:
@@ -302,7 +308,7 @@ class FakeBotAPI:
         if record:
             self.calls.append(call)
         try:
-            failure = self._take_failure(method)
+            failure = self._take_failure(method, call.chat_id)
             if failure is not None:
                 raise failure
             result = await self._dispatch(method, params)
@@ -321,15 +327,15 @@ class FakeBotAPI:
         self._call_seen.set()
         return web.json_response({"ok": True, "result": result})
 
-    def _take_failure(self, method: str) -> ApiError | None:
-        queue = self._failures.get(method)
-        if not queue:
-            return None
-        head = queue[0]
-        head.remaining -= 1
-        if head.remaining <= 0:
-            queue.pop(0)
-        return head.error
+    def _take_failure(self, method: str, chat_id: int | None) -> ApiError | None:
+        queue = self._failures.get(method, [])
+        for failure in queue:
+            if failure.chat_id is None or failure.chat_id == chat_id:
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    queue.remove(failure)
+                return failure.error
+        return None
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
         handler = self._handlers.get(method) or getattr(self, f"_m_{method}", None)

@@ -14,7 +14,10 @@ from bot.config import Settings, settings_from_mapping
 from bot.telegram.dispatcher import create_bot
 from bot.telegram.i18n import make_i18n
 from bot.telegram.sender import Sender
-from tests.support.fake_botapi import TOKEN, FakeBotAPI
+from tests.support.audio import make_tone
+from tests.support.bot_rig import BotRig
+from tests.support.fake_botapi import TOKEN, FakeBotAPI, admin, creator, user
+from tests.support.media_server import MediaServer
 from tests.support.locales import compile_locales
 
 
@@ -55,3 +58,71 @@ async def bot(fake_api: FakeBotAPI, sender: Sender) -> AsyncIterator[Bot]:
     yield bot
     await sender.drain()
     await bot.session.close()
+
+
+# --- the whole bot on real parts ------------------------------------------------------------
+GROUP = -1001500000001
+ADMIN = user(10, "Alice Admin")
+MEMBER = user(20, "Bob Member")
+VOICELESS_ADMIN = user(30, "Carol Voiceless")
+
+
+@pytest.fixture(scope="session")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Minute-long tones with title tags, so tracks stay playing through a test."""
+    folder = tmp_path_factory.mktemp("songs")
+    return {
+        name: make_tone(folder / f"{name}.mp3", seconds=60, freq=freq, title=title)
+        for name, freq, title in (
+            ("a", 330, "Song Alpha"),
+            ("b", 440, "Song Beta"),
+            ("c", 550, "Song Gamma"),
+        )
+    }
+
+
+@pytest.fixture
+async def media(songs: dict[str, Path], short_tone: Path) -> AsyncIterator[MediaServer]:
+    server = MediaServer(
+        files={
+            **{f"{name}.mp3": (path, "audio/mpeg") for name, path in songs.items()},
+            "short.mp3": (short_tone, "audio/mpeg"),
+        }
+    )
+    await server.start()
+    yield server
+    await server.close()
+
+
+def script_group(api: FakeBotAPI, chat_id: int = GROUP) -> None:
+    api.set_admins(
+        chat_id,
+        [
+            creator(OWNER_OF_GROUP),
+            admin(ADMIN),
+            admin(VOICELESS_ADMIN, can_manage_video_chats=False),
+        ],
+    )
+
+
+OWNER_OF_GROUP = user(5, "Group Creator")
+
+
+@pytest.fixture
+async def rig(
+    fake_api: FakeBotAPI, tmp_path: Path, redis_url: str, locales_dir: Path
+) -> AsyncIterator[BotRig]:
+    """The bot with long polling."""
+    script_group(fake_api)
+    async with BotRig.open(fake_api, tmp_path, redis_url, locales_dir) as rig:
+        yield rig
+
+
+@pytest.fixture
+async def fed(
+    fake_api: FakeBotAPI, tmp_path: Path, redis_url: str, locales_dir: Path
+) -> AsyncIterator[BotRig]:
+    """The bot without polling: tests hand updates to ``rig.feed`` and see answers on return."""
+    script_group(fake_api)
+    async with BotRig.open(fake_api, tmp_path, redis_url, locales_dir, poll=False) as rig:
+        yield rig

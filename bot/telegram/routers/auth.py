@@ -45,7 +45,12 @@ async def authorize(
     added = await services.auth.add(chat_id, user_id, name=name, added_by=sender_id(message))
     if added:
         await services.audit.record(
-            f"tg:{sender_id(message)}", "auth.add", "chat", str(chat_id), after={"user": user_id}
+            f"tg:{sender_id(message)}",
+            "auth.add",
+            "chat",
+            str(chat_id),
+            before=None,
+            after={"user": user_id},
         )
         await message.answer(_("✅ {name} can now control playback here.").format(name=name))
     else:
@@ -75,6 +80,7 @@ async def unauthorize(
             "chat",
             str(chat_id),
             before={"user": user_id},
+            after=None,
         )
         await message.answer(_("{name} can no longer control playback here.").format(name=name))
     else:
@@ -83,7 +89,7 @@ async def unauthorize(
 
 @router.message(Command("authlist"))
 async def authorized_list(message: Message, services: BotServices) -> None:
-    entries = await services.auth.list(message.chat.id)
+    entries = await services.auth.list_users(message.chat.id)
     if not entries:
         await message.answer(_("Nobody besides the administrators controls playback here."))
         return
