@@ -12,6 +12,8 @@ with ``BEGIN IMMEDIATE`` and so take SQLite's write lock up front (the queue sto
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from bot.storage.queue import StorageUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -58,6 +63,24 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database did not answer (down, unreachable, locked too long), as opposed to a
+    query the database refused."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@contextlib.contextmanager
+def unavailable_as_storage_error() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise StorageUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
+        raise
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

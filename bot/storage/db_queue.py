@@ -17,24 +17,17 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.metrics import QUEUE_OPERATIONS
-from bot.storage.database import SQLITE_IMMEDIATE
+from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import QueueChatState, QueueEntry, QueueNowPlaying
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
+from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError
 
 CHATS = cast(Table, QueueChatState.__table__)
 ENTRIES = cast(Table, QueueEntry.__table__)
 SLOT = cast(Table, QueueNowPlaying.__table__)
-
-
-def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _now_playing(row: Row[Any]) -> NowPlaying:
@@ -75,15 +68,11 @@ class DatabaseQueueStore:
     async def _transaction(self, op: str) -> AsyncIterator[AsyncConnection]:
         """One store operation: counted, serialised (SQLite), one transaction, errors mapped."""
         QUEUE_OPERATIONS.labels(op=op).inc()
-        try:
+        with unavailable_as_storage_error():
             async with contextlib.AsyncExitStack() as stack:
                 if self._lock is not None:
                     await stack.enter_async_context(self._lock)
                 yield await stack.enter_async_context(self._engine.begin())
-        except Exception as exc:
-            if _unavailable(exc):
-                raise StorageUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
-            raise
 
     async def _lock_chat(self, conn: AsyncConnection, chat_id: int) -> Any:
         """Locks (creating if needed) the chat's state row; returns loop_mode and next_seq."""

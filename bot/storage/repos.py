@@ -1,0 +1,287 @@
+"""Small repositories over the session factory: chat settings, authorised users, play
+history and the audit log.
+
+Each method is one short transaction, so nothing holds a database lock across an await
+on Telegram.  Connection failures surface as ``StorageUnavailable`` like the queue store's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain.models import EndReason, Track
+from bot.domain.ports import ChatSettings
+from bot.storage.database import unavailable_as_storage_error
+from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
+
+MIN_VOLUME, MAX_VOLUME = 1, 200
+MAX_TITLE = 256
+
+
+class Repo:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        with unavailable_as_storage_error():
+            async with self._sessions() as session, session.begin():
+                yield session
+
+    @staticmethod
+    async def _upsert_chat(session: AsyncSession, chat_id: int, **values: Any) -> None:
+        """Creates the chat's row or updates ``values`` on it, in one statement (two tasks
+        touching a new chat at once must not collide on the primary key)."""
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        now = utcnow()
+        statement = insert(Chat).values(
+            id=chat_id,
+            title="",
+            admin_only=False,
+            always_on=False,
+            playlist="",
+            volume=100,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = statement.values(**values)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["id"], set_={**values, "updated_at": now}
+            )
+        )
+
+
+def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
+    if chat is None:
+        return ChatSettings(chat_id=chat_id)
+    minutes = chat.auto_end_minutes
+    return ChatSettings(
+        chat_id=chat.id,
+        language=chat.language,
+        admin_only=chat.admin_only,
+        auto_end_seconds=None if minutes is None else minutes * 60,
+        always_on=chat.always_on,
+        playlist=tuple(line.strip() for line in chat.playlist.splitlines() if line.strip()),
+        volume=chat.volume,
+    )
+
+
+class ChatSettingsRepo(Repo):
+    """``ChatSettingsSource`` plus the setters; a chat without a row has the defaults."""
+
+    async def get(self, chat_id: int) -> ChatSettings:
+        async with self._transaction() as session:
+            return _settings(await session.get(Chat, chat_id), chat_id)
+
+    async def ensure_chat(self, chat_id: int, title: str) -> None:
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, title=title[:MAX_TITLE])
+
+    async def list_chats(self) -> list[Chat]:
+        async with self._transaction() as session:
+            return list((await session.scalars(select(Chat).order_by(Chat.id))).all())
+
+    async def set_language(self, chat_id: int, language: str | None) -> None:
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, language=language)
+
+    async def set_admin_only(self, chat_id: int, admin_only: bool) -> None:
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, admin_only=admin_only)
+
+    async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None:
+        """None: the configured default; 0: never end by itself."""
+        if minutes is not None and minutes < 0:
+            raise ValueError("auto-end minutes must be 0 or more")
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, auto_end_minutes=minutes)
+
+    async def set_always_on(self, chat_id: int, always_on: bool) -> None:
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, always_on=always_on)
+
+    async def set_playlist(self, chat_id: int, entries: Sequence[str]) -> None:
+        """One entry per line (URL, library name or folder); blank entries dropped."""
+        text = "\n".join(entry.strip() for entry in entries if entry.strip())
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, playlist=text)
+
+    async def set_volume(self, chat_id: int, volume: int) -> None:
+        if not MIN_VOLUME <= volume <= MAX_VOLUME:
+            raise ValueError(f"volume must be between {MIN_VOLUME} and {MAX_VOLUME}")
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id, volume=volume)
+
+
+class AuthRepo(Repo):
+    """Users a chat's admins allowed to control playback there."""
+
+    async def add(
+        self, chat_id: int, user_id: int, *, name: str = "", added_by: int | None = None
+    ) -> bool:
+        """False when the user was already authorised (the name is refreshed then)."""
+        try:
+            return await self._add(chat_id, user_id, name, added_by)
+        except IntegrityError:  # the same user added by two admins at the same moment
+            return False
+
+    async def _add(self, chat_id: int, user_id: int, name: str, added_by: int | None) -> bool:
+        async with self._transaction() as session:
+            await self._upsert_chat(session, chat_id)
+            existing = await session.scalar(
+                select(AuthorizedUser).where(
+                    AuthorizedUser.chat_id == chat_id, AuthorizedUser.user_id == user_id
+                )
+            )
+            if existing is not None:
+                if name:
+                    existing.name = name[:MAX_TITLE]
+                return False
+            session.add(
+                AuthorizedUser(
+                    chat_id=chat_id, user_id=user_id, name=name[:MAX_TITLE], added_by=added_by
+                )
+            )
+            return True
+
+    async def remove(self, chat_id: int, user_id: int) -> bool:
+        async with self._transaction() as session:
+            result = await session.execute(
+                delete(AuthorizedUser).where(
+                    AuthorizedUser.chat_id == chat_id, AuthorizedUser.user_id == user_id
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def list_users(self, chat_id: int) -> list[AuthorizedUser]:
+        async with self._transaction() as session:
+            rows = await session.scalars(
+                select(AuthorizedUser)
+                .where(AuthorizedUser.chat_id == chat_id)
+                .order_by(AuthorizedUser.created_at, AuthorizedUser.id)
+            )
+            return list(rows.all())
+
+    async def is_authorized(self, chat_id: int, user_id: int) -> bool:
+        async with self._transaction() as session:
+            found = await session.scalar(
+                select(AuthorizedUser.id).where(
+                    AuthorizedUser.chat_id == chat_id, AuthorizedUser.user_id == user_id
+                )
+            )
+            return found is not None
+
+
+class HistoryRepo(Repo):
+    """``PlayHistorySink``: one row per play, closed with its end reason."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        super().__init__(sessions)
+        self._clock = clock
+
+    async def started(self, chat_id: int, track: Track) -> None:
+        async with self._transaction() as session:
+            session.add(self._row(chat_id, track))
+
+    async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None:
+        """Closes the play's open row; records a closed row if none is open (a play that
+        began before a crash, or whose start was never recorded)."""
+        now = self._clock()
+        async with self._transaction() as session:
+            open_row = await session.scalar(
+                select(PlayHistory.id)
+                .where(
+                    PlayHistory.chat_id == chat_id,
+                    PlayHistory.track_id == track.id,
+                    PlayHistory.ended_at.is_(None),
+                )
+                .order_by(PlayHistory.id.desc())
+                .limit(1)
+            )
+            if open_row is None:
+                row = self._row(chat_id, track)
+                row.ended_at, row.end_reason = now, reason.value
+                session.add(row)
+                return
+            await session.execute(
+                update(PlayHistory)
+                .where(PlayHistory.id == open_row)
+                .values(ended_at=now, end_reason=reason.value)
+            )
+
+    async def recent(self, chat_id: int, limit: int = 20) -> list[PlayHistory]:
+        """Newest first."""
+        async with self._transaction() as session:
+            rows = await session.scalars(
+                select(PlayHistory)
+                .where(PlayHistory.chat_id == chat_id)
+                .order_by(PlayHistory.started_at.desc(), PlayHistory.id.desc())
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    def _row(self, chat_id: int, track: Track) -> PlayHistory:
+        return PlayHistory(
+            chat_id=chat_id,
+            track_id=track.id,
+            title=track.title,
+            source=track.source,
+            kind=track.kind.value,
+            requested_by=track.requested_by,
+            requested_by_name=track.requested_by_name[:MAX_TITLE],
+            started_at=self._clock(),
+        )
+
+
+def _json(value: dict[str, Any] | None) -> str:
+    if value is None:
+        return ""
+    # default=str: datetimes and enums in a snapshot are kept readable, never refused
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+class AuditRepo(Repo):
+    """Who changed what, with the entity's state before and after, as JSON."""
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        entity: str,
+        entity_id: str | int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        async with self._transaction() as session:
+            session.add(
+                AuditLog(
+                    at=utcnow(),
+                    actor=actor[:128],
+                    action=action[:64],
+                    entity=entity[:64],
+                    entity_id=str(entity_id)[:64],
+                    before=_json(before),
+                    after=_json(after),
+                )
+            )
+
+    async def recent(self, limit: int = 50) -> list[AuditLog]:
+        """Newest first."""
+        async with self._transaction() as session:
+            rows = await session.scalars(
+                select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+            )
+            return list(rows.all())

@@ -1,0 +1,235 @@
+"""Migrations against the models, the engine's SQLite settings, and the repositories."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain.models import EndReason, SourceKind, Track
+from bot.domain.ports import ChatSettings
+from bot.storage.database import alembic_config, create_engine, migrate, session_factory
+from bot.storage.db_queue import DatabaseQueueStore
+from bot.storage.models import Base
+from bot.storage.queue import StorageUnavailable
+from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+
+CHAT = -1009876543210987
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def migrated(engine: AsyncEngine) -> AsyncEngine:
+    await migrate(engine)
+    return engine
+
+
+def _schema_diff(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrations_build_exactly_the_models_schema(engine: AsyncEngine) -> None:
+    await migrate(engine)
+    await migrate(engine)  # at head already: nothing to do, no error
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        columns = await conn.run_sync(lambda c: inspect(c).get_columns("chats"))
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    id_type = next(c["type"] for c in columns if c["name"] == "id")
+    assert "BIGINT" in str(id_type).upper()
+    assert version == [("0001",)]
+
+
+async def test_migrations_downgrade_to_empty_and_up_again(engine: AsyncEngine) -> None:
+    await migrate(engine)
+
+    def downgrade(conn: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert tables == {"alembic_version"}
+    await migrate(engine)
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+
+
+async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with engine.connect() as conn:
+            fk = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        assert (fk, mode) == (1, "wal")
+    finally:
+        await engine.dispose()
+
+
+async def test_unreachable_databases_raise_storage_unavailable(tmp_path: Path) -> None:
+    urls = [
+        f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}",
+        "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+    ]
+    for url in urls:
+        engine = create_engine(url)
+        store = DatabaseQueueStore(engine)
+        try:
+            with pytest.raises(StorageUnavailable):
+                await store.ping()
+            with pytest.raises(StorageUnavailable):
+                await store.enqueue(1, Track(title="t", source="s", media="m"), limit=5)
+            with pytest.raises(StorageUnavailable):
+                await ChatSettingsRepo(session_factory(engine)).get(1)
+        finally:
+            await engine.dispose()
+
+
+async def test_chat_settings_round_trip(migrated: AsyncEngine) -> None:
+    repo = ChatSettingsRepo(session_factory(migrated))
+    assert await repo.get(CHAT) == ChatSettings(chat_id=CHAT)
+    await repo.ensure_chat(CHAT, "Музыка 🎵")
+    await repo.ensure_chat(CHAT, "Музыка 🎵 renamed")
+    await repo.ensure_chat(5, "small")
+    await repo.set_language(CHAT, "uk")
+    await repo.set_admin_only(CHAT, True)
+    await repo.set_auto_end_minutes(CHAT, 15)
+    await repo.set_always_on(CHAT, True)
+    await repo.set_playlist(CHAT, ["https://example.org/a.mp3", "  ", " lofi/ "])
+    await repo.set_volume(CHAT, 150)
+    assert await repo.get(CHAT) == ChatSettings(
+        chat_id=CHAT,
+        language="uk",
+        admin_only=True,
+        auto_end_seconds=900,
+        always_on=True,
+        playlist=("https://example.org/a.mp3", "lofi/"),
+        volume=150,
+    )
+    await repo.set_auto_end_minutes(CHAT, 0)
+    assert (await repo.get(CHAT)).auto_end_seconds == 0
+    await repo.set_auto_end_minutes(CHAT, None)
+    await repo.set_language(CHAT, None)
+    settings = await repo.get(CHAT)
+    assert (settings.auto_end_seconds, settings.language) == (None, None)
+    # a setter on an unknown chat creates it with defaults for everything else
+    await repo.set_volume(77, 30)
+    assert await repo.get(77) == ChatSettings(chat_id=77, volume=30)
+    chats = await repo.list_chats()
+    assert [(c.id, c.title) for c in chats] == [(CHAT, "Музыка 🎵 renamed"), (5, "small"), (77, "")]
+    with pytest.raises(ValueError, match="volume"):
+        await repo.set_volume(CHAT, 0)
+    with pytest.raises(ValueError, match="minutes"):
+        await repo.set_auto_end_minutes(CHAT, -1)
+    assert (await repo.get(CHAT)).volume == 150
+
+
+async def test_authorised_users_round_trip(migrated: AsyncEngine) -> None:
+    repo = AuthRepo(session_factory(migrated))
+    assert await repo.add(CHAT, 2**40, name="Ann", added_by=1)
+    assert not await repo.add(CHAT, 2**40, name="Ann K.")
+    assert await repo.add(CHAT, 3, name="Bob")
+    assert await repo.add(OTHER_CHAT, 3)
+    users = await repo.list_users(CHAT)
+    assert [(u.user_id, u.name, u.added_by) for u in users] == [
+        (2**40, "Ann K.", 1),
+        (3, "Bob", None),
+    ]
+    assert await repo.is_authorized(CHAT, 3)
+    assert await repo.remove(CHAT, 3)
+    assert not await repo.remove(CHAT, 3)
+    assert not await repo.is_authorized(CHAT, 3)
+    assert await repo.is_authorized(OTHER_CHAT, 3)
+    assert not await repo.is_authorized(CHAT, 999)
+
+
+OTHER_CHAT = 4242
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; PostgreSQL aware ones."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+async def test_play_history_records_starts_and_ends(migrated: AsyncEngine) -> None:
+    clock = Clock()
+    repo = HistoryRepo(session_factory(migrated), clock=clock)
+    a = Track(
+        title="А «песня»",
+        source="https://x/a",
+        media="/a",
+        kind=SourceKind.YTDLP,
+        requested_by=2**41,
+        requested_by_name="Оля",
+    )
+    b = Track(title="b", source="https://x/b", media="/b")
+    await repo.started(CHAT, a)
+    clock.now += timedelta(minutes=3)
+    await repo.ended(CHAT, a, EndReason.FINISHED)
+    clock.now += timedelta(seconds=1)
+    await repo.started(CHAT, b)
+    await repo.ended(OTHER_CHAT, b, EndReason.ERROR)  # never started there: a closed row
+    rows = await repo.recent(CHAT)
+    assert [(r.title, r.kind, r.requested_by, r.end_reason) for r in rows] == [
+        ("b", "url", None, None),
+        ("А «песня»", "ytdlp", 2**41, "finished"),
+    ]
+    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert [_utc(rows[1].started_at), _utc(rows[1].ended_at)] == [
+        start,
+        start + timedelta(minutes=3),
+    ]
+    other = await repo.recent(OTHER_CHAT)
+    assert [(r.track_id, r.end_reason) for r in other] == [(b.id, "error")]
+    assert len(await repo.recent(CHAT, limit=1)) == 1
+
+
+async def test_audit_log_keeps_before_and_after_as_json(migrated: AsyncEngine) -> None:
+    repo = AuditRepo(session_factory(migrated))
+    when = datetime(2026, 5, 1, tzinfo=UTC)
+    await repo.record(
+        "web:alice", "update", "chat", CHAT, {"volume": 100}, {"volume": 150, "at": when}
+    )
+    await repo.record("tg:1", "auth_add", "authorized_user", "7", None, {"name": "Оля"})
+    first, second = await repo.recent()
+    assert (first.actor, first.action, first.entity, first.entity_id) == (
+        "tg:1",
+        "auth_add",
+        "authorized_user",
+        "7",
+    )
+    assert (first.before, json.loads(first.after)) == ("", {"name": "Оля"})
+    assert second.entity_id == str(CHAT)
+    assert json.loads(second.before) == {"volume": 100}
+    assert json.loads(second.after) == {"at": "2026-05-01 00:00:00+00:00", "volume": 150}
