@@ -37,15 +37,15 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     i18n = i18n or make_i18n(services.settings.i18n.default_locale)
     dp = Dispatcher(services=services, permissions=Permissions(services), i18n=i18n)
     dp.include_routers(
-        basic.router,
-        playback.router,
-        queue.router,
-        controls.router,
-        settings.router,
-        auth.router,
-        owner.router,
-        errors.router,
-        controls.expired_router,
+        basic.build_router(),
+        playback.build_router(),
+        queue.build_router(),
+        controls.build_router(),
+        settings.build_router(),
+        auth.build_router(),
+        owner.build_router(),
+        errors.build_router(),
+        controls.build_expired_router(),
     )
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
     dp.message.outer_middleware(KnownChats(services.chat_settings))

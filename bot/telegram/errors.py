@@ -82,10 +82,6 @@ def describe(exc: BaseException) -> str | None:
     return None
 
 
-router = Router(name="errors")
-
-
-@router.errors()
 async def on_error(event: ErrorEvent) -> bool:
     exc = event.exception
     update = event.update
@@ -106,3 +102,10 @@ async def on_error(event: ErrorEvent) -> bool:
     except TelegramAPIError as answer_exc:
         log.warning("update %s: could not answer: %s", update.update_id, answer_exc)
     return True
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

@@ -56,7 +56,7 @@ def rig_settings(api_base: str, workdir: Path, redis_url: str, **sections: Any) 
     return settings_from_mapping(data)
 
 
-@dataclass
+@dataclass(repr=False)
 class BotRig:
     api: FakeBotAPI
     settings: Settings
@@ -84,7 +84,8 @@ class BotRig:
         **sections: Any,
     ) -> AsyncIterator[BotRig]:
         settings = rig_settings(api.url, workdir, redis_url, **sections)
-        sender = sender or Sender()
+        # Tests talk to one group faster than Telegram's ~20 a minute; test_sender covers it.
+        sender = sender or Sender(group_limit=10_000)
         bot = create_bot(settings, sender)
         db = create_engine(settings.storage.database_url)
         await migrate(db)

@@ -109,7 +109,7 @@ def _matches(call: Call, match: Matcher) -> bool:
     return match(call)
 
 
-@dataclass
+@dataclass(repr=False)
 class FakeBotAPI:
     token: str = TOKEN
     bot_user: dict[str, Any] = field(default_factory=lambda: dict(BOT_USER))
@@ -525,6 +525,7 @@ def admin(user_data: dict[str, Any], *, can_manage_video_chats: bool = True) -> 
         "can_post_stories": False,
         "can_edit_stories": False,
         "can_delete_stories": False,
+        "can_send_welcome_messages": False,
     }
 
 

@@ -11,7 +11,7 @@ from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import OWNER, BotRig
-from tests.support.fake_botapi import admin, member, user
+from tests.support.fake_botapi import Call, admin, member, user
 from tests.support.media_server import MediaServer
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, OWNER_OF_GROUP, VOICELESS_ADMIN
 
@@ -19,15 +19,25 @@ REFUSED = "Only admins who can manage voice chats and authorised users can do th
 ADMINS_ONLY = "Only chat administrators can do that."
 
 
+def is_card(call: Call) -> bool:
+    """A now-playing card (posted by the announcer, on its own schedule)."""
+    return any(data.startswith("c:") for _, data in call.buttons())
+
+
 async def ask(rig: BotRig, who: dict[str, Any], text: str, **extra: Any) -> list[str]:
-    """The texts the bot sent into the group while handling one message."""
+    """The final texts of the messages the bot sent into the group while handling one
+    message (a progress message counts once, with the text it was edited into; cards aside)."""
     mark = rig.api.mark()
     await rig.feed(rig.updates.message(GROUP, who, text, **extra))
-    return [
-        c.text
-        for c in rig.api.calls[mark:]
-        if c.method == "sendMessage" and c.chat_id == GROUP and c.status == 200
-    ]
+    texts: dict[int, str] = {}
+    for call in rig.api.calls[mark:]:
+        if call.chat_id != GROUP or call.status != 200:
+            continue
+        if call.method == "sendMessage" and not is_card(call):
+            texts[call.result["message_id"]] = call.text
+        elif call.method == "editMessageText" and int(call.params["message_id"]) in texts:
+            texts[int(call.params["message_id"])] = call.text
+    return list(texts.values())
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,9 @@ async def state(rig: BotRig) -> State:
 
 async def queue_songs(rig: BotRig, media: MediaServer, *names: str) -> None:
     for name in names:
-        track = await rig.services.resolver.resolve(SourceRequest(query=media.url(f"{name}.mp3")))
+        track = await rig.services.resolver.resolve(
+            SourceRequest(query=media.url(f"files/{name}.mp3"))
+        )
         await rig.players.play(GROUP, track)
 
 
@@ -110,9 +122,7 @@ async def test_commands_without_playback(fed: BotRig) -> None:
     assert await ask(fed, MEMBER, "/now") == ["Nothing is playing."]
 
 
-async def test_plain_member_is_refused_and_nothing_changes(
-    fed: BotRig, media: MediaServer
-) -> None:
+async def test_plain_member_is_refused_and_nothing_changes(fed: BotRig, media: MediaServer) -> None:
     await queue_songs(fed, media, "a", "b", "c")
     before = await state(fed)
     for text in (
@@ -151,9 +161,7 @@ async def test_voice_admins_creator_and_owners_control(fed: BotRig, media: Media
     assert (await state(fed)).state is PlayerState.IDLE
 
 
-async def test_authorised_user_controls_until_unauthorised(
-    fed: BotRig, media: MediaServer
-) -> None:
+async def test_authorised_user_controls_until_unauthorised(fed: BotRig, media: MediaServer) -> None:
     await queue_songs(fed, media, "a")
     member_message = fed.updates.message(GROUP, MEMBER, "hello")["message"]
     answer = await ask(fed, ADMIN, "/auth", reply_to=member_message)
@@ -185,12 +193,12 @@ async def test_chat_member_update_refreshes_the_admin_cache(
 
 async def test_admin_only_mode_limits_play(fed: BotRig, media: MediaServer) -> None:
     await fed.services.chat_settings.set_admin_only(GROUP, True)
-    assert await ask(fed, MEMBER, f"/play {media.url('a.mp3')}") == [
+    assert await ask(fed, MEMBER, f"/play {media.url('files/a.mp3')}") == [
         "This chat is in admin-only mode: only admins can add tracks."
     ]
     assert (await state(fed)).state is PlayerState.IDLE
-    answer = await ask(fed, ADMIN, f"/play {media.url('a.mp3')}")
-    assert answer[0] == "▶️ Now playing: Song Alpha (1:00)"
+    answer = await ask(fed, ADMIN, f"/play {media.url('files/a.mp3')}")
+    assert answer == ["▶️ Now playing: Song Alpha (1:00)"]
 
 
 async def test_settings_keyboard_changes_only_for_admins(fed: BotRig) -> None:

@@ -12,21 +12,19 @@ from bot.telegram.permissions import Permissions
 from bot.telegram.routers.common import may_configure, sender_id
 from bot.telegram.services import BotServices
 
-router = Router(name="auth")
 
-
-def target_of(message: Message, command: CommandObject) -> tuple[int, str] | None:
-    """(user id, display name) from the replied-to message or the argument."""
+def target_of(message: Message, command: CommandObject) -> tuple[int, str, str] | None:
+    """(user id, name to show, name to store) from the replied-to message or the argument;
+    a bare id stores no name, so it never overwrites a name learnt from a reply."""
     reply = message.reply_to_message
     if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
-        return reply.from_user.id, reply.from_user.full_name
+        return reply.from_user.id, reply.from_user.full_name, reply.from_user.full_name
     raw = (command.args or "").strip()
     if raw.isdecimal() and int(raw) > 0:
-        return int(raw), raw
+        return int(raw), raw, ""
     return None
 
 
-@router.message(Command("auth"))
 async def authorize(
     message: Message,
     command: CommandObject,
@@ -40,9 +38,9 @@ async def authorize(
     if target is None:
         await message.answer(usage("auth"))
         return
-    user_id, name = target
+    user_id, name, stored_name = target
     chat_id = message.chat.id
-    added = await services.auth.add(chat_id, user_id, name=name, added_by=sender_id(message))
+    added = await services.auth.add(chat_id, user_id, name=stored_name, added_by=sender_id(message))
     if added:
         await services.audit.record(
             f"tg:{sender_id(message)}",
@@ -57,7 +55,6 @@ async def authorize(
         await message.answer(_("{name} is already authorised here.").format(name=name))
 
 
-@router.message(Command("unauth"))
 async def unauthorize(
     message: Message,
     command: CommandObject,
@@ -71,7 +68,7 @@ async def unauthorize(
     if target is None:
         await message.answer(usage("unauth"))
         return
-    user_id, name = target
+    user_id, name, _stored = target
     chat_id = message.chat.id
     if await services.auth.remove(chat_id, user_id):
         await services.audit.record(
@@ -87,7 +84,6 @@ async def unauthorize(
         await message.answer(_("{name} was not authorised here.").format(name=name))
 
 
-@router.message(Command("authlist"))
 async def authorized_list(message: Message, services: BotServices) -> None:
     entries = await services.auth.list_users(message.chat.id)
     if not entries:
@@ -96,3 +92,12 @@ async def authorized_list(message: Message, services: BotServices) -> None:
     lines = [_("Authorised users in this chat:")]
     lines += [f"• {entry.name or entry.user_id} ({entry.user_id})" for entry in entries]
     await message.answer("\n".join(lines))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="auth")
+    router.message.register(authorize, Command("auth"))
+    router.message.register(unauthorize, Command("unauth"))
+    router.message.register(authorized_list, Command("authlist"))
+    return router

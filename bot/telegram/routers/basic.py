@@ -15,16 +15,11 @@ from bot.telegram.routers.common import may_configure, sender_id
 from bot.telegram.routers.settings import apply_change
 from bot.telegram.services import BotServices
 
-router = Router(name="basic")
 
-
-@router.message(CommandStart())
-@router.message(Command("help"))
 async def start(message: Message) -> None:
     await message.answer(help_text())
 
 
-@router.message(Command("lang"))
 async def language(
     message: Message,
     command: CommandObject,
@@ -47,6 +42,15 @@ async def language(
         await message.answer(_("Language set: English."))
 
 
-@router.chat_member()
 async def member_changed(event: ChatMemberUpdated, permissions: Permissions) -> None:
     permissions.cache.invalidate(event.chat.id)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="basic")
+    router.message.register(start, CommandStart())
+    router.message.register(start, Command("help"))
+    router.message.register(language, Command("lang"))
+    router.chat_member.register(member_changed)
+    return router

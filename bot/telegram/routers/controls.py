@@ -17,10 +17,6 @@ from bot.telegram.routers.common import refusal_control
 from bot.telegram.services import BotServices
 from bot.telegram.views import queue_pages, queue_text
 
-router = Router(name="controls")
-#: registered last: any button no other handler took is from an old layout
-expired_router = Router(name="expired")
-
 LOOP_ORDER = (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE)
 ACTIONS = frozenset({"pause", "resume", "skip", "stop", "loop", "queue"})
 
@@ -29,7 +25,6 @@ def expired_text() -> str:
     return _("This button has expired.")
 
 
-@router.callback_query(Control.filter(F.v == CALLBACK_VERSION))
 async def control(
     query: CallbackQuery,
     callback_data: Control,
@@ -84,6 +79,19 @@ async def control(
         await nowplaying.show(chat_id)
 
 
-@expired_router.callback_query()
 async def expired(query: CallbackQuery) -> None:
     await query.answer(expired_text())
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="controls")
+    router.callback_query.register(control, Control.filter(F.v == CALLBACK_VERSION))
+    return router
+
+
+def build_expired_router() -> Router:
+    """Registered last: any button no other handler took is from an old layout."""
+    router = Router(name="expired")
+    router.callback_query.register(expired)
+    return router

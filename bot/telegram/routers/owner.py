@@ -17,7 +17,6 @@ from bot.telegram.routers.common import sender_id
 from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
-router = Router(name="owner")
 
 
 async def _owner(message: Message, permissions: Permissions) -> bool:
@@ -27,7 +26,6 @@ async def _owner(message: Message, permissions: Permissions) -> bool:
     return False
 
 
-@router.message(Command("stats"))
 async def stats(message: Message, services: BotServices, permissions: Permissions) -> None:
     if not await _owner(message, permissions):
         return
@@ -45,7 +43,6 @@ async def stats(message: Message, services: BotServices, permissions: Permission
     await message.answer("\n".join(lines))
 
 
-@router.message(Command("broadcast"))
 async def broadcast(
     message: Message,
     command: CommandObject,
@@ -70,3 +67,11 @@ async def broadcast(
     await message.answer(
         _("Broadcast sent to {sent} chats; failed in {failed}.").format(sent=sent, failed=failed)
     )
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="owner")
+    router.message.register(stats, Command("stats"))
+    router.message.register(broadcast, Command("broadcast"))
+    return router

@@ -19,8 +19,6 @@ from bot.telegram.progress import ProgressMessage
 from bot.telegram.routers.common import may_control, sender_id, sender_name
 from bot.telegram.services import BotServices
 
-router = Router(name="playback")
-
 LOOP_ORDER = (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE)
 
 
@@ -53,7 +51,6 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     return None
 
 
-@router.message(Command("play"))
 async def play(
     message: Message,
     command: CommandObject,
@@ -98,7 +95,6 @@ async def play(
     await progress.finish(answer)
 
 
-@router.message(Command("skip"))
 async def skip(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
     if not await may_control(message, bot, permissions):
         return
@@ -115,7 +111,6 @@ async def skip(message: Message, bot: Bot, services: BotServices, permissions: P
         )
 
 
-@router.message(Command("end", "stop"))
 async def end(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
     if not await may_control(message, bot, permissions):
         return
@@ -123,7 +118,6 @@ async def end(message: Message, bot: Bot, services: BotServices, permissions: Pe
     await message.answer(_("⏹ Stopped; the queue is cleared."))
 
 
-@router.message(Command("pause"))
 async def pause(
     message: Message,
     bot: Bot,
@@ -140,7 +134,6 @@ async def pause(
         await message.answer(_("Nothing is playing."))
 
 
-@router.message(Command("resume"))
 async def resume(
     message: Message,
     bot: Bot,
@@ -157,7 +150,6 @@ async def resume(
         await message.answer(_("Nothing is paused."))
 
 
-@router.message(Command("seek"))
 async def seek(
     message: Message,
     command: CommandObject,
@@ -185,7 +177,6 @@ async def seek(
     await message.answer(_("⏩ Jumped to {position}.").format(position=duration(position)))
 
 
-@router.message(Command("volume"))
 async def volume(
     message: Message,
     command: CommandObject,
@@ -203,7 +194,6 @@ async def volume(
     await message.answer(_("🔊 Volume: {volume}%").format(volume=int(raw)))
 
 
-@router.message(Command("loop"))
 async def loop(
     message: Message,
     command: CommandObject,
@@ -225,3 +215,17 @@ async def loop(
     await services.players.set_loop(message.chat.id, mode)
     await message.answer(loop_label(mode))
     await nowplaying.refresh(message.chat.id)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="playback")
+    router.message.register(play, Command("play"))
+    router.message.register(skip, Command("skip"))
+    router.message.register(end, Command("end", "stop"))
+    router.message.register(pause, Command("pause"))
+    router.message.register(resume, Command("resume"))
+    router.message.register(seek, Command("seek"))
+    router.message.register(volume, Command("volume"))
+    router.message.register(loop, Command("loop"))
+    return router

@@ -17,8 +17,6 @@ from bot.telegram.routers.common import may_control
 from bot.telegram.services import BotServices
 from bot.telegram.views import card_text, queue_pages, queue_text
 
-router = Router(name="queue")
-
 
 def _ints(raw: str | None, count: int) -> list[int] | None:
     parts = (raw or "").split()
@@ -27,7 +25,6 @@ def _ints(raw: str | None, count: int) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-@router.message(Command("queue"))
 async def show_queue(message: Message, command: CommandObject, services: BotServices) -> None:
     raw = (command.args or "").strip()
     page = 1
@@ -43,7 +40,6 @@ async def show_queue(message: Message, command: CommandObject, services: BotServ
     await message.answer(queue_text(snapshot, page), reply_markup=queue_keyboard(page, pages))
 
 
-@router.callback_query(QueuePage.filter(F.v == CALLBACK_VERSION))
 async def queue_page(query: CallbackQuery, callback_data: QueuePage, services: BotServices) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
@@ -56,12 +52,10 @@ async def queue_page(query: CallbackQuery, callback_data: QueuePage, services: B
     await query.answer()
 
 
-@router.message(Command("now"))
 async def now(message: Message, services: BotServices) -> None:
     await message.answer(card_text(await services.players.snapshot(message.chat.id)))
 
 
-@router.message(Command("shuffle"))
 async def shuffle(
     message: Message,
     bot: Bot,
@@ -76,7 +70,6 @@ async def shuffle(
     await nowplaying.refresh(message.chat.id)
 
 
-@router.message(Command("remove"))
 async def remove(
     message: Message,
     command: CommandObject,
@@ -98,7 +91,6 @@ async def remove(
     )
 
 
-@router.message(Command("move"))
 async def move(
     message: Message,
     command: CommandObject,
@@ -119,7 +111,6 @@ async def move(
     )
 
 
-@router.message(Command("clear"))
 async def clear(
     message: Message, bot: Bot, services: BotServices, permissions: Permissions
 ) -> None:
@@ -127,3 +118,16 @@ async def clear(
         return
     count = await services.players.clear(message.chat.id)
     await message.answer(_("🗑 Removed from the queue: {count}.").format(count=count))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="queue")
+    router.message.register(show_queue, Command("queue"))
+    router.callback_query.register(queue_page, QueuePage.filter(F.v == CALLBACK_VERSION))
+    router.message.register(now, Command("now"))
+    router.message.register(shuffle, Command("shuffle"))
+    router.message.register(remove, Command("remove"))
+    router.message.register(move, Command("move"))
+    router.message.register(clear, Command("clear"))
+    return router

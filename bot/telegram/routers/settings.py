@@ -19,8 +19,6 @@ from bot.telegram.permissions import Permissions
 from bot.telegram.routers.common import may_configure, refusal_configure
 from bot.telegram.services import BotServices
 
-router = Router(name="settings")
-
 
 def settings_title() -> str:
     return _("Settings for this chat (press to change):")
@@ -70,7 +68,6 @@ async def apply_change(
     )
 
 
-@router.message(Command("settings"))
 async def show_settings(
     message: Message, bot: Bot, services: BotServices, permissions: Permissions
 ) -> None:
@@ -80,7 +77,6 @@ async def show_settings(
     await message.answer(settings_title(), reply_markup=settings_keyboard(current))
 
 
-@router.callback_query(SettingChange.filter(F.v == CALLBACK_VERSION))
 async def change_setting(
     query: CallbackQuery,
     callback_data: SettingChange,
@@ -108,3 +104,11 @@ async def change_setting(
     with i18n.use_locale(locale if locale in SUPPORTED_LOCALES else i18n.default_locale):
         await message.edit_text(settings_title(), reply_markup=settings_keyboard(current))
         await query.answer(_("Saved."))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="settings")
+    router.message.register(show_settings, Command("settings"))
+    router.callback_query.register(change_setting, SettingChange.filter(F.v == CALLBACK_VERSION))
+    return router
