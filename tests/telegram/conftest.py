@@ -17,8 +17,8 @@ from bot.telegram.sender import Sender
 from tests.support.audio import make_tone
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import TOKEN, FakeBotAPI, admin, creator, user
-from tests.support.media_server import MediaServer
 from tests.support.locales import compile_locales
+from tests.support.media_server import MediaServer
 
 
 @pytest.fixture(scope="session")

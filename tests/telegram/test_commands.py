@@ -135,7 +135,8 @@ async def test_plain_member_is_refused_and_nothing_changes(fed: BotRig, media: M
     assert await ask(fed, MEMBER, "/stats") == ["Only the bot's owners can do that."]
     assert await ask(fed, MEMBER, "/broadcast hi") == ["Only the bot's owners can do that."]
     assert await state(fed) == before
-    assert before.track == "Song Alpha" and before.pending == ["Song Beta", "Song Gamma"]
+    assert before.track == "Song Alpha"
+    assert before.pending == ["Song Beta", "Song Gamma"]
 
 
 async def test_voice_admins_creator_and_owners_control(fed: BotRig, media: MediaServer) -> None:
@@ -259,7 +260,8 @@ async def test_owner_stats_and_broadcast(fed: BotRig, media: MediaServer) -> Non
     stats = (await ask(fed, OWNER, "/stats"))[0].splitlines()
     assert stats[:3] == ["Active chats: 1", "Streams: 1", "Queued tracks: 1"]
     assert stats[3].startswith("Uptime: 0:0")
-    assert stats[4].startswith("CPU: ") and stats[4].endswith(" MB")
+    assert stats[4].startswith("CPU: ")
+    assert stats[4].endswith(" MB")
     assert stats[5] == f"  {GROUP}: 1"
     other = -1009
     script_admins = [admin(ADMIN)]
