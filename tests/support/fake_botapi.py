@@ -303,6 +303,10 @@ class FakeBotAPI:
                 params[key] = {"filename": value.filename, "size": len(value.file.read())}
             else:
                 params[key] = _decode(value)
+        for key, value in list(params.items()):
+            # aiogram sends a file as its own field and names it with "attach://<field>"
+            if isinstance(value, str) and value.startswith("attach://"):
+                params[key] = params.pop(value.removeprefix("attach://"), value)
         call = Call(method, params, time.monotonic())
         record = method != "getUpdates"
         if record:
