@@ -67,6 +67,8 @@ class AssistantConfig(_Section):
 
 class EngineConfig(_Section):
     kind: Literal["pytgcalls", "local"] = "pytgcalls"
+    # engine "local" has no call: the listener count it reports until set_listeners changes it
+    local_listeners: int = Field(default=1, ge=0)
 
 
 class StorageConfig(_Section):

@@ -1,8 +1,9 @@
 """Time as a dependency, so that timers (auto-end, checkpoints) can be tested without waiting.
 
 ``SystemClock`` is the real one.  ``ManualClock`` only moves when a test calls ``advance``;
-it wakes sleepers in deadline order and lets each woken task run until it sleeps again or
-finishes before waking the next, so what happens at t=30 is over before t=60 is looked at.
+it wakes sleepers in deadline order (ties: whoever went to sleep first) and lets each woken
+task run until it sleeps again or finishes before waking the next, so what happens at t=30
+is over before t=60 is looked at.
 """
 
 from __future__ import annotations

@@ -19,12 +19,13 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.control import ChatSnapshot, PlayerState, PlayOutcome
+from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import EventBus
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
@@ -273,13 +274,18 @@ class PlayerManager:
 
     async def _listeners(self, chat_id: int, count: int) -> None:
         player = self._players.get(chat_id)
-        if player is None or player.engine_track is None:
-            return  # not streaming: nobody to end, nothing to show
-        if player.listeners != count:
-            player.listeners = count
-            self.stats.listeners(chat_id, count)
-            self._bus.publish("listeners_update", chat_id, {"count": count})
-        await self.autoend.observe(chat_id, count, streaming=True)
+        if player is None:
+            return
+        # Under the lock: a count reported while the engine is still joining is applied
+        # once the start has finished, instead of being dropped as "not streaming".
+        async with player.lock:
+            if player.engine_track is None:
+                return  # not streaming: nobody to end, nothing to show
+            if player.listeners != count:
+                player.listeners = count
+                self.stats.listeners(chat_id, count)
+                self._bus.publish("listeners_update", chat_id, {"count": count})
+            await self.autoend.observe(chat_id, count, streaming=True)
 
     async def _auto_end(self, chat_id: int) -> None:
         player = self.chat(chat_id)
@@ -312,3 +318,7 @@ class PlayerManager:
         while True:
             await self._clock.sleep(self._config.checkpoint_seconds)
             await for_each(self.active_chats(), checkpoint)
+
+
+if TYPE_CHECKING:  # mypy proves the manager is what the adapters depend on
+    _players: type[Players] = PlayerManager

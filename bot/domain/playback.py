@@ -133,7 +133,10 @@ class Playback:
         failed: list[tuple[str, MediaError]] | None = None,
     ) -> NowPlaying | None:
         """Plays the slot's track; skips tracks that cannot be played; at the end of the
-        queue falls back to the 24/7 playlist, else goes idle.  Returns what plays."""
+        queue falls back to the 24/7 playlist, else goes idle.  Returns what plays.
+
+        ``recovering``: ``current`` was playing before a restart: resume it at its stored
+        position less the rewind, paused if it was paused, continuing its history row."""
         while True:
             if current is None:
                 if self._failures < MAX_CONSECUTIVE_FAILURES:
@@ -143,7 +146,7 @@ class Playback:
                     return None
                 reason = "always_on"
             try:
-                position = await self._engine_play(current, recovering=recovering)
+                started = await self._engine_play(current, recovering=recovering)
             except MediaError as exc:
                 if failed is not None:
                     failed.append((current.track.id, exc))
@@ -152,10 +155,12 @@ class Playback:
                     return None
                 finished, current, recovering = current.track, result.current, False
                 continue
-            await self._announce(current, reason, position)
-            return self.current
+            await self._announce(started, reason, continued=recovering)
+            return started
 
-    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> float:
+    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> NowPlaying:
+        """Tells the engine to play the slot (store first if its position or pause flag
+        changes); returns the slot as now stored."""
         d = self._d
         now = d.clock.time()
         live = current.position_at(now)
@@ -195,16 +200,21 @@ class Playback:
             raise
         self.engine_track = current.track.id
         d.stats.stream_started(self.chat_id)
-        return position
+        return current
 
-    async def _announce(self, current: NowPlaying, reason: str, position: float) -> None:
+    async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
+        """``continued``: the play began before a restart; its history row (if its start
+        was recorded at all) stays the open one, and ``ended`` closes it."""
         d = self._d
-        await self._history_started(current.track)
-        d.stats.track_started()
+        if continued:
+            self._history_open = current.track
+        else:
+            await self._history_started(current.track)
+            d.stats.track_started()
         d.bus.publish(
             "track_change",
             self.chat_id,
-            {**track_data(current.track), "reason": reason, "position": position},
+            {**track_data(current.track), "reason": reason, "position": current.position},
         )
         self._status("paused" if current.paused else "playing")
 
@@ -216,8 +226,8 @@ class Playback:
         if not result.advanced:  # the slot moved on under us: nothing of ours is playing
             await self._go_idle("error")
             return None
-        if self._history_open is None or self._history_open.id != track.id:
-            await self._history_started(track)
+        # A track that never started gets its one (closed) row from ``ended`` alone.
+        self._history_open = track
         await self._record_end(track, EndReason.ERROR)
         self._status("error", error=message, track_id=track.id)
         self._failures += 1

@@ -215,17 +215,16 @@ class ChatPlayer(Playback):
                     finished = result.finished
                     await self._history_ended(finished, EndReason.FINISHED)
                     d.stats.track_ended(EndReason.FINISHED)
-                slot = result.current
-                reason = "advance"
+                slot, reason, resuming = result.current, "advance", False
             elif slot is None:
                 slot = await d.store.start_next(self.chat_id, now=now)
                 if slot is None:
                     return False
-                reason = "resume"
+                reason, resuming = "resume", False
             else:
-                reason = "resume"
+                reason, resuming = "resume", True
             try:
-                started = await self._start(slot, reason, finished=finished, recovering=True)
+                started = await self._start(slot, reason, finished=finished, recovering=resuming)
             except EngineError as exc:
                 log.warning("chat %s not resumed: %s", self.chat_id, exc)
                 started = None

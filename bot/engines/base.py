@@ -35,6 +35,16 @@ class MediaError(EngineError):
         super().__init__(message, code="media_error")
 
 
+class RateLimited(EngineError):
+    """Telegram asked the assistant to wait (FloodWait) before trying again."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(
+            f"Telegram asks to wait {seconds} s before trying again", code="flood_wait"
+        )
+        self.seconds = seconds
+
+
 @dataclass(frozen=True, slots=True)
 class TrackEnded:
     chat_id: int

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass, field
 
 from bot.engines.base import (
@@ -31,9 +30,8 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
+from bot.engines.dispatch import EventDispatcher
 from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
-
-log = logging.getLogger(__name__)
 
 #: s16le, 2 channels, 48 kHz
 BYTES_PER_SECOND = 48_000 * 2 * 2
@@ -78,20 +76,18 @@ class LocalEngine:
     def __init__(self, *, default_listeners: int = 1, ffmpeg: str = "ffmpeg") -> None:
         self._default_listeners = default_listeners
         self._ffmpeg = ffmpeg
-        self._handler: EventHandler | None = None
+        self._events = EventDispatcher("local-engine")
         self._sessions: dict[int, _Session] = {}
         self._listeners: dict[int, int] = {}
-        self._events: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
-        self._dispatcher: asyncio.Task[None] | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._closed = False
 
     def set_handler(self, handler: EventHandler) -> None:
-        self._handler = handler
+        self._events.set_handler(handler)
 
     async def start(self) -> None:
         self._closed = False
-        self._ensure_dispatcher()
+        self._events.start()
 
     async def close(self) -> None:
         self._closed = True
@@ -99,11 +95,7 @@ class LocalEngine:
             session = self._sessions.pop(chat_id)
             await self._halt(session)
         self._listeners.clear()
-        if self._dispatcher is not None:
-            self._events.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
-            self._dispatcher = None
+        await self._events.close()
 
     # -- the VoiceEngine calls -------------------------------------------------------------
 
@@ -114,7 +106,7 @@ class LocalEngine:
             source = ffmpeg_input(request.media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
-        self._ensure_dispatcher()
+        self._events.start()
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
             if session is None:
@@ -220,23 +212,8 @@ class LocalEngine:
     def _lock(self, chat_id: int) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
-    def _ensure_dispatcher(self) -> None:
-        if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = asyncio.create_task(self._dispatch(), name="local-engine-events")
-
     def _emit(self, event: EngineEvent) -> None:
-        self._events.put_nowait(event)
-
-    async def _dispatch(self) -> None:
-        # One task delivers every event in order; the handler may call back into the
-        # engine (play the next track) without waiting on the task that saw the end.
-        while (event := await self._events.get()) is not None:
-            if self._handler is None:
-                continue
-            try:
-                await self._handler(event)
-            except Exception:
-                log.exception("engine event handler failed on %s", type(event).__name__)
+        self._events.emit(event)
 
     async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
         assert session.source is not None

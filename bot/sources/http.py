@@ -108,6 +108,9 @@ async def follow(url: str, *, allow_private: bool, timeout: float) -> FinalUrl:
             raise SourceError("timeout", "the server took too long to answer") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise SourceError("unreachable", type(exc).__name__) from None
+        except ValueError:
+            # a URL the guard's parser accepted but aiohttp's (yarl) does not
+            raise SourceError("unsupported", "malformed URL") from None
         if status in (301, 302, 303, 307, 308):
             if not location:
                 raise SourceError("unreachable", "redirect without a Location")

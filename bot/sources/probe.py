@@ -67,10 +67,11 @@ def parse_probe(data: dict[str, Any], *, max_seconds: int) -> ProbeResult:
 
 def _reason(stderr: str, *, is_network: bool) -> SourceError:
     text = stderr.lower()
-    if "invalid data found" in text or "invalid argument" in text:
-        return SourceError("not_audio", "not a media file")
+    # first: a playlist pointing at file: fails as "invalid data" too, after this line
     if "not on whitelist" in text or "protocol not found" in text:
         return SourceError("unsupported", "protocol refused")
+    if "invalid data found" in text or "invalid argument" in text:
+        return SourceError("not_audio", "not a media file")
     if "no such file" in text:
         return SourceError("not_found", "no such file")
     if is_network:

@@ -7,6 +7,7 @@ code the bot turns into one short sentence.  Timing and refusals are recorded pe
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import PurePosixPath
@@ -22,6 +23,7 @@ from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.probe import probe
+from bot.sources.progress import report
 from bot.sources.telegram import TelegramFiles
 
 LIBRARY_PREFIX = "lib:"
@@ -43,9 +45,7 @@ def looks_like_url(query: str) -> bool:
     if any(c.isspace() for c in query):
         return False
     match = _SCHEME.match(query)
-    return match is not None and (
-        "://" in query or match.group(1).lower() in KNOWN_SCHEMES or query.startswith("-")
-    )
+    return match is not None and ("://" in query or match.group(1).lower() in KNOWN_SCHEMES)
 
 
 def title_from_url(url: str) -> str:
@@ -125,13 +125,15 @@ class SourceResolver:
         if kind == "empty":
             raise SourceError("empty")
         if kind == "library":
-            entry = self.library.find(query[len(LIBRARY_PREFIX) :])
+            entry = await asyncio.to_thread(self.library.find, query[len(LIBRARY_PREFIX) :])
             return await self._library_track(entry, request)
         if kind == "url":
             return await self._url(query, request, progress)
         if self.library.enabled:
             try:
-                entry = self.library.find(query, cutoff=STRICT_LIBRARY_CUTOFF)
+                entry = await asyncio.to_thread(
+                    self.library.find, query, cutoff=STRICT_LIBRARY_CUTOFF
+                )
             except SourceError:
                 pass
             else:
@@ -143,7 +145,8 @@ class SourceResolver:
     async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
         split_url(url)
         allow = self._cfg.allow_private_networks
-        if self._cfg.ytdlp_enabled and ytdlp.has_site_extractor(url):
+        # the first call loads yt-dlp's ~1800 extractors: not on the event loop
+        if self._cfg.ytdlp_enabled and await asyncio.to_thread(ytdlp.has_site_extractor, url):
             await check_url(url, allow_private=allow)
             return await self._ytdlp(url, url, request, progress)
         timeout = self._cfg.probe_timeout_seconds
@@ -152,8 +155,7 @@ class SourceResolver:
             if not self._cfg.ytdlp_enabled:
                 raise SourceError("unsupported", "a web page, not media")
             return await self._ytdlp(final.url, url, request, progress)
-        if progress is not None:
-            await progress("probe", None)
+        await report(progress, "probe", None)
         result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
         # a radio's station name says more than the tags of whatever song it sent first
         station = final.icy_name if result.is_live else None
@@ -174,8 +176,7 @@ class SourceResolver:
     ) -> Track:
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
-        if progress is not None:
-            await progress("search", None)
+        await report(progress, "search", None)
         info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
         track = ytdlp.info_to_track(
             info,
@@ -211,7 +212,9 @@ class SourceResolver:
         """A 24/7 playlist entry as tracks: a library folder gives all its playable files."""
         text = entry.strip()
         name = text[len(LIBRARY_PREFIX) :] if text.lower().startswith(LIBRARY_PREFIX) else text
-        folder = None if looks_like_url(text) else self.library.folder(name)
+        folder = (
+            None if looks_like_url(text) else await asyncio.to_thread(self.library.folder, name)
+        )
         if folder is not None:
             tracks: list[Track] = []
             anonymous = SourceRequest(query="")

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import Progress, SourceError, TelegramMedia
 from bot.sources.probe import probe
+from bot.sources.progress import report
 
 #: progress reports at most this often (seconds), plus one at the end
 PROGRESS_INTERVAL = 1.0
@@ -75,11 +76,12 @@ class TelegramFiles:
             raise SourceError("too_big", f"{media.file_size} bytes")
         try:
             file = await self._bot.get_file(media.file_id)
-        except TelegramBadRequest as exc:
+        except TelegramAPIError as exc:
+            # the public Bot API serves files up to 20 MB; a local server has no such limit
             if "too big" in exc.message.lower():
                 raise SourceError("too_big", "the Bot API refuses files this big") from None
             raise SourceError("unreachable", "getFile failed") from None
-        except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError):
+        except (aiohttp.ClientError, OSError, TimeoutError):
             raise SourceError("unreachable", "getFile failed") from None
         if file.file_size is not None and file.file_size > self._max_bytes:
             raise SourceError("too_big", f"{file.file_size} bytes")
@@ -90,8 +92,7 @@ class TelegramFiles:
         target = self._cache / f"tg-{name}{_safe_suffix(file.file_path, media.file_name)}"
         if not (target.is_file() and file.file_size and target.stat().st_size == file.file_size):
             await self._download(file.file_path, target, file.file_size, progress)
-        if progress is not None:
-            await progress("probe", None)
+        await report(progress, "probe", None)
         result = await probe(
             str(target.resolve()), timeout=self._probe_timeout, max_seconds=self._max_seconds
         )
@@ -110,15 +111,14 @@ class TelegramFiles:
         self, file_path: str, target: Path, expected: int | None, progress: Progress | None
     ) -> None:
         self._cache.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + f".{os.getpid()}.part")
+        partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         received = 0
-        last_report = 0.0
+        last_report = time.monotonic()
         session = self._bot.session
         url = session.api.file_url(self._bot.token, file_path)
         try:
             with partial.open("wb") as out:
-                if progress is not None:
-                    await progress("download", 0.0 if expected else None)
+                await report(progress, "download", 0.0 if expected else None)
                 stream = session.stream_content(
                     url=url, timeout=DOWNLOAD_TIMEOUT, chunk_size=CHUNK, raise_for_status=True
                 )
@@ -129,12 +129,11 @@ class TelegramFiles:
                             raise SourceError("too_big", f"more than {self._max_bytes} bytes")
                         out.write(chunk)
                         now = time.monotonic()
-                        if progress is not None and now - last_report >= PROGRESS_INTERVAL:
+                        if now - last_report >= PROGRESS_INTERVAL:
                             last_report = now
                             fraction = received / expected if expected else None
-                            await progress("download", fraction)
-            if progress is not None:
-                await progress("download", 1.0)
+                            await report(progress, "download", fraction)
+            await report(progress, "download", 1.0)
             partial.replace(target)
         except SourceError:
             raise

@@ -33,6 +33,10 @@ _NETWORK_HINTS = (
 )
 
 
+#: merged over the defaults; a seam for a proxy or for tests that must stay offline
+OPTION_OVERRIDES: dict[str, Any] = {}
+
+
 class _QuietLogger:
     """yt-dlp prints to stdout/stderr unless given a logger; the bot logs its own outcome."""
 
@@ -83,6 +87,7 @@ def _options() -> dict[str, Any]:
         "extract_flat": False,
         "cachedir": False,
         "playlist_items": "1",
+        **OPTION_OVERRIDES,
     }
 
 

@@ -34,6 +34,7 @@ from bot.storage.queue import StorageUnavailable
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_IMMEDIATE = "sqlite_immediate"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -41,6 +42,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        # asyncpg waits 60 s for an unreachable host by default; fail sooner and say so
+        kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT_SECONDS})
         return create_async_engine(url, **kwargs)
     engine = create_async_engine(url, **kwargs)
     file_db = parsed.database not in (None, "", ":memory:") and "mode=memory" not in str(url)

@@ -236,6 +236,8 @@ class DatabaseQueueStore:
                 if not 1 <= position <= len(entries):
                     raise QueuePositionError(position, len(entries))
             moved = entries.pop(src - 1)
+            if src == dst:
+                return Track.from_json(moved.track_json)
             entries.insert(dst - 1, moved)
             first_changed = min(src, dst) - 1
             ids = [row.id for row in entries[first_changed:]]

@@ -18,7 +18,9 @@ Numbers are returned as strings because Redis truncates Lua numbers to integers.
 
 from __future__ import annotations
 
-_COMMON = """
+# The shebang (Redis 7+) declares the scripts as writing, so Redis checks for OOM, a
+# read-only replica or failing persistence before running one, not half-way through.
+_COMMON = """#!lua
 local pending, slot_key, loop_key, chats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local chat = ARGV[1]
 

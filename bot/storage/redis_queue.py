@@ -1,12 +1,14 @@
-"""The queue store on Redis: one Lua script (one round trip) per mutating operation.
+"""The queue store on Redis (7 or newer): one Lua script, one round trip, per change.
 
-Durability is Redis's: with ``appendonly yes`` every script's writes reach the AOF before
-the next command is served; ``appendfsync always`` fsyncs each one, ``everysec`` may lose
-the last second on a power cut (not on a crash of redis-server alone, the kernel still
-holds the page cache).  See ``redis_lua`` for why each step is atomic.
+Durability is Redis's: with ``appendonly yes`` a script's writes are written to the AOF
+before Redis replies; ``appendfsync always`` also fsyncs them first, ``everysec`` fsyncs
+once a second and so may lose the last second or two on a power cut or kernel crash (not
+on a crash of redis-server alone: the kernel still holds the written pages).  See
+``redis_lua`` for why each step is atomic.
 
 The client never retries a command by itself: a retried ``enqueue`` whose first reply was
-lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``.
+lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``; after a
+timeout (the command sent, no reply) the operation may or may not have happened.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
@@ -33,6 +36,9 @@ T = TypeVar("T")
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
 SOCKET_TIMEOUT_SECONDS = 5.0
+# Error replies meaning "not now" rather than "wrong": persistence failing, no replicas.
+REFUSALS = ("MISCONF", "NOREPLICAS")
+MIN_REDIS_MAJOR = 7  # script shebangs and flags
 
 
 def _slot(fields: Sequence[str]) -> NowPlaying | None:
@@ -56,6 +62,12 @@ def _mapped_errors() -> Iterator[None]:
         yield
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise StorageUnavailable(f"redis unavailable: {exc.__class__.__name__}") from exc
+    except (OutOfMemoryError, ReadOnlyError) as exc:
+        raise StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}") from exc
+    except ResponseError as exc:
+        if str(exc).startswith(REFUSALS):
+            raise StorageUnavailable(f"redis refuses writes: {exc}") from exc
+        raise
 
 
 def _flag(value: bool) -> str:
@@ -95,6 +107,11 @@ class RedisQueueStore:
         store = cls(client)
         try:
             with _mapped_errors():
+                version = str((await client.info("server")).get("redis_version", "0"))
+                if int(version.split(".")[0]) < MIN_REDIS_MAJOR:
+                    raise StorageUnavailable(
+                        f"redis {version} is too old: scripts need Redis {MIN_REDIS_MAJOR}+"
+                    )
                 for script in store._scripts.values():
                     await client.script_load(script.script)
         except BaseException:

@@ -26,6 +26,7 @@ from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcn
 
 MIN_VOLUME, MAX_VOLUME = 1, 200
 MAX_TITLE = 256
+MAX_LANGUAGE = 8  # chats.language is String(8)
 
 
 class Repo:
@@ -93,6 +94,9 @@ class ChatSettingsRepo(Repo):
             return list((await session.scalars(select(Chat).order_by(Chat.id))).all())
 
     async def set_language(self, chat_id: int, language: str | None) -> None:
+        """None: the configured default locale."""
+        if language is not None and not 2 <= len(language) <= MAX_LANGUAGE:
+            raise ValueError(f"language must be a locale code of 2 to {MAX_LANGUAGE} letters")
         async with self._transaction() as session:
             await self._upsert_chat(session, chat_id, language=language)
 

@@ -20,6 +20,7 @@ from bot.engines.base import (
 )
 from bot.engines.local import LocalEngine
 from tests.support.audio import make_tone
+from tests.support.media_server import MediaServer
 
 CHAT = -100123
 
@@ -252,3 +253,20 @@ async def test_handler_may_play_next_from_the_end_event(short_tone: Path) -> Non
         FirstFrame(CHAT, "b"),
         TrackEnded(CHAT, "b"),
     ]
+
+
+async def test_plays_http_media(engine: tuple[LocalEngine, Recorder], short_tone: Path) -> None:
+    eng, rec = engine
+    server = MediaServer(files={"short.mp3": (short_tone, "audio/mpeg")})
+    await server.start()
+    try:
+        await eng.play(PlayRequest(CHAT, "web", server.url("files/short.mp3")))
+        assert await rec.wait_for(TrackEnded) == TrackEnded(CHAT, "web")
+        assert rec.events == [FirstFrame(CHAT, "web"), TrackEnded(CHAT, "web")]
+        await eng.play(PlayRequest(CHAT, "gone", server.url("files/missing.mp3")))
+        failed = await rec.wait_for(TrackFailed)
+        assert isinstance(failed, TrackFailed)
+        assert failed.track_id == "gone"
+        assert "404" in failed.message
+    finally:
+        await server.close()

@@ -102,6 +102,26 @@ async def test_refusals_by_code(
     assert await resolve_code(resolver(make_sources()), media_server.url(path)) == code
 
 
+async def test_hls_playlist(
+    media_server: MediaServer, make_sources: Callable[..., SourcesConfig]
+) -> None:
+    track = await resolver(make_sources()).resolve(
+        SourceRequest(query=media_server.url("files/list.m3u8"))
+    )
+    assert track.media == media_server.url("files/list.m3u8")
+    assert track.title == "list"
+    assert track.duration is not None
+    assert 1.9 < track.duration < 2.2
+    assert media_server.hits("/files/seg") >= 1
+
+
+async def test_hls_playlist_cannot_pull_in_local_files(
+    media_server: MediaServer, make_sources: Callable[..., SourcesConfig]
+) -> None:
+    code = await resolve_code(resolver(make_sources()), media_server.url("files/evil.m3u8"))
+    assert code == "unsupported"
+
+
 async def test_too_long(
     media_server: MediaServer, make_sources: Callable[..., SourcesConfig]
 ) -> None:

@@ -140,6 +140,8 @@ async def test_chat_settings_round_trip(migrated: AsyncEngine) -> None:
     assert [(c.id, c.title) for c in chats] == [(CHAT, "Музыка 🎵 renamed"), (5, "small"), (77, "")]
     with pytest.raises(ValueError, match="volume"):
         await repo.set_volume(CHAT, 0)
+    with pytest.raises(ValueError, match="locale"):
+        await repo.set_language(CHAT, "english-please")
     with pytest.raises(ValueError, match="minutes"):
         await repo.set_auto_end_minutes(CHAT, -1)
     assert (await repo.get(CHAT)).volume == 150

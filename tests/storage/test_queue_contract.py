@@ -329,11 +329,11 @@ async def test_concurrent_enqueue_and_advance_keep_order_and_exactly_once(
     await asyncio.gather(produce_late(), *(play(n) for n in range(8)))
     expected = order + [t.id for t in more]
     assert sorted(played) == sorted(expected)  # each exactly once
-    # the order each advance saw (finished -> next in the slot), followed from the start
-    chain, cursor = [], expected[0]
-    while cursor is not None:
-        chain.append(cursor)
-        cursor = successor.get(cursor)
-    assert chain == expected
+    # what each advance put in the slot next: the following track in queue order, or
+    # nothing when the late enqueues had not caught up (only possible among them)
+    for i, track_id in enumerate(expected[:-1]):
+        allowed = {expected[i + 1]} if i < len(order) - 1 else {expected[i + 1], None}
+        assert successor[track_id] in allowed, i
+    assert successor[expected[-1]] is None
     assert await stores[0].pending(CHAT) == []
     assert await stores[0].now_playing(CHAT) is None

@@ -125,8 +125,12 @@ async def test_redis_keeps_the_queue_across_a_server_kill(
     now = await store.now_playing(7)
     assert now is not None
     assert (now.track, now.position, now.updated_at) == (tracks[0], 4.5, 5.0)
+    # scripts are gone from the restarted server's cache: the store loads them again
+    result = await store.advance(7, tracks[0].id, now=6.0, natural=True)
+    assert (result.advanced, result.finished) == (True, tracks[0])
     fresh = await backend.open()
     assert await fresh.chats_with_state() == [7]
+    assert await fresh.pending(7) == tracks[2:]
     for handle in backend.opened:
         await handle.close()
 

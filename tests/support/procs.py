@@ -73,6 +73,19 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
+        self._wait_loaded()
+
+    def _wait_loaded(self, timeout: float = 10.0) -> None:
+        """Listening is not ready: while it replays the AOF, redis answers LOADING."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = subprocess.run(
+                ["redis-cli", "-p", str(self.port), "PING"], capture_output=True, text=True
+            )
+            if reply.stdout.strip() == "PONG":
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"redis-server on port {self.port} did not finish loading")
 
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is None:

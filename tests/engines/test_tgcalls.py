@@ -1,0 +1,471 @@
+"""The py-tgcalls adapter without Telegram: real py-tgcalls update and exception objects go
+in, engine events and EngineErrors come out.  The adapter's calls into py-tgcalls are
+checked against a recording stand-in of the PyTgCalls object (the one simulated part)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import ntgcalls
+import pytest
+from pyrogram import errors as tg_errors
+from pytgcalls import exceptions as calls_errors
+from pytgcalls.types import (
+    Call,
+    ChatUpdate,
+    Device,
+    GroupCallParticipant,
+    MediaStream,
+    StreamEnded,
+    UpdatedGroupCallParticipant,
+)
+
+from bot.engines.base import (
+    CallGone,
+    EngineError,
+    EngineEvent,
+    ListenersChanged,
+    MediaError,
+    NoActiveCall,
+    NotAllowed,
+    PlayRequest,
+    RateLimited,
+    TrackEnded,
+)
+from bot.engines.tgcalls import PyTgCallsEngine
+from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
+
+CHAT = -1001234567890
+ME = 777
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def participant(user_id: int) -> GroupCallParticipant:
+    return GroupCallParticipant(
+        user_id, False, False, False, False, False, False, 100, 0, None, None
+    )  # fmt: skip
+
+
+def audio_end(chat_id: int = CHAT) -> StreamEnded:
+    return StreamEnded(chat_id, StreamEnded.Type.AUDIO, Device.MICROPHONE)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def translator(clock: Clock) -> UpdateTranslator:
+    return UpdateTranslator(my_user_id=ME, clock=clock)
+
+
+def test_stream_end_carries_the_last_played_track(
+    translator: UpdateTranslator, clock: Clock
+) -> None:
+    translator.started(CHAT, "t1")
+    clock.now += 30
+    assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
+    # the known duplicate report of the same end
+    assert translator.translate(audio_end()) == []
+    assert translator.judge_end(audio_end()) == (EndVerdict.DUPLICATE, "t1")
+
+
+def test_end_right_after_a_replace_is_not_the_new_tracks(
+    translator: UpdateTranslator, clock: Clock
+) -> None:
+    translator.started(CHAT, "old")
+    clock.now += 10
+    translator.started(CHAT, "new")  # play while playing: ntgcalls ends the old stream
+    clock.now += 0.3
+    assert translator.judge_end(audio_end()) == (EndVerdict.EARLY, "new")
+    assert translator.translate(audio_end()) == []
+    clock.now += 60
+    assert translator.translate(audio_end()) == [TrackEnded(CHAT, "new")]
+
+
+def test_early_end_confirmed_once(translator: UpdateTranslator, clock: Clock) -> None:
+    translator.started(CHAT, "short")
+    clock.now += 0.2
+    assert translator.judge_end(audio_end())[0] is EndVerdict.EARLY
+    assert translator.confirm_end(CHAT, "short") == TrackEnded(CHAT, "short")
+    assert translator.confirm_end(CHAT, "short") is None
+    assert translator.confirm_end(CHAT, "other") is None
+
+
+def test_video_end_and_unknown_chat_ignored(translator: UpdateTranslator, clock: Clock) -> None:
+    translator.started(CHAT, "t1")
+    clock.now += 5
+    video = StreamEnded(CHAT, StreamEnded.Type.VIDEO, Device.CAMERA)
+    assert translator.translate(video) == []
+    assert translator.translate(audio_end(-100999)) == []
+    assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
+
+
+def test_seek_restart_allows_a_new_end(translator: UpdateTranslator, clock: Clock) -> None:
+    translator.started(CHAT, "t1")
+    clock.now += 5
+    assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
+    translator.started(CHAT, "t1")  # replayed (loop-track or seek) with the same id
+    clock.now += 5
+    assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
+
+
+def test_participants_counted_without_the_assistant(translator: UpdateTranslator) -> None:
+    translator.started(CHAT, "t1")
+    joined = GroupCallParticipant.Action.JOINED
+    left = GroupCallParticipant.Action.LEFT
+    # before the first listing nothing is known, so nothing is claimed
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, joined, participant(1))) == []
+    assert translator.set_participants(CHAT, {ME, 1}) == ListenersChanged(CHAT, 1)
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, joined, participant(2))) == [
+        ListenersChanged(CHAT, 2)
+    ]
+    # the assistant's own join changes nothing
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, joined, participant(ME))) == []
+    updated = GroupCallParticipant.Action.UPDATED
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, updated, participant(2))) == []
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, left, participant(1))) == [
+        ListenersChanged(CHAT, 1)
+    ]
+    kicked = GroupCallParticipant.Action.KICKED
+    assert translator.translate(UpdatedGroupCallParticipant(CHAT, kicked, participant(2))) == [
+        ListenersChanged(CHAT, 0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (ChatUpdate.Status.KICKED, "kicked"),
+        (ChatUpdate.Status.LEFT_GROUP, "left_group"),
+        (ChatUpdate.Status.CLOSED_VOICE_CHAT, "closed_voice_chat"),
+        (ChatUpdate.Status.DISCARDED_CALL, "discarded_call"),
+    ],
+)
+def test_call_gone(translator: UpdateTranslator, status: ChatUpdate.Status, reason: str) -> None:
+    translator.started(CHAT, "t1")
+    assert translator.translate(ChatUpdate(CHAT, status)) == [CallGone(CHAT, reason)]
+    # the chat is forgotten: a late end report of that call means nothing
+    assert translator.translate(audio_end()) == []
+    assert translator.translate(ChatUpdate(CHAT, status)) == []
+
+
+def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
+    translator.started(CHAT, "t1")
+    assert translator.translate(ChatUpdate(CHAT, ChatUpdate.Status.INVITED_VOICE_CHAT)) == []
+    assert CHAT in translator.chats
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "code", "words"),
+    [
+        (calls_errors.NoActiveGroupCall(), NoActiveCall, "no_active_call", "no active voice"),
+        (tg_errors.GroupcallForbidden(), NotAllowed, "not_allowed", "not allowed"),
+        (tg_errors.ChatAdminRequired(), NotAllowed, "not_allowed", "not allowed"),
+        (tg_errors.UserBannedInChannel(), NotAllowed, "not_allowed", "banned"),
+        (tg_errors.InviteRequestSent(), NotAllowed, "not_allowed", "approval"),
+        (tg_errors.InviteHashExpired(), NotAllowed, "not_allowed", "invite link"),
+        (tg_errors.FloodWait(value="42"), RateLimited, "flood_wait", "42 s"),
+        (ntgcalls.FFmpegError("boom"), MediaError, "media_error", "cannot be played"),
+        (FileNotFoundError("/secret/path.mp3"), MediaError, "media_error", "cannot be played"),
+        (calls_errors.NoAudioSourceFound("/x"), MediaError, "media_error", "cannot be played"),
+        (ntgcalls.TelegramServerError("x"), EngineError, "connection", "connection"),
+        (calls_errors.TimedOutAnswer(), EngineError, "timeout", "in time"),
+    ],
+)
+def test_error_mapping(exc: BaseException, kind: type, code: str, words: str) -> None:
+    mapped = map_error(exc)
+    assert isinstance(mapped, kind)
+    assert mapped.code == code
+    assert words in str(mapped)
+    assert "/secret" not in str(mapped)
+
+
+def test_flood_wait_keeps_seconds() -> None:
+    mapped = map_error(tg_errors.FloodWait(value="17"))
+    assert isinstance(mapped, RateLimited)
+    assert mapped.seconds == 17
+
+
+def test_unknown_error_not_mapped() -> None:
+    assert map_error(RuntimeError("?")) is None
+
+
+# -- the adapter's calls into py-tgcalls ----------------------------------------------------
+
+
+class FakeCalls:
+    """Records what the adapter asks of PyTgCalls; failures are scripted per method."""
+
+    def __init__(self) -> None:
+        self.handlers: list[tuple[Any, Any]] = []
+        self.log: list[tuple[Any, ...]] = []
+        self.fail: dict[str, list[BaseException]] = {}
+        self.played_seconds = 0
+        self.participants = [participant(ME), participant(1), participant(2)]
+        self.playback = Call.Status.ACTIVE
+
+    def add_handler(self, func: Any, filters: Any = None) -> Any:
+        self.handlers.append((func, filters))
+        return func
+
+    def _maybe_fail(self, name: str) -> None:
+        if self.fail.get(name):
+            raise self.fail[name].pop(0)
+
+    async def start(self) -> None:
+        self.log.append(("start",))
+
+    async def play(self, chat_id: int, stream: MediaStream) -> None:
+        self._maybe_fail("play")
+        self.log.append(("play", chat_id, stream._media_path, stream._ffmpeg_parameters))
+
+    async def pause(self, chat_id: int) -> bool:
+        self.log.append(("pause", chat_id))
+        return True
+
+    async def resume(self, chat_id: int) -> bool:
+        self.log.append(("resume", chat_id))
+        return True
+
+    async def leave_call(self, chat_id: int) -> None:
+        self._maybe_fail("leave_call")
+        self.log.append(("leave_call", chat_id))
+
+    async def change_volume_call(self, chat_id: int, volume: int) -> None:
+        self.log.append(("volume", chat_id, volume))
+
+    async def get_participants(self, chat_id: int) -> list[GroupCallParticipant]:
+        return list(self.participants)
+
+    async def time(self, chat_id: int) -> int:
+        return self.played_seconds
+
+    @property
+    async def calls(self) -> dict[int, Call]:
+        return {CHAT: Call(CHAT, self.playback, Call.Status.IDLE)}
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.joined: list[str] = []
+        self.join_error: BaseException | None = None
+        self.is_connected = True
+
+        class Me:
+            id = ME
+
+        self.me = Me()
+
+    async def join_chat(self, link: str) -> None:
+        if self.join_error is not None:
+            raise self.join_error
+        self.joined.append(link)
+
+    async def stop(self) -> None:
+        self.is_connected = False
+
+
+@pytest.fixture
+async def adapter() -> AsyncIterator[tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]]]:
+    calls, client = FakeCalls(), FakeClient()
+    events: list[EngineEvent] = []
+
+    async def invite_link(chat_id: int) -> str:
+        return f"https://t.me/+invite{abs(chat_id)}"
+
+    async def handler(event: EngineEvent) -> None:
+        events.append(event)
+
+    engine = PyTgCallsEngine(
+        api_id=1,
+        api_hash="x",
+        session_string="s",
+        invite_link=invite_link,
+        client_factory=lambda: client,
+        calls_factory=lambda _client: calls,
+    )
+    engine.set_handler(handler)
+    await engine.start()
+    yield engine, calls, client, events
+    await engine.close()
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_play_seek_position_and_stop(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, _, events = adapter
+    assert len(calls.handlers) == 3
+    await engine.play(PlayRequest(CHAT, "t1", str(tone), volume=80))
+    assert calls.log[1] == ("play", CHAT, str(tone), "-protocol_whitelist file")
+    assert calls.log[2] == ("volume", CHAT, 80)
+    assert await engine.listeners(CHAT) == 2
+    await settle()
+    assert events == [ListenersChanged(CHAT, 2)]
+
+    calls.played_seconds = 12
+    assert await engine.position(CHAT) == 12.0
+    await engine.seek(CHAT, 90.5)
+    assert calls.log[-1] == ("play", CHAT, str(tone), "-protocol_whitelist file -ss 90.500")
+    calls.played_seconds = 3
+    assert await engine.position(CHAT) == 93.5
+
+    await engine.stop(CHAT)
+    assert calls.log[-1] == ("leave_call", CHAT)
+    assert await engine.position(CHAT) is None
+    assert engine.active_chats() == []
+    calls.fail["leave_call"] = [calls_errors.NotInCallError()]
+    await engine.stop(CHAT)  # not in a call: a no-op
+
+
+async def test_end_event_through_the_registered_handler(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, _, events = adapter
+    await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    engine.translator.chats[CHAT].started_at -= 10  # as if it had been playing for a while
+    ended_handler = calls.handlers[0][0]
+    await ended_handler(calls, audio_end())
+    await ended_handler(calls, audio_end())  # duplicate
+    await settle()
+    assert [e for e in events if isinstance(e, TrackEnded)] == [TrackEnded(CHAT, "t1")]
+    assert await engine.position(CHAT) is None
+    assert engine.active_chats() == [CHAT]  # still in the call until stop
+
+
+async def test_early_end_of_a_very_short_track_is_verified(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, _, events = adapter
+    await engine.play(PlayRequest(CHAT, "tiny", str(tone)))
+    engine.verify_delay = 0
+    # an early end while the call still plays (the replaced stream's) is dropped
+    engine.on_stream_ended(audio_end())
+    await asyncio.wait(set(engine._checks))
+    await settle()
+    assert [e for e in events if isinstance(e, TrackEnded)] == []
+    # the call went idle: the track really was that short
+    calls.playback = Call.Status.IDLE
+    engine.on_stream_ended(audio_end())
+    await asyncio.wait(set(engine._checks))
+    await settle()
+    assert [e for e in events if isinstance(e, TrackEnded)] == [TrackEnded(CHAT, "tiny")]
+
+
+async def test_joins_with_invite_link_when_not_a_member(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, client, _ = adapter
+    calls.fail["play"] = [tg_errors.ChannelInvalid()]
+    await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    assert client.joined == [f"https://t.me/+invite{abs(CHAT)}"]
+    assert calls.log[-1][0] == "play"
+
+
+async def test_already_a_participant_is_fine(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, client, _ = adapter
+    calls.fail["play"] = [tg_errors.PeerIdInvalid()]
+    client.join_error = tg_errors.UserAlreadyParticipant()
+    await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    assert engine.active_chats() == [CHAT]
+
+
+async def test_join_refusals_mapped(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, client, _ = adapter
+    calls.fail["play"] = [tg_errors.PeerIdInvalid()]
+    client.join_error = tg_errors.UserBannedInChannel()
+    with pytest.raises(NotAllowed, match="banned"):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    calls.fail["play"] = [tg_errors.PeerIdInvalid()]
+    client.join_error = tg_errors.FloodWait(value="30")
+    with pytest.raises(RateLimited) as err:
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    assert err.value.seconds == 30
+    calls.fail["play"] = [tg_errors.ChannelPrivate()]
+    client.join_error = tg_errors.InviteRequestSent()
+    with pytest.raises(NotAllowed, match="approval"):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    assert engine.active_chats() == []
+
+
+async def test_no_invite_link_means_not_allowed(tone: Path) -> None:
+    async def no_link(chat_id: int) -> str:
+        raise RuntimeError("bot is not an admin")
+
+    calls, client = FakeCalls(), FakeClient()
+    engine = PyTgCallsEngine(
+        api_id=1,
+        api_hash="x",
+        session_string="s",
+        invite_link=no_link,
+        client_factory=lambda: client,
+        calls_factory=lambda _client: calls,
+    )
+    await engine.start()
+    calls.fail["play"] = [tg_errors.ChannelInvalid()]
+    with pytest.raises(NotAllowed, match="cannot invite"):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    await engine.close()
+
+
+async def test_play_errors_mapped(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, _, _ = adapter
+    calls.fail["play"] = [calls_errors.NoActiveGroupCall()]
+    with pytest.raises(NoActiveCall):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    calls.fail["play"] = [tg_errors.GroupcallForbidden()]
+    with pytest.raises(NotAllowed):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    calls.fail["play"] = [ntgcalls.FFmpegError("x")]
+    with pytest.raises(MediaError):
+        await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    with pytest.raises(MediaError):
+        await engine.play(PlayRequest(CHAT, "t1", "concat:/etc/passwd|/etc/hosts"))
+    assert engine.active_chats() == []
+
+
+async def test_call_gone_forgets_the_chat(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]], tone: Path
+) -> None:
+    engine, calls, _, events = adapter
+    await engine.play(PlayRequest(CHAT, "t1", str(tone)))
+    chat_handler = calls.handlers[2][0]
+    await chat_handler(calls, ChatUpdate(CHAT, ChatUpdate.Status.CLOSED_VOICE_CHAT))
+    await settle()
+    assert events[-1] == CallGone(CHAT, "closed_voice_chat")
+    assert engine.active_chats() == []
+    assert await engine.listeners(CHAT) is None
+
+
+async def test_stream_arguments_survive_pytgcalls_cleanup(tmp_path: Path, tone: Path) -> None:
+    """The -ss and -protocol_whitelist we pass reach the ffmpeg command py-tgcalls builds."""
+    engine = PyTgCallsEngine(
+        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
+    )
+    stream = engine._stream(PlayRequest(CHAT, "t1", str(tone)), 1.5)
+    await stream.check_stream()
+    command = stream.microphone.path
+    assert command.startswith(f"ffmpeg -protocol_whitelist file -ss 1.500 -i {tone} ")
+    assert stream.camera is None
