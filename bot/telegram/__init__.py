@@ -1,0 +1,1 @@
+"""The Telegram bot adapter (aiogram 3): commands, buttons, announcements, one send path."""

@@ -1,0 +1,131 @@
+"""The bot's ear on the event bus: track starts, auto-end warnings, stream errors.
+
+Whenever a track starts (by /play or by itself) the chat gets the now-playing card with the
+track's title.  A slow Telegram never slows playback: the bus drops the oldest events for a
+subscriber that falls behind, and every send here is caught and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.domain.events import Event, Subscription
+from bot.telegram.formatting import short_title
+from bot.telegram.i18n import chat_locale, in_locale
+from bot.telegram.nowplaying import NowPlayingCards
+from bot.telegram.services import BotServices
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("track_change", "auto_end_warning", "stream_status")
+
+
+class Announcer:
+    def __init__(
+        self,
+        bot: Bot,
+        services: BotServices,
+        cards: NowPlayingCards,
+        i18n: I18n,
+        *,
+        progress_interval: float | None = None,
+    ) -> None:
+        self.bot = bot
+        self.services = services
+        self.cards = cards
+        self.i18n = i18n
+        self.progress_interval = (
+            services.settings.bot.progress_update_seconds
+            if progress_interval is None
+            else progress_interval
+        )
+        self._sub: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._sub = self.services.bus.subscribe(EVENTS, maxsize=500)
+        self._tasks = [
+            asyncio.create_task(self._listen(self._sub), name="announcer-events"),
+            asyncio.create_task(self._tick(), name="announcer-progress"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            # Cancel until it takes: a cancellation that lands inside a Redis command can be
+            # absorbed by the client library (seen with redis-py 8), and the loop would run on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+
+    async def _listen(self, sub: Subscription) -> None:
+        async for event in sub:
+            try:
+                await self.handle(event)
+            except Exception:
+                log.exception("announcing %s in %s failed", event.event, event.chat_id)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.progress_interval)
+            for chat_id in self.cards.chats():
+                try:
+                    await self.cards.refresh(chat_id, optional=True)
+                except Exception:
+                    log.exception("progress update in %s failed", chat_id)
+
+    async def handle(self, event: Event) -> None:
+        chat_id = event.chat_id
+        if chat_id is None:
+            return
+        data = event.data
+        if event.event == "track_change":
+            await self.cards.show(chat_id)
+        elif event.event == "auto_end_warning":
+            await self._say(chat_id, event, self._auto_end_text)
+        elif event.event == "stream_status":
+            state = data.get("state")
+            if state == "idle":
+                await self.cards.show(chat_id)  # retires the card: playback has ended
+            elif state in ("paused", "playing"):
+                await self.cards.refresh(chat_id)
+            elif state == "error" and data.get("track_id"):
+                # Failures of a /play request reach that request's answer; these are the
+                # tracks that failed on their own turn, which nobody else reports.
+                await self._say(chat_id, event, self._stream_error_text)
+
+    @staticmethod
+    def _auto_end_text(event: Event) -> str:
+        seconds = int(event.data.get("seconds_left") or 0)
+        return _("⏳ Nobody is listening: playback ends in {seconds} s.").format(seconds=seconds)
+
+    @staticmethod
+    def _stream_error_text(event: Event) -> str:
+        title = event.data.get("title")
+        if isinstance(title, str) and title:
+            return _("⚠️ Could not play {title}; moving on.").format(title=short_title(title))
+        return _("⚠️ Playback failed; moving on.")
+
+    async def _say(self, chat_id: int, event: Event, render: Callable[[Event], str]) -> None:
+        locale = await chat_locale(
+            self.services.chat_settings, chat_id, self.services.settings.i18n.default_locale
+        )
+        with in_locale(self.i18n, locale):
+            text = render(event)
+        try:
+            await self.bot.send_message(chat_id, text)
+        except TelegramAPIError as exc:
+            log.warning("announcement in %s not sent: %s", chat_id, exc)

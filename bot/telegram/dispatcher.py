@@ -1,0 +1,77 @@
+"""Assembles the bot: the Bot object on the one send path, the dispatcher with every
+router and middleware, and the announcer started and stopped with polling."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.utils.i18n import I18n
+
+from bot.config import Settings
+from bot.telegram import commands, errors
+from bot.telegram.announcer import Announcer
+from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
+from bot.telegram.middlewares import KnownChats
+from bot.telegram.nowplaying import NowPlayingCards
+from bot.telegram.permissions import Permissions
+from bot.telegram.routers import auth, basic, controls, owner, playback, queue, settings
+from bot.telegram.sender import Sender
+from bot.telegram.services import BotServices
+
+log = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings, sender: Sender) -> Bot:
+    """A Bot whose every call goes through ``sender`` (pass the same one to BotServices)."""
+    telegram = settings.telegram
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.api_base))
+    session.middleware(sender)
+    return Bot(telegram.bot_token.get_secret_value(), session=session)
+
+
+def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Dispatcher:
+    i18n = i18n or make_i18n(services.settings.i18n.default_locale)
+    dp = Dispatcher(services=services, permissions=Permissions(services), i18n=i18n)
+    dp.include_routers(
+        basic.build_router(),
+        playback.build_router(),
+        queue.build_router(),
+        controls.build_router(),
+        settings.build_router(),
+        auth.build_router(),
+        owner.build_router(),
+        errors.build_router(),
+        controls.build_expired_router(),
+    )
+    ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
+    dp.message.outer_middleware(KnownChats(services.chat_settings))
+    dp.startup.register(_on_startup)
+    dp.shutdown.register(_on_shutdown)
+    return dp
+
+
+async def _on_startup(bot: Bot, dispatcher: Dispatcher, **_: Any) -> None:
+    services: BotServices = dispatcher["services"]
+    i18n: I18n = dispatcher["i18n"]
+    services.sender.on_forbidden(services.players.stop)
+    cards = NowPlayingCards(bot, services, i18n, services.sender)
+    announcer = Announcer(bot, services, cards, i18n)
+    dispatcher["nowplaying"] = cards
+    dispatcher["announcer"] = announcer
+    await announcer.start()
+
+
+async def _on_shutdown(dispatcher: Dispatcher, **_: Any) -> None:
+    announcer: Announcer | None = dispatcher.workflow_data.pop("announcer", None)
+    if announcer is not None:
+        await announcer.close()
+    await dispatcher["services"].sender.drain()
+
+
+async def set_commands(bot: Bot, i18n: I18n | None = None) -> None:
+    """setMyCommands for the default language and for each supported one."""
+    await commands.set_commands(bot, i18n or make_i18n("en"))

@@ -1,0 +1,47 @@
+"""Turning times and positions into text and back (no sentences here: those are in i18n)."""
+
+from __future__ import annotations
+
+import re
+
+_POSITION_RE = re.compile(r"^(?:(\d+):)?(\d{1,3}):(\d{2})$|^(\d+)$")
+TITLE_LIMIT = 80
+
+
+def duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``; ``?`` when unknown (a live stream, a failed probe)."""
+    if seconds is None or seconds < 0:
+        return "?"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def parse_position(text: str) -> float | None:
+    """``mm:ss``, ``h:mm:ss`` or plain seconds; None when it is none of those."""
+    match = _POSITION_RE.match(text.strip())
+    if match is None:
+        return None
+    if match.group(4) is not None:
+        return float(match.group(4))
+    hours = int(match.group(1) or 0)
+    minutes = int(match.group(2))
+    secs = int(match.group(3))
+    if secs >= 60 or (hours and minutes >= 60):
+        return None
+    return float(hours * 3600 + minutes * 60 + secs)
+
+
+def progress_bar(position: float | None, total: float | None, width: int = 12) -> str:
+    if position is None or not total or total <= 0:
+        return ""
+    filled = max(0, min(width, round(width * position / total)))
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def short_title(title: str, limit: int = TITLE_LIMIT) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[: limit - 1] + "…"

@@ -1,0 +1,1 @@
+"""Command and button handlers, one router per concern."""

@@ -1,0 +1,56 @@
+"""/start, /help and /lang; also keeps the admin cache fresh on chat_member updates."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import ChatMemberUpdated, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.telegram.commands import help_text, usage
+from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
+from bot.telegram.permissions import Permissions
+from bot.telegram.routers.common import may_configure, sender_id
+from bot.telegram.routers.settings import apply_change
+from bot.telegram.services import BotServices
+
+
+async def start(message: Message) -> None:
+    await message.answer(help_text())
+
+
+async def language(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    i18n: I18n,
+) -> None:
+    raw = (command.args or "").strip().lower()
+    if raw not in (*SUPPORTED_LOCALES, "auto"):
+        await message.answer(usage("lang"))
+        return
+    if not await may_configure(message, bot, permissions):
+        return
+    chat_id = message.chat.id
+    value = None if raw == "auto" else raw
+    await apply_change(services, chat_id, sender_id(message), "language", value)
+    locale = value or user_locale(message.from_user) or i18n.default_locale
+    with i18n.use_locale(locale):
+        await message.answer(_("Language set: English."))
+
+
+async def member_changed(event: ChatMemberUpdated, permissions: Permissions) -> None:
+    permissions.cache.invalidate(event.chat.id)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="basic")
+    router.message.register(start, CommandStart())
+    router.message.register(start, Command("help"))
+    router.message.register(language, Command("lang"))
+    router.chat_member.register(member_changed)
+    return router

@@ -1,0 +1,231 @@
+"""/play and the playback controls: /skip /end /stop /pause /resume /seek /volume /loop."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.domain.models import LoopMode
+from bot.sources.base import SourceRequest, TelegramMedia
+from bot.telegram.commands import usage
+from bot.telegram.errors import describe
+from bot.telegram.formatting import duration, parse_position, short_title
+from bot.telegram.keyboards import loop_label, next_choice
+from bot.telegram.nowplaying import NowPlayingCards
+from bot.telegram.permissions import Permissions
+from bot.telegram.progress import ProgressMessage
+from bot.telegram.routers.common import may_control, sender_id, sender_name
+from bot.telegram.services import BotServices
+
+LOOP_ORDER = (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE)
+
+
+def telegram_media(message: Message | None) -> TelegramMedia | None:
+    """The playable attachment of a replied-to message, as the resolver wants it."""
+    if message is None:
+        return None
+    if message.audio is not None:
+        a = message.audio
+        return TelegramMedia(
+            a.file_id, "audio", a.file_size, a.file_name, a.mime_type, a.title, a.performer,
+            a.duration,
+        )  # fmt: skip
+    if message.voice is not None:
+        v = message.voice
+        return TelegramMedia(
+            v.file_id, "voice", v.file_size, None, v.mime_type, duration=v.duration
+        )
+    if message.video is not None:
+        d = message.video
+        return TelegramMedia(
+            d.file_id, "video", d.file_size, d.file_name, d.mime_type, duration=d.duration
+        )
+    if message.video_note is not None:
+        n = message.video_note
+        return TelegramMedia(n.file_id, "video_note", n.file_size, duration=n.duration)
+    if message.document is not None:
+        doc = message.document
+        return TelegramMedia(doc.file_id, "document", doc.file_size, doc.file_name, doc.mime_type)
+    return None
+
+
+async def play(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    chat_id = message.chat.id
+    if not await permissions.can_play(bot, chat_id, sender_id(message)):
+        await message.answer(_("This chat is in admin-only mode: only admins can add tracks."))
+        return
+    query = (command.args or "").strip()
+    media = telegram_media(message.reply_to_message)
+    if not query and media is None:
+        await message.answer(usage("play"))
+        return
+    request = SourceRequest(
+        query=query,
+        media=media,
+        requested_by=sender_id(message) or None,
+        requested_by_name=sender_name(message),
+    )
+    progress = ProgressMessage(message)
+    try:
+        track = await services.resolver.resolve(request, progress)
+        outcome = await services.players.play(chat_id, track)
+    except Exception as exc:
+        text = describe(exc)
+        if text is None or progress.message is None:
+            raise
+        await progress.finish(text)
+        return
+    title = short_title(outcome.track.title)
+    if outcome.started:
+        answer = _("▶️ Now playing: {title} ({duration})").format(
+            title=title, duration=duration(outcome.track.duration)
+        )
+    else:
+        answer = _("🕒 Queued #{position}: {title} ({duration})").format(
+            position=outcome.position, title=title, duration=duration(outcome.track.duration)
+        )
+    await progress.finish(answer)
+
+
+async def skip(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    chat_id = message.chat.id
+    if (await services.players.snapshot(chat_id)).now is None:
+        await message.answer(_("Nothing is playing."))
+        return
+    following = await services.players.skip(chat_id)
+    if following is None:
+        await message.answer(_("⏭ Skipped. The queue is empty."))
+    else:
+        await message.answer(
+            _("⏭ Skipped. Now playing: {title}").format(title=short_title(following.track.title))
+        )
+
+
+async def end(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    await services.players.stop(message.chat.id)
+    await message.answer(_("⏹ Stopped; the queue is cleared."))
+
+
+async def pause(
+    message: Message,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    nowplaying: NowPlayingCards,
+) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    if await services.players.pause(message.chat.id):
+        await message.answer(_("⏸ Paused."))
+        await nowplaying.refresh(message.chat.id)
+    else:
+        await message.answer(_("Nothing is playing."))
+
+
+async def resume(
+    message: Message,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    nowplaying: NowPlayingCards,
+) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    if await services.players.resume(message.chat.id):
+        await message.answer(_("▶️ Resumed."))
+        await nowplaying.refresh(message.chat.id)
+    else:
+        await message.answer(_("Nothing is paused."))
+
+
+async def seek(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    position = parse_position(command.args or "")
+    if position is None:
+        await message.answer(usage("seek"))
+        return
+    snapshot = await services.players.snapshot(message.chat.id)
+    if snapshot.now is None:
+        await message.answer(_("Nothing is playing."))
+        return
+    total = snapshot.now.track.duration
+    if total is not None and position >= total:
+        await message.answer(
+            _("That is past the end of the track ({duration}).").format(duration=duration(total))
+        )
+        return
+    await services.players.seek(message.chat.id, position)
+    await message.answer(_("⏩ Jumped to {position}.").format(position=duration(position)))
+
+
+async def volume(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    raw = (command.args or "").strip()
+    if not raw.isdecimal() or not 1 <= int(raw) <= 200:
+        await message.answer(usage("volume"))
+        return
+    await services.players.set_volume(message.chat.id, int(raw))
+    await message.answer(_("🔊 Volume: {volume}%").format(volume=int(raw)))
+
+
+async def loop(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    nowplaying: NowPlayingCards,
+) -> None:
+    if not await may_control(message, bot, permissions):
+        return
+    raw = (command.args or "").strip().lower()
+    if raw:
+        if raw not in {m.value for m in LoopMode}:
+            await message.answer(usage("loop"))
+            return
+        mode = LoopMode(raw)
+    else:
+        mode = next_choice(LOOP_ORDER, (await services.players.snapshot(message.chat.id)).loop)
+    await services.players.set_loop(message.chat.id, mode)
+    await message.answer(loop_label(mode))
+    await nowplaying.refresh(message.chat.id)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="playback")
+    router.message.register(play, Command("play"))
+    router.message.register(skip, Command("skip"))
+    router.message.register(end, Command("end", "stop"))
+    router.message.register(pause, Command("pause"))
+    router.message.register(resume, Command("resume"))
+    router.message.register(seek, Command("seek"))
+    router.message.register(volume, Command("volume"))
+    router.message.register(loop, Command("loop"))
+    return router

@@ -1,0 +1,114 @@
+"""/settings: an inline keyboard of the chat's settings (administrators and owners)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.domain.ports import ChatSettings
+from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
+from bot.telegram.i18n import SUPPORTED_LOCALES
+from bot.telegram.keyboards import AUTO_END_CHOICES, auto_end_minutes, settings_keyboard
+from bot.telegram.permissions import Permissions
+from bot.telegram.routers.common import may_configure, refusal_configure
+from bot.telegram.services import BotServices
+
+
+def settings_title() -> str:
+    return _("Settings for this chat (press to change):")
+
+
+def parse_change(key: str, value: str) -> tuple[str, Any] | None:
+    """(setting, new value) a button sets; None for data no button of ours sends."""
+    if key in ("admin", "always") and value in ("0", "1"):
+        return ("admin_only" if key == "admin" else "always_on", value == "1")
+    if key == "autoend":
+        if value == "default":
+            return ("auto_end_minutes", None)
+        if value.isdecimal() and int(value) in AUTO_END_CHOICES:
+            return ("auto_end_minutes", int(value))
+        return None
+    if key == "lang" and (value in SUPPORTED_LOCALES or value == "auto"):
+        return ("language", None if value == "auto" else value)
+    return None
+
+
+def _current(settings: ChatSettings, name: str) -> Any:
+    if name == "auto_end_minutes":
+        return auto_end_minutes(settings)
+    return getattr(settings, name)
+
+
+async def apply_change(
+    services: BotServices, chat_id: int, user_id: int, name: str, value: Any
+) -> None:
+    """Writes one setting and records who changed it from what to what."""
+    repo = services.chat_settings
+    before = await repo.get(chat_id)
+    setters: dict[str, Callable[[int, Any], Awaitable[None]]] = {
+        "admin_only": repo.set_admin_only,
+        "always_on": repo.set_always_on,
+        "language": repo.set_language,
+        "auto_end_minutes": repo.set_auto_end_minutes,
+    }
+    await setters[name](chat_id, value)
+    await services.audit.record(
+        f"tg:{user_id}",
+        "chat.settings",
+        "chat",
+        str(chat_id),
+        before={name: _current(before, name)},
+        after={name: value},
+    )
+
+
+async def show_settings(
+    message: Message, bot: Bot, services: BotServices, permissions: Permissions
+) -> None:
+    if not await may_configure(message, bot, permissions):
+        return
+    current = await services.chat_settings.get(message.chat.id)
+    await message.answer(settings_title(), reply_markup=settings_keyboard(current))
+
+
+async def change_setting(
+    query: CallbackQuery,
+    callback_data: SettingChange,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    i18n: I18n,
+) -> None:
+    message = query.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        await query.answer(_("This button has expired."))
+        return
+    chat_id = message.chat.id
+    if not await permissions.can_configure(bot, chat_id, query.from_user.id):
+        await query.answer(refusal_configure(), show_alert=True)
+        return
+    change = parse_change(callback_data.key, callback_data.value)
+    if change is None:
+        await query.answer(_("This button has expired."))
+        return
+    await apply_change(services, chat_id, query.from_user.id, *change)
+    current = await services.chat_settings.get(chat_id)
+    # A language change shows at once: the keyboard is redrawn in the new language.
+    locale = current.language or i18n.current_locale
+    with i18n.use_locale(locale if locale in SUPPORTED_LOCALES else i18n.default_locale):
+        await message.edit_text(settings_title(), reply_markup=settings_keyboard(current))
+        await query.answer(_("Saved."))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only)."""
+    router = Router(name="settings")
+    router.message.register(show_settings, Command("settings"))
+    router.callback_query.register(change_setting, SettingChange.filter(F.v == CALLBACK_VERSION))
+    return router

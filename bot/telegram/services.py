@@ -1,0 +1,106 @@
+"""What the bot's handlers need from the rest of Sattva, handed over as one object.
+
+The dispatcher gets a ``BotServices`` through its workflow data, so every handler asks for
+``services`` and nothing is a module-level global; tests build one from real parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.config import Settings
+from bot.domain.control import Players
+from bot.domain.events import EventBus
+from bot.domain.ports import ChatSettingsSource
+from bot.sources.base import Resolver
+from bot.telegram.sender import Sender
+
+
+class KnownChat(Protocol):
+    id: int
+
+
+class ChatSettingsStore(ChatSettingsSource, Protocol):
+    """Per-chat settings (``bot.storage.repos.ChatSettingsRepo``), read and written here."""
+
+    async def ensure_chat(self, chat_id: int, title: str) -> None: ...
+
+    async def list_chats(self) -> Sequence[KnownChat]: ...
+
+    async def set_language(self, chat_id: int, language: str | None) -> None: ...
+
+    async def set_admin_only(self, chat_id: int, admin_only: bool) -> None: ...
+
+    async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None: ...
+
+    async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
+
+
+class AuthorizedEntry(Protocol):
+    user_id: int
+    name: str
+
+
+class AuthStore(Protocol):
+    """Users allowed to control playback per chat (``bot.storage.repos.AuthRepo``)."""
+
+    async def is_authorized(self, chat_id: int, user_id: int) -> bool: ...
+
+    async def add(
+        self, chat_id: int, user_id: int, *, name: str = "", added_by: int | None = None
+    ) -> bool:
+        """False when the user was already authorised."""
+
+    async def remove(self, chat_id: int, user_id: int) -> bool:
+        """False when the user was not authorised."""
+
+    async def list_users(self, chat_id: int) -> Sequence[AuthorizedEntry]: ...
+
+
+class AuditSink(Protocol):
+    """Who changed what (``bot.storage.repos.AuditRepo``)."""
+
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        entity: str,
+        entity_id: str | int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStats:
+    """What /stats shows (owners only)."""
+
+    active_chats: int
+    streams: int
+    queued: dict[int, int]
+    uptime_seconds: float
+    cpu_percent: float
+    memory_mb: float
+
+
+StatsProvider = Callable[[], Awaitable[RuntimeStats]]
+
+
+@dataclass
+class BotServices:
+    settings: Settings
+    players: Players
+    resolver: Resolver
+    chat_settings: ChatSettingsStore
+    auth: AuthStore
+    audit: AuditSink
+    bus: EventBus
+    started_at: float
+    stats: StatsProvider
+    sender: Sender = field(default_factory=Sender)
+
+    @property
+    def owners(self) -> frozenset[int]:
+        return frozenset(self.settings.telegram.owners)

@@ -1,0 +1,176 @@
+"""The whole bot on real parts against the fake Bot API: the real dispatcher, PlayerManager
+with the LocalEngine (real ffmpeg), a Redis queue store on a real redis-server, the SQLite
+repositories and the real SourceResolver.  Telegram is the only simulated part.
+
+Reliability tests and benchmarks reuse it: ``async with BotRig.open(...) as rig``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+
+from bot.config import Settings, settings_from_mapping
+from bot.domain.events import EventBus
+from bot.domain.manager import PlayerManager
+from bot.engines.local import LocalEngine
+from bot.sources.resolver import SourceResolver
+from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.redis_queue import RedisQueueStore
+from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from bot.telegram.dispatcher import build_dispatcher, create_bot
+from bot.telegram.i18n import make_i18n
+from bot.telegram.nowplaying import NowPlayingCards
+from bot.telegram.sender import Sender
+from bot.telegram.services import BotServices
+from bot.telegram.stats import stats_provider
+from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher, UpdateFactory, user
+
+OWNER = user(1, "Owner")
+
+
+def rig_settings(api_base: str, workdir: Path, redis_url: str, **sections: Any) -> Settings:
+    data: dict[str, Any] = {
+        "telegram": {"bot_token": TOKEN, "api_base": api_base, "owners": [OWNER["id"]]},
+        "engine": {"kind": "local"},
+        "storage": {
+            "database_url": f"sqlite+aiosqlite:///{workdir / 'sattva.db'}",
+            "redis_url": redis_url,
+        },
+        "sources": {
+            "allow_private_networks": True,
+            "cache_dir": str(workdir / "cache"),
+            "ytdlp_enabled": False,
+        },
+        "web": {"enabled": False},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return settings_from_mapping(data)
+
+
+@dataclass(repr=False)
+class BotRig:
+    api: FakeBotAPI
+    settings: Settings
+    bot: Bot
+    dp: Dispatcher
+    services: BotServices
+    players: PlayerManager
+    engine: LocalEngine
+    sender: Sender
+    updates: UpdateFactory
+    polling: asyncio.Task[None] | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        api: FakeBotAPI,
+        workdir: Path,
+        redis_url: str,
+        locales: Path,
+        *,
+        poll: bool = True,
+        sender: Sender | None = None,
+        **sections: Any,
+    ) -> AsyncIterator[BotRig]:
+        settings = rig_settings(api.url, workdir, redis_url, **sections)
+        # Tests talk to one group faster than Telegram's ~20 a minute; test_sender covers it.
+        sender = sender or Sender(group_limit=10_000)
+        bot = create_bot(settings, sender)
+        db = create_engine(settings.storage.database_url)
+        await migrate(db)
+        sessions = session_factory(db)
+        chat_settings = ChatSettingsRepo(sessions)
+        store = await RedisQueueStore.open(redis_url)
+        engine = LocalEngine()
+        await engine.start()
+        bus = EventBus()
+        resolver = SourceResolver.from_settings(settings, bot)
+        players = PlayerManager(
+            store=store,
+            engine=engine,
+            bus=bus,
+            history=HistoryRepo(sessions),
+            settings=chat_settings,
+            playlists=resolver,
+            config=settings.player,
+        )
+        await players.start()
+        started = time.time()
+        services = BotServices(
+            settings=settings,
+            players=players,
+            resolver=resolver,
+            chat_settings=chat_settings,
+            auth=AuthRepo(sessions),
+            audit=AuditRepo(sessions),
+            bus=bus,
+            started_at=started,
+            stats=stats_provider(players, started),
+            sender=sender,
+        )
+        dp = build_dispatcher(services, i18n=make_i18n(settings.i18n.default_locale, locales))
+        rig = cls(api, settings, bot, dp, services, players, engine, sender, UpdateFactory(api))
+        try:
+            if poll:
+                rig.polling = asyncio.create_task(
+                    dp.start_polling(
+                        bot, handle_signals=False, close_bot_session=False, polling_timeout=5
+                    )
+                )
+                await api.wait_call("getMe", timeout=10)
+            else:
+                await dp.emit_startup(bot=bot, dispatcher=dp, **dp.workflow_data)
+            yield rig
+        finally:
+            if rig.polling is not None:
+                with contextlib.suppress(RuntimeError):
+                    await dp.stop_polling()
+                await rig.polling
+            else:
+                await dp.emit_shutdown(bot=bot, dispatcher=dp, **dp.workflow_data)
+            await players.close()
+            await engine.close()
+            await sender.drain()
+            await store.close()
+            await bot.session.close()
+            await db.dispose()
+
+    @property
+    def cards(self) -> NowPlayingCards:
+        cards: NowPlayingCards = self.dp["nowplaying"]
+        return cards
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Handles one update in this task (no polling): the answers are sent on return."""
+        update = {"update_id": self.api.next_id(), **update}
+        await self.dp.feed_raw_update(self.bot, update)
+
+    def push(self, update: dict[str, Any]) -> int:
+        """Queues an update for long polling."""
+        return self.api.push_update(update)
+
+    async def say(
+        self,
+        chat_id: int,
+        sender: dict[str, Any],
+        text: str,
+        expect: Matcher = None,
+        *,
+        timeout: float = 15.0,
+        **extra: Any,
+    ) -> Call:
+        """Sends ``text`` as ``sender`` through long polling; waits for the bot's answer."""
+        mark = self.api.mark()
+        self.push(self.updates.message(chat_id, sender, text, **extra))
+        return await self.api.wait_text(chat_id, expect, timeout=timeout, after=mark)
