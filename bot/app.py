@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 
-import psutil
 from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
@@ -31,7 +31,8 @@ from bot.storage.queue import QueueStore
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
-from bot.telegram.services import BotServices, RuntimeStats
+from bot.telegram.services import BotServices
+from bot.telegram.stats import stats_provider
 from web.health import standard_probes
 from web.server import WebServer, start_sidecar
 from web.services import WebServices
@@ -46,7 +47,6 @@ class Application:
     bus: EventBus = field(default_factory=EventBus)
     polling: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _closers: list[tuple[str, object]] = field(default_factory=list)
 
     async def start(self) -> None:
         s = self.settings
@@ -79,7 +79,7 @@ class Application:
             audit=AuditRepo(self.sessions),
             bus=self.bus,
             started_at=self.started_at,
-            stats=self._stats,
+            stats=stats_provider(self.players, self.started_at),
             sender=self.sender,
         )
         self.dp: Dispatcher = build_dispatcher(services)
@@ -138,24 +138,9 @@ class Application:
 
     async def _poll(self) -> None:
         try:
-            await self.dp.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False
-            )
+            await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
-
-    async def _stats(self) -> RuntimeStats:
-        chats = self.players.active_chats()
-        queued = {chat: await self.store.length(chat) for chat in chats}
-        proc = psutil.Process()
-        return RuntimeStats(
-            active_chats=len(await self.store.chats_with_state()),
-            streams=len(chats),
-            queued=queued,
-            uptime_seconds=time.time() - self.started_at,
-            cpu_percent=psutil.cpu_percent(interval=None),
-            memory_mb=proc.memory_info().rss / 2**20,
-        )
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -181,7 +166,8 @@ async def run(settings: Settings) -> int:
     except Exception as exc:
         log.exception("start failed")
         await app.stop()
-        print(f"sattva: cannot start: {exc.__class__.__name__}: {exc}")
+        # the log line above has the details; this is the one line an operator reads
+        print(f"sattva: cannot start: {exc.__class__.__name__}", file=sys.stderr)
         return 1
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait([waiter, *app._tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -39,5 +39,5 @@ fi
 
 # Compiled catalogues are build products, never committed.
 if compgen -G "locales/*/LC_MESSAGES/*.po" >/dev/null; then
-    .venv/bin/pybabel compile -q -d locales -D messages
+    out=$(.venv/bin/pybabel compile -d locales -D messages 2>&1) || { echo "$out" >&2; exit 1; }
 fi

@@ -1,0 +1,175 @@
+"""The real process, as an operator runs it: ``python -m bot --config`` against a custom
+``telegram.api_base`` (the fake Bot API), the local engine, and the CONTRACT's promises:
+answers with titles, /queue, kill -9 then start again resumes with nothing lost, SIGTERM
+stops cleanly, /healthz answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio import make_tone
+from tests.support.fake_botapi import FakeBotAPI, UpdateFactory, admin, user
+from tests.support.media_server import MediaServer
+from tests.support.procs import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP = -1001700000001
+ALICE = user(10, "Alice")
+BOB = user(20, "Bob")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        fake.set_admins(GROUP, [admin(ALICE)])
+        yield fake
+
+
+@pytest.fixture
+async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MediaServer]:
+    folder = tmp_path_factory.mktemp("process-media")
+    files = {
+        f"{name}.mp3": (make_tone(folder / f"{name}.mp3", seconds=60, title=title), "audio/mpeg")
+        for name, title in (("one", "First Song"), ("two", "Second Song"), ("three", "Third"))
+    }
+    server = MediaServer(files=files)
+    await server.start()
+    yield server
+    await server.close()
+
+
+def write_config(workdir: Path, api: FakeBotAPI, web_port: int, redis_url: str) -> Path:
+    path = workdir / "config.toml"
+    path.write_text(
+        f"""
+[telegram]
+bot_token = "{api.token}"
+api_base = "{api.url}"
+[engine]
+kind = "local"
+[storage]
+database_url = "sqlite+aiosqlite:///{workdir / "sattva.db"}"
+redis_url = "{redis_url}"
+[sources]
+allow_private_networks = true
+cache_dir = "{workdir / "cache"}"
+ytdlp_enabled = false
+[web]
+port = {web_port}
+secret_key = "process-test-secret-key"
+[logging]
+format = "text"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class BotProcess:
+    def __init__(self, config: Path, workdir: Path) -> None:
+        self.config = config
+        self.workdir = workdir
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SATTVA_")}
+        env["PYTHONPATH"] = str(ROOT)
+        self.log = (self.workdir / "bot.log").open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(self.config),
+            cwd=self.workdir,
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+
+    async def signal(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        self.log.close()
+        return code
+
+
+def healthz(port: int) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def wait_healthy(port: int, timeout: float = 45) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            status, body = await asyncio.to_thread(healthz, port)
+            if status == 200:
+                return body
+        except OSError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the bot never became healthy")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
+    api: FakeBotAPI,
+    media: MediaServer,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    port = free_port()
+    config = write_config(tmp_path, api, port, redis_url)
+    updates = UpdateFactory(api)
+    bot = BotProcess(config, tmp_path)
+    await bot.start()
+    assert await wait_healthy(port) == {"bot": True, "storage": True, "engine": True}
+
+    async def say(who: dict[str, object], text: str, expect: str) -> str:
+        mark = api.mark()
+        api.push_update(updates.message(GROUP, who, text))
+        call = await api.wait_text(GROUP, expect, timeout=30, after=mark)
+        return call.text
+
+    assert "First Song" in await say(BOB, f"/play {media.url('/files/one.mp3')}", "Now playing")
+    assert "Second Song" in await say(BOB, f"/play {media.url('/files/two.mp3')}", "Queued #1")
+    assert "Third" in await say(BOB, f"/play {media.url('/files/three.mp3')}", "Queued #2")
+    before = await say(BOB, "/queue", "Second Song")
+    assert before.index("First Song") < before.index("Second Song") < before.index("Third")
+
+    assert await bot.signal(signal.SIGKILL) == -signal.SIGKILL
+
+    again = BotProcess(config, tmp_path)
+    await again.start()
+    await wait_healthy(port)
+    after = await say(BOB, "/queue", "Second Song")
+    assert after.index("First Song") < after.index("Second Song") < after.index("Third")
+    assert after.count("Second Song") == 1
+    # the resumed track plays: a member without rights is refused, an admin skips it
+    await say(BOB, "/skip", "Only admins who can manage voice chats")
+    assert "Second Song" in await say(ALICE, "/skip", "Second Song")
+    assert "Third" in (await say(BOB, "/queue", "Third")).split("Second Song", 1)[1]
+    assert await again.signal(signal.SIGTERM) == 0
+    log = (tmp_path / "bot.log").read_text(errors="replace")
+    assert "Traceback" not in log
+    assert api.token.split(":")[1] not in log
