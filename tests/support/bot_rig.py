@@ -31,7 +31,8 @@ from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
 from bot.telegram.stats import stats_provider
-from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher, UpdateFactory, user
+from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher
+from tests.support.tg_objects import UpdateFactory, user
 
 OWNER = user(1, "Owner")
 

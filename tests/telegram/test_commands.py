@@ -6,14 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
 from bot.domain.control import ChatSnapshot, PlayerState
 from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import OWNER, BotRig
-from tests.support.fake_botapi import Call, admin, member, user
+from tests.support.fake_botapi import Call
 from tests.support.media_server import MediaServer
 from tests.support.procs import RedisServer
+from tests.support.tg_objects import admin, member, user
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, OWNER_OF_GROUP, VOICELESS_ADMIN
 
 REFUSED = "Only admins who can manage voice chats and authorised users can do that."
@@ -312,3 +317,21 @@ async def test_long_queue_is_paged_with_buttons(fed: BotRig, media: MediaServer)
     assert [text for text, _ in edited.buttons()] == ["◀️", "2/2"]
     assert fed.api.calls[mark:][-1].method == "answerCallbackQuery"
     assert (await ask(fed, MEMBER, "/queue 2"))[0].endswith("12. Song Alpha (1:00)")
+
+
+async def test_an_unexpected_failure_is_answered_and_polling_goes_on(fed: BotRig) -> None:
+    broken = Router(name="broken-for-test")
+
+    async def boom(message: Message) -> None:
+        raise RuntimeError("a bug")
+
+    broken.message.register(boom, Command("boom"))
+    fed.dp.include_router(broken)
+    assert await ask(fed, MEMBER, "/boom") == ["Something went wrong. Try again."]
+    assert await ask(fed, MEMBER, "/queue") == ["The queue is empty."]
+    assert [c.params.get("language_code") for c in fed.api.calls_of("setMyCommands")] == [
+        None,
+        "en",
+        "ru",
+        "uk",
+    ]
