@@ -136,10 +136,17 @@ class UpdateFactory:
         }
 
     def chat_member(
-        self, chat_id: int, actor: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+        self,
+        chat_id: int,
+        actor: dict[str, Any],
+        old: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        about_the_bot: bool = False,
     ) -> dict[str, Any]:
+        """A ``chat_member`` update (``my_chat_member`` when it is about the bot itself)."""
         return {
-            "chat_member": {
+            "my_chat_member" if about_the_bot else "chat_member": {
                 "chat": chat(chat_id),
                 "from": actor,
                 "date": int(time.time()),

@@ -335,3 +335,13 @@ async def test_an_unexpected_failure_is_answered_and_polling_goes_on(fed: BotRig
         "ru",
         "uk",
     ]
+
+
+async def test_bot_removed_from_the_group_stops_its_stream(fed: BotRig, media: MediaServer) -> None:
+    await queue_songs(fed, media, "a", "b")
+    bot_user = fed.api.bot_user
+    left = {"status": "left", "user": bot_user}
+    update = fed.updates.chat_member(GROUP, ADMIN, admin(bot_user), left, about_the_bot=True)
+    await fed.feed(update)
+    after = await state(fed)
+    assert (after.state, after.track, after.pending) == (PlayerState.IDLE, None, [])
