@@ -9,6 +9,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -63,6 +64,11 @@ async def _on_startup(bot: Bot, dispatcher: Dispatcher, **_: Any) -> None:
     dispatcher["nowplaying"] = cards
     dispatcher["announcer"] = announcer
     await announcer.start()
+    try:
+        await commands.set_commands(bot, i18n)
+    except TelegramAPIError as exc:
+        # The menu is a convenience: a bot without it still answers every command.
+        log.warning("setMyCommands failed: %s", exc)
 
 
 async def _on_shutdown(dispatcher: Dispatcher, **_: Any) -> None:

@@ -6,15 +6,19 @@ The dispatcher gets a ``BotServices`` through its workflow data, so every handle
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource
 from bot.sources.base import Resolver
+from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
 from bot.telegram.sender import Sender
 
 
@@ -104,3 +108,31 @@ class BotServices:
     @property
     def owners(self) -> frozenset[int]:
         return frozenset(self.settings.telegram.owners)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    players: Players,
+    resolver: Resolver,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    sender: Sender,
+    started_at: float | None = None,
+) -> BotServices:
+    """The services on the storage repositories (what ``python -m bot`` wires)."""
+    from bot.telegram.stats import stats_provider  # stats needs this module's types
+
+    started = time.time() if started_at is None else started_at
+    return BotServices(
+        settings=settings,
+        players=players,
+        resolver=resolver,
+        chat_settings=ChatSettingsRepo(sessions),
+        auth=AuthRepo(sessions),
+        audit=AuditRepo(sessions),
+        bus=bus,
+        started_at=started,
+        stats=stats_provider(players, started),
+        sender=sender,
+    )

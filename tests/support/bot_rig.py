@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +23,14 @@ from bot.engines.local import LocalEngine
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.i18n import make_i18n
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.sender import Sender
-from bot.telegram.services import BotServices
-from bot.telegram.stats import stats_provider
-from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher, UpdateFactory, user
+from bot.telegram.services import BotServices, build_services
+from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher
+from tests.support.tg_objects import UpdateFactory, user
 
 OWNER = user(1, "Owner")
 
@@ -106,18 +105,8 @@ class BotRig:
             config=settings.player,
         )
         await players.start()
-        started = time.time()
-        services = BotServices(
-            settings=settings,
-            players=players,
-            resolver=resolver,
-            chat_settings=chat_settings,
-            auth=AuthRepo(sessions),
-            audit=AuditRepo(sessions),
-            bus=bus,
-            started_at=started,
-            stats=stats_provider(players, started),
-            sender=sender,
+        services = build_services(
+            settings, players=players, resolver=resolver, sessions=sessions, bus=bus, sender=sender
         )
         dp = build_dispatcher(services, i18n=make_i18n(settings.i18n.default_locale, locales))
         rig = cls(api, settings, bot, dp, services, players, engine, sender, UpdateFactory(api))

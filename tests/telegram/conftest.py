@@ -16,9 +16,10 @@ from bot.telegram.i18n import make_i18n
 from bot.telegram.sender import Sender
 from tests.support.audio import make_tone
 from tests.support.bot_rig import BotRig
-from tests.support.fake_botapi import TOKEN, FakeBotAPI, admin, creator, user
+from tests.support.fake_botapi import TOKEN, FakeBotAPI
 from tests.support.locales import compile_locales
 from tests.support.media_server import MediaServer
+from tests.support.tg_objects import admin, creator, user
 
 
 @pytest.fixture(scope="session")

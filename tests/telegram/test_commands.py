@@ -6,13 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
 from bot.domain.control import ChatSnapshot, PlayerState
 from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import OWNER, BotRig
-from tests.support.fake_botapi import Call, admin, member, user
+from tests.support.fake_botapi import Call
 from tests.support.media_server import MediaServer
+from tests.support.procs import RedisServer
+from tests.support.tg_objects import admin, member, user
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, OWNER_OF_GROUP, VOICELESS_ADMIN
 
 REFUSED = "Only admins who can manage voice chats and authorised users can do that."
@@ -276,3 +282,66 @@ async def test_owner_stats_and_broadcast(fed: BotRig, media: MediaServer) -> Non
     assert sorted(c.chat_id for c in sent if c.status == 200) == [GROUP]
     assert [c.chat_id for c in sent if c.status == 403] == [other]
     assert answer[-1] == "Broadcast sent to 1 chats; failed in 1."
+
+
+async def test_storage_outage_is_answered_and_the_bot_goes_on(
+    fed: BotRig, redis_server: RedisServer
+) -> None:
+    redis_server.stop()
+    try:
+        assert await ask(fed, MEMBER, "/queue") == [
+            "Storage is unavailable, try again in a moment."
+        ]
+        assert await ask(fed, ADMIN, "/skip") == ["Storage is unavailable, try again in a moment."]
+    finally:
+        redis_server.start()
+    assert await ask(fed, MEMBER, "/queue") == ["The queue is empty."]
+
+
+async def test_long_queue_is_paged_with_buttons(fed: BotRig, media: MediaServer) -> None:
+    track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    for _ in range(13):
+        await fed.players.play(GROUP, track.with_new_id())
+    first = (await ask(fed, MEMBER, "/queue"))[0].splitlines()
+    assert first[2] == "Up next (12):"
+    assert first[3] == "1. Song Alpha (1:00)"
+    assert first[-1] == "10. Song Alpha (1:00)"
+    listing = [c for c in fed.api.calls_of("sendMessage", GROUP) if "Up next" in c.text][-1]
+    assert [text for text, _ in listing.buttons()] == ["1/2", "▶️"]
+    next_page = listing.buttons()[1][1]
+    mark = fed.api.mark()
+    message_id = listing.result["message_id"]
+    await fed.feed(fed.updates.callback(GROUP, MEMBER, next_page, message_id=message_id))
+    edited = fed.api.calls_of("editMessageText", GROUP)[-1]
+    assert edited.text.splitlines()[3:] == ["11. Song Alpha (1:00)", "12. Song Alpha (1:00)"]
+    assert [text for text, _ in edited.buttons()] == ["◀️", "2/2"]
+    assert fed.api.calls[mark:][-1].method == "answerCallbackQuery"
+    assert (await ask(fed, MEMBER, "/queue 2"))[0].endswith("12. Song Alpha (1:00)")
+
+
+async def test_an_unexpected_failure_is_answered_and_polling_goes_on(fed: BotRig) -> None:
+    broken = Router(name="broken-for-test")
+
+    async def boom(message: Message) -> None:
+        raise RuntimeError("a bug")
+
+    broken.message.register(boom, Command("boom"))
+    fed.dp.include_router(broken)
+    assert await ask(fed, MEMBER, "/boom") == ["Something went wrong. Try again."]
+    assert await ask(fed, MEMBER, "/queue") == ["The queue is empty."]
+    assert [c.params.get("language_code") for c in fed.api.calls_of("setMyCommands")] == [
+        None,
+        "en",
+        "ru",
+        "uk",
+    ]
+
+
+async def test_bot_removed_from_the_group_stops_its_stream(fed: BotRig, media: MediaServer) -> None:
+    await queue_songs(fed, media, "a", "b")
+    bot_user = fed.api.bot_user
+    left = {"status": "left", "user": bot_user}
+    update = fed.updates.chat_member(GROUP, ADMIN, admin(bot_user), left, about_the_bot=True)
+    await fed.feed(update)
+    after = await state(fed)
+    assert (after.state, after.track, after.pending) == (PlayerState.IDLE, None, [])

@@ -105,8 +105,15 @@ async def test_play_by_reply_to_an_audio_message(
         GROUP, MEMBER, "file-b", file_size=len(content), duration=60, file_name="b.mp3"
     )
     rig.push({"message": audio})
+    mark = rig.api.mark()
     answer = await rig.say(GROUP, MEMBER, "/play", "Now playing", reply_to=audio, timeout=20)
     assert answer.text == "▶️ Now playing: Song Beta (1:00)"
+    # the download showed progress in one message, which then became the answer
+    sent = [c for c in rig.api.calls[mark:] if c.method == "sendMessage" and not is_card(c)]
+    assert len(sent) == 1
+    assert sent[0].text.startswith(("⏳ Downloading…", "🔎 Checking the file…"))
+    assert answer.method == "editMessageText"
+    assert int(answer.params["message_id"]) == sent[0].result["message_id"]
     assert [c.params["file_id"] for c in rig.api.calls_of("getFile")] == ["file-b"]
     snapshot = await rig.players.snapshot(GROUP)
     assert snapshot.now is not None

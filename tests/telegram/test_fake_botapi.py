@@ -10,7 +10,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNotFound
 from aiogram.methods import GetUpdates
 
-from tests.support.fake_botapi import FakeBotAPI, UpdateFactory, user
+from tests.support.fake_botapi import FakeBotAPI
+from tests.support.tg_objects import UpdateFactory, user
 
 
 async def test_get_updates_waits_for_a_pushed_update(fake_api: FakeBotAPI, bot: Bot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatMemberStatus
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
 from aiogram.utils.i18n import I18n
@@ -46,6 +47,15 @@ async def member_changed(event: ChatMemberUpdated, permissions: Permissions) -> 
     permissions.cache.invalidate(event.chat.id)
 
 
+async def bot_membership_changed(
+    event: ChatMemberUpdated, services: BotServices, permissions: Permissions
+) -> None:
+    """Removed from a group: its stream stops at once (not at the next failed send)."""
+    permissions.cache.invalidate(event.chat.id)
+    if event.new_chat_member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.KICKED):
+        await services.players.stop(event.chat.id)
+
+
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="basic")
@@ -53,4 +63,5 @@ def build_router() -> Router:
     router.message.register(start, Command("help"))
     router.message.register(language, Command("lang"))
     router.chat_member.register(member_changed)
+    router.my_chat_member.register(bot_membership_changed)
     return router
