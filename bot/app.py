@@ -28,11 +28,10 @@ from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store
 from bot.storage.queue import QueueStore
-from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
-from bot.telegram.services import BotServices
-from bot.telegram.stats import stats_provider
+from bot.telegram.services import build_services
 from web.health import standard_probes
 from web.server import WebServer, start_sidecar
 from web.services import WebServices
@@ -70,17 +69,14 @@ class Application:
         )
         await self.engine.start()
         await self.players.start()
-        services = BotServices(
-            settings=s,
+        services = build_services(
+            s,
             players=self.players,
             resolver=self.resolver,
-            chat_settings=ChatSettingsRepo(self.sessions),
-            auth=AuthRepo(self.sessions),
-            audit=AuditRepo(self.sessions),
+            sessions=self.sessions,
             bus=self.bus,
-            started_at=self.started_at,
-            stats=stats_provider(self.players, self.started_at),
             sender=self.sender,
+            started_at=self.started_at,
         )
         self.dp: Dispatcher = build_dispatcher(services)
         self.dp.startup.register(self._on_polling)
