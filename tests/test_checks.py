@@ -1,0 +1,95 @@
+"""``python -m bot check``: one line per part, and exit 0 only when every part holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bot.checks import run_checks
+from bot.config import Settings, settings_from_mapping
+from bot.storage.database import create_engine, migrate
+from tests.support.fake_botapi import FakeBotAPI
+from tests.support.procs import RedisServer, free_port
+
+
+def make_settings(api_base: str, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+    data: dict[str, Any] = {
+        "telegram": {"bot_token": FakeBotAPI().token, "api_base": api_base},
+        "engine": {"kind": "local"},
+        "storage": {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"},
+        "web": {"enabled": False},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return settings_from_mapping(data)
+
+
+async def check(settings: Settings) -> tuple[bool, list[str]]:
+    lines: list[str] = []
+    ok = await run_checks(settings, out=lines.append)
+    return ok, lines
+
+
+async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None:
+    async with FakeBotAPI() as api:
+        settings = make_settings(api.url, tmp_path, storage={"redis_url": redis_url})
+        ok, lines = await check(settings)
+        assert not ok
+        assert lines[2].startswith("FAIL database: 1 migration(s) pending (0001)")
+        engine = create_engine(settings.storage.database_url)
+        await migrate(engine)
+        await engine.dispose()
+        ok, lines = await check(settings)
+    assert ok, lines
+    names = [line.split(":")[0] for line in lines]
+    assert names == [
+        "ok   config",
+        "ok   ffmpeg",
+        "ok   database",
+        "ok   redis",
+        "ok   telegram",
+        "ok   assistant",
+    ]
+    assert lines[4] == "ok   telegram: @sattva_test_bot (id 123456)"
+    assert lines[5] == "ok   assistant: not needed: engine.kind is local"
+
+
+async def test_each_failure_is_named(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(
+        dead,
+        tmp_path,
+        engine={"kind": "pytgcalls"},
+        storage={"redis_url": f"redis://127.0.0.1:{free_port()}/0"},
+    )
+    ok, lines = await check(settings)
+    assert not ok
+    assert f"FAIL telegram: cannot reach {dead}" in lines
+    assert "FAIL redis: unreachable: ConnectionError" in lines
+    assert any(
+        line.startswith(
+            "FAIL assistant: assistant.api_id, assistant.api_hash, assistant.session_string not set"
+        )
+        for line in lines
+    )
+
+
+async def test_wrong_token_and_redis_without_aof(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        client = redis.Redis(port=server.port)
+        client.config_set("appendonly", "no")
+        client.close()
+        async with FakeBotAPI(token="999:wrong-token-for-the-fake-api-xx") as api:
+            settings = make_settings(api.url, tmp_path, storage={"redis_url": server.url})
+            ok, lines = await check(settings)
+    finally:
+        server.stop()
+    assert not ok
+    assert "FAIL telegram: the bot token was rejected (getMe: 401)" in lines
+    assert (
+        "FAIL redis: reachable, but appendonly is off: queues would not survive a restart" in lines
+    )
