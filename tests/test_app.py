@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import make_tone
-from tests.support.fake_botapi import FakeBotAPI, UpdateFactory, admin, user
+from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
 from tests.support.procs import free_port
+from tests.support.tg_objects import UpdateFactory, admin, user
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -1001700000001
