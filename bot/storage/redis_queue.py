@@ -9,10 +9,15 @@ on a crash of redis-server alone: the kernel still holds the written pages).  Se
 The client never retries a command by itself: a retried ``enqueue`` whose first reply was
 lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``; after a
 timeout (the command sent, no reply) the operation may or may not have happened.
+
+A cancelled call always ends in ``CancelledError``, even where redis-py drops the
+cancellation (see ``_honouring_cancel``); a cancelled write, like a timed-out one, may or
+may not have happened, and each script is all or nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Iterator, Sequence
@@ -70,6 +75,35 @@ def _mapped_errors() -> Iterator[None]:
         raise
 
 
+async def _honouring_cancel(call: Awaitable[T]) -> T:
+    """Awaits ``call`` and raises ``CancelledError`` if the task was cancelled meanwhile,
+    whatever ``call`` did with the cancellation.
+
+    redis-py writes each command under ``asyncio.wait_for(..., socket_timeout)``, which on
+    Python 3.11 drops a cancellation that lands after the write finished but before the
+    caller resumed (CPython gh-86296, fixed in 3.12 by basing ``wait_for`` on
+    ``asyncio.timeout``).  The command then runs to its reply and returns as if nothing
+    happened, so a loop of store calls outlives ``task.cancel()``.  ``Task.cancelling()``
+    still counts the request (only ``uncancel()`` lowers it, and redis-py's own read
+    timeouts pair every cancel with one), so a rise across the call means a cancellation
+    was swallowed.  Raising it after the reply leaves the connection clean for the next
+    call.
+    """
+    task = asyncio.current_task()
+    requested = task.cancelling() if task is not None else 0
+    try:
+        result = await call
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if task is not None and task.cancelling() > requested:
+            raise asyncio.CancelledError() from exc
+        raise
+    if task is not None and task.cancelling() > requested:
+        raise asyncio.CancelledError()
+    return result
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -107,17 +141,20 @@ class RedisQueueStore:
         store = cls(client)
         try:
             with _mapped_errors():
-                version = str((await client.info("server")).get("redis_version", "0"))
-                if int(version.split(".")[0]) < MIN_REDIS_MAJOR:
-                    raise StorageUnavailable(
-                        f"redis {version} is too old: scripts need Redis {MIN_REDIS_MAJOR}+"
-                    )
-                for script in store._scripts.values():
-                    await client.script_load(script.script)
+                await _honouring_cancel(store._load())
         except BaseException:
             await client.aclose()
             raise
         return store
+
+    async def _load(self) -> None:
+        version = str((await self._client.info("server")).get("redis_version", "0"))
+        if int(version.split(".")[0]) < MIN_REDIS_MAJOR:
+            raise StorageUnavailable(
+                f"redis {version} is too old: scripts need Redis {MIN_REDIS_MAJOR}+"
+            )
+        for script in self._scripts.values():
+            await self._client.script_load(script.script)
 
     @staticmethod
     def _keys(chat_id: int) -> list[str]:
@@ -125,10 +162,11 @@ class RedisQueueStore:
         return [base + "pending", base + "now", base + "loop", CHATS_KEY]
 
     async def _guard(self, op: str, call: Awaitable[T]) -> T:
-        """Every store operation passes here once: counted, and errors mapped."""
+        """Every store operation passes here once: counted, errors mapped, and a
+        cancellation never lost."""
         QUEUE_OPERATIONS.labels(op=op).inc()
         with _mapped_errors():
-            return await call
+            return await _honouring_cancel(call)
 
     def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
         return self._scripts[name.upper()](keys=self._keys(chat_id), args=[chat_id, *args])

@@ -59,11 +59,8 @@ class Announcer:
 
     async def close(self) -> None:
         for task in self._tasks:
-            # Cancel until it takes: a cancellation that lands inside a Redis command can be
-            # absorbed by the client library (seen with redis-py 8), and the loop would run on.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.5)
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
