@@ -345,3 +345,15 @@ async def test_bot_removed_from_the_group_stops_its_stream(fed: BotRig, media: M
     await fed.feed(update)
     after = await state(fed)
     assert (after.state, after.track, after.pending) == (PlayerState.IDLE, None, [])
+
+
+async def test_full_queue_is_answered_and_keeps_its_tracks(fed: BotRig, media: MediaServer) -> None:
+    track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    limit = fed.settings.player.queue_limit
+    for _ in range(limit + 1):  # one plays, ``limit`` wait
+        await fed.players.play(GROUP, track.with_new_id())
+    answers = await ask(fed, MEMBER, f"/play {media.url('files/b.mp3')}")
+    assert answers == [f"The queue is full ({limit} tracks)."]
+    after = await state(fed)
+    assert after.pending == ["Song Alpha"] * limit
+    assert after.track == "Song Alpha"
