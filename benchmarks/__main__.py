@@ -6,7 +6,8 @@ import asyncio
 import importlib
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from benchmarks.common import Result
 
@@ -24,9 +25,12 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-def runner(name: str) -> Callable[[], Awaitable[Result]]:
+Run = Callable[[], Coroutine[Any, Any, Result]]
+
+
+def runner(name: str) -> Run:
     module = importlib.import_module(BENCHMARKS[name])
-    run: Callable[[], Awaitable[Result]] = getattr(module, f"run_{name}", None) or module.run
+    run: Run = getattr(module, f"run_{name}", None) or module.run
     return run
 
 
@@ -42,7 +46,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         begun = time.monotonic()
         try:
-            result = asyncio.run(runner(name)())
+            result: Result = asyncio.run(runner(name)())
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
             print(f"== {name}: FAILED: {exc.__class__.__name__}: {exc}", flush=True)
             failed.append(name)

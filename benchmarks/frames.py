@@ -74,7 +74,7 @@ def watch_spawns() -> Iterator[SpawnLog]:
             _timed(proc.stdout, record)
         return proc
 
-    asyncio.create_subprocess_exec = spawn  # type: ignore[assignment]
+    asyncio.create_subprocess_exec = spawn
     try:
         yield log
     finally:

@@ -42,9 +42,11 @@ def store_cycle(store: QueueStore) -> Cycle:
         track = TRACK.with_new_id()
         await store.enqueue(CHAT, track, limit=100)
         slot = await store.start_next(CHAT, now=float(i))
-        assert slot is not None and slot.track.id == track.id
+        if slot is None or slot.track.id != track.id:
+            raise AssertionError(f"start_next gave {slot}")
         result = await store.advance(CHAT, track.id, now=float(i) + 1, natural=True)
-        assert result.advanced and result.current is None
+        if not result.advanced or result.current is not None:
+            raise AssertionError(f"advance gave {result}")
 
     return cycle
 

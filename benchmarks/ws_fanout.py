@@ -36,7 +36,7 @@ STALLED = 10
 EVENTS = 100
 SPACING = 0.1  # seconds between events
 PAD = "x" * 2048
-TOKEN = "bench-monitoring-token"
+TOKEN = "bench-monitoring-token"  # noqa: S105 (a token for this run only)
 CONNECT_CONCURRENCY = 50
 
 
