@@ -1,0 +1,117 @@
+"""What every benchmark shares: the result line, targets, percentiles, scratch servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import resource
+import statistics
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.locales import compile_locales
+from tests.support.procs import RedisServer
+
+
+@dataclass
+class Result:
+    """One benchmark's outcome: the JSON line, plus table rows shown above it."""
+
+    bench: str
+    ours: float
+    baseline: float
+    target: str  # ">=0.7", "<=2.0", ... compared with ``ratio``
+    unit: str
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else math.inf
+
+    @property
+    def met(self) -> bool:
+        return meets(self.ratio, self.target)
+
+    def line(self) -> dict[str, object]:
+        return {
+            "bench": self.bench,
+            "ours": round(self.ours, 6),
+            "baseline": round(self.baseline, 6),
+            "ratio": round(self.ratio, 4),
+            "target": self.target,
+            "met": self.met,
+            "unit": self.unit,
+        }
+
+    def print(self) -> None:
+        rows = [*self.rows, ("ratio (ours / baseline)", f"{self.ratio:.3f}")]
+        rows.append(("target", f"{self.target} -> {'met' if self.met else 'NOT met'}"))
+        width = max(len(label) for label, _ in rows)
+        print(f"== {self.bench} ({self.unit})")
+        for label, value in rows:
+            print(f"  {label.ljust(width)}  {value}")
+        for note in self.notes:
+            print(f"  note: {note}")
+        print(json.dumps(self.line()), flush=True)
+
+
+def meets(ratio: float, target: str) -> bool:
+    """``target`` is ``>=x`` or ``<=x`` (a trailing unit, if any, is ignored)."""
+    op, number = target[:2], float(target[2:].split()[0])
+    if op == ">=":
+        return ratio >= number
+    if op == "<=":
+        return ratio <= number
+    raise ValueError(f"bad target {target!r}")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100), nearest rank: a value that really occurred."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raises the soft open-files limit towards ``wanted`` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="sattva-bench-") as name:
+        yield Path(name)
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A private redis-server (AOF on, fsync always: what the README asks of deployments)."""
+    server = RedisServer(workdir / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def locales(workdir: Path) -> Path:
+    return compile_locales(workdir / "locales")
