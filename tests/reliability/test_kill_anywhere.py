@@ -241,7 +241,7 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
             await child.kill()
 
             lines = read_journal(journal)
-            now, state = await read_state(store)
+            _, state = await read_state(store)
             allowed = allowed_states(lines)
             assert state in allowed, f"kill {generation}: {state} not in {allowed}; seed {seed}"
             with journal.open("a", encoding="utf-8") as out:

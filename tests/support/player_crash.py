@@ -16,6 +16,7 @@ parent can check what a restart resumed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -134,10 +135,8 @@ async def run(config: dict[str, Any]) -> None:
             journal.write(f"ok enq {item.id}")
         elif roll < 0.5:
             journal.write("try skip")
-            try:
+            with contextlib.suppress(PlayerError):  # nothing was playing: nothing changed
                 await players.skip(CHAT)
-            except PlayerError:
-                pass  # nothing was playing: nothing changed
             journal.write("ok skip")
         elif roll < 0.54:
             journal.write("try stop")
