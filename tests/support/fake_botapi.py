@@ -541,7 +541,7 @@ class FakeBotAPI:
         return member(user(user_id))
 
     def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
-        file_id = str(params["file_id"])
+        file_id = str(params.get("file_id") or "")
         if file_id not in self._files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self._files[file_id]

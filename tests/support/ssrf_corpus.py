@@ -85,6 +85,7 @@ PUBLIC_HOST = "media.example"  # resolves to PUBLIC_ADDRESS, which the guard is 
 PUBLIC_ADDRESS = "127.0.0.2"
 #: names whose (simulated) DNS answer is private
 PRIVATE_NAMES = {
+    "localhost": ["127.0.0.1", "::1"],
     "evil.example": ["127.0.0.1"],
     "internal.example": ["93.184.216.34", "10.0.0.7"],  # one bad address is enough
     "mapped.example": ["::ffff:127.0.0.1"],
