@@ -7,7 +7,10 @@ on Telegram.  Connection failures surface as ``StorageUnavailable`` like the que
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -29,9 +32,27 @@ MAX_TITLE = 256
 MAX_LANGUAGE = 8  # chats.language is String(8)
 
 
+#: One writer at a time per SQLite database in this process.  SQLite has a single write
+#: lock, and its busy handler is not fair: under load a writer could keep losing for longer
+#: than the busy timeout and fail with "database is locked".  Queued here, they go in turn.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class Repo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._sqlite = bind is not None and bind.dialect.name == "sqlite"
+
+    def _writer_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        if not self._sqlite:
+            return contextlib.nullcontext()
+        lock = _SQLITE_WRITERS.get(self._sessions)
+        if lock is None:
+            lock = _SQLITE_WRITERS[self._sessions] = asyncio.Lock()
+        return lock
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -40,7 +61,11 @@ class Repo:
         at once, whatever the busy timeout, when another writer committed since its read),
         so concurrent history rows failed under load."""
         with unavailable_as_storage_error():
-            async with self._sessions() as session, session.begin():
+            async with (
+                self._writer_turn() if write else contextlib.nullcontext(),
+                self._sessions() as session,
+                session.begin(),
+            ):
                 if write:
                     await session.connection(execution_options={SQLITE_IMMEDIATE: True})
                 yield session
