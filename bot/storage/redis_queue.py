@@ -36,9 +36,12 @@ T = TypeVar("T")
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
 SOCKET_TIMEOUT_SECONDS = 5.0
-#: connections open at most; a call beyond waits for a free one (up to the socket timeout)
-#: instead of failing, as redis-py's default pool does past its 100 (many chats at once)
-MAX_CONNECTIONS = 64
+#: connections open at most; a call beyond waits for a free one instead of failing, as
+#: redis-py's default pool does past its 100 (hundreds of chats starting at once)
+MAX_CONNECTIONS = 256
+#: how long a call waits for a free connection: all of them busy means a loaded process,
+#: not a dead server (that one fails at connect, at once), so this is generous
+POOL_WAIT_SECONDS = 30.0
 # Error replies meaning "not now" rather than "wrong": persistence failing, no replicas.
 REFUSALS = ("MISCONF", "NOREPLICAS")
 MIN_REDIS_MAJOR = 7  # script shebangs and flags
@@ -107,7 +110,7 @@ class RedisQueueStore:
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             max_connections=MAX_CONNECTIONS,
-            timeout=SOCKET_TIMEOUT_SECONDS,
+            timeout=POOL_WAIT_SECONDS,
         )
         client = Redis.from_pool(pool)
         store = cls(client)

@@ -124,7 +124,7 @@ async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(
 ) -> None:
     """Hundreds of chats at once: redis-py's default pool refused the 101st concurrent call
     ("Too many connections"), which the bot reported as "storage unavailable"."""
-    chats = range(-1_000_400, -1_000_000)
+    chats = range(-1_000_600, -1_000_000)
     tracks = {chat: Track(title=f"t{chat}", source="s", media="m") for chat in chats}
     positions = await asyncio.gather(
         *(store.enqueue(chat, tracks[chat], limit=10) for chat in chats)
