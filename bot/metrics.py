@@ -52,7 +52,9 @@ TELEGRAM_ERRORS = Counter(
     "sattva_telegram_api_errors", "Bot API errors", ["method", "kind"], registry=REGISTRY
 )
 TELEGRAM_RETRIES = Counter(
-    "sattva_telegram_429_retries", "Sends retried after 429 Too Many Requests", registry=REGISTRY
+    "sattva_telegram_429_retries",
+    "Bot API calls retried after 429, 5xx or a network error",
+    registry=REGISTRY,
 )
 WS_CONNECTIONS = Gauge("sattva_ws_connections", "Open monitoring WebSockets", registry=REGISTRY)
 WS_DROPPED = Counter(

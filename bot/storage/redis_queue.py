@@ -23,7 +23,7 @@ import random
 from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -41,6 +41,12 @@ T = TypeVar("T")
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
 SOCKET_TIMEOUT_SECONDS = 5.0
+#: connections open at most; a call beyond waits for a free one instead of failing, as
+#: redis-py's default pool does past its 100 (hundreds of chats starting at once)
+MAX_CONNECTIONS = 256
+#: how long a call waits for a free connection: all of them busy means a loaded process,
+#: not a dead server (that one fails at connect, at once), so this is generous
+POOL_WAIT_SECONDS = 30.0
 # Error replies meaning "not now" rather than "wrong": persistence failing, no replicas.
 REFUSALS = ("MISCONF", "NOREPLICAS")
 MIN_REDIS_MAJOR = 7  # script shebangs and flags
@@ -131,13 +137,16 @@ class RedisQueueStore:
     @classmethod
     async def open(cls, url: str) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
-        client = Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             url,
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
         )
+        client = Redis.from_pool(pool)
         store = cls(client)
         try:
             with _mapped_errors():

@@ -7,7 +7,10 @@ on Telegram.  Connection failures surface as ``StorageUnavailable`` like the que
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
 from bot.domain.ports import ChatSettings
-from bot.storage.database import unavailable_as_storage_error
+from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
 
 MIN_VOLUME, MAX_VOLUME = 1, 200
@@ -29,14 +32,42 @@ MAX_TITLE = 256
 MAX_LANGUAGE = 8  # chats.language is String(8)
 
 
+#: One writer at a time per SQLite database in this process.  SQLite has a single write
+#: lock, and its busy handler is not fair: under load a writer could keep losing for longer
+#: than the busy timeout and fail with "database is locked".  Queued here, they go in turn.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class Repo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._sqlite = bind is not None and bind.dialect.name == "sqlite"
+
+    def _writer_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
+        if not self._sqlite:
+            return contextlib.nullcontext()
+        lock = _SQLITE_WRITERS.get(self._sessions)
+        if lock is None:
+            lock = _SQLITE_WRITERS[self._sessions] = asyncio.Lock()
+        return lock
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """``write``: on SQLite, take the write lock at BEGIN.  A deferred transaction that
+        reads and then writes cannot wait for the lock (SQLite answers "database is locked"
+        at once, whatever the busy timeout, when another writer committed since its read),
+        so concurrent history rows failed under load."""
         with unavailable_as_storage_error():
-            async with self._sessions() as session, session.begin():
+            async with (
+                self._writer_turn() if write else contextlib.nullcontext(),
+                self._sessions() as session,
+                session.begin(),
+            ):
+                if write:
+                    await session.connection(execution_options={SQLITE_IMMEDIATE: True})
                 yield session
 
     @staticmethod
@@ -86,7 +117,7 @@ class ChatSettingsRepo(Repo):
             return _settings(await session.get(Chat, chat_id), chat_id)
 
     async def ensure_chat(self, chat_id: int, title: str) -> None:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, title=title[:MAX_TITLE])
 
     async def list_chats(self) -> list[Chat]:
@@ -97,34 +128,34 @@ class ChatSettingsRepo(Repo):
         """None: the configured default locale."""
         if language is not None and not 2 <= len(language) <= MAX_LANGUAGE:
             raise ValueError(f"language must be a locale code of 2 to {MAX_LANGUAGE} letters")
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, language=language)
 
     async def set_admin_only(self, chat_id: int, admin_only: bool) -> None:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, admin_only=admin_only)
 
     async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None:
         """None: the configured default; 0: never end by itself."""
         if minutes is not None and minutes < 0:
             raise ValueError("auto-end minutes must be 0 or more")
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, auto_end_minutes=minutes)
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, always_on=always_on)
 
     async def set_playlist(self, chat_id: int, entries: Sequence[str]) -> None:
         """One entry per line (URL, library name or folder); blank entries dropped."""
         text = "\n".join(entry.strip() for entry in entries if entry.strip())
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, playlist=text)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if not MIN_VOLUME <= volume <= MAX_VOLUME:
             raise ValueError(f"volume must be between {MIN_VOLUME} and {MAX_VOLUME}")
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id, volume=volume)
 
 
@@ -141,7 +172,7 @@ class AuthRepo(Repo):
             return False
 
     async def _add(self, chat_id: int, user_id: int, name: str, added_by: int | None) -> bool:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             await self._upsert_chat(session, chat_id)
             existing = await session.scalar(
                 select(AuthorizedUser).where(
@@ -160,7 +191,7 @@ class AuthRepo(Repo):
             return True
 
     async def remove(self, chat_id: int, user_id: int) -> bool:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             result = await session.execute(
                 delete(AuthorizedUser).where(
                     AuthorizedUser.chat_id == chat_id, AuthorizedUser.user_id == user_id
@@ -197,14 +228,14 @@ class HistoryRepo(Repo):
         self._clock = clock
 
     async def started(self, chat_id: int, track: Track) -> None:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             session.add(self._row(chat_id, track))
 
     async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None:
         """Closes the play's open row; records a closed row if none is open (a play that
         began before a crash, or whose start was never recorded)."""
         now = self._clock()
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             open_row = await session.scalar(
                 select(PlayHistory.id)
                 .where(
@@ -269,7 +300,7 @@ class AuditRepo(Repo):
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             session.add(
                 AuditLog(
                     at=utcnow(),

@@ -4,6 +4,10 @@ Installed as an aiogram request middleware on the bot's session, so handler answ
 announcements, edits and broadcasts all pass through it without a second code path.
 
 - 429: wait ``retry_after`` and send again (``TELEGRAM_RETRIES``), a bounded number of times.
+- 5xx, a dropped connection or a request timeout: send again after a short, growing pause,
+  within the same bound (an answer lost to a Bot API hiccup is a command lost).  Telegram
+  has no idempotency key, so a request that did arrive but whose answer was lost is sent
+  twice: a rare duplicate is preferred to a silent chat.
 - 403 for a chat (bot removed or blocked): the chat's player is stopped in the background;
   the error still reaches the caller, which treats it as "this chat is gone".
 - 400 "message to edit not found" on a text edit: the text is sent as a new message.
@@ -125,11 +129,15 @@ class Sender(BaseRequestMiddleware):
         global_window: float = 1.0,
         max_retries: int = 5,
         max_retry_after: float = 120.0,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 8.0,
     ) -> None:
         self.group = (group_limit, group_window)
         self.private = (private_limit, private_window)
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
         self.global_limiter = RateLimiter(global_limit, global_window)
         self._chat_limiters: dict[int, RateLimiter] = {}
         self._on_forbidden: ForbiddenHook | None = None
@@ -184,6 +192,15 @@ class Sender(BaseRequestMiddleware):
                         self._forbidden(chat_id)
                     raise
                 return await self._bad_request(make_request, bot, method, exc)
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
+                if attempt >= self.max_retries:
+                    raise
+                delay = min(self.retry_delay * 2**attempt, self.max_retry_delay)
+                attempt += 1
+                TELEGRAM_RETRIES.inc()
+                log.warning("%s failed (%s): retry %d in %.1fs", name, exc, attempt, delay)
+                await asyncio.sleep(delay)
             except Exception as exc:
                 TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
                 raise

@@ -11,11 +11,11 @@ import pytest
 
 from bot.config import SourcesConfig
 from bot.domain.models import SourceKind
-from bot.sources import guard
 from bot.sources.base import SourceError, SourceRequest
 from bot.sources.http import follow
 from bot.sources.resolver import SourceResolver
 from tests.support.media_server import MediaServer
+from tests.support.ssrf_corpus import PUBLIC_ADDRESS, pretend_public
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -172,24 +172,10 @@ async def test_loopback_refused_without_any_request(
 @pytest.fixture
 async def public_server(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MediaServer]:
     """A server on 127.0.0.2 that the guard is told to treat as a public address, reached
-    through the name media.example (simulated DNS): the way to test redirects from a
-    "public" host to the loopback without the internet."""
-    server = MediaServer(files={"tone.mp3": (tone, "audio/mpeg")}, host="127.0.0.2")
+    through the name media.example (simulated DNS, see ``pretend_public``)."""
+    server = MediaServer(files={"tone.mp3": (tone, "audio/mpeg")}, host=PUBLIC_ADDRESS)
     await server.start()
-    real_is_public = guard.is_public
-
-    def is_public(address: IPAddress) -> bool:
-        return str(address) == "127.0.0.2" or real_is_public(address)
-
-    async def resolve_host(host: str, port: int) -> list[str]:
-        if host == "media.example":
-            return ["127.0.0.2"]
-        if host == "evil.example":
-            return ["127.0.0.1"]
-        raise OSError("no such host")
-
-    monkeypatch.setattr(guard, "is_public", is_public)
-    monkeypatch.setattr(guard, "resolve_host", resolve_host)
+    pretend_public(monkeypatch)
     yield server
     await server.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -251,3 +252,19 @@ async def test_pending_migrations_reports_then_clears(tmp_path: Path) -> None:
         assert await pending_migrations(engine) == []
     finally:
         await engine.dispose()
+
+
+async def test_concurrent_history_writes_all_land_on_sqlite(migrated: AsyncEngine) -> None:
+    """Each ``ended`` reads the open row, then writes: as deferred transactions, concurrent
+    ones failed with "database is locked" (no busy wait for a read lock's upgrade)."""
+    repo = HistoryRepo(session_factory(migrated))
+    tracks = [Track(title=f"t{i}", source="s", media="m") for i in range(60)]
+
+    async def play(chat: int, track: Track) -> None:
+        await repo.started(chat, track)
+        await asyncio.sleep(0)
+        await repo.ended(chat, track, EndReason.FINISHED)
+
+    await asyncio.gather(*(play(-i - 1, t) for i, t in enumerate(tracks)))
+    rows = [row for i in range(len(tracks)) for row in await repo.recent(-i - 1)]
+    assert [(r.track_id, r.end_reason) for r in rows] == [(t.id, "finished") for t in tracks]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from bot.domain.models import LoopMode, Track
 from bot.storage.queue import StorageUnavailable
-from bot.storage.redis_queue import RedisQueueStore
+from bot.storage.redis_queue import MAX_CONNECTIONS, RedisQueueStore
 
 
 @pytest.fixture
@@ -116,3 +117,19 @@ async def test_a_full_redis_refuses_whole_operations_and_loses_nothing(
     assert now.track == a
     assert await store.pending(1) == [b]
     assert (await store.advance(1, a.id, now=3.0, natural=True)).advanced
+
+
+async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(
+    store: RedisQueueStore, raw: Redis
+) -> None:
+    """Hundreds of chats at once: redis-py's default pool refused the 101st concurrent call
+    ("Too many connections"), which the bot reported as "storage unavailable"."""
+    chats = range(-1_000_600, -1_000_000)
+    tracks = {chat: Track(title=f"t{chat}", source="s", media="m") for chat in chats}
+    positions = await asyncio.gather(
+        *(store.enqueue(chat, tracks[chat], limit=10) for chat in chats)
+    )
+    assert positions == [1] * len(tracks)
+    assert [await store.pending(chat) for chat in chats] == [[tracks[chat]] for chat in chats]
+    clients = await raw.client_list()
+    assert len(clients) <= MAX_CONNECTIONS + 1  # the store's pool and this raw client

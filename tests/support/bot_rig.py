@@ -80,12 +80,18 @@ class BotRig:
         *,
         poll: bool = True,
         sender: Sender | None = None,
+        client_timeout: float | None = None,
+        polling_timeout: int = 5,
         **sections: Any,
     ) -> AsyncIterator[BotRig]:
+        """``client_timeout``: the Bot API request timeout (aiogram's default is 60 s), so
+        tests can make the fake answer "too late" within seconds."""
         settings = rig_settings(api.url, workdir, redis_url, **sections)
         # Tests talk to one group faster than Telegram's ~20 a minute; test_sender covers it.
         sender = sender or Sender(group_limit=10_000)
         bot = create_bot(settings, sender)
+        if client_timeout is not None:
+            bot.session.timeout = client_timeout
         db = create_engine(settings.storage.database_url)
         await migrate(db)
         sessions = session_factory(db)
@@ -114,7 +120,10 @@ class BotRig:
             if poll:
                 rig.polling = asyncio.create_task(
                     dp.start_polling(
-                        bot, handle_signals=False, close_bot_session=False, polling_timeout=5
+                        bot,
+                        handle_signals=False,
+                        close_bot_session=False,
+                        polling_timeout=polling_timeout,
                     )
                 )
                 await api.wait_call("getMe", timeout=10)

@@ -74,9 +74,26 @@ class Call:
 
 @dataclass
 class _Failure:
+    """One scripted fault: an error answer, a late answer, or a dropped connection."""
+
     remaining: int
-    error: ApiError
+    error: ApiError | None
     chat_id: int | None = None
+    delay: float = 0.0
+    reset: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.reset:
+            return "reset"
+        if self.error is None:
+            return "slow"
+        return str(self.error.status)
+
+
+#: statuses recorded for calls that got no answer
+DROPPED = 0  # the connection was closed without an answer (``reset_next``)
+ABANDONED = 499  # answered late, after the client had given up: not processed
 
 
 @dataclass
@@ -132,6 +149,7 @@ class FakeBotAPI:
         self.messages: dict[tuple[int, int], _Stored] = {}
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1_000)
+        self.faults: list[tuple[str, str]] = []  # (method, kind) of every fault served
 
     # ----- lifecycle -----------------------------------------------------------------
     @property
@@ -179,6 +197,22 @@ class FakeBotAPI:
         self._failures.setdefault(method, []).append(
             _Failure(times, ApiError(status, description, retry_after), chat_id)
         )
+
+    def delay_next(
+        self, method: str, seconds: float, *, times: int = 1, chat_id: int | None = None
+    ) -> None:
+        """The next ``times`` calls are answered after ``seconds``.  A request whose client
+        gave up meanwhile is not processed (recorded with status ABANDONED): the fake plays
+        the case where Telegram never saw it, since a bot cannot tell the other case apart."""
+        self._failures.setdefault(method, []).append(_Failure(times, None, chat_id, delay=seconds))
+
+    def reset_next(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next ``times`` calls have their connection closed unanswered, unprocessed."""
+        self._failures.setdefault(method, []).append(_Failure(times, None, chat_id, reset=True))
+
+    def pending_faults(self) -> int:
+        """Scripted faults not served yet."""
+        return sum(f.remaining for queue in self._failures.values() for f in queue)
 
     def fail_flood(
         self, method: str, retry_after: int = 1, times: int = 1, chat_id: int | None = None
@@ -316,7 +350,18 @@ class FakeBotAPI:
         try:
             failure = self._take_failure(method, call.chat_id)
             if failure is not None:
-                raise failure
+                self.faults.append((method, failure.kind))
+                if failure.reset:
+                    return self._drop(request, call)
+                if failure.delay:
+                    await asyncio.sleep(failure.delay)
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        call.status = ABANDONED
+                        self._call_seen.set()
+                        return web.Response(status=ABANDONED)
+                if failure.error is not None:
+                    raise failure.error
             result = await self._dispatch(method, params)
         except ApiError as exc:
             call.status = exc.status
@@ -333,14 +378,21 @@ class FakeBotAPI:
         self._call_seen.set()
         return web.json_response({"ok": True, "result": result})
 
-    def _take_failure(self, method: str, chat_id: int | None) -> ApiError | None:
+    def _drop(self, request: web.Request, call: Call) -> web.Response:
+        call.status = DROPPED
+        self._call_seen.set()
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)  # never reaches the client: the socket is gone
+
+    def _take_failure(self, method: str, chat_id: int | None) -> _Failure | None:
         queue = self._failures.get(method, [])
         for failure in queue:
             if failure.chat_id is None or failure.chat_id == chat_id:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     queue.remove(failure)
-                return failure.error
+                return failure
         return None
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
@@ -489,7 +541,7 @@ class FakeBotAPI:
         return member(user(user_id))
 
     def _m_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
-        file_id = str(params["file_id"])
+        file_id = str(params.get("file_id") or "")
         if file_id not in self._files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self._files[file_id]

@@ -80,14 +80,38 @@ async def test_unchanged_edit_is_a_success(fake_api: FakeBotAPI, bot: Bot) -> No
     assert fake_api.calls_of("editMessageText")[0].status == 400
 
 
-async def test_server_errors_are_counted_and_raised(fake_api: FakeBotAPI, bot: Bot) -> None:
+async def test_server_errors_are_counted_and_retried(fake_api: FakeBotAPI, bot: Bot) -> None:
     before = counter(TELEGRAM_ERRORS, "sendMessage", "server")
     calls = counter(TELEGRAM_CALLS, "sendMessage")
     fake_api.fail_next("sendMessage", 502, "Bad Gateway")
-    with pytest.raises(TelegramServerError):
-        await bot.send_message(GROUP, "x")
+    message = await bot.send_message(GROUP, "x")
+    assert message.text == "x"
+    assert [c.status for c in fake_api.calls_of("sendMessage", GROUP)] == [502, 200]
     assert counter(TELEGRAM_ERRORS, "sendMessage", "server") == before + 1
-    assert counter(TELEGRAM_CALLS, "sendMessage") == calls + 1
+    assert counter(TELEGRAM_CALLS, "sendMessage") == calls + 2
+
+
+async def test_dropped_connection_is_retried_once_then_delivered(
+    fake_api: FakeBotAPI, bot: Bot
+) -> None:
+    before = counter(TELEGRAM_ERRORS, "sendMessage", "network")
+    fake_api.reset_next("sendMessage")
+    message = await bot.send_message(GROUP, "after the reset")
+    assert message.text == "after the reset"
+    assert [c.status for c in fake_api.calls_of("sendMessage", GROUP)] == [0, 200]
+    assert fake_api.sent_texts(GROUP) == ["after the reset"]
+    assert counter(TELEGRAM_ERRORS, "sendMessage", "network") == before + 1
+
+
+async def test_server_errors_give_up_after_max_retries(fake_api: FakeBotAPI) -> None:
+    bot = create_bot(bot_settings(fake_api.url), Sender(max_retries=2, retry_delay=0.01))
+    try:
+        fake_api.fail_next("sendMessage", 500, "Internal Server Error", times=3)
+        with pytest.raises(TelegramServerError):
+            await bot.send_message(GROUP, "never")
+        assert [c.status for c in fake_api.calls_of("sendMessage")] == [500, 500, 500]
+    finally:
+        await bot.session.close()
 
 
 def test_rate_limiter_window() -> None:
