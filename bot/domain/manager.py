@@ -148,6 +148,12 @@ class PlayerManager:
         if not self._config.resume_after_restart:
             log.info("%d chats have queued tracks; resume_after_restart is off", len(chats))
             return 0
+        try:
+            # one query per few hundred chats instead of one per chat; each player's own
+            # read then comes from the settings cache
+            await self._deps.settings.get_many(chats)
+        except Exception:
+            log.warning("could not read settings of %d chats at once", len(chats), exc_info=True)
         restored = 0
 
         async def one(chat_id: int) -> None:
