@@ -67,9 +67,7 @@ async def change_behind_the_repo(engine: AsyncEngine, chat_id: int, volume: int)
         )
 
 
-async def test_a_cached_read_does_not_touch_the_database(
-    engine: AsyncEngine, clock: Clock
-) -> None:
+async def test_a_cached_read_does_not_touch_the_database(engine: AsyncEngine, clock: Clock) -> None:
     repo = repo_on(engine, clock)
     await repo.set_volume(CHAT, 150)
     selects = Selects(engine)
@@ -168,7 +166,7 @@ async def test_get_many_reads_in_batches_and_fills_the_cache(
         await repo.set_volume(chat_id, chat_id % 200 + 1)
     await repo.get(2)  # already cached: not asked for again
     selects = Selects(engine)
-    ids = list(range(1, 702)) + [1]  # 701 distinct, one repeated
+    ids = [*range(1, 702), 1]  # 701 distinct, one repeated
     found = await repo.get_many(ids)
     assert selects.take() == 2  # 700 uncached ids in batches of 500
     assert len(found) == 701
