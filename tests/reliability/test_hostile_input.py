@@ -306,3 +306,28 @@ async def test_ssrf_corpus_refused_without_a_request(
     redirects = sum(1 for url, _ in cases if PUBLIC_HOST in url)
     assert public_media.hits("/redirect-to?to=") == len(public_media.requests) == redirects
     assert bug_log.records == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known hole: ffprobe/ffmpeg fetch the checked URL again, resolve it again and "
+    "follow redirects themselves, so a host that passes the guard can send them to loopback",
+)
+async def test_media_refetched_by_ffmpeg_is_not_sent_to_loopback(
+    fake_api: FakeBotAPI,
+    media: MediaServer,
+    public_media: MediaServer,
+    tmp_path: Path,
+    redis_url: str,
+    locales_dir: Path,
+) -> None:
+    script_group(fake_api)
+    inside = f"http://127.0.0.1:{media.port}/files/a.mp3"
+    url = f"http://{PUBLIC_ADDRESS}:{public_media.port}/switch/a.mp3?to={inside}"
+    async with BotRig.open(
+        fake_api, tmp_path, redis_url, locales_dir, poll=False, **NO_PRIVATE
+    ) as rig:
+        await rig.feed(rig.updates.message(GROUP, ADMIN, f"/play {url}"))
+        await asyncio.sleep(1.0)  # the engine's ffmpeg opens the stream meanwhile
+    assert public_media.hits("/switch/") >= 1
+    assert media.requests == []

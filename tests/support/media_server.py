@@ -38,6 +38,7 @@ class MediaServer:
         app.router.add_get("/slow-headers", self._slow_headers)
         app.router.add_get("/slow-body", self._slow_body)
         app.router.add_get("/radio", self._radio)
+        app.router.add_get("/switch/{name}", self._switch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         self.port = self.port or free_port()
@@ -68,6 +69,13 @@ class MediaServer:
 
     async def _redirect_to(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(request.query["to"])
+
+    async def _switch(self, request: web.Request) -> web.StreamResponse:
+        """Bait and switch: the file to the first request for this path, then a redirect to
+        ``?to=`` for every later one (a host that passes a check, then sends ffmpeg away)."""
+        if self.hits(request.path) > 1:
+            raise web.HTTPFound(request.query["to"])
+        return await self._file(request)
 
     async def _loop(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/loop")
