@@ -131,11 +131,32 @@ class ChatSettingsRepo(Repo):
     ) -> None:
         super().__init__(sessions)
         self.cache = SettingsCache(cache_seconds, max_entries=cache_entries, clock=clock)
+        self._reads: dict[int, asyncio.Future[ChatSettings]] = {}
 
     async def get(self, chat_id: int) -> ChatSettings:
         cached = self.cache.get(chat_id)
         if cached is not None:
             return cached
+        if not self.cache.enabled:
+            return await self._read(chat_id)
+        # A burst of updates for one chat arrives together: one read serves them all
+        # (without this every one of them missed the empty cache at once).
+        reading = self._reads.get(chat_id)
+        if reading is None:
+            reading = self._reads[chat_id] = asyncio.ensure_future(self._read(chat_id))
+            reading.add_done_callback(self._read_done(chat_id))
+        return await asyncio.shield(reading)
+
+    def _read_done(self, chat_id: int) -> Callable[[asyncio.Future[ChatSettings]], None]:
+        def done(reading: asyncio.Future[ChatSettings]) -> None:
+            if self._reads.get(chat_id) is reading:
+                del self._reads[chat_id]
+            if not reading.cancelled():
+                reading.exception()  # every waiter may have gone: not "never retrieved"
+
+        return done
+
+    async def _read(self, chat_id: int) -> ChatSettings:
         generation = self.cache.generation
         async with self._transaction() as session:
             settings = _settings(await session.get(Chat, chat_id), chat_id)
@@ -164,8 +185,10 @@ class ChatSettingsRepo(Repo):
         return found
 
     def forget(self, chat_id: int) -> None:
-        """For writers that bypass this repository (the admin panel)."""
+        """For writers that bypass this repository (the admin panel).  A read already in
+        flight may predate the write: later callers start their own."""
         self.cache.forget(chat_id)
+        self._reads.pop(chat_id, None)
 
     @asynccontextmanager
     async def _changing(self, chat_id: int) -> AsyncIterator[AsyncSession]:
@@ -173,7 +196,7 @@ class ChatSettingsRepo(Repo):
             async with self._transaction(write=True) as session:
                 yield session
         finally:  # after the commit (or a failure whose outcome is unknown)
-            self.cache.forget(chat_id)
+            self.forget(chat_id)
 
     async def ensure_chat(self, chat_id: int, title: str) -> None:
         async with self._changing(chat_id) as session:

@@ -3,6 +3,7 @@ change becomes visible."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,25 @@ def test_a_read_that_raced_a_write_is_not_stored() -> None:
     assert cache.get(CHAT) is None
     cache.put(ChatSettings(chat_id=CHAT, volume=2), read_at_generation=cache.generation)
     assert cache.get(CHAT) == ChatSettings(chat_id=CHAT, volume=2)
+
+
+async def test_concurrent_misses_share_one_read(engine: AsyncEngine, clock: Clock) -> None:
+    repo = repo_on(engine, clock)
+    await repo.set_volume(CHAT, 70)
+    selects = Selects(engine)
+    results = await asyncio.gather(*(repo.get(CHAT) for _ in range(50)))
+    assert results == [ChatSettings(chat_id=CHAT, volume=70)] * 50
+    assert selects.take() == 1
+
+
+async def test_a_write_during_a_read_is_seen_by_later_reads(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    repo = repo_on(engine, clock)
+    await repo.set_volume(CHAT, 70)
+    early = asyncio.ensure_future(repo.get(CHAT))
+    await asyncio.sleep(0)  # the shared read is in flight
+    await repo.set_volume(CHAT, 90)
+    assert (await repo.get(CHAT)).volume == 90
+    assert (await early).volume in (70, 90)  # began before the write: either is right
+    assert (await repo.get(CHAT)).volume == 90
