@@ -138,7 +138,7 @@ async def run(config: dict[str, Any]) -> None:
             with contextlib.suppress(PlayerError):  # nothing was playing: nothing changed
                 await players.skip(CHAT)
             journal.write("ok skip")
-        elif roll < 0.54:
+        elif roll < 0.57:
             journal.write("try stop")
             await players.stop(CHAT)
             journal.write("ok stop")
