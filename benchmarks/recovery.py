@@ -20,7 +20,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from benchmarks.common import Result, redis_server, scratch_dir
-from bot.config import PlayerConfig, SourcesConfig
+from bot.config import PlayerConfig, SourcesConfig, StorageConfig
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
@@ -103,7 +103,9 @@ async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerMana
             engine=engine,
             bus=EventBus(),
             history=HistoryRepo(sessions),
-            settings=ChatSettingsRepo(sessions),
+            settings=ChatSettingsRepo(
+                sessions, cache_seconds=StorageConfig().settings_cache_seconds
+            ),
             playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
             config=PlayerConfig(),
         )

@@ -57,12 +57,17 @@ class Application:
         self.bot: Bot = create_bot(s, self.sender)
         self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
         self.resolver = SourceResolver.from_settings(s, self.bot)
+        # one instance for the player, the bot and the web panel: its cache is only
+        # invalidated by writes that go through it
+        self.chat_settings = ChatSettingsRepo(
+            self.sessions, cache_seconds=s.storage.settings_cache_seconds
+        )
         self.players = PlayerManager(
             store=self.store,
             engine=self.engine,
             bus=self.bus,
             history=HistoryRepo(self.sessions),
-            settings=ChatSettingsRepo(self.sessions),
+            settings=self.chat_settings,
             playlists=self.resolver,
             config=s.player,
             per_chat_labels=s.metrics.per_chat_labels,
@@ -76,6 +81,7 @@ class Application:
             sessions=self.sessions,
             bus=self.bus,
             sender=self.sender,
+            chat_settings=self.chat_settings,
             started_at=self.started_at,
         )
         self.dp: Dispatcher = build_dispatcher(services)
@@ -90,6 +96,7 @@ class Application:
                 bus=self.bus,
                 players=self.players,
                 store=self.store,
+                forget_chat_settings=self.chat_settings.forget,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=self.store,

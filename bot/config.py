@@ -74,6 +74,8 @@ class EngineConfig(_Section):
 class StorageConfig(_Section):
     database_url: str = "sqlite+aiosqlite:///sattva.db"
     redis_url: str = ""
+    # chat settings are read from memory for this long after a read (0: always the database)
+    settings_cache_seconds: float = Field(default=5, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -15,7 +15,7 @@ from bot.domain.control import PlayerState
 from bot.engines.base import EngineError
 from bot.storage.database import SQLITE_IMMEDIATE
 from bot.storage.queue import QueueError
-from web.admin_views import MODEL_VIEWS
+from web.admin_views import MODEL_VIEWS, ChatAdmin, chat_admin_view
 from web.audit import actor_of, record
 from web.auth import AdminAuth
 from web.services import WebServices
@@ -132,6 +132,8 @@ def mount_admin(app: Starlette, services: WebServices) -> Admin:
     )
     auth.templates = admin.templates
     for view in MODEL_VIEWS:
+        if view is ChatAdmin:
+            view = chat_admin_view(services.forget_chat_settings)
         admin.add_view(view)
     admin.add_view(make_queues_view(services))
     return admin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 from sqladmin import ModelView
@@ -102,6 +103,17 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.playlist,
         Chat.volume,
     ]
+    # set per app by ``chat_admin_view``; None leaves stale settings to the cache's TTL
+    forget_chat_settings: ClassVar[Callable[[int], None] | None] = None
+
+    async def after_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        forget = type(self).forget_chat_settings
+        if forget is not None:
+            forget(int(model.id))
+        await super().after_model_change(data, model, is_created, request)
+
     form_args: ClassVar[dict[str, dict[str, Any]]] = {
         "language": {
             "validators": [validators.Optional(), validators.AnyOf(["en", "ru", "uk"])],
@@ -235,3 +247,10 @@ MODEL_VIEWS: tuple[type[ModelView], ...] = (
     WebAdminAdmin,
     AuditLogAdmin,
 )
+
+
+def chat_admin_view(forget_chat_settings: Callable[[int], None]) -> type[ChatAdmin]:
+    """``ChatAdmin`` bound to one app's settings cache (a subclass, so two apps in one
+    process, as in tests, do not share it)."""
+    attrs = {"forget_chat_settings": staticmethod(forget_chat_settings)}
+    return cast(type[ChatAdmin], type("ChatAdmin", (ChatAdmin,), attrs))

@@ -33,3 +33,6 @@ class WebServices:
     clock: Callable[[], float] = time.monotonic
     # whose disk usage /metrics reports (the data directory)
     disk_path: Path = field(default_factory=Path.cwd)
+    # drops a chat's cached settings after the admin panel edits its row (the bot's
+    # ChatSettingsRepo.forget); the default leaves it to the cache's TTL
+    forget_chat_settings: Callable[[int], None] = lambda chat_id: None

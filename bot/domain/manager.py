@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 #: chats handled at once by recovery and the periodic loops (engine joins are slow, but
 #: ten thousand at once would swamp the store and Telegram)
 CONCURRENCY = 50
+# chats recovered per settings query; small enough that their cached settings are still
+# fresh (storage.settings_cache_seconds) when the last of them starts
+RECOVER_BATCH = 500
 AUTO_END_REASON = "no_listeners"
 
 
@@ -155,7 +158,16 @@ class PlayerManager:
             if await self.chat(chat_id).recover():
                 restored += 1
 
-        await for_each(chats, one)
+        ordered = list(chats)
+        for first in range(0, len(ordered), RECOVER_BATCH):
+            batch = ordered[first : first + RECOVER_BATCH]
+            try:
+                # one query for the batch instead of one per chat: each player's own read
+                # then comes from the settings cache, still fresh since the batch is small
+                await self._deps.settings.get_many(batch)
+            except Exception:
+                log.warning("settings of %d chats unreadable at once", len(batch), exc_info=True)
+            await for_each(batch, one)
         log.info("recovered %d of %d chats", restored, len(chats))
         return restored
 

@@ -285,8 +285,7 @@ class Playback:
     async def _queue_changed(self) -> None:
         d = self._d
         try:
-            pending = await d.store.pending(self.chat_id)
-            loop = await d.store.get_loop(self.chat_id)
+            pending, loop = await d.store.pending_and_loop(self.chat_id)
         except QueueError as exc:
             log.warning("chat %s: queue not readable: %s", self.chat_id, exc)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +22,10 @@ class ChatSettings:
 
 class ChatSettingsSource(Protocol):
     async def get(self, chat_id: int) -> ChatSettings: ...
+
+    async def get_many(self, chat_ids: Iterable[int]) -> dict[int, ChatSettings]:
+        """Every listed chat (defaults for unknown ones); recovery reads thousands at once."""
+        ...
 
 
 class PlayHistorySink(Protocol):

@@ -214,6 +214,14 @@ class DatabaseQueueStore:
         async with self._transaction("pending") as conn:
             return [Track.from_json(row.track_json) for row in await self._entries(conn, chat_id)]
 
+    async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
+        async with self._transaction("pending_and_loop") as conn:
+            entries = await self._entries(conn, chat_id)
+            query = select(CHATS.c.loop_mode).where(CHATS.c.chat_id == chat_id)
+            mode = (await conn.execute(query)).scalar_one_or_none()
+        tracks = [Track.from_json(row.track_json) for row in entries]
+        return tracks, LoopMode.OFF if mode is None else LoopMode(mode)
+
     async def length(self, chat_id: int) -> int:
         async with self._transaction("length") as conn:
             return await self._count(conn, chat_id)

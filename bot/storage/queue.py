@@ -74,6 +74,11 @@ class QueueStore(Protocol):
 
     async def pending(self, chat_id: int) -> list[Track]: ...
 
+    async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
+        """``pending`` and ``get_loop`` read together, in one round trip: the player
+        publishes both after every queue change (and for every chat at recovery)."""
+        ...
+
     async def length(self, chat_id: int) -> int:
         """Number of pending tracks (the slot not counted)."""
 

@@ -214,6 +214,15 @@ class RedisQueueStore:
         items = await self._guard("pending", self._client.lrange(self._keys(chat_id)[0], 0, -1))
         return [Track.from_json(item) for item in items]
 
+    async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
+        keys = self._keys(chat_id)
+        pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: one snapshot
+        pipe.lrange(keys[0], 0, -1)
+        pipe.get(keys[2])
+        items, mode = await self._guard("pending_and_loop", pipe.execute())
+        tracks = [Track.from_json(item) for item in items]
+        return tracks, LoopMode(mode) if mode else LoopMode.OFF
+
     async def length(self, chat_id: int) -> int:
         return int(await self._guard("length", self._client.llen(self._keys(chat_id)[0])))
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from bot.domain.models import EndReason, Track
 from bot.domain.ports import ChatSettings
 from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
+from bot.storage.settings_cache import DEFAULT_MAX_ENTRIES, SettingsCache
 
 MIN_VOLUME, MAX_VOLUME = 1, 200
 MAX_TITLE = 256
@@ -110,14 +112,94 @@ def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
 
 
 class ChatSettingsRepo(Repo):
-    """``ChatSettingsSource`` plus the setters; a chat without a row has the defaults."""
+    """``ChatSettingsSource`` plus the setters; a chat without a row has the defaults.
+
+    Reads are served from a ``SettingsCache`` (off unless ``cache_seconds`` > 0); every
+    setter here drops the chat's entry, so the process must share ONE instance of this
+    repository for its own writes to be seen at once.  Edits made elsewhere show after at
+    most ``cache_seconds`` unless the editor calls ``forget``."""
+
+    _GET_MANY_BATCH = 500  # ids per IN (...) query, well under SQLite's variable limit
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        cache_seconds: float = 0,
+        cache_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(sessions)
+        self.cache = SettingsCache(cache_seconds, max_entries=cache_entries, clock=clock)
+        self._reads: dict[int, asyncio.Future[ChatSettings]] = {}
 
     async def get(self, chat_id: int) -> ChatSettings:
+        cached = self.cache.get(chat_id)
+        if cached is not None:
+            return cached
+        if not self.cache.enabled:
+            return await self._read(chat_id)
+        # A burst of updates for one chat arrives together: one read serves them all
+        # (without this every one of them missed the empty cache at once).
+        reading = self._reads.get(chat_id)
+        if reading is None:
+            reading = self._reads[chat_id] = asyncio.ensure_future(self._read(chat_id))
+            reading.add_done_callback(self._read_done(chat_id))
+        return await asyncio.shield(reading)
+
+    def _read_done(self, chat_id: int) -> Callable[[asyncio.Future[ChatSettings]], None]:
+        def done(reading: asyncio.Future[ChatSettings]) -> None:
+            if self._reads.get(chat_id) is reading:
+                del self._reads[chat_id]
+            if not reading.cancelled():
+                reading.exception()  # every waiter may have gone: not "never retrieved"
+
+        return done
+
+    async def _read(self, chat_id: int) -> ChatSettings:
+        generation = self.cache.generation
         async with self._transaction() as session:
-            return _settings(await session.get(Chat, chat_id), chat_id)
+            settings = _settings(await session.get(Chat, chat_id), chat_id)
+        self.cache.put(settings, read_at_generation=generation)
+        return settings
+
+    async def get_many(self, chat_ids: Iterable[int]) -> dict[int, ChatSettings]:
+        """Many chats in a few queries (recovery reads thousands); fills the cache too."""
+        found: dict[int, ChatSettings] = {}
+        missing: list[int] = []
+        for chat_id in dict.fromkeys(chat_ids):
+            cached = self.cache.get(chat_id)
+            if cached is None:
+                missing.append(chat_id)
+            else:
+                found[chat_id] = cached
+        for start in range(0, len(missing), self._GET_MANY_BATCH):
+            batch = missing[start : start + self._GET_MANY_BATCH]
+            generation = self.cache.generation
+            async with self._transaction() as session:
+                rows = await session.scalars(select(Chat).where(Chat.id.in_(batch)))
+                by_id = {chat.id: chat for chat in rows}
+            for chat_id in batch:
+                settings = found[chat_id] = _settings(by_id.get(chat_id), chat_id)
+                self.cache.put(settings, read_at_generation=generation)
+        return found
+
+    def forget(self, chat_id: int) -> None:
+        """For writers that bypass this repository (the admin panel).  A read already in
+        flight may predate the write: later callers start their own."""
+        self.cache.forget(chat_id)
+        self._reads.pop(chat_id, None)
+
+    @asynccontextmanager
+    async def _changing(self, chat_id: int) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._transaction(write=True) as session:
+                yield session
+        finally:  # after the commit (or a failure whose outcome is unknown)
+            self.forget(chat_id)
 
     async def ensure_chat(self, chat_id: int, title: str) -> None:
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, title=title[:MAX_TITLE])
 
     async def list_chats(self) -> list[Chat]:
@@ -128,34 +210,34 @@ class ChatSettingsRepo(Repo):
         """None: the configured default locale."""
         if language is not None and not 2 <= len(language) <= MAX_LANGUAGE:
             raise ValueError(f"language must be a locale code of 2 to {MAX_LANGUAGE} letters")
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, language=language)
 
     async def set_admin_only(self, chat_id: int, admin_only: bool) -> None:
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, admin_only=admin_only)
 
     async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None:
         """None: the configured default; 0: never end by itself."""
         if minutes is not None and minutes < 0:
             raise ValueError("auto-end minutes must be 0 or more")
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, auto_end_minutes=minutes)
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None:
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, always_on=always_on)
 
     async def set_playlist(self, chat_id: int, entries: Sequence[str]) -> None:
         """One entry per line (URL, library name or folder); blank entries dropped."""
         text = "\n".join(entry.strip() for entry in entries if entry.strip())
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, playlist=text)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if not MIN_VOLUME <= volume <= MAX_VOLUME:
             raise ValueError(f"volume must be between {MIN_VOLUME} and {MAX_VOLUME}")
-        async with self._transaction(write=True) as session:
+        async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, volume=volume)
 
 

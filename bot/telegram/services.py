@@ -119,8 +119,12 @@ def build_services(
     bus: EventBus,
     sender: Sender,
     started_at: float | None = None,
+    chat_settings: ChatSettingsRepo | None = None,
 ) -> BotServices:
-    """The services on the storage repositories (what ``python -m bot`` wires)."""
+    """The services on the storage repositories (what ``python -m bot`` wires).
+
+    ``chat_settings``: the process's one settings repository (its cache is shared with the
+    player); a new uncached one when not given."""
     from bot.telegram.stats import stats_provider  # stats needs this module's types
 
     started = time.time() if started_at is None else started_at
@@ -128,7 +132,7 @@ def build_services(
         settings=settings,
         players=players,
         resolver=resolver,
-        chat_settings=ChatSettingsRepo(sessions),
+        chat_settings=ChatSettingsRepo(sessions) if chat_settings is None else chat_settings,
         auth=AuthRepo(sessions),
         audit=AuditRepo(sessions),
         bus=bus,

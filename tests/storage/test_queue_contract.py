@@ -96,6 +96,22 @@ async def test_loop_mode_defaults_to_off_and_is_per_chat(store: QueueStore) -> N
     assert await store.get_loop(CHAT) is LoopMode.OFF
 
 
+async def test_pending_and_loop_reads_both_in_one_operation(store: QueueStore) -> None:
+    def count(op: str) -> float:
+        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+
+    assert await store.pending_and_loop(CHAT) == ([], LoopMode.OFF)
+    _, b, c = await fill(store, "a", "b", "c")
+    await store.start_next(CHAT, now=10.0)  # "a" leaves pending for the slot
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    [other] = await fill(store, "other", chat=OTHER)
+    before = {op: count(op) for op in ("pending_and_loop", "pending", "get_loop")}
+    assert await store.pending_and_loop(CHAT) == ([b, c], LoopMode.QUEUE)
+    assert await store.pending_and_loop(OTHER) == ([other], LoopMode.OFF)
+    after = {op: count(op) - before[op] for op in before}
+    assert after == {"pending_and_loop": 2, "pending": 0, "get_loop": 0}
+
+
 async def test_loop_track_replays_on_natural_end_and_skip_moves_on(store: QueueStore) -> None:
     a, b = await fill(store, "a", "b")
     await store.set_loop(CHAT, LoopMode.TRACK)

@@ -97,6 +97,7 @@ CALLS: dict[str, Callable[[RedisQueueStore], Awaitable[Any]]] = {
     "now_playing": lambda s: s.now_playing(CHAT),
     "pending": lambda s: s.pending(CHAT),
     "get_loop": lambda s: s.get_loop(CHAT),
+    "pending_and_loop": lambda s: s.pending_and_loop(CHAT),
     "enqueue": lambda s: s.enqueue(CHAT, C, limit=10),
     "advance": lambda s: s.advance(CHAT, A.id, now=2.0, natural=True),
 }

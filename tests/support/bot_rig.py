@@ -95,7 +95,10 @@ class BotRig:
         db = create_engine(settings.storage.database_url)
         await migrate(db)
         sessions = session_factory(db)
-        chat_settings = ChatSettingsRepo(sessions)
+        # one cached repository shared by the player and the bot, as bot/app.py wires it
+        chat_settings = ChatSettingsRepo(
+            sessions, cache_seconds=settings.storage.settings_cache_seconds
+        )
         store = await RedisQueueStore.open(redis_url)
         engine = LocalEngine()
         await engine.start()
@@ -112,7 +115,13 @@ class BotRig:
         )
         await players.start()
         services = build_services(
-            settings, players=players, resolver=resolver, sessions=sessions, bus=bus, sender=sender
+            settings,
+            players=players,
+            resolver=resolver,
+            sessions=sessions,
+            bus=bus,
+            sender=sender,
+            chat_settings=chat_settings,
         )
         dp = build_dispatcher(services, i18n=make_i18n(settings.i18n.default_locale, locales))
         rig = cls(api, settings, bot, dp, services, players, engine, sender, UpdateFactory(api))

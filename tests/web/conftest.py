@@ -48,6 +48,7 @@ class Sidecar:
     health: dict[str, bool]
     port: int
     sessionmaker: async_sessionmaker[AsyncSession]
+    chat_settings: ChatSettingsRepo
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     @property
@@ -120,12 +121,14 @@ async def sidecar(
     store = DatabaseQueueStore(db)
     engine = FakeEngine(default_listeners=0)
     await engine.start()
+    # cached for longer than any test: only the panel's invalidation can make edits show
+    chat_settings = ChatSettingsRepo(sessionmaker, cache_seconds=3600)
     players = PlayerManager(
         store=store,
         engine=engine,
         bus=bus,
         history=HistoryRepo(sessionmaker),
-        settings=ChatSettingsRepo(sessionmaker),
+        settings=chat_settings,
         playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
         config=PlayerConfig(),
     )
@@ -147,10 +150,13 @@ async def sidecar(
         health={name: probe(name) for name in health},
         clock=clock,
         disk_path=tmp_path,
+        forget_chat_settings=chat_settings.forget,
     )
     server = WebServer(services, host="127.0.0.1", port=0)
     port = await server.start()
-    sidecar = Sidecar(server, services, players, store, engine, clock, health, port, sessionmaker)
+    sidecar = Sidecar(
+        server, services, players, store, engine, clock, health, port, sessionmaker, chat_settings
+    )
     try:
         yield sidecar
     finally:

@@ -5,6 +5,7 @@ import json
 from sqlalchemy import select
 
 from bot.domain.models import Track
+from bot.domain.ports import ChatSettings
 from bot.storage.admins import verify_password
 from bot.storage.models import AuditLog, Chat, WebAdmin
 from tests.web.conftest import BOTH_DATABASES, Sidecar
@@ -25,6 +26,7 @@ async def audit_rows(sidecar: Sidecar) -> list[AuditLog]:
 @BOTH_DATABASES
 async def test_editing_a_chat_writes_an_audit_row_with_before_and_after(sidecar: Sidecar) -> None:
     await add_chat(sidecar)
+    assert (await sidecar.chat_settings.get(CHAT)).volume == 100  # now cached for an hour
     client = await sidecar.login()
     form = await client.get(f"/admin/chat/edit/{CHAT}")
     assert form.status_code == 200
@@ -39,6 +41,10 @@ async def test_editing_a_chat_writes_an_audit_row_with_before_and_after(sidecar:
         chat = await session.get(Chat, CHAT)
     assert chat is not None
     assert (chat.language, chat.volume, chat.admin_only) == ("ru", 80, False)
+    # the panel dropped the bot's cached copy: the player sees the edit at once
+    assert await sidecar.chat_settings.get(CHAT) == ChatSettings(
+        chat_id=CHAT, language="ru", volume=80
+    )
     [row] = await audit_rows(sidecar)
     assert (row.actor, row.action, row.entity, row.entity_id) == (
         "web:alice",
