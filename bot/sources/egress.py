@@ -130,6 +130,9 @@ class EgressProxy:
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "malformed_request") from None
         if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            if not host or not port.isdigit() or any(c in host for c in "/@?#"):
+                raise Refused(400, "malformed_request")  # only host:port, nothing to reinterpret
             checked = await self._check(f"https://{target}/", target)
             upstream_reader, upstream_writer = await self._connect(checked)
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
