@@ -37,6 +37,13 @@ MAX_TUNNELS = 256
 METHODS = ("GET", "HEAD")
 #: hop-by-hop headers meant for the proxy, not for the origin
 _PROXY_HEADERS = (b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive")
+#: what a client that goes away or stalls mid-request raises
+_READ_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+)
 
 
 class Refused(Exception):
@@ -98,8 +105,12 @@ class EgressProxy:
             self._handlers.add(task)
         try:
             if self._active >= self._max_tunnels:
-                await self._refuse(writer, Refused(503, "too_many_connections"))
-                return
+                # read the request first: closing on unread bytes resets the connection and
+                # the client would never see the answer
+                with contextlib.suppress(*_READ_ERRORS):
+                    async with asyncio.timeout(1.0):
+                        await reader.readuntil(b"\r\n\r\n")
+                raise Refused(503, "too_many_connections")
             self._active += 1
             try:
                 await self._serve(reader, writer)
@@ -107,7 +118,11 @@ class EgressProxy:
                 self._active -= 1
         except Refused as exc:
             await self._refuse(writer, exc)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+        except _READ_ERRORS:
+            pass
+        except asyncio.CancelledError:
+            # only close() cancels a handler; ending quietly keeps asyncio's stream callback
+            # from reporting the cancellation as an error
             pass
         finally:
             writer.close()

@@ -16,7 +16,7 @@ import pytest
 
 from bot.metrics import SOURCE_FAILURES
 from bot.sources.base import SourceError
-from bot.sources.egress import HEADER_LIMIT
+from bot.sources.egress import HEADER_LIMIT, EgressProxy
 from bot.sources.probe import probe
 from tests.support.egress import CountingListener, raw_exchange, routed_through_egress
 from tests.support.media_server import MediaServer
@@ -221,3 +221,25 @@ async def test_close_ends_open_tunnels(public: MediaServer) -> None:
     async with asyncio.timeout(5):
         assert await reader.read(-1) == b""
     writer.close()
+
+
+async def test_tunnel_cap_and_idle_close(public: MediaServer) -> None:
+    proxy = EgressProxy(allow_private=False, max_tunnels=1, idle_timeout=0.3)
+    await proxy.start()
+    connect = f"CONNECT {PUBLIC_HOST}:{public.port} HTTP/1.1\r\n\r\n".encode()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(connect)
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 200 Connection established\r\n\r\n"
+        # one tunnel open: the next connection is turned away, not queued
+        second = await raw_exchange(proxy.port, connect)
+        assert second.startswith(b"HTTP/1.1 503 Refused\r\n")
+        assert second.endswith(b"\r\n\r\ntoo_many_connections\n")
+        # both sides silent past the idle limit: the proxy closes the tunnel
+        async with asyncio.timeout(5):
+            assert await reader.read(-1) == b""
+        writer.close()
+        assert proxy.active == 0
+        assert (await raw_exchange(proxy.port, connect + b"\r\n"))[:12] == b"HTTP/1.1 200"
+    finally:
+        await proxy.close()
