@@ -144,23 +144,26 @@ class EgressProxy:
             method, target, version = line.decode("ascii").split(" ")
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "malformed_request") from None
+        if not version.startswith("HTTP/1."):
+            raise Refused(400, "malformed_request")
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
             if not host or not port.isdigit() or any(c in host for c in "/@?#"):
                 raise Refused(400, "malformed_request")  # only host:port, nothing to reinterpret
             checked = await self._check(f"https://{target}/", target)
-            upstream_reader, upstream_writer = await self._connect(checked)
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await writer.drain()
+            to_client, to_upstream = b"HTTP/1.1 200 Connection established\r\n\r\n", b""
         elif method in METHODS:
             if not target.lower().startswith("http://"):
                 raise Refused(400, "not_absolute_http")
             checked = await self._check(target, target)
-            upstream_reader, upstream_writer = await self._connect(checked)
-            upstream_writer.write(_origin_request(method, target, version, rest))
+            to_client, to_upstream = b"", _origin_request(method, target, version, rest)
         else:
             raise Refused(405, "method_not_allowed")
+        upstream_reader, upstream_writer = await self._connect(checked)
         try:
+            writer.write(to_client)
+            upstream_writer.write(to_upstream)
+            await writer.drain()
             await self._relay(reader, writer, upstream_reader, upstream_writer)
         finally:
             upstream_writer.close()

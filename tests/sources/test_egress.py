@@ -193,6 +193,7 @@ async def test_private_allowed_when_configured(media_server: MediaServer) -> Non
         (b"GET /relative HTTP/1.1\r\n\r\n", 400, "not_absolute_http"),
         (b"GET https://x/ HTTP/1.1\r\n\r\n", 400, "not_absolute_http"),
         (b"nonsense\r\n\r\n", 400, "malformed_request"),
+        (b"GET http://x/ SMTP\r\n\r\n", 400, "malformed_request"),
         (
             b"GET http://x/ HTTP/1.1\r\nX: " + b"a" * HEADER_LIMIT + b"\r\n\r\n",
             431,
