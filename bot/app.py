@@ -23,7 +23,9 @@ from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
+from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store
@@ -55,6 +57,10 @@ class Application:
         self.store: QueueStore = await open_queue_store(s.storage, self.db)
         self.sender = Sender()
         self.bot: Bot = create_bot(s, self.sender)
+        # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
+        self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
+        await self.egress.start()
+        set_http_proxy(self.egress.url)
         self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
         self.resolver = SourceResolver.from_settings(s, self.bot)
         # one instance for the player, the bot and the web panel: its cache is only
@@ -120,6 +126,9 @@ class Application:
             await self.players.close()
         if hasattr(self, "engine"):
             await self.engine.close()
+        if hasattr(self, "egress"):
+            set_http_proxy(None)
+            await self.egress.close()
         if hasattr(self, "bot"):
             await self.bot.session.close()
         if hasattr(self, "store"):

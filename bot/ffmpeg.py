@@ -6,6 +6,10 @@ friends would let a crafted string read local files or other hosts.  So every me
 is either an http(s) URL (network protocols only) or an absolute local path (``file`` only),
 and ``-protocol_whitelist`` makes ffmpeg itself refuse anything else, including protocols a
 playlist (m3u8) or a redirect tries to pull in.
+
+Network inputs also go through the egress proxy (``bot.sources.egress``) once the app has
+started it: ``-http_proxy`` makes every http request and every https ``CONNECT`` that
+ffmpeg opens (redirect hops and playlist segments included) pass the source guard again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,28 @@ from urllib.parse import urlsplit
 NETWORK_PROTOCOLS = "http,https,tcp,tls,crypto,hls,httpproxy"
 #: protocols ffmpeg may use for a local file
 FILE_PROTOCOLS = "file"
+
+
+#: the egress proxy's URL once the app started it; None means direct connections (tests
+#: of the parts, or tools run outside the app)
+_http_proxy: str | None = None
+
+
+def set_http_proxy(url: str | None) -> None:
+    """Routes every later ffmpeg/ffprobe/yt-dlp network fetch through ``url``.
+
+    ffmpeg skips its proxy for hosts listed in ``no_proxy``, so that variable is dropped
+    from this process's environment (children, pytgcalls' ffmpeg included, inherit it).
+    """
+    global _http_proxy
+    _http_proxy = url
+    if url is not None:
+        for name in ("no_proxy", "NO_PROXY"):
+            os.environ.pop(name, None)
+
+
+def http_proxy() -> str | None:
+    return _http_proxy
 
 
 class UnsafeMedia(ValueError):
@@ -52,9 +78,17 @@ def ffmpeg_input(media: str) -> FfmpegInput:
     return FfmpegInput(os.path.normpath(media), FILE_PROTOCOLS, False)
 
 
+def source_options(source: FfmpegInput) -> list[str]:
+    """The input options every ffmpeg that opens ``source`` gets (pytgcalls' included)."""
+    args = ["-protocol_whitelist", source.protocols]
+    if source.is_network and _http_proxy is not None:
+        args += ["-http_proxy", _http_proxy]
+    return args
+
+
 def input_args(source: FfmpegInput, *, position: float = 0.0) -> list[str]:
     """The ffmpeg/ffprobe arguments that open ``source`` (options first, then -i)."""
-    args = ["-protocol_whitelist", source.protocols]
+    args = source_options(source)
     if source.is_network:
         # 15 s without data counts as a dead connection instead of hanging forever
         args += ["-rw_timeout", "15000000"]

@@ -130,6 +130,18 @@ async def wait_healthy(port: int, timeout: float = 45) -> dict[str, object]:
         await asyncio.sleep(0.2)
 
 
+def child_commands(pid: int) -> list[list[str]]:
+    """The argument lists of ``pid``'s child processes."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                found.append(stat.with_name("cmdline").read_bytes().decode().split("\0")[:-1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return found
+
+
 @pytest.mark.parametrize("backend", ["database", "redis"])
 async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
     api: FakeBotAPI,
@@ -153,6 +165,11 @@ async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
         return call.text
 
     assert "First Song" in await say(BOB, f"/play {media.url('/files/one.mp3')}", "Now playing")
+    # the process hands its ffmpeg the egress proxy it started, not a direct connection
+    assert bot.proc is not None
+    proxies = [a[a.index("-http_proxy") + 1] for a in child_commands(bot.proc.pid) if "-i" in a]
+    assert len(proxies) == 1
+    assert proxies[0].startswith("http://127.0.0.1:")
     assert "Second Song" in await say(BOB, f"/play {media.url('/files/two.mp3')}", "Queued #1")
     assert "Third" in await say(BOB, f"/play {media.url('/files/three.mp3')}", "Queued #2")
     before = await say(BOB, "/queue", "Second Song")

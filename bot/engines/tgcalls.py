@@ -32,7 +32,7 @@ from bot.engines.tgcalls_events import (
     UpdateTranslator,
     map_error,
 )
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input
+from bot.ffmpeg import UnsafeMedia, ffmpeg_input, source_options
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,8 @@ class PyTgCallsEngine:
             source = ffmpeg_input(request.media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
-        params = f"-protocol_whitelist {source.protocols}"
+        # pytgcalls splits this string on spaces: the proxy URL and protocols have none
+        params = " ".join(source_options(source))
         if position > 0 and not request.is_live:
             params += f" -ss {position:.3f}"
         return MediaStream(

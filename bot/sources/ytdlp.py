@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 from bot.domain.models import SourceKind, Track
+from bot.ffmpeg import http_proxy
 from bot.sources.base import SourceError
 from bot.sources.guard import split_url
 
@@ -75,6 +76,8 @@ def has_site_extractor(url: str) -> bool:
 
 
 def _options() -> dict[str, Any]:
+    # yt-dlp fetches pages and APIs itself: through the egress proxy, each is guarded
+    proxy = {"proxy": url} if (url := http_proxy()) is not None else {}
     return {
         "quiet": True,
         "no_warnings": True,
@@ -87,6 +90,7 @@ def _options() -> dict[str, Any]:
         "extract_flat": False,
         "cachedir": False,
         "playlist_items": "1",
+        **proxy,
         **OPTION_OVERRIDES,
     }
 

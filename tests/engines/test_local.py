@@ -20,7 +20,9 @@ from bot.engines.base import (
 )
 from bot.engines.local import LocalEngine
 from tests.support.audio import make_tone
+from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
+from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
 
 CHAT = -100123
 
@@ -270,3 +272,39 @@ async def test_plays_http_media(engine: tuple[LocalEngine, Recorder], short_tone
         assert "404" in failed.message
     finally:
         await server.close()
+
+
+async def test_plays_http_media_through_the_egress_proxy(
+    engine: tuple[LocalEngine, Recorder], short_tone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg cannot resolve PUBLIC_HOST itself, so playing it proves the proxy carried it;
+    a redirect into loopback is refused there and the inside server sees nothing."""
+    eng, rec = engine
+    files = {"short.mp3": (short_tone, "audio/mpeg")}
+    public = MediaServer(files=files, host=PUBLIC_ADDRESS)
+    inside = MediaServer(files=files)
+    await public.start()
+    await inside.start()
+    pretend_public(monkeypatch)
+    try:
+        async with routed_through_egress(allow_private=False):
+            url = f"http://{PUBLIC_HOST}:{public.port}/files/short.mp3"
+            await eng.play(PlayRequest(CHAT, "web", url))
+            assert await rec.wait_for(TrackEnded) == TrackEnded(CHAT, "web")
+            assert rec.events == [FirstFrame(CHAT, "web"), TrackEnded(CHAT, "web")]
+            bounce = (
+                f"http://{PUBLIC_HOST}:{public.port}/redirect-to?to={inside.url('files/short.mp3')}"
+            )
+            await eng.play(PlayRequest(CHAT, "bounce", bounce))
+            failed = await rec.wait_for(TrackFailed)
+        assert isinstance(failed, TrackFailed)
+        assert failed.track_id == "bounce"
+        assert "403" in failed.message
+        assert public.requests == [
+            "/files/short.mp3",
+            f"/redirect-to?to={inside.url('files/short.mp3')}",
+        ]
+        assert inside.requests == []
+    finally:
+        await public.close()
+        await inside.close()

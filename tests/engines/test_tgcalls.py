@@ -37,6 +37,10 @@ from bot.engines.base import (
 )
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
+from bot.ffmpeg import NETWORK_PROTOCOLS
+from tests.support.egress import routed_through_egress
+from tests.support.media_server import MediaServer
+from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
 
 CHAT = -1001234567890
 ME = 777
@@ -469,3 +473,29 @@ async def test_stream_arguments_survive_pytgcalls_cleanup(tmp_path: Path, tone: 
     command = stream.microphone.path
     assert command.startswith(f"ffmpeg -protocol_whitelist file -ss 1.500 -i {tone} ")
     assert stream.camera is None
+
+
+async def test_network_stream_goes_through_the_egress_proxy(
+    tone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytgcalls' own ffprobe and the ffmpeg command get -http_proxy: its ffprobe can only
+    resolve PUBLIC_HOST through the proxy's guarded DNS."""
+    engine = PyTgCallsEngine(
+        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
+    )
+    server = MediaServer(files={"tone.mp3": (tone, "audio/mpeg")}, host=PUBLIC_ADDRESS)
+    await server.start()
+    pretend_public(monkeypatch)
+    url = f"http://{PUBLIC_HOST}:{server.port}/files/tone.mp3"
+    try:
+        async with routed_through_egress(allow_private=False) as egress:
+            stream = engine._stream(PlayRequest(CHAT, "t1", url), 0.0)
+            await stream.check_stream()
+    finally:
+        await server.close()
+    command = stream.microphone.path
+    assert command.startswith(
+        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -http_proxy {egress.url} "
+    )
+    assert f" -i {url} " in command
+    assert server.requests[:1] == ["/files/tone.mp3"]

@@ -12,10 +12,12 @@ import pytest
 
 from bot.config import SourcesConfig
 from bot.domain.models import SourceKind
+from bot.metrics import SOURCE_FAILURES
 from bot.sources import guard, ytdlp
 from bot.sources.base import SourceError, SourceRequest
 from bot.sources.resolver import SourceResolver
 from bot.sources.ytdlp import has_site_extractor, info_to_track
+from tests.support.egress import CountingListener, routed_through_egress
 from tests.support.procs import free_port
 
 VIDEO: dict[str, Any] = {
@@ -140,3 +142,29 @@ async def test_disabled(make_sources: Callable[..., SourcesConfig]) -> None:
     with pytest.raises(SourceError) as err:
         await res.resolve(SourceRequest(query="some words"))
     assert err.value.code == "unavailable"
+
+
+async def test_site_fetches_go_through_the_egress_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """yt-dlp's own requests are checked too: a site whose name answers with a loopback
+    address is refused at the proxy, and the listener there sees no connection."""
+    listener = CountingListener()
+    await listener.start()
+
+    async def resolve_host(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(guard, "resolve_host", resolve_host)
+    before = SOURCE_FAILURES.labels(kind="egress", reason="private_network")._value.get()
+    try:
+        async with routed_through_egress(allow_private=False) as egress:
+            assert ytdlp._options()["proxy"] == egress.url
+            with pytest.raises(SourceError) as err:
+                await ytdlp.lookup(
+                    f"http://soundcloud.com:{listener.port}/artist/track", timeout=20
+                )
+        assert "proxy" not in ytdlp._options()
+    finally:
+        await listener.close()
+    assert err.value.code == "unreachable"
+    assert listener.connections == 0
+    assert SOURCE_FAILURES.labels(kind="egress", reason="private_network")._value.get() > before

@@ -29,6 +29,7 @@ from bot.telegram.i18n import make_i18n
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices, build_services
+from tests.support.egress import routed_through_egress
 from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher
 from tests.support.tg_objects import UpdateFactory, user
 
@@ -100,6 +101,11 @@ class BotRig:
             sessions, cache_seconds=settings.storage.settings_cache_seconds
         )
         store = await RedisQueueStore.open(redis_url)
+        # as in the app: every ffmpeg/ffprobe/yt-dlp fetch goes through the egress proxy
+        egress = contextlib.AsyncExitStack()
+        await egress.enter_async_context(
+            routed_through_egress(allow_private=settings.sources.allow_private_networks)
+        )
         engine = LocalEngine()
         await engine.start()
         bus = EventBus()
@@ -152,6 +158,7 @@ class BotRig:
             await store.close()
             await bot.session.close()
             await db.dispose()
+            await egress.aclose()
 
     @property
     def cards(self) -> NowPlayingCards:
