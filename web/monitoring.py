@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bot.domain.events import EVENT_NAMES, Event, EventBus, Subscription
 from bot.metrics import REGISTRY, WS_CONNECTIONS, WS_DROPPED
+from bot.tasks import cancel_and_wait
 from web.auth import session_admin
 from web.security import same_origin
 from web.services import WebServices
@@ -93,11 +94,7 @@ class MonitoringHub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._sub is not None:
             self._sub.close()

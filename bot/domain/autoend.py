@@ -13,7 +13,6 @@ auto-ended: staying on is the point of that mode.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +20,7 @@ from bot.config import PlayerConfig
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,7 @@ class AutoEnd:
     async def close(self) -> None:
         tasks = list(self._timers.values())
         self._timers.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
 
     async def _limit(self, chat_id: int) -> int:
         try:

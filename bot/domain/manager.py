@@ -15,7 +15,6 @@ Start-up order: ``engine.start()``, ``await players.recover()``, ``await players
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -42,6 +41,7 @@ from bot.engines.base import (
     VoiceEngine,
 )
 from bot.storage.queue import QueueStore
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,7 @@ class PlayerManager:
     async def close(self) -> None:
         """Stops the loops, finishes queued engine events and records every position."""
         loops, self._loops = self._loops, []
-        for task in loops:
-            task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(loops)
         await self.autoend.close()
         await self.drain()
 

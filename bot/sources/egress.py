@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from bot.metrics import SOURCE_FAILURES
 from bot.sources.base import SourceError
 from bot.sources.guard import CheckedUrl, check_url
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,7 @@ class EgressProxy:
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        for task in list(self._handlers):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._handlers))
         await self._server.wait_closed()
         self._server = None
 

@@ -8,7 +8,6 @@ subscriber that falls behind, and every send here is caught and logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.events import Event, Subscription
+from bot.tasks import cancel_and_wait
 from bot.telegram.formatting import short_title
 from bot.telegram.i18n import chat_locale, in_locale
 from bot.telegram.nowplaying import NowPlayingCards
@@ -58,11 +58,7 @@ class Announcer:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._sub is not None:
             self._sub.close()

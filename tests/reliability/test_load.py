@@ -37,7 +37,8 @@ from tests.support.player_crash import NoPlaylists
 CHATS = [-1003000000000 - i for i in range(200)]
 TRACKS_PER_CHAT = 2
 TRACK_SECONDS = 1.0
-ROUND_TIMEOUT = 90.0  # per round: 18-31 s on a loaded 2-core machine; 40 s failed once beside other jobs
+# per round: 18-31 s on a loaded 2-core machine; 40 s failed once beside other jobs
+ROUND_TIMEOUT = 90.0
 RSS_MARGIN_MB = 20
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,24 @@
+"""Background-task housekeeping shared by every part that owns long-running tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancels every task, then waits for each to finish.
+
+    Waiting matters: a task cancelled but not awaited may still be running its cleanup when
+    the resources it uses (store, engine, sockets) are closed under it.  Exceptions other
+    than the cancellation are left to the task's own handling; here they only must not stop
+    the others from being awaited.
+    """
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
