@@ -120,7 +120,8 @@ class Application:
             with contextlib.suppress(RuntimeError):  # polling had not started yet
                 await self.dp.stop_polling()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            # a polling task that does not end in time must not keep the rest from closing
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
         if hasattr(self, "players"):
             await self.players.close()
