@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.storage.database import create_engine, migrate
 from tests.support.locales import compile_locales
 from tests.support.procs import RedisServer
 
@@ -115,3 +116,12 @@ def redis_server(workdir: Path) -> Iterator[RedisServer]:
 
 def locales(workdir: Path) -> Path:
     return compile_locales(workdir / "locales")
+
+
+async def migrated_database(workdir: Path) -> Path:
+    """A SQLite file with the current schema, for a bot (or child process) to open."""
+    database = workdir / "bot.db"
+    db = create_engine(f"sqlite+aiosqlite:///{database}")
+    await migrate(db)
+    await db.dispose()
+    return database

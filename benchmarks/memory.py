@@ -24,11 +24,10 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import Result, redis_server, scratch_dir
+from benchmarks.common import Result, migrated_database, redis_server, scratch_dir
 from benchmarks.recovery import CHATS, fill, players_on
 from bot.engines.base import FirstFrame, PlayRequest
 from bot.engines.local import LocalEngine
-from bot.storage.database import create_engine, migrate
 from tests.support.audio import make_tone
 
 STREAMS = 20
@@ -82,10 +81,7 @@ async def child(redis_url: str, database: Path, song: Path) -> dict[str, int]:
 
 async def run() -> Result:
     with scratch_dir() as workdir, redis_server(workdir) as server:
-        database = workdir / "bot.db"
-        db = create_engine(f"sqlite+aiosqlite:///{database}")
-        await migrate(db)
-        await db.dispose()
+        database = await migrated_database(workdir)
         await fill(server.url)
         song = make_tone(workdir / "song.mp3", seconds=60)
         proc = await asyncio.create_subprocess_exec(

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from benchmarks.common import Result, redis_server, scratch_dir
+from benchmarks.common import Result, migrated_database, redis_server, scratch_dir
 from bot.config import PlayerConfig, SourcesConfig, StorageConfig
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.database import create_engine, session_factory
 from bot.storage.redis_queue import CHATS_KEY, KEY_PREFIX, RedisQueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.fake_engine import FakeEngine
@@ -119,10 +119,7 @@ async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerMana
 
 async def run() -> Result:
     with scratch_dir() as workdir, redis_server(workdir) as server:
-        database = workdir / "bot.db"
-        db = create_engine(f"sqlite+aiosqlite:///{database}")
-        await migrate(db)
-        await db.dispose()
+        database = await migrated_database(workdir)
         await fill(server.url)
         started = time.perf_counter()
         items = await raw_read(server.url)

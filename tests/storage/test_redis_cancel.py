@@ -33,13 +33,6 @@ async def store(redis_url: str) -> AsyncIterator[RedisQueueStore]:
     await store.close()
 
 
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
 def playing(now: NowPlaying | None) -> Track | None:
     return None if now is None else now.track
 

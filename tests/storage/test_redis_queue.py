@@ -24,13 +24,6 @@ async def store(redis_url: str) -> AsyncIterator[RedisQueueStore]:
 
 
 @pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The name of every command written to any Redis connection from now on."""
     names: list[str] = []
