@@ -24,6 +24,7 @@ from bot.config import PlayerConfig, SourcesConfig, StorageConfig
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, session_factory
 from bot.storage.redis_queue import CHATS_KEY, KEY_PREFIX, RedisQueueStore
@@ -107,7 +108,8 @@ async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerMana
                 sessions, cache_seconds=StorageConfig().settings_cache_seconds
             ),
             playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-            config=PlayerConfig(),
+            config=PlayerConfig().policy(),
+            stats_sink=PrometheusSink(),
         )
         await engine.start()
         yield players, engine

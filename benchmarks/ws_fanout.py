@@ -30,6 +30,7 @@ from benchmarks.common import Result, median, ms, percentile, raise_fd_limit, sc
 from bot.config import PlayerConfig, SourcesConfig, settings_from_mapping
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
@@ -111,7 +112,8 @@ async def sidecar(workdir: Path) -> tuple[WebServer, EventBus]:
         history=HistoryRepo(sessions),
         settings=ChatSettingsRepo(sessions),
         playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-        config=PlayerConfig(),
+        config=PlayerConfig().policy(),
+        stats_sink=PrometheusSink(),
     )
 
     async def ok() -> bool:

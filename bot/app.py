@@ -21,15 +21,16 @@ from aiogram import Bot, Dispatcher
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
+from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.metrics import PrometheusSink
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store
-from bot.storage.queue import QueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
@@ -75,8 +76,8 @@ class Application:
             history=HistoryRepo(self.sessions),
             settings=self.chat_settings,
             playlists=self.resolver,
-            config=s.player,
-            per_chat_labels=s.metrics.per_chat_labels,
+            config=s.player.policy(),
+            stats_sink=PrometheusSink(per_chat_labels=s.metrics.per_chat_labels),
         )
         await self.engine.start()
         await self.players.start()

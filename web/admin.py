@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.domain.control import PlayerState
+from bot.domain.queue import QueueError
 from bot.engines.base import EngineError
 from bot.storage.database import SQLITE_IMMEDIATE
-from bot.storage.queue import QueueError
 from web.admin_views import MODEL_VIEWS, ChatAdmin, chat_admin_view
 from web.audit import actor_of, record
 from web.auth import AdminAuth

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
-from bot.storage.queue import QueueStore
 from web.services import HEALTH_PARTS, HealthProbe, WebServices
 
 PROBE_TIMEOUT_SECONDS = 3.0

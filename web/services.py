@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
-from bot.storage.queue import QueueStore
+from bot.domain.queue import QueueStore
 
 # A probe answers True when its part works; raising counts as down.
 HealthProbe = Callable[[], Awaitable[bool]]

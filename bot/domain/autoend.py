@@ -16,9 +16,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.config import PlayerConfig
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource
 from bot.tasks import cancel_and_wait
 
@@ -34,7 +34,7 @@ class AutoEnd:
         clock: Clock,
         bus: EventBus,
         settings: ChatSettingsSource,
-        config: PlayerConfig,
+        config: PlayerPolicy,
         end: EndStream,
     ) -> None:
         self._clock = clock

@@ -43,7 +43,7 @@ class ChatSnapshot:
 class Players(Protocol):
     """Every method validates, goes through the queue store first, then the engine.
 
-    Raises ``bot.storage.queue.QueueError`` subclasses (queue full, bad position, storage
+    Raises ``bot.domain.queue.QueueError`` subclasses (queue full, bad position, storage
     unavailable) and ``bot.engines.base.EngineError`` for the adapters to phrase.
     """
 

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
-from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
@@ -29,8 +28,10 @@ from bot.domain.events import EventBus
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
-from bot.domain.stream_stats import StreamStats
+from bot.domain.queue import QueueStore
+from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
     CallGone,
     EngineEvent,
@@ -40,7 +41,6 @@ from bot.engines.base import (
     TrackFailed,
     VoiceEngine,
 )
-from bot.storage.queue import QueueStore
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,16 @@ class PlayerManager:
         history: PlayHistorySink,
         settings: ChatSettingsSource,
         playlists: PlaylistResolver,
-        config: PlayerConfig,
+        config: PlayerPolicy,
         clock: Clock | None = None,
-        per_chat_labels: bool = False,
+        stats_sink: StatsSink | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
         self._engine = engine
         self._bus = bus
         self._config = config
-        self.stats = StreamStats(per_chat_labels=per_chat_labels)
+        self.stats = StreamStats(stats_sink)
         self.autoend = AutoEnd(
             clock=self._clock, bus=bus, settings=settings, config=config, end=self._auto_end
         )

@@ -24,16 +24,16 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
 from bot.domain.models import EndReason, NowPlaying, Track
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
+from bot.domain.queue import AdvanceResult, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
 from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
-from bot.storage.queue import AdvanceResult, QueueError, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class PlayerDeps:
     always_on: AlwaysOn
     autoend: AutoEnd
     clock: Clock
-    config: PlayerConfig
+    config: PlayerPolicy
     stats: StreamStats
 
 

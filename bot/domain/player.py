@@ -15,8 +15,8 @@ from bot.domain.control import PlayOutcome
 from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.domain.models import EndReason, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, ran_out
+from bot.domain.queue import QueueStore
 from bot.engines.base import EngineError, MediaError
-from bot.storage.queue import QueueStore
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
+from bot.domain.queue import AdvanceResult, QueueFull, QueuePositionError
 from bot.metrics import QUEUE_OPERATIONS
 from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import QueueChatState, QueueEntry, QueueNowPlaying
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError
 
 CHATS = cast(Table, QueueChatState.__table__)
 ENTRIES = cast(Table, QueueEntry.__table__)

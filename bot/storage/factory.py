@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import StorageConfig
+from bot.domain.queue import QueueStore
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.queue import QueueStore
 from bot.storage.redis_queue import RedisQueueStore
 
 

@@ -32,9 +32,9 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
+from bot.domain.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
 from bot.metrics import QUEUE_OPERATIONS
 from bot.storage import redis_lua
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
 
 T = TypeVar("T")
 

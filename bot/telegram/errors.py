@@ -15,9 +15,9 @@ from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import PlayerError, PlayerErrorCode
+from bot.domain.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
 from bot.engines.base import EngineError
 from bot.sources.base import SourceError
-from bot.storage.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import PlayerConfig, SourcesConfig
+from bot.config import SourcesConfig
 from bot.domain.clock import ManualClock
 from bot.domain.events import EventBus, Subscription
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.domain.playback import track_data
+from bot.domain.policy import PlayerPolicy
+from bot.domain.queue import QueueStore
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.models import PlayHistory
-from bot.storage.queue import QueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
 from tests.support.fake_engine import FakeEngine
@@ -65,7 +67,7 @@ class Rig:
     library: SourceResolver
     database: AsyncEngine  # chat settings and play history (the queue may be in Redis)
     clock: ManualClock = field(default_factory=ManualClock)
-    config: PlayerConfig = field(default_factory=PlayerConfig)
+    config: PlayerPolicy = field(default_factory=PlayerPolicy)
     bus: EventBus = field(default_factory=EventBus)
     opened: list[OpenStore] = field(default_factory=list)
     per_chat_labels: bool = False
@@ -116,7 +118,7 @@ class Rig:
             playlists=self.library,
             config=self.config,
             clock=self.clock,
-            per_chat_labels=self.per_chat_labels,
+            stats_sink=PrometheusSink(per_chat_labels=self.per_chat_labels),
         )
         self.sub: Subscription = self.bus.subscribe()
         return self.players

@@ -16,6 +16,7 @@ from bot.domain.manager import PlayerManager
 from bot.domain.models import SourceKind, Track
 from bot.engines.base import TrackEnded
 from bot.engines.local import LocalEngine
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
@@ -67,7 +68,8 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
         history=history,
         settings=ChatSettingsRepo(sessions),
         playlists=SourceResolver(SourcesConfig(library_dir=str(tmp_path)), max_track_seconds=60),
-        config=PlayerConfig(),
+        config=PlayerConfig().policy(),
+        stats_sink=PrometheusSink(),
     )
     await engine.start()
     yield Live(players, engine, store, history, bus.subscribe(["track_change", "stream_status"]))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.domain.control import PlayerState, PlayOutcome
 from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.domain.models import EndReason, LoopMode
+from bot.domain.queue import QueueFull, QueuePositionError
 from bot.engines.base import TrackEnded
-from bot.storage.queue import QueueFull, QueuePositionError
 from tests.domain.conftest import CHAT, Rig, change, make_track, queue, status
 
 A, B, C = make_track("Alpha"), make_track("Bravo"), make_track("Charlie")
@@ -211,7 +213,7 @@ async def test_volume_is_checked_and_passed_to_the_engine(rig: Rig) -> None:
 
 
 async def test_queue_limit(rig: Rig) -> None:
-    rig.config = rig.config.model_copy(update={"queue_limit": 2})
+    rig.config = dataclasses.replace(rig.config, queue_limit=2)
     await rig.boot()
     await rig.players.play(CHAT, A)  # plays: the slot is not counted
     await rig.players.play(CHAT, B)

@@ -27,6 +27,7 @@ from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.engines.local import LocalEngine
+from bot.metrics import PrometheusSink
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.models import PlayHistory
 from bot.storage.redis_queue import RedisQueueStore
@@ -78,7 +79,8 @@ async def test_200_chats_play_through_without_leaks(
         history=HistoryRepo(sessions),
         settings=ChatSettingsRepo(sessions),
         playlists=NoPlaylists(),
-        config=PlayerConfig(),
+        config=PlayerConfig().policy(),
+        stats_sink=PrometheusSink(),
     )
     events: Counter[str] = Counter()
     subscription = bus.subscribe(["track_change", "stream_status"], maxsize=10_000)

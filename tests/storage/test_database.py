@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import EndReason, SourceKind, Track
 from bot.domain.ports import ChatSettings
+from bot.domain.queue import StorageUnavailable
 from bot.storage.database import (
     alembic_config,
     create_engine,
@@ -27,7 +28,6 @@ from bot.storage.database import (
 )
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.models import Base
-from bot.storage.queue import StorageUnavailable
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
 
 CHAT = -1009876543210987

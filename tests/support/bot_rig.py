@@ -20,6 +20,7 @@ from bot.config import Settings, settings_from_mapping
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.engines.local import LocalEngine
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.redis_queue import RedisQueueStore
@@ -117,7 +118,8 @@ class BotRig:
             history=HistoryRepo(sessions),
             settings=chat_settings,
             playlists=resolver,
-            config=settings.player,
+            config=settings.player.policy(),
+            stats_sink=PrometheusSink(),
         )
         await players.start()
         services = build_services(

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import PlayerConfig
 from bot.domain.errors import PlayerError
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
+from bot.domain.policy import PlayerPolicy
 from bot.engines.base import EngineEvent, PlayRequest, TrackEnded, TrackFailed
 from bot.engines.local import LocalEngine
 from bot.storage.database import create_engine, session_factory
@@ -116,7 +116,7 @@ async def run(config: dict[str, Any]) -> None:
         history=HistoryRepo(sessions),
         settings=ChatSettingsRepo(sessions),
         playlists=NoPlaylists(),
-        config=PlayerConfig(resume_rewind_seconds=0, checkpoint_seconds=1),
+        config=PlayerPolicy(resume_rewind_seconds=0, checkpoint_seconds=1),
     )
     await engine.start()
     journal.write("try recover")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import PlayerConfig, Settings, SourcesConfig, settings_from_mapping
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
+from bot.metrics import PrometheusSink
 from bot.sources.resolver import SourceResolver
 from bot.storage.admins import create_or_reset_admin
 from bot.storage.database import create_engine, migrate, session_factory
@@ -130,7 +131,8 @@ async def sidecar(
         history=HistoryRepo(sessionmaker),
         settings=chat_settings,
         playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-        config=PlayerConfig(),
+        config=PlayerConfig().policy(),
+        stats_sink=PrometheusSink(),
     )
     health = {"bot": True, "storage": True, "engine": True}
 
