@@ -16,27 +16,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from aiogram import Bot, Dispatcher
-
 from bot.config import Settings
 from bot.domain.events import EventBus
-from bot.domain.manager import PlayerManager
-from bot.domain.queue import QueueStore
-from bot.engines.base import VoiceEngine
-from bot.engines.factory import build_engine
-from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
-from bot.metrics import PrometheusSink
-from bot.sources.egress import EgressProxy
-from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.factory import open_queue_store
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
-from bot.telegram.dispatcher import build_dispatcher, create_bot
-from bot.telegram.sender import Sender
-from bot.telegram.services import build_services
+from bot.wiring import Wired, build
 from web.health import standard_probes
-from web.server import WebServer, start_sidecar
+from web.server import start_sidecar
 from web.services import WebServices
 
 log = logging.getLogger("sattva")
@@ -49,100 +34,52 @@ class Application:
     bus: EventBus = field(default_factory=EventBus)
     polling: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def start(self) -> None:
+        """Everything up; on a failure part-way, ``stop`` closes what was opened."""
         s = self.settings
-        self.db = create_engine(s.storage.database_url)
-        await migrate(self.db)
-        self.sessions = session_factory(self.db)
-        self.store: QueueStore = await open_queue_store(s.storage, self.db)
-        self.sender = Sender()
-        self.bot: Bot = create_bot(s, self.sender)
-        # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
-        self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
-        await self.egress.start()
-        set_http_proxy(self.egress.url)
-        self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
-        self.resolver = SourceResolver.from_settings(s, self.bot)
-        # one instance for the player, the bot and the web panel: its cache is only
-        # invalidated by writes that go through it
-        self.chat_settings = ChatSettingsRepo(
-            self.sessions, cache_seconds=s.storage.settings_cache_seconds
+        parts = self.parts = await self._stack.enter_async_context(
+            build(s, bus=self.bus, started_at=self.started_at)
         )
-        self.players = PlayerManager(
-            store=self.store,
-            engine=self.engine,
-            bus=self.bus,
-            history=HistoryRepo(self.sessions),
-            settings=self.chat_settings,
-            playlists=self.resolver,
-            config=s.player.policy(),
-            stats_sink=PrometheusSink(per_chat_labels=s.metrics.per_chat_labels),
-        )
-        await self.engine.start()
-        await self.players.start()
-        services = build_services(
-            s,
-            players=self.players,
-            resolver=self.resolver,
-            sessions=self.sessions,
-            bus=self.bus,
-            sender=self.sender,
-            chat_settings=self.chat_settings,
-            started_at=self.started_at,
-        )
-        self.dp: Dispatcher = build_dispatcher(services)
-        self.dp.startup.register(self._on_polling)
-        self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
-        restored = await self.players.recover()
+        parts.dp.startup.register(self._on_polling)
+        self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
+        self._stack.push_async_callback(self._stop_polling, parts)
+        restored = await parts.players.recover()
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
-        self.web: WebServer | None = await start_sidecar(
+        web = await start_sidecar(
             WebServices(
                 settings=s,
-                sessionmaker=self.sessions,
+                sessionmaker=parts.sessions,
                 bus=self.bus,
-                players=self.players,
-                store=self.store,
-                forget_chat_settings=self.chat_settings.forget,
+                players=parts.players,
+                store=parts.store,
+                forget_chat_settings=parts.chat_settings.forget,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
-                    store=self.store,
-                    sessionmaker=self.sessions,
-                    engine=self.engine,
+                    store=parts.store,
+                    sessionmaker=parts.sessions,
+                    engine=parts.engine,
                 ),
             )
         )
+        if web is not None:
+            self._stack.push_async_callback(web.stop)
 
     async def stop(self) -> None:
-        if getattr(self, "web", None) is not None:
-            assert self.web is not None
-            await self.web.stop()
-        if hasattr(self, "dp"):
-            with contextlib.suppress(RuntimeError):  # polling had not started yet
-                await self.dp.stop_polling()
+        """Closes in the reverse order of ``start``: the web, polling, the players (each
+        writes its last position), the engine, the egress proxy, the bot, the store."""
+        await self._stack.aclose()
+
+    # -- pieces handed to the parts ------------------------------------------------------
+
+    async def _stop_polling(self, parts: Wired) -> None:
+        with contextlib.suppress(RuntimeError):  # polling had not started yet
+            await parts.dp.stop_polling()
         for task in self._tasks:
             # a polling task that does not end in time must not keep the rest from closing
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
-        if hasattr(self, "players"):
-            await self.players.close()
-        if hasattr(self, "engine"):
-            await self.engine.close()
-        if hasattr(self, "egress"):
-            set_http_proxy(None)
-            await self.egress.close()
-        if hasattr(self, "bot"):
-            await self.bot.session.close()
-        if hasattr(self, "store"):
-            await self.store.close()
-        if hasattr(self, "db"):
-            await self.db.dispose()
-
-    # -- pieces handed to the parts ------------------------------------------------------
-
-    async def _invite_link(self, chat_id: int) -> str:
-        link = await self.bot.create_chat_invite_link(chat_id, name="sattva assistant")
-        return link.invite_link
 
     async def _on_polling(self) -> None:
         self.polling = True
@@ -150,9 +87,9 @@ class Application:
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
 
-    async def _poll(self) -> None:
+    async def _poll(self, parts: Wired) -> None:
         try:
-            await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+            await parts.dp.start_polling(parts.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
 

@@ -110,6 +110,7 @@ class PlayerManager:
         self._inbox: dict[int, deque[EngineEvent]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._end_hooks: list[Callable[[TrackEnded | TrackFailed], None]] = []
         engine.set_handler(self.handle_event)
 
     def chat(self, chat_id: int) -> ChatPlayer:
@@ -270,15 +271,27 @@ class PlayerManager:
 
     async def _dispatch(self, event: EngineEvent) -> None:
         if isinstance(event, TrackEnded):
-            await self.chat(event.chat_id).on_track_ended(event.track_id)
+            if await self.chat(event.chat_id).on_track_ended(event.track_id):
+                self._ended(event)
         elif isinstance(event, TrackFailed):
-            await self.chat(event.chat_id).on_track_failed(event.track_id, event.message)
+            if await self.chat(event.chat_id).on_track_failed(event.track_id, event.message):
+                self._ended(event)
         elif isinstance(event, CallGone):
             await self.chat(event.chat_id).on_call_gone(event.reason)
         elif isinstance(event, ListenersChanged):
             await self._listeners(event.chat_id, event.count)
         elif isinstance(event, FirstFrame):
             log.debug("chat %s: first frame of %s", event.chat_id, event.track_id)
+
+    def on_track_handled(self, callback: Callable[[TrackEnded | TrackFailed], None]) -> None:
+        """Calls ``callback`` each time an engine-reported end or failure moved a chat on
+        (not for a duplicate or stale report), before any other task runs: what a crash
+        test journals as acknowledged."""
+        self._end_hooks.append(callback)
+
+    def _ended(self, event: TrackEnded | TrackFailed) -> None:
+        for hook in self._end_hooks:
+            hook(event)
 
     async def _listeners(self, chat_id: int, count: int) -> None:
         player = self._players.get(chat_id)

@@ -21,7 +21,7 @@ from bot.domain.models import Track
 from bot.domain.playback import track_data
 from bot.domain.policy import PlayerPolicy
 from bot.domain.queue import QueueStore
-from bot.metrics import PrometheusSink
+from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.models import PlayHistory
@@ -109,16 +109,16 @@ class Rig:
             store = handle.store
         self.store = store
         self.engine = FakeEngine(clock=self.clock)
-        self.players = PlayerManager(
+        self.players = make_players(
+            self.config,
             store=store,
             engine=self.engine,
             bus=self.bus,
             history=self.history,
             settings=self.settings,
             playlists=self.library,
-            config=self.config,
             clock=self.clock,
-            stats_sink=PrometheusSink(per_chat_labels=self.per_chat_labels),
+            per_chat_labels=self.per_chat_labels,
         )
         self.sub: Subscription = self.bus.subscribe()
         return self.players

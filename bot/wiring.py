@@ -1,0 +1,196 @@
+"""One wiring: the parts of a Sattva process, built in one order and closed in the reverse.
+
+``build`` is what ``python -m bot`` runs (database, queue store, egress proxy, voice engine,
+players, bot, dispatcher); ``build_core`` is the same without Telegram (the web sidecar's
+tests, the benchmarks); both make their players with ``bot.players.make_players``.  Tests
+and benchmarks pass their own engine, store, sender or clock and otherwise get exactly what
+the app gets, so a new part (a second assistant, a video engine) is added here once.
+
+Every part that needs closing is registered on an ``AsyncExitStack`` as soon as it exists,
+so a start that fails half-way closes exactly what was opened.  A ``store`` or ``sender``
+passed in stays the caller's to close; an ``engine`` passed in is started and closed here,
+since its place in the order matters (after the egress proxy, before the players).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.domain.clock import Clock
+from bot.domain.events import EventBus
+from bot.domain.manager import PlayerManager
+from bot.domain.queue import QueueStore
+from bot.engines.base import VoiceEngine
+from bot.engines.factory import build_engine
+from bot.engines.tgcalls import InviteLink
+from bot.ffmpeg import set_http_proxy
+from bot.players import make_players
+from bot.sources.egress import EgressProxy
+from bot.sources.resolver import SourceResolver
+from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.factory import open_queue_store
+from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.telegram.dispatcher import build_dispatcher, create_bot
+from bot.telegram.sender import Sender
+from bot.telegram.services import BotServices, build_services
+
+
+@contextlib.asynccontextmanager
+async def routed_through_egress(*, allow_private: bool) -> AsyncIterator[EgressProxy]:
+    """The egress proxy, set as every ffmpeg's ``-http_proxy`` (and yt-dlp's proxy) while
+    open: started before anything can fetch, taken down after the last fetch."""
+    proxy = EgressProxy(allow_private=allow_private)
+    await proxy.start()
+    set_http_proxy(proxy.url)
+    try:
+        yield proxy
+    finally:
+        set_http_proxy(None)
+        await proxy.close()
+
+
+@dataclass
+class Core:
+    """The parts without Telegram's bot: storage, engine, players."""
+
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: QueueStore
+    engine: VoiceEngine
+    bus: EventBus
+    #: the process's one settings repository: its cache is invalidated only by writes
+    #: that go through it, so the player, the bot and the web panel share it
+    chat_settings: ChatSettingsRepo
+    resolver: SourceResolver
+    players: PlayerManager
+
+
+@dataclass
+class Wired(Core):
+    """Everything ``python -m bot`` runs, before polling and the web sidecar start."""
+
+    sender: Sender
+    bot: Bot
+    services: BotServices
+    dp: Dispatcher
+
+
+@contextlib.asynccontextmanager
+async def build_core(
+    settings: Settings,
+    *,
+    engine: VoiceEngine | None = None,
+    store: QueueStore | None = None,
+    clock: Clock | None = None,
+    bus: EventBus | None = None,
+    bot: Bot | None = None,
+) -> AsyncIterator[Core]:
+    """Opens the database (migrated), the queue store, the egress proxy, the engine and the
+    players (started; ``recover`` is the caller's, once it is ready for the consequences).
+
+    ``bot``: gives the engine the chat's invite link and the resolver Telegram files."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = create_engine(settings.storage.database_url)
+        stack.push_async_callback(db.dispose)
+        await migrate(db)
+        sessions = session_factory(db)
+        if store is None:
+            store = await open_queue_store(settings.storage, db)
+            stack.push_async_callback(store.close)
+        # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
+        await stack.enter_async_context(
+            routed_through_egress(allow_private=settings.sources.allow_private_networks)
+        )
+        if engine is None:
+            engine = build_engine(settings, invite_link=_invite_link(bot))
+        # started and closed here even when passed in: after the egress proxy, before the
+        # players, and closed only once the players wrote their last positions
+        stack.push_async_callback(engine.close)
+        await engine.start()
+        resolver = SourceResolver.from_settings(settings, bot)
+        chat_settings = ChatSettingsRepo(
+            sessions, cache_seconds=settings.storage.settings_cache_seconds
+        )
+        bus = EventBus() if bus is None else bus
+        players = make_players(
+            settings.player.policy(),
+            store=store,
+            engine=engine,
+            bus=bus,
+            history=HistoryRepo(sessions),
+            settings=chat_settings,
+            playlists=resolver,
+            clock=clock,
+            per_chat_labels=settings.metrics.per_chat_labels,
+        )
+        stack.push_async_callback(players.close)
+        await players.start()
+        yield Core(settings, db, sessions, store, engine, bus, chat_settings, resolver, players)
+
+
+@contextlib.asynccontextmanager
+async def build(
+    settings: Settings,
+    *,
+    engine: VoiceEngine | None = None,
+    store: QueueStore | None = None,
+    sender: Sender | None = None,
+    clock: Clock | None = None,
+    bus: EventBus | None = None,
+    started_at: float | None = None,
+    i18n: I18n | None = None,
+) -> AsyncIterator[Wired]:
+    """``build_core`` plus the bot, its services and the dispatcher (not yet polling)."""
+    async with contextlib.AsyncExitStack() as stack:
+        sender = Sender() if sender is None else sender
+        bot = create_bot(settings, sender)
+        stack.push_async_callback(bot.session.close)
+        # after the players closed: a 403 seen last still stops its chat before the end
+        stack.push_async_callback(sender.drain)
+        core = await stack.enter_async_context(
+            build_core(settings, engine=engine, store=store, clock=clock, bus=bus, bot=bot)
+        )
+        services = build_services(
+            settings,
+            players=core.players,
+            resolver=core.resolver,
+            sessions=core.sessions,
+            bus=core.bus,
+            sender=sender,
+            started_at=started_at,
+            chat_settings=core.chat_settings,
+        )
+        dp = build_dispatcher(services, i18n=i18n)
+        yield Wired(
+            settings=settings,
+            db=core.db,
+            sessions=core.sessions,
+            store=core.store,
+            engine=core.engine,
+            bus=core.bus,
+            chat_settings=core.chat_settings,
+            resolver=core.resolver,
+            players=core.players,
+            sender=sender,
+            bot=bot,
+            services=services,
+            dp=dp,
+        )
+
+
+def _invite_link(bot: Bot | None) -> InviteLink:
+    async def invite_link(chat_id: int) -> str:
+        if bot is None:
+            raise RuntimeError("no bot to create an invite link with")
+        link = await bot.create_chat_invite_link(chat_id, name="sattva assistant")
+        return link.invite_link
+
+    return invite_link
