@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks.common import Result, median, ms, percentile, raise_fd_limit, scratch_dir
 from bot.config import settings_from_mapping
-from bot.domain.events import EventBus
+from bot.domain.events import EventBus, SystemAlert
 from bot.wiring import build_core
 from tests.support.fake_engine import FakeEngine
 from web.monitoring import MonitoringHub
@@ -62,7 +62,7 @@ class Reader:
             now = time.time()
             message = json.loads(raw)
             if message.get("event") == "system_alert":
-                seq = int(message["data"]["seq"])
+                seq = int(message["data"]["component"].removeprefix("bench-"))
                 self.latencies[seq] = now - float(message["timestamp"])
 
     def stall(self) -> None:
@@ -141,7 +141,7 @@ class Publisher:
         gc.freeze()  # never inside one block and not another
         first = self.seq
         for _ in range(events):
-            self.bus.publish("system_alert", None, {"seq": self.seq, "pad": PAD})
+            self.bus.publish(SystemAlert(component=f"bench-{self.seq}", status="up", detail=PAD))
             self.seq += 1
             await asyncio.sleep(SPACING)
         await caught_up(readers, self.seq)

@@ -23,8 +23,9 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.domain.clock import Clock
+from bot.domain.clock import Clock, SystemClock
 from bot.domain.events import EventBus
+from bot.domain.health import HealthWatch
 from bot.domain.manager import PlayerManager
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
@@ -35,7 +36,7 @@ from bot.players import make_players
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.factory import open_queue_store
+from bot.storage.factory import open_queue_store, storage_probe
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
@@ -133,6 +134,14 @@ async def build_core(
         )
         stack.push_async_callback(players.close)
         await players.start()
+        # storage down/up and the engine (the assistant's connection) reach the bus
+        watch = HealthWatch(
+            bus=bus,
+            clock=SystemClock() if clock is None else clock,
+            probes={"storage": storage_probe(store, sessions), "engine": engine.healthy},
+        )
+        stack.push_async_callback(watch.close)
+        watch.start()
         yield Core(settings, db, sessions, store, engine, bus, chat_settings, resolver, players)
 
 

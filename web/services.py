@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,10 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
+from bot.domain.health import HealthProbe
 from bot.domain.queue import QueueStore
-
-# A probe answers True when its part works; raising counts as down.
-HealthProbe = Callable[[], Awaitable[bool]]
 
 HEALTH_PARTS = ("bot", "storage", "engine")
 

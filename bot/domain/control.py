@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.domain.models import LoopMode, NowPlaying, Track
+from bot.domain.stream_stats import StreamStats
 
 
 class PlayerState(StrEnum):
@@ -46,6 +47,9 @@ class Players(Protocol):
     Raises ``bot.domain.queue.QueueError`` subclasses (queue full, bad position, storage
     unavailable) and ``bot.engines.base.EngineError`` for the adapters to phrase.
     """
+
+    #: running totals (streams, listeners, queued) for the monitoring feed
+    stats: StreamStats
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome: ...
 

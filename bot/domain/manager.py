@@ -24,7 +24,7 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
-from bot.domain.events import EventBus
+from bot.domain.events import EventBus, ListenersUpdate
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
@@ -305,7 +305,7 @@ class PlayerManager:
             if player.listeners != count:
                 player.listeners = count
                 self.stats.listeners(chat_id, count)
-                self._bus.publish("listeners_update", chat_id, {"count": count})
+                self._bus.publish(ListenersUpdate(chat_id=chat_id, count=count))
             await self.autoend.observe(chat_id, count, streaming=True)
 
     async def _auto_end(self, chat_id: int) -> None:

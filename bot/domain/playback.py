@@ -22,12 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
-from bot.domain.events import EventBus
+from bot.domain.events import EventBus, QueueUpdate, StreamStatus, TrackChange
 from bot.domain.models import EndReason, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
@@ -59,21 +58,6 @@ class PlayerDeps:
     clock: Clock
     config: PlayerPolicy
     stats: StreamStats
-
-
-def track_data(track: Track) -> dict[str, Any]:
-    """A track as events carry it (``media`` left out: it may be a local path)."""
-    return {
-        "track_id": track.id,
-        "title": track.title,
-        "source": track.source,
-        "kind": track.kind.value,
-        "duration": track.duration,
-        "requested_by": track.requested_by,
-        "requested_by_name": track.requested_by_name,
-        "thumbnail": track.thumbnail,
-        "is_live": track.is_live,
-    }
 
 
 def ran_out(now_playing: NowPlaying, now: float) -> bool:
@@ -212,9 +196,9 @@ class Playback:
             await self._history_started(current.track)
             d.stats.track_started()
         d.bus.publish(
-            "track_change",
-            self.chat_id,
-            {**track_data(current.track), "reason": reason, "position": current.position},
+            TrackChange(
+                chat_id=self.chat_id, track=current.track, reason=reason, position=current.position
+            )
         )
         self._status("paused" if current.paused else "playing")
 
@@ -291,13 +275,12 @@ class Playback:
             return
         d.stats.queue_length(self.chat_id, len(pending))
         d.bus.publish(
-            "queue_update",
-            self.chat_id,
-            {
-                "length": len(pending),
-                "titles": [t.title for t in pending[:QUEUE_UPDATE_TITLES]],
-                "loop": loop.value,
-            },
+            QueueUpdate(
+                chat_id=self.chat_id,
+                length=len(pending),
+                titles=tuple(t.title for t in pending[:QUEUE_UPDATE_TITLES]),
+                loop=loop.value,
+            )
         )
 
     async def _engine_position(self, slot: NowPlaying, now: float) -> float:
@@ -308,8 +291,19 @@ class Playback:
             position = min(position, slot.track.duration)
         return max(0.0, position)
 
-    def _status(self, state: str, **extra: Any) -> None:
-        self._d.bus.publish("stream_status", self.chat_id, {"state": state, **extra})
+    def _status(
+        self,
+        state: str,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        track_id: str | None = None,
+    ) -> None:
+        self._d.bus.publish(
+            StreamStatus(
+                chat_id=self.chat_id, state=state, reason=reason, error=error, track_id=track_id
+            )
+        )
 
     # History is a record, not a dependency of playback: a failing sink is only logged.
 

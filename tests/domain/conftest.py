@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SourcesConfig
 from bot.domain.clock import ManualClock
-from bot.domain.events import EventBus, Subscription
+from bot.domain.events import EventBus, Subscription, track_data
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.domain.playback import track_data
 from bot.domain.policy import PlayerPolicy
 from bot.domain.queue import QueueStore
 from bot.players import make_players
