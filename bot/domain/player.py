@@ -12,9 +12,10 @@ from dataclasses import replace
 from typing import TypeVar
 
 from bot.domain.control import PlayOutcome
-from bot.domain.errors import PlayerError, PlayerErrorCode
+from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import EndReason, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, ran_out
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import QueueStore
 from bot.engines.base import EngineError, MediaError
 
@@ -55,12 +56,12 @@ class ChatPlayer(Playback):
         async with self.lock:
             slot = await d.store.now_playing(self.chat_id)
             if slot is None:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
             result = await d.store.advance(
                 self.chat_id, slot.track.id, now=d.clock.time(), natural=False
             )
             if not result.advanced or result.finished is None:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
             self._failures = 0
             await self._record_end(result.finished, EndReason.SKIPPED)
             try:
@@ -125,16 +126,16 @@ class ChatPlayer(Playback):
         async with self.lock:
             slot = await d.store.now_playing(self.chat_id)
             if slot is None or self.engine_track != slot.track.id:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
             if slot.track.is_live:
-                raise PlayerError(PlayerErrorCode.NOT_SEEKABLE)
+                raise PlayerError(ErrorCode.NOT_SEEKABLE)
             duration = slot.track.duration
             if (
                 not math.isfinite(position)
                 or position < 0
                 or (duration is not None and position >= duration)
             ):
-                raise PlayerError(PlayerErrorCode.BAD_POSITION, f"{position} of {duration}")
+                raise PlayerError(ErrorCode.BAD_POSITION, f"{position} of {duration}")
             now = d.clock.time()
             await d.store.checkpoint(
                 self.chat_id, slot.track.id, position=position, paused=slot.paused, now=now
@@ -143,8 +144,8 @@ class ChatPlayer(Playback):
             await d.engine.seek(self.chat_id, position)
 
     async def set_volume(self, volume: int) -> None:
-        if not 1 <= volume <= 200:
-            raise PlayerError(PlayerErrorCode.BAD_VOLUME, str(volume))
+        if not VOLUME_MIN <= volume <= VOLUME_MAX:
+            raise PlayerError(ErrorCode.BAD_VOLUME, str(volume))
         async with self.lock:
             self._volume = volume
             if self.engine_track is not None:

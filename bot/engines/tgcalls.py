@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.engines.base import (
     CallGone,
     EngineError,
@@ -282,7 +283,9 @@ class PyTgCallsEngine:
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if chat_id in self._playing:
-            await self._call(self._calls.change_volume_call(chat_id, max(1, min(200, volume))))
+            await self._call(
+                self._calls.change_volume_call(chat_id, max(VOLUME_MIN, min(VOLUME_MAX, volume)))
+            )
 
     async def seek(self, chat_id: int, position: float) -> None:
         async with self._lock(chat_id):

@@ -22,6 +22,7 @@ from pytgcalls.types import (
     UpdatedGroupCallParticipant,
 )
 
+from bot.domain.errors import ErrorCode
 from bot.engines.base import (
     CallGone,
     EngineError,
@@ -182,9 +183,9 @@ def map_error(exc: BaseException) -> EngineError | None:
     ):
         return MediaError()
     if isinstance(exc, calls_errors.TimedOutAnswer | TimeoutError):
-        return EngineError("Telegram did not answer in time", code="timeout")
+        return EngineError("Telegram did not answer in time", code=ErrorCode.CALL_TIMEOUT)
     if isinstance(exc, ntgcalls.TelegramServerError | ntgcalls.ConnectionError):
-        return EngineError("the voice chat connection failed", code="connection")
+        return EngineError("the voice chat connection failed", code=ErrorCode.CONNECTION)
     return None
 
 

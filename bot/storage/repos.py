@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.ports import ChatSettings
 from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
 from bot.storage.settings_cache import DEFAULT_MAX_ENTRIES, SettingsCache
 
-MIN_VOLUME, MAX_VOLUME = 1, 200
 MAX_TITLE = 256
 MAX_LANGUAGE = 8  # chats.language is String(8)
 
@@ -235,8 +235,8 @@ class ChatSettingsRepo(Repo):
             await self._upsert_chat(session, chat_id, playlist=text)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
-        if not MIN_VOLUME <= volume <= MAX_VOLUME:
-            raise ValueError(f"volume must be between {MIN_VOLUME} and {MAX_VOLUME}")
+        if not VOLUME_MIN <= volume <= VOLUME_MAX:
+            raise ValueError(f"volume must be between {VOLUME_MIN} and {VOLUME_MAX}")
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, volume=volume)
 

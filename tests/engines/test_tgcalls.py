@@ -185,7 +185,7 @@ def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
         (FileNotFoundError("/secret/path.mp3"), MediaError, "media_error", "cannot be played"),
         (calls_errors.NoAudioSourceFound("/x"), MediaError, "media_error", "cannot be played"),
         (ntgcalls.TelegramServerError("x"), EngineError, "connection", "connection"),
-        (calls_errors.TimedOutAnswer(), EngineError, "timeout", "in time"),
+        (calls_errors.TimedOutAnswer(), EngineError, "call_timeout", "in time"),
     ],
 )
 def test_error_mapping(exc: BaseException, kind: type, code: str, words: str) -> None:

@@ -8,6 +8,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.models import LoopMode
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.sources.base import SourceRequest, TelegramMedia
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
@@ -187,7 +188,7 @@ async def volume(
     if not await may_control(message, bot, permissions):
         return
     raw = (command.args or "").strip()
-    if not raw.isdecimal() or not 1 <= int(raw) <= 200:
+    if not raw.isdecimal() or not VOLUME_MIN <= int(raw) <= VOLUME_MAX:
         await message.answer(usage("volume"))
         return
     await services.players.set_volume(message.chat.id, int(raw))
