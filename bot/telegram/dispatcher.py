@@ -19,6 +19,7 @@ from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import KnownChats
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
+from bot.telegram.rights import RightsMiddleware
 from bot.telegram.routers import auth, basic, controls, owner, playback, queue, settings
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
@@ -50,6 +51,9 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     )
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
     dp.message.outer_middleware(KnownChats(services.chat_settings))
+    # who may run a handler is declared where it is registered (flags), checked here once
+    dp.message.middleware(RightsMiddleware())
+    dp.callback_query.middleware(RightsMiddleware())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp
