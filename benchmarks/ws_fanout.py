@@ -121,7 +121,6 @@ async def sidecar(workdir: Path) -> AsyncIterator[tuple[WebServer, EventBus]]:
             sessionmaker=core.sessions,
             bus=core.bus,
             players=core.players,
-            store=core.store,
             health={"bot": ok, "storage": ok, "engine": ok},
             disk_path=workdir,
         )

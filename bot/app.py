@@ -53,7 +53,6 @@ class Application:
                 sessionmaker=parts.sessions,
                 bus=self.bus,
                 players=parts.players,
-                store=parts.store,
                 forget_chat_settings=parts.chat_settings.forget,
                 health=standard_probes(
                     bot_polling=self._polling_ok,

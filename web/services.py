@@ -13,7 +13,6 @@ from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
 from bot.domain.health import HealthProbe
-from bot.domain.queue import QueueStore
 
 HEALTH_PARTS = ("bot", "storage", "engine")
 
@@ -24,7 +23,6 @@ class WebServices:
     sessionmaker: async_sessionmaker[AsyncSession]
     bus: EventBus
     players: Players
-    store: QueueStore
     # keys: "bot" (polling), "storage", "engine"
     health: Mapping[str, HealthProbe]
     # monotonic seconds; the login throttle reads it (tests pass a controllable clock)

@@ -242,6 +242,9 @@ class PlayerManager:
             volume=await player.volume(),
         )
 
+    async def chats_with_state(self) -> list[int]:
+        return await self._store.chats_with_state()
+
     def active_chats(self) -> list[int]:
         """Chats whose stream the engine holds (playing or paused)."""
         return [c for c, p in self._players.items() if p.engine_track is not None]

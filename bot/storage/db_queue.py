@@ -8,21 +8,23 @@ the old state, after it the new one; there is no state in between to recover fro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, union, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.domain.queue import AdvanceResult, QueueFull, QueuePositionError
 from bot.metrics import QUEUE_OPERATIONS
-from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
+from bot.storage.database import (
+    immediate,
+    insert_for,
+    unavailable_as_storage_error,
+    writer_turn,
+)
 from bot.storage.models import QueueChatState, QueueEntry, QueueNowPlaying
 
 CHATS = cast(Table, QueueChatState.__table__)
@@ -60,19 +62,16 @@ class DatabaseQueueStore:
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._engine = engine.execution_options(**{SQLITE_IMMEDIATE: True})
-        self._lock = asyncio.Lock() if self._sqlite else None
+        self._base = engine
+        self._engine = immediate(engine)
 
     @contextlib.asynccontextmanager
     async def _transaction(self, op: str) -> AsyncIterator[AsyncConnection]:
         """One store operation: counted, serialised (SQLite), one transaction, errors mapped."""
         QUEUE_OPERATIONS.labels(op=op).inc()
         with unavailable_as_storage_error():
-            async with contextlib.AsyncExitStack() as stack:
-                if self._lock is not None:
-                    await stack.enter_async_context(self._lock)
-                yield await stack.enter_async_context(self._engine.begin())
+            async with writer_turn(self._base), self._engine.begin() as conn:
+                yield conn
 
     async def _lock_chat(self, conn: AsyncConnection, chat_id: int) -> Any:
         """Locks (creating if needed) the chat's state row; returns loop_mode and next_seq."""
@@ -83,7 +82,7 @@ class DatabaseQueueStore:
         )
         row = (await conn.execute(query)).one_or_none()
         if row is None:
-            upsert = sqlite_insert(CHATS) if self._sqlite else pg_insert(CHATS)
+            upsert = insert_for(self._base.dialect.name)(CHATS)
             await conn.execute(
                 upsert.values(
                     chat_id=chat_id, loop_mode=LoopMode.OFF.value, next_seq=0

@@ -149,7 +149,6 @@ async def _serve(settings: Settings, core: Core, engine: FakeEngine, tmp_path: P
         sessionmaker=core.sessions,
         bus=core.bus,
         players=core.players,
-        store=store,
         health={name: probe(name) for name in health},
         clock=clock,
         disk_path=tmp_path,
