@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SourcesConfig
-from bot.domain.clock import ManualClock
 from bot.domain.events import EventBus, Subscription, track_data
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
@@ -26,6 +25,7 @@ from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.models import PlayHistory
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
+from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
 from tests.support.queue_backends import OpenStore, open_store
 

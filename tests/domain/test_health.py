@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.domain.clock import ManualClock
 from bot.domain.events import EventBus, SystemAlert
 from bot.domain.health import HEALTH_CHECK_SECONDS, HealthWatch, probe_ok
+from tests.support.clock import ManualClock
 
 
 class Switch:

@@ -38,20 +38,13 @@ from bot.engines.base import (
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
 from bot.ffmpeg import NETWORK_PROTOCOLS
+from tests.support.clock import ManualClock
 from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
 from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
 
 CHAT = -1001234567890
 ME = 777
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def participant(user_id: int) -> GroupCallParticipant:
@@ -65,17 +58,17 @@ def audio_end(chat_id: int = CHAT) -> StreamEnded:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(start=1000.0)
 
 
 @pytest.fixture
-def translator(clock: Clock) -> UpdateTranslator:
+def translator(clock: ManualClock) -> UpdateTranslator:
     return UpdateTranslator(my_user_id=ME, clock=clock)
 
 
 def test_stream_end_carries_the_last_played_track(
-    translator: UpdateTranslator, clock: Clock
+    translator: UpdateTranslator, clock: ManualClock
 ) -> None:
     translator.started(CHAT, "t1")
     clock.now += 30
@@ -86,7 +79,7 @@ def test_stream_end_carries_the_last_played_track(
 
 
 def test_end_right_after_a_replace_is_not_the_new_tracks(
-    translator: UpdateTranslator, clock: Clock
+    translator: UpdateTranslator, clock: ManualClock
 ) -> None:
     translator.started(CHAT, "old")
     clock.now += 10
@@ -98,7 +91,7 @@ def test_end_right_after_a_replace_is_not_the_new_tracks(
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "new")]
 
 
-def test_early_end_confirmed_once(translator: UpdateTranslator, clock: Clock) -> None:
+def test_early_end_confirmed_once(translator: UpdateTranslator, clock: ManualClock) -> None:
     translator.started(CHAT, "short")
     clock.now += 0.2
     assert translator.judge_end(audio_end())[0] is EndVerdict.EARLY
@@ -107,7 +100,9 @@ def test_early_end_confirmed_once(translator: UpdateTranslator, clock: Clock) ->
     assert translator.confirm_end(CHAT, "other") is None
 
 
-def test_video_end_and_unknown_chat_ignored(translator: UpdateTranslator, clock: Clock) -> None:
+def test_video_end_and_unknown_chat_ignored(
+    translator: UpdateTranslator, clock: ManualClock
+) -> None:
     translator.started(CHAT, "t1")
     clock.now += 5
     video = StreamEnded(CHAT, StreamEnded.Type.VIDEO, Device.CAMERA)
@@ -116,7 +111,7 @@ def test_video_end_and_unknown_chat_ignored(translator: UpdateTranslator, clock:
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
 
 
-def test_seek_restart_allows_a_new_end(translator: UpdateTranslator, clock: Clock) -> None:
+def test_seek_restart_allows_a_new_end(translator: UpdateTranslator, clock: ManualClock) -> None:
     translator.started(CHAT, "t1")
     clock.now += 5
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]

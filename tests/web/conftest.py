@@ -18,6 +18,7 @@ from bot.storage.admins import create_or_reset_admin
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.repos import ChatSettingsRepo
 from bot.wiring import Core, build_core
+from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
 from web.server import WebServer
 from web.services import WebServices
@@ -27,14 +28,6 @@ PASSWORD = "correct horse battery"
 TOKEN = "monitor-token-123"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Sidecar:
     server: WebServer
@@ -42,7 +35,7 @@ class Sidecar:
     players: PlayerManager
     store: DatabaseQueueStore
     engine: FakeEngine
-    clock: FakeClock
+    clock: ManualClock
     health: dict[str, bool]
     port: int
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -143,7 +136,7 @@ async def _serve(settings: Settings, core: Core, engine: FakeEngine, tmp_path: P
 
         return check
 
-    clock = FakeClock()
+    clock = ManualClock(start=1000.0)
     services = WebServices(
         settings=settings,
         sessionmaker=core.sessions,
