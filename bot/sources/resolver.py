@@ -24,7 +24,7 @@ from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.probe import probe
 from bot.sources.progress import report
-from bot.sources.telegram import TelegramFiles
+from bot.sources.telegram_files import TelegramFiles
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)

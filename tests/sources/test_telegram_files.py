@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.domain.models import SourceKind
 from bot.sources.base import SourceError, TelegramMedia
-from bot.sources.telegram import TelegramFiles
+from bot.sources.telegram_files import TelegramFiles
 from tests.support.audio import make_tone
 from tests.support.procs import free_port
 
