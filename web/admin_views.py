@@ -13,7 +13,7 @@ from wtforms import Form, PasswordField, validators
 
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.storage.admins import check_username, hash_password
-from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
+from bot.storage.orm import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
 from web.audit import actor_of, diff, record, row_values
 
 _BEFORE = "sattva_audit_before"

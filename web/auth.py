@@ -25,7 +25,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from bot.storage.admins import MAX_USERNAME_LENGTH, hash_password, needs_rehash, verify_password
-from bot.storage.models import WebAdmin
+from bot.storage.orm import WebAdmin
 from web.services import WebServices
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage.models import WebAdmin
+from bot.storage.orm import WebAdmin
 
 MIN_PASSWORD_LENGTH = 8
 MAX_USERNAME_LENGTH = 64

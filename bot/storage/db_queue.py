@@ -25,7 +25,7 @@ from bot.storage.database import (
     unavailable_as_storage_error,
     writer_turn,
 )
-from bot.storage.models import QueueChatState, QueueEntry, QueueNowPlaying
+from bot.storage.orm import QueueChatState, QueueEntry, QueueNowPlaying
 
 CHATS = cast(Table, QueueChatState.__table__)
 ENTRIES = cast(Table, QueueEntry.__table__)

@@ -29,7 +29,7 @@ from bot.storage.database import (
     unavailable_as_storage_error,
     writer_turn,
 )
-from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
+from bot.storage.orm import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
 from bot.storage.settings_cache import DEFAULT_MAX_ENTRIES, SettingsCache
 
 MAX_TITLE = 256

@@ -22,7 +22,7 @@ from bot.domain.queue import QueueStore
 from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.models import PlayHistory
+from bot.storage.orm import PlayHistory
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
 from tests.support.clock import ManualClock

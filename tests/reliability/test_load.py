@@ -28,7 +28,7 @@ from bot.domain.policy import PlayerPolicy
 from bot.engines.local import LocalEngine
 from bot.players import make_players
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.models import PlayHistory
+from bot.storage.orm import PlayHistory
 from bot.storage.redis_queue import RedisQueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone

@@ -27,7 +27,7 @@ from bot.storage.database import (
     session_factory,
 )
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.models import Base
+from bot.storage.orm import Base
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
 from tests.support.clock import ManualClock
 

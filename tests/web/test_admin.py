@@ -7,7 +7,7 @@ from sqlalchemy import select
 from bot.domain.models import Track
 from bot.domain.ports import ChatSettings
 from bot.storage.admins import verify_password
-from bot.storage.models import AuditLog, Chat, WebAdmin
+from bot.storage.orm import AuditLog, Chat, WebAdmin
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 
 CHAT = -1001234567890

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from bot.storage.admins import create_or_reset_admin, needs_rehash
-from bot.storage.models import WebAdmin
+from bot.storage.orm import WebAdmin
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 from web.admin_views import MODEL_VIEWS
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from starlette.datastructures import Headers
 
 from bot.domain.models import Track
-from bot.storage.models import AuditLog, Chat
+from bot.storage.orm import AuditLog, Chat
 from tests.web.conftest import Sidecar
 from web.security import same_origin
 
