@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.logs import setup_logging
+from bot.metrics import POLLING
 from bot.wiring import Wired, build
 from web.health import standard_probes
 from web.server import start_sidecar
@@ -82,6 +83,7 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
+        POLLING.set(1)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
@@ -91,6 +93,7 @@ class Application:
             await parts.dp.start_polling(parts.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
+            POLLING.set(0)
 
 
 def _secrets(settings: Settings) -> list[str]:

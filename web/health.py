@@ -13,6 +13,7 @@ from starlette.routing import Route
 from bot.domain.health import HealthProbe, probe_ok
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
+from bot.metrics import HEALTH
 from bot.storage.factory import storage_probe
 from web.services import HEALTH_PARTS, WebServices
 
@@ -35,12 +36,20 @@ def standard_probes(
     }
 
 
+async def check(services: WebServices) -> dict[str, bool]:
+    """Every part's state, also left in ``sattva_health`` so alerts see what /healthz sees."""
+    results = await asyncio.gather(
+        *(probe_ok(name, services.health.get(name)) for name in HEALTH_PARTS)
+    )
+    status = {name: up for name, (up, _seen) in zip(HEALTH_PARTS, results, strict=True)}
+    for name, ok in status.items():
+        HEALTH.labels(name).set(1 if ok else 0)
+    return status
+
+
 def health_route(services: WebServices) -> Route:
     async def healthz(request: Request) -> JSONResponse:
-        results = await asyncio.gather(
-            *(probe_ok(name, services.health.get(name)) for name in HEALTH_PARTS)
-        )
-        status = {name: up for name, (up, _seen) in zip(HEALTH_PARTS, results, strict=True)}
+        status = await check(services)
         down = [name for name, ok in status.items() if not ok]
         if not down:
             return JSONResponse(status)
