@@ -208,9 +208,9 @@ async def test_failing_progress_callback_does_not_fail_the_download(
 async def test_slow_progress_is_reported_as_fractions(
     bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.sources import telegram
+    from bot.sources import telegram_files
 
-    monkeypatch.setattr(telegram, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(telegram_files, "PROGRESS_INTERVAL", 0.0)
     reports: list[tuple[str, float | None]] = []
 
     async def progress(stage: str, fraction: float | None) -> None:
