@@ -15,18 +15,20 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
-from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
+from bot.engines.pool import AssistantPool
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
+from bot.storage.assignments import AssignmentRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store
 from bot.storage.queue import QueueStore
@@ -61,7 +63,15 @@ class Application:
         self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
         await self.egress.start()
         set_http_proxy(self.egress.url)
-        self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
+        self.node_id = s.node_id()
+        self.assignments = AssignmentRepo(self.sessions)
+        self.engine: AssistantPool = build_engine(
+            s,
+            invite_link=self._invite_link,
+            assignments=self.assignments,
+            notice=self._assistant_notice,
+            unban=self._unban_assistant,
+        )
         self.resolver = SourceResolver.from_settings(s, self.bot)
         # one instance for the player, the bot and the web panel: its cache is only
         # invalidated by writes that go through it
@@ -77,6 +87,7 @@ class Application:
             playlists=self.resolver,
             config=s.player,
             per_chat_labels=s.metrics.per_chat_labels,
+            placement=self._placement,
         )
         await self.engine.start()
         await self.players.start()
@@ -143,6 +154,17 @@ class Application:
         link = await self.bot.create_chat_invite_link(chat_id, name="sattva assistant")
         return link.invite_link
 
+    async def _unban_assistant(self, chat_id: int, user_id: int) -> bool:
+        return await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+
+    def _assistant_notice(self, chat_id: int, code: str, data: dict[str, Any]) -> None:
+        """An assistant-side failure moved a chat: the chat is told in one line (announcer)
+        and the monitoring sees it."""
+        self.bus.publish("system_alert", chat_id, {"kind": "assistant_moved", "code": code, **data})
+
+    def _placement(self, chat_id: int) -> dict[str, Any]:
+        return {"assistant": self.engine.assistant_of(chat_id), "node": self.node_id}
+
     async def _on_polling(self) -> None:
         self.polling = True
 
@@ -159,8 +181,12 @@ class Application:
 def _secrets(settings: Settings) -> list[str]:
     return [
         settings.telegram.bot_token.get_secret_value(),
-        settings.assistant.api_hash.get_secret_value(),
-        settings.assistant.session_string.get_secret_value(),
+        settings.telegram.webhook_secret.get_secret_value(),
+        *(
+            secret.get_secret_value()
+            for a in settings.assistant_pool()
+            for secret in (a.api_hash, a.session_string)
+        ),
         settings.web.secret_key.get_secret_value(),
         settings.web.monitoring_token.get_secret_value(),
     ]
