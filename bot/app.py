@@ -36,6 +36,7 @@ from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
 from bot.telegram.services import build_services
+from bot.telegram.webhook import WebhookIntake, open_dedupe
 from web.health import standard_probes
 from web.server import WebServer, start_sidecar
 from web.services import WebServices
@@ -103,7 +104,14 @@ class Application:
         )
         self.dp: Dispatcher = build_dispatcher(services)
         self.dp.startup.register(self._on_polling)
-        self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
+        self.webhook: WebhookIntake | None = None
+        if s.telegram.mode == "webhook":
+            self.webhook = WebhookIntake(
+                self.dp, self.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
+            )
+            await self.dp.emit_startup(bot=self.bot, **self._workflow())
+        else:
+            self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
         restored = await self.players.recover()
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
         self.web: WebServer | None = await start_sidecar(
@@ -114,6 +122,7 @@ class Application:
                 players=self.players,
                 store=self.store,
                 forget_chat_settings=self.chat_settings.forget,
+                telegram_webhook=self.webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=self.store,
@@ -122,12 +131,28 @@ class Application:
                 ),
             )
         )
+        if self.webhook is not None:
+            # after the sidecar listens: Telegram starts posting at once
+            await self.bot.set_webhook(
+                s.telegram.webhook_url,
+                secret_token=s.telegram.webhook_secret.get_secret_value(),
+                allowed_updates=self.dp.resolve_used_update_types(),
+            )
+
+    def _workflow(self) -> dict[str, Any]:
+        """What aiogram's polling hands its startup/shutdown handlers, for webhook mode."""
+        return {"dispatcher": self.dp, "bots": (self.bot,), **self.dp.workflow_data}
 
     async def stop(self) -> None:
         if getattr(self, "web", None) is not None:
             assert self.web is not None
             await self.web.stop()
-        if hasattr(self, "dp"):
+        if getattr(self, "webhook", None) is not None:
+            assert self.webhook is not None
+            self.polling = False
+            await self.dp.emit_shutdown(bot=self.bot, **self._workflow())
+            await self.webhook.close()
+        elif hasattr(self, "dp"):
             with contextlib.suppress(RuntimeError):  # polling had not started yet
                 await self.dp.stop_polling()
         for task in self._tasks:

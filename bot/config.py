@@ -290,9 +290,6 @@ class Settings(BaseSettings):
                 'config: web.enabled: must be true when telegram.mode = "webhook" '
                 "(updates arrive at POST /telegram/webhook)"
             )
-        raise ConfigError(
-            'config: telegram.mode: "webhook" is not supported by this version; use "polling"'
-        )
 
     def _check_cluster(self) -> None:
         if not self.cluster.enabled:
