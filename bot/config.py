@@ -26,7 +26,7 @@ ENV_CONFIG_PATH = "SATTVA_CONFIG"
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 # Telegram's rule for setWebhook's secret_token: 1-256 of these characters
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_ASSISTANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+ASSISTANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class ConfigError(Exception):
@@ -102,7 +102,7 @@ class AssistantEntry(AssistantConfig):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _ASSISTANT_NAME_RE.match(value):
+        if not ASSISTANT_NAME_RE.match(value):
             raise ValueError("must be 1-32 characters of A-Z, a-z, 0-9, _ and -")
         return value
 

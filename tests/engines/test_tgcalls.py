@@ -25,6 +25,7 @@ from pytgcalls.types import (
 
 from bot.engines.base import (
     CallGone,
+    ChannelsTooMuch,
     EngineError,
     EngineEvent,
     ListenersChanged,
@@ -177,9 +178,12 @@ def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
         (calls_errors.NoActiveGroupCall(), NoActiveCall, "no_active_call", "no active voice"),
         (tg_errors.GroupcallForbidden(), NotAllowed, "not_allowed", "not allowed"),
         (tg_errors.ChatAdminRequired(), NotAllowed, "not_allowed", "not allowed"),
-        (tg_errors.UserBannedInChannel(), NotAllowed, "not_allowed", "banned"),
-        (tg_errors.InviteRequestSent(), NotAllowed, "not_allowed", "approval"),
-        (tg_errors.InviteHashExpired(), NotAllowed, "not_allowed", "invite link"),
+        (tg_errors.UserBannedInChannel(), NotAllowed, "banned", "banned"),
+        (tg_errors.UserKicked(), NotAllowed, "banned", "banned"),
+        (tg_errors.ChannelPrivate(), NotAllowed, "banned", "cannot see"),
+        (tg_errors.InviteRequestSent(), NotAllowed, "not_member", "approval"),
+        (tg_errors.InviteHashExpired(), NotAllowed, "not_member", "invite link"),
+        (tg_errors.ChannelsTooMuch(), ChannelsTooMuch, "channels_too_much", "too many groups"),
         (tg_errors.FloodWait(value="42"), RateLimited, "flood_wait", "42 s"),
         (ntgcalls.FFmpegError("boom"), MediaError, "media_error", "cannot be played"),
         (FileNotFoundError("/secret/path.mp3"), MediaError, "media_error", "cannot be played"),
