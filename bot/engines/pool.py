@@ -30,6 +30,7 @@ from bot.engines.base import (
     RateLimited,
     VoiceEngine,
 )
+from bot.metrics import ASSISTANT_MOVES, ASSISTANT_STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +211,18 @@ class AssistantPool:
             if stored in self._members and stored not in tried:
                 new = self._members[stored]
         self.moves += 1
+        ASSISTANT_MOVES.labels(code).inc()
+        self._count(old)
         log.info("chat %s: assistant %s -> %s (%s)", chat_id, old.name, new.name, code)
         if self._notice is not None:
             self._notice(chat_id, code, {"from": old.name, "to": new.name})
         return new
 
     # -- the VoiceEngine calls -------------------------------------------------------------
+
+    @staticmethod
+    def _count(member: _Member) -> None:
+        ASSISTANT_STREAMS.labels(member.name).set(len(member.engine.active_chats()))
 
     def _lock(self, chat_id: int) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
@@ -250,6 +257,7 @@ class AssistantPool:
                     code = exc.code
                 else:
                     self._route[chat_id] = member.name
+                    self._count(member)
                     return
                 tried.add(member.name)
                 try:
@@ -314,10 +322,11 @@ class AssistantPool:
 
     async def stop(self, chat_id: int) -> None:
         async with self._lock(chat_id):
-            engine = self._current(chat_id)
-            self._route.pop(chat_id, None)
-            if engine is not None:
-                await engine.stop(chat_id)
+            name = self._route.pop(chat_id, None)
+            if name is not None:
+                member = self._members[name]
+                await member.engine.stop(chat_id)
+                self._count(member)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if (engine := self._current(chat_id)) is not None:

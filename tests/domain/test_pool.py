@@ -22,6 +22,7 @@ from bot.domain.models import SourceKind, Track
 from bot.engines.base import ChannelsTooMuch, NotAllowed, RateLimited
 from bot.engines.local import LocalEngine
 from bot.engines.pool import AssistantPool, NoAssistant
+from bot.metrics import REGISTRY
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
 from bot.storage.database import create_engine, session_factory
@@ -137,9 +138,13 @@ async def test_new_chats_go_to_the_least_loaded_account(proc: Process, long_tone
 async def test_flood_wait_cools_the_account_and_moves_the_chat(
     proc: Process, long_tone: Path
 ) -> None:
+    moves = REGISTRY.get_sample_value("sattva_assistant_moves_total", {"reason": "flood_wait"})
     proc.accounts["a1"].faults.add(RateLimited(120))
     await proc.players.play(-1, track(long_tone, "One"))
     assert proc.serving(-1) == ["a2"]
+    after = REGISTRY.get_sample_value("sattva_assistant_moves_total", {"reason": "flood_wait"})
+    assert after == (moves or 0) + 1
+    assert REGISTRY.get_sample_value("sattva_assistant_streams", {"assistant": "a2"}) == 1
     assert await proc.assignments.get(-1) == "a2"
     [alert] = proc.events("system_alert")
     assert alert.chat_id == -1
