@@ -26,6 +26,7 @@ from bot.engines.factory import build_engine
 from bot.engines.pool import AssistantPool
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.metrics import POLLING
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
@@ -192,6 +193,7 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
+        POLLING.set(1)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
@@ -201,6 +203,7 @@ class Application:
             await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
+            POLLING.set(0)
 
 
 def _secrets(settings: Settings) -> list[str]:
