@@ -151,6 +151,7 @@ class Application:
         if getattr(self, "webhook", None) is not None:
             assert self.webhook is not None
             self.polling = False
+            POLLING.set(0)
             await self.dp.emit_shutdown(bot=self.bot, **self._workflow())
             await self.webhook.close()
         elif hasattr(self, "dp"):
