@@ -15,11 +15,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.logs import setup_logging
 from bot.metrics import POLLING
+from bot.telegram.webhook import WebhookIntake, open_dedupe
 from bot.wiring import Wired, build
 from web.health import standard_probes
 from web.server import start_sidecar
@@ -44,8 +46,16 @@ class Application:
             build(s, bus=self.bus, started_at=self.started_at)
         )
         parts.dp.startup.register(self._on_polling)
-        self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
-        self._stack.push_async_callback(self._stop_polling, parts)
+        webhook: WebhookIntake | None = None
+        if s.telegram.mode == "webhook":
+            webhook = WebhookIntake(
+                parts.dp, parts.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
+            )
+            await parts.dp.emit_startup(bot=parts.bot, **self._workflow(parts))
+            self._stack.push_async_callback(self._stop_webhook, parts, webhook)
+        else:
+            self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
+            self._stack.push_async_callback(self._stop_polling, parts)
         restored = await parts.players.recover()
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
         web = await start_sidecar(
@@ -55,6 +65,7 @@ class Application:
                 bus=self.bus,
                 players=parts.players,
                 forget_chat_settings=parts.chat_settings.forget,
+                telegram_webhook=webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=parts.store,
@@ -65,13 +76,32 @@ class Application:
         )
         if web is not None:
             self._stack.push_async_callback(web.stop)
+        if webhook is not None:
+            # after the sidecar listens: Telegram starts posting at once
+            await parts.bot.set_webhook(
+                s.telegram.webhook_url,
+                secret_token=s.telegram.webhook_secret.get_secret_value(),
+                allowed_updates=parts.dp.resolve_used_update_types(),
+            )
 
     async def stop(self) -> None:
-        """Closes in the reverse order of ``start``: the web, polling, the players (each
-        writes its last position), the engine, the egress proxy, the bot, the store."""
+        """Closes in the reverse order of ``start``: the web, polling (or the webhook
+        intake), the players (each writes its last position), the engine, the egress proxy,
+        the bot, the store."""
         await self._stack.aclose()
 
     # -- pieces handed to the parts ------------------------------------------------------
+
+    @staticmethod
+    def _workflow(parts: Wired) -> dict[str, Any]:
+        """What aiogram's polling hands its startup/shutdown handlers, for webhook mode."""
+        return {"dispatcher": parts.dp, "bots": (parts.bot,), **parts.dp.workflow_data}
+
+    async def _stop_webhook(self, parts: Wired, webhook: WebhookIntake) -> None:
+        self.polling = False
+        POLLING.set(0)
+        await parts.dp.emit_shutdown(bot=parts.bot, **self._workflow(parts))
+        await webhook.close()
 
     async def _stop_polling(self, parts: Wired) -> None:
         with contextlib.suppress(RuntimeError):  # polling had not started yet
@@ -99,8 +129,12 @@ class Application:
 def _secrets(settings: Settings) -> list[str]:
     return [
         settings.telegram.bot_token.get_secret_value(),
-        settings.assistant.api_hash.get_secret_value(),
-        settings.assistant.session_string.get_secret_value(),
+        settings.telegram.webhook_secret.get_secret_value(),
+        *(
+            secret.get_secret_value()
+            for a in settings.assistant_pool()
+            for secret in (a.api_hash, a.session_string)
+        ),
         settings.web.secret_key.get_secret_value(),
         settings.web.monitoring_token.get_secret_value(),
     ]

@@ -6,6 +6,9 @@ that only plays, like the kill -9 test's child, starts without importing Telegra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
@@ -27,8 +30,10 @@ def make_players(
     playlists: PlaylistResolver,
     clock: Clock | None = None,
     per_chat_labels: bool = False,
+    placement: Callable[[int], dict[str, Any]] | None = None,
 ) -> PlayerManager:
-    """The players, recording into Prometheus (``per_chat_labels``: metrics.per_chat_labels)."""
+    """The players, recording into Prometheus (``per_chat_labels``: metrics.per_chat_labels);
+    ``placement`` names where a chat is served (assistant account, node) for track_change."""
     return PlayerManager(
         store=store,
         engine=engine,
@@ -39,4 +44,5 @@ def make_players(
         config=policy,
         clock=clock,
         stats_sink=PrometheusSink(per_chat_labels=per_chat_labels),
+        placement=placement,
     )

@@ -15,8 +15,9 @@ since its place in the order matters (after the egress proxy, before the players
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.utils.i18n import I18n
@@ -24,17 +25,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.events import EventBus
+from bot.domain.events import AssistantMoved, EventBus
 from bot.domain.health import HealthWatch
 from bot.domain.manager import PlayerManager
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
+from bot.engines.pool import Notice, Unban
 from bot.engines.tgcalls import InviteLink
 from bot.ffmpeg import set_http_proxy
 from bot.players import make_players
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
+from bot.storage.assignments import AssignmentRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store, storage_probe
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
@@ -98,6 +101,7 @@ async def build_core(
     players (started; ``recover`` is the caller's, once it is ready for the consequences).
 
     ``bot``: gives the engine the chat's invite link and the resolver Telegram files."""
+    events = EventBus() if bus is None else bus
     async with contextlib.AsyncExitStack() as stack:
         db = create_engine(settings.storage.database_url)
         stack.push_async_callback(db.dispose)
@@ -110,8 +114,21 @@ async def build_core(
         await stack.enter_async_context(
             routed_through_egress(allow_private=settings.sources.allow_private_networks)
         )
+        placement: Callable[[int], dict[str, Any]] | None = None
         if engine is None:
-            engine = build_engine(settings, invite_link=_invite_link(bot))
+            pool = build_engine(
+                settings,
+                invite_link=_invite_link(bot),
+                assignments=AssignmentRepo(sessions),
+                notice=_assistant_notice(events),
+                unban=_unban(bot),
+            )
+            node = settings.node_id()
+
+            def placement(chat_id: int) -> dict[str, Any]:
+                return {"assistant": pool.assistant_of(chat_id), "node": node}
+
+            engine = pool
         # started and closed here even when passed in: after the egress proxy, before the
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
@@ -120,29 +137,29 @@ async def build_core(
         chat_settings = ChatSettingsRepo(
             sessions, cache_seconds=settings.storage.settings_cache_seconds
         )
-        bus = EventBus() if bus is None else bus
         players = make_players(
             settings.player.policy(),
             store=store,
             engine=engine,
-            bus=bus,
+            bus=events,
             history=HistoryRepo(sessions),
             settings=chat_settings,
             playlists=resolver,
             clock=clock,
             per_chat_labels=settings.metrics.per_chat_labels,
+            placement=placement,
         )
         stack.push_async_callback(players.close)
         await players.start()
         # storage down/up and the engine (the assistant's connection) reach the bus
         watch = HealthWatch(
-            bus=bus,
+            bus=events,
             clock=SystemClock() if clock is None else clock,
             probes={"storage": storage_probe(store, sessions), "engine": engine.healthy},
         )
         stack.push_async_callback(watch.close)
         watch.start()
-        yield Core(settings, db, sessions, store, engine, bus, chat_settings, resolver, players)
+        yield Core(settings, db, sessions, store, engine, events, chat_settings, resolver, players)
 
 
 @contextlib.asynccontextmanager
@@ -193,6 +210,28 @@ async def build(
             services=services,
             dp=dp,
         )
+
+
+def _assistant_notice(bus: EventBus) -> Notice:
+    """An assistant-side failure moved a chat: the chat is told in one line (announcer)
+    and the monitoring sees it."""
+
+    def notice(chat_id: int, code: str, data: dict[str, Any]) -> None:
+        bus.publish(
+            AssistantMoved(chat_id=chat_id, code=code, source=data["from"], target=data["to"])
+        )
+
+    return notice
+
+
+def _unban(bot: Bot | None) -> Unban | None:
+    if bot is None:
+        return None
+
+    async def unban(chat_id: int, user_id: int) -> bool:
+        return await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+
+    return unban
 
 
 def _invite_link(bot: Bot | None) -> InviteLink:

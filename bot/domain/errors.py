@@ -34,7 +34,11 @@ class ErrorCode(StrEnum):
     # the voice engine
     ENGINE_ERROR = "engine_error"  # any other engine failure
     NO_ACTIVE_CALL = "no_active_call"
-    NOT_ALLOWED = "not_allowed"
+    NOT_ALLOWED = "not_allowed"  # the voice chat refuses everyone
+    BANNED = "banned"  # this assistant account is banned or was removed (the pool moves on)
+    NOT_MEMBER = "not_member"  # this assistant account cannot get in (the pool moves on)
+    CHANNELS_TOO_MUCH = "channels_too_much"  # the account is in too many groups
+    NO_ASSISTANT = "no_assistant"  # every assistant account is out of service
     MEDIA_ERROR = "media_error"
     FLOOD_WAIT = "flood_wait"  # params: seconds
     CALL_TIMEOUT = "call_timeout"  # Telegram did not answer the call request in time

@@ -45,6 +45,10 @@ class Event:
         return json.dumps(self.as_dict(), ensure_ascii=False)
 
 
+#: track_change's placement keys for a process without pool or cluster names
+NO_PLACEMENT: Final[dict[str, Any]] = {"assistant": None, "node": None}
+
+
 def track_data(track: Track) -> dict[str, Any]:
     """A track as events carry it (``media`` left out: it may be a local path)."""
     return {
@@ -69,10 +73,17 @@ class TrackChange(Event):
     track: Track
     reason: str
     position: float
+    #: where the chat is served: ``{"assistant": account name, "node": node id}``
+    placement: dict[str, Any] = field(default_factory=lambda: dict(NO_PLACEMENT))
 
     @property
     def data(self) -> dict[str, Any]:
-        return {**track_data(self.track), "reason": self.reason, "position": self.position}
+        return {
+            **track_data(self.track),
+            **self.placement,
+            "reason": self.reason,
+            "position": self.position,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,7 +167,33 @@ class SystemAlert(Event):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"component": self.component, "status": self.status, "detail": self.detail}
+        return {
+            "kind": "health",
+            "component": self.component,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssistantMoved(Event):
+    """An assistant-side failure (``code``: flood_wait, banned, ...) moved the chat from one
+    assistant account to another; a ``system_alert`` for the chat and the monitoring."""
+
+    event: ClassVar[str] = "system_alert"
+    chat_id: int
+    code: str
+    source: str
+    target: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "kind": "assistant_moved",
+            "code": self.code,
+            "from": self.source,
+            "to": self.target,
+        }
 
 
 EVENT_TYPES: Final[tuple[type[Event], ...]] = (
@@ -167,6 +204,7 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     AutoEndWarning,
     MetricsUpdate,
     SystemAlert,
+    AssistantMoved,
 )
 EVENT_NAMES: Final = frozenset(kind.event for kind in EVENT_TYPES)
 

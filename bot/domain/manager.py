@@ -18,13 +18,13 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
-from bot.domain.events import EventBus, ListenersUpdate
+from bot.domain.events import NO_PLACEMENT, EventBus, ListenersUpdate
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
@@ -84,6 +84,7 @@ class PlayerManager:
         config: PlayerPolicy,
         clock: Clock | None = None,
         stats_sink: StatsSink | None = None,
+        placement: Callable[[int], dict[str, Any]] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -105,6 +106,7 @@ class PlayerManager:
             clock=self._clock,
             config=config,
             stats=self.stats,
+            placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
-from bot.domain.events import EventBus, QueueUpdate, StreamStatus, TrackChange
+from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
 from bot.domain.models import EndReason, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
@@ -58,6 +60,8 @@ class PlayerDeps:
     clock: Clock
     config: PlayerPolicy
     stats: StreamStats
+    #: where a chat is served (``{"assistant": name, "node": id}``), carried by track_change
+    placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
 
 
 def ran_out(now_playing: NowPlaying, now: float) -> bool:
@@ -202,7 +206,11 @@ class Playback:
             d.stats.track_started()
         d.bus.publish(
             TrackChange(
-                chat_id=self.chat_id, track=current.track, reason=reason, position=current.position
+                chat_id=self.chat_id,
+                track=current.track,
+                reason=reason,
+                position=current.position,
+                placement=d.placement(self.chat_id),
             )
         )
         self.status("paused" if current.paused else "playing")

@@ -45,6 +45,12 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.ENGINE_ERROR: _("Playback failed; try again."),
         ErrorCode.NO_ACTIVE_CALL: _("Start a voice chat in this group first."),
         ErrorCode.NOT_ALLOWED: _("The assistant is not allowed to join the voice chat."),
+        ErrorCode.BANNED: _("The assistant is banned in this group; unban it and try again."),
+        ErrorCode.NOT_MEMBER: _(
+            "The assistant cannot join this group; make the bot an admin allowed to invite."
+        ),
+        ErrorCode.CHANNELS_TOO_MUCH: _("The assistant is in too many groups; try again shortly."),
+        ErrorCode.NO_ASSISTANT: _("No assistant account is available right now; try again later."),
         ErrorCode.MEDIA_ERROR: _("This media cannot be played."),
         ErrorCode.FLOOD_WAIT: _("Telegram asks the assistant to wait {seconds} s; try again then."),
         ErrorCode.CALL_TIMEOUT: _("Playback failed; try again."),

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SourcesConfig
-from bot.domain.events import EventBus, Subscription, track_data
+from bot.domain.events import NO_PLACEMENT, EventBus, Subscription, track_data
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.domain.policy import PlayerPolicy
@@ -45,7 +45,10 @@ def make_track(title: str, duration: float | None = TRACK_SECONDS, **fields: Any
 
 def change(track: Track, reason: str, position: float = 0.0) -> tuple[str, dict[str, Any]]:
     """The track_change event expected for ``track``."""
-    return ("track_change", {**track_data(track), "reason": reason, "position": position})
+    return (
+        "track_change",
+        {**track_data(track), **NO_PLACEMENT, "reason": reason, "position": position},
+    )
 
 
 def status(state: str, **extra: Any) -> tuple[str, dict[str, Any]]:

@@ -51,7 +51,12 @@ async def test_each_change_is_published_once() -> None:
         await clock.advance(HEALTH_CHECK_SECONDS)
         event = sub.get_nowait()
         assert event is not None
-        assert event.as_dict()["data"] == {"component": "storage", "status": "up", "detail": ""}
+        assert event.as_dict()["data"] == {
+            "kind": "health",
+            "component": "storage",
+            "status": "up",
+            "detail": "",
+        }
         assert sub.get_nowait() is None
     finally:
         await watch.close()

@@ -10,7 +10,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bot.domain.events import AutoEndWarning, QueueUpdate, StreamStatus, track_data
+from bot.domain.events import (
+    NO_PLACEMENT,
+    AutoEndWarning,
+    QueueUpdate,
+    StreamStatus,
+    track_data,
+)
 from bot.domain.models import Track
 from bot.metrics import REGISTRY
 from tests.web.conftest import TOKEN, Sidecar
@@ -107,7 +113,7 @@ async def test_events_filter(sidecar: Sidecar) -> None:
         assert (second["event"], second["chat_id"], second["data"]) == (
             "track_change",
             7,
-            {**track_data(hello), "reason": "play", "position": 0.0},
+            {**track_data(hello), **NO_PLACEMENT, "reason": "play", "position": 0.0},
         )
 
 
