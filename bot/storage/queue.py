@@ -8,6 +8,7 @@ store, not the process, is the truth: the player re-reads it after a restart.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,15 @@ class AdvanceResult:
     advanced: bool
     finished: Track | None
     current: NowPlaying | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """One chat's whole queue state, as ``load_many`` reads it for recovery."""
+
+    current: NowPlaying | None
+    pending: list[Track]
+    loop: LoopMode
 
 
 class QueueStore(Protocol):
@@ -104,6 +114,11 @@ class QueueStore(Protocol):
 
     async def chats_with_state(self) -> list[int]:
         """Chats with a now-playing track or pending tracks: what to recover at start."""
+
+    async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
+        """Slot, pending and loop mode of every listed chat, read together (a pipeline on
+        Redis, one query per table in SQL): recovery reads thousands of chats at start and
+        one round trip per chat was most of its time.  Every listed chat is in the result."""
 
     async def ping(self) -> None:
         """Raises StorageUnavailable when the backend does not answer."""
