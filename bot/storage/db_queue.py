@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.metrics import QUEUE_OPERATIONS
 from bot.storage.pg_queue import PostgresQueueStore
-from bot.storage.queue import AdvanceResult, QueueSnapshot, StorageUnavailable
+from bot.storage.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
 from bot.storage.sqlite_queue import SqliteQueueStore
 
 T = TypeVar("T")
@@ -122,6 +122,9 @@ class DatabaseQueueStore:
     ) -> bool:
         call = self._impl.checkpoint(chat_id, track_id, position=position, paused=paused, now=now)
         return await self._op("checkpoint", call)
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        return await self._op("checkpoint_many", self._impl.checkpoint_many(items))
 
     async def chats_with_state(self) -> list[int]:
         return await self._op("chats_with_state", self._impl.chats_with_state())

@@ -32,7 +32,13 @@ from asyncpg.exceptions import DeadlockDetectedError, SerializationError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.storage.database import CONNECT_TIMEOUT_SECONDS
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, QueueSnapshot
+from bot.storage.queue import (
+    AdvanceResult,
+    Checkpoint,
+    QueueFull,
+    QueuePositionError,
+    QueueSnapshot,
+)
 from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots
 
 #: attempts of one statement that keeps losing the race for its chat's row; each loss means
@@ -143,6 +149,14 @@ CHECKPOINT = (
     "UPDATE queue_now_playing SET position = $3, paused = $4, updated_at = $5 "
     "WHERE chat_id = $1 AND track_id = $2"
 )
+CHECKPOINT_MANY = """
+WITH written AS (
+  UPDATE queue_now_playing s SET position = v.position, paused = v.paused, updated_at = v.now
+  FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::bool[], $5::float8[])
+       AS v(chat_id, track_id, position, paused, now)
+  WHERE s.chat_id = v.chat_id AND s.track_id = v.track_id RETURNING 1)
+SELECT count(*) FROM written
+"""
 ENTRIES = "SELECT id, track_json FROM queue_entries WHERE chat_id = $1 ORDER BY seq"
 LOAD_MANY = f"""
 SELECT ids.chat_id, q.loop_mode, s.track_json IS NOT NULL AS playing,
@@ -285,6 +299,18 @@ class PostgresQueueStore:
             CHECKPOINT + " RETURNING 1", chat_id, track_id, position, paused, now
         )
         return len(rows) == 1
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        if not items:
+            return 0
+        columns = (
+            [i.chat_id for i in items],
+            [i.track_id for i in items],
+            [i.position for i in items],
+            [i.paused for i in items],
+            [i.now for i in items],
+        )
+        return int(await self._value(CHECKPOINT_MANY, *columns))
 
     async def chats_with_state(self) -> list[int]:
         query = "SELECT chat_id FROM queue_entries UNION SELECT chat_id FROM queue_now_playing"

@@ -56,6 +56,17 @@ class QueueSnapshot:
     loop: LoopMode
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One ``checkpoint`` call's arguments, for ``checkpoint_many``."""
+
+    chat_id: int
+    track_id: str
+    position: float
+    paused: bool
+    now: float
+
+
 class QueueStore(Protocol):
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
         """Appends to the pending list; returns its 1-based position there.
@@ -111,6 +122,10 @@ class QueueStore(Protocol):
         self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
     ) -> bool:
         """Records the playing position; False (and no change) if the slot moved on."""
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        """``checkpoint`` for many chats in one round trip (recovery resumes thousands);
+        returns how many were written (a stale one is skipped, as ``checkpoint`` would)."""
 
     async def chats_with_state(self) -> list[int]:
         """Chats with a now-playing track or pending tracks: what to recover at start."""

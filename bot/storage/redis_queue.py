@@ -36,6 +36,7 @@ from bot.metrics import QUEUE_OPERATIONS
 from bot.storage import redis_lua
 from bot.storage.queue import (
     AdvanceResult,
+    Checkpoint,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
@@ -277,6 +278,18 @@ class RedisQueueStore:
             "checkpoint", chat_id, track_id, repr(position), _flag(paused), repr(now)
         )
         return bool(reply)
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        """The checkpoint script once per item, pipelined (each script stays atomic)."""
+        if not items:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        script = self._scripts["CHECKPOINT"]
+        for item in items:
+            args = (item.track_id, repr(item.position), _flag(item.paused), repr(item.now))
+            pipe.evalsha(script.sha, 4, *self._keys(item.chat_id), item.chat_id, *args)
+        replies = await self._guard("checkpoint_many", pipe.execute())
+        return sum(1 for reply in replies if reply)
 
     async def chats_with_state(self) -> list[int]:
         members = await self._guard("chats_with_state", self._client.smembers(CHATS_KEY))

@@ -28,7 +28,13 @@ from typing import TypeVar
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.storage.database import SQLITE_BUSY_TIMEOUT_MS
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, QueueSnapshot
+from bot.storage.queue import (
+    AdvanceResult,
+    Checkpoint,
+    QueueFull,
+    QueuePositionError,
+    QueueSnapshot,
+)
 from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots, with_id
 
 T = TypeVar("T")
@@ -48,6 +54,10 @@ FILL_SLOT = (
 APPEND = "INSERT INTO queue_entries (chat_id, seq, track_id, track_json) VALUES (?, ?, ?, ?)"
 ENTRIES = "SELECT id, track_json FROM queue_entries WHERE chat_id = ? ORDER BY seq"
 LOOP = "SELECT loop_mode FROM queue_chats WHERE chat_id = ?"
+CHECKPOINT = (
+    "UPDATE queue_now_playing SET position = ?, paused = ?, updated_at = ? "
+    "WHERE chat_id = ? AND track_id = ?"
+)
 SLOT = f"SELECT {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = ?"
 
 
@@ -271,12 +281,16 @@ class SqliteQueueStore:
     async def checkpoint(
         self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
     ) -> bool:
-        query = (
-            "UPDATE queue_now_playing SET position = ?, paused = ?, updated_at = ? "
-            "WHERE chat_id = ? AND track_id = ?"
-        )
         args = (position, paused, now, chat_id, track_id)
-        return bool(await self._db.write(lambda db: db.execute(query, args).rowcount == 1))
+        return bool(await self._db.write(lambda db: db.execute(CHECKPOINT, args).rowcount == 1))
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        args = [(i.position, i.paused, i.now, i.chat_id, i.track_id) for i in items]
+
+        def run(db: Db) -> int:
+            return sum(db.execute(CHECKPOINT, row).rowcount for row in args)
+
+        return await self._db.write(run) if args else 0
 
     async def chats_with_state(self) -> list[int]:
         query = "SELECT chat_id FROM queue_entries UNION SELECT chat_id FROM queue_now_playing"

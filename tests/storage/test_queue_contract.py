@@ -10,7 +10,7 @@ import pytest
 
 from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
 from bot.metrics import QUEUE_OPERATIONS
-from bot.storage.queue import QueueFull, QueuePositionError, QueueSnapshot, QueueStore
+from bot.storage.queue import Checkpoint, QueueFull, QueuePositionError, QueueSnapshot, QueueStore
 from tests.storage.conftest import Backend
 
 CHAT = -1001234567890123  # supergroup ids need 64 bits
@@ -137,6 +137,27 @@ async def test_load_many_reads_every_listed_chat_in_one_operation(store: QueueSt
         99: QueueSnapshot(current=None, pending=[], loop=LoopMode.OFF),
     }
     assert await store.load_many([]) == {}
+
+
+async def test_checkpoint_many_writes_each_current_slot_and_skips_stale_ones(
+    store: QueueStore,
+) -> None:
+    a, b = await fill(store, "a", "b")
+    [other] = await fill(store, "other", chat=OTHER)
+    await store.start_next(CHAT, now=1.0)
+    await store.start_next(OTHER, now=1.0)
+    written = await store.checkpoint_many(
+        [
+            Checkpoint(CHAT, a.id, position=7.25, paused=True, now=9.0),
+            Checkpoint(OTHER, other.id, position=3.0, paused=False, now=8.0),
+            Checkpoint(OTHER, b.id, position=99.0, paused=True, now=10.0),  # not its slot
+            Checkpoint(7, "nothing", position=1.0, paused=False, now=10.0),
+        ]
+    )
+    assert written == 2
+    assert await store.now_playing(CHAT) == NowPlaying(a, 1.0, 7.25, 9.0, paused=True)
+    assert await store.now_playing(OTHER) == NowPlaying(other, 1.0, 3.0, 8.0)
+    assert await store.checkpoint_many([]) == 0
 
 
 async def test_loop_track_replays_on_natural_end_and_skip_moves_on(store: QueueStore) -> None:
