@@ -9,11 +9,13 @@ before the first write, which would let two transactions read the same queue sta
 both write.  Connections opened with the execution option ``sqlite_immediate=True`` begin
 with ``BEGIN IMMEDIATE`` and so take SQLite's write lock up front.
 
-The writer policy lives here, for the queue store, the repositories and the admin panel
-alike: on SQLite a transaction that will write begins IMMEDIATE (``immediate``,
-``writing_sessions``) and, inside this process, waits for its turn on the database's one
-writer lock (``writer_turn``); PostgreSQL needs neither.  ``insert_for`` is the dialect's
-INSERT (both have ``ON CONFLICT``, in different modules).
+The writer policy of everything that writes through SQLAlchemy lives here (repositories,
+assistant assignments, the admin panel): on SQLite a transaction that will write begins
+IMMEDIATE (``immediate``, ``writing_sessions``) and, inside this process, waits for its turn
+on the database's one writer lock (``writer_turn``); PostgreSQL needs neither.
+``insert_for`` is the dialect's INSERT (both have ``ON CONFLICT``, in different modules).
+The database queue store keeps its own connections (``sqlite_queue.py``, ``pg_queue.py``)
+and states its policy there.
 """
 
 from __future__ import annotations
