@@ -11,9 +11,12 @@ want_test=0
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# the egress proxy verifies https upstreams against the system's CA store
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ "$want_test" = 1 ]; then
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)  # self-signed certs for TLS tests
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${need[*]}"

@@ -37,7 +37,7 @@ from bot.engines.base import (
 )
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
-from bot.ffmpeg import NETWORK_PROTOCOLS
+from bot.ffmpeg import NETWORK_FORMATS, NETWORK_PROTOCOLS
 from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
 from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
@@ -495,7 +495,8 @@ async def test_network_stream_goes_through_the_egress_proxy(
         await server.close()
     command = stream.microphone.path
     assert command.startswith(
-        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -http_proxy {egress.url} "
+        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -format_whitelist {NETWORK_FORMATS} "
+        f"-http_proxy {egress.url} "
     )
     assert f" -i {url} " in command
     assert server.requests[:1] == ["/files/tone.mp3"]
