@@ -40,6 +40,7 @@ MANIFEST_LIMIT = 8 * 1024 * 1024
 #: what a playlist URI naming a protocol other than http(s) becomes; the proxy refuses it
 REFUSED_HOST = "refused.egress.invalid"
 REFUSED_URL = f"http://{REFUSED_HOST}/refused"
+_TOKEN = re.compile(r"[A-Z0-9-]+")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 #: the HLS tags whose attributes ffmpeg reads a URI from
 _URI_TAGS = ("#EXT-X-KEY:", "#EXT-X-MAP:", "#EXT-X-MEDIA:")
@@ -221,9 +222,11 @@ def rewrite_hls(body: bytes, base: str) -> bytes:
             continue
         if line.startswith(_URI_TAGS):
             tag, _, attributes = line.partition(":")
+            # odd keys ("URI ", 'a",URI') mean nothing to ffmpeg either: dropped
             pairs = [
                 (key, _absolute(value, base) if key == "URI" else value)
                 for key, value in _key_values(attributes)
+                if _TOKEN.fullmatch(key)
             ]
             line = tag + ":" + ",".join(f"{key}={_quoted(value)}" for key, value in pairs)
         elif not line.startswith("#"):
