@@ -57,6 +57,11 @@ class ResponseHead:
                 return value.decode("latin-1").strip()
         return ""
 
+    def get_all(self, name: bytes) -> str:
+        """Every value of a repeated header, comma-joined (ffmpeg may act on any of them)."""
+        values = [v.decode("latin-1").strip() for k, v in self.headers if k.lower() == name]
+        return ", ".join(values)
+
     def without(self, *names: bytes) -> list[tuple[bytes, bytes]]:
         return [(k, v) for k, v in self.headers if k.lower() not in names]
 
@@ -97,7 +102,7 @@ def _serialize(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
 
 async def _body(reader: asyncio.StreamReader, head: ResponseHead) -> AsyncIterator[bytes]:
     """The body's bytes, de-chunked; ends at Content-Length, the last chunk or EOF."""
-    if "chunked" in head.get(b"transfer-encoding").lower():
+    if "chunked" in head.get_all(b"transfer-encoding").lower():
         while True:
             size_line = await reader.readuntil(b"\r\n")
             try:
@@ -175,10 +180,10 @@ async def relay_response(
         client.write(_serialize(head.status_line, headers))
         await client.drain()
         return
-    encoding = head.get(b"content-encoding").lower()
-    if encoding not in ("", "identity") and not asked_encoding:
+    encoding = head.get_all(b"content-encoding").lower()
+    if encoding.replace("identity", "").strip(", ") and not asked_encoding:
         raise BadUpstream("unrequested_encoding", unsent=True)
-    if "chunked" in head.get(b"transfer-encoding").lower():
+    if "chunked" in head.get_all(b"transfer-encoding").lower():
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     body = _body(reader, head)
     # every body's start is looked at: ffmpeg reads any body starting "#EXTM3U" as HLS,
@@ -199,7 +204,11 @@ async def relay_response(
         head.status == 206
         and head.get(b"content-range").replace(" ", "").lower().startswith("bytes0-")
     )
-    if full and encoding in ("", "identity") and is_dash(content_type, upstream.url, start):
+    if (
+        full
+        and not encoding.replace("identity", "").strip(", ")
+        and is_dash(content_type, upstream.url, start)
+    ):
         start = await _read(body, start, MANIFEST_LIMIT, touch)
         if len(start) <= MANIFEST_LIMIT:
             rewritten = rewrite_dash(start)

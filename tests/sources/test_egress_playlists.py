@@ -9,7 +9,9 @@ ones through the proxy's own (verified) TLS.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gzip
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -205,6 +207,40 @@ async def test_honest_then_hostile_segments_during_playback(
     # playback went past the hostile entries to the last honest segment
     assert server.hits("/files/seg1.ts") >= 2
     assert server.hits("/files/seg2.ts") >= 1
+    assert listener.connections == 0
+
+
+async def test_compressed_playlist_ffmpeg_did_not_ask_for_refused(
+    listener: CountingListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg inflates a gzip body on its own: a playlist inside would pass unseen."""
+    playlist = gzip.compress(
+        f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\ntcp://127.0.0.1:{listener.port}/v.m3u8\n".encode()
+    )
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\n"
+        b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(playlist)
+    ) + playlist
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, PUBLIC_ADDRESS, 0)
+    port = server.sockets[0].getsockname()[1]
+    pretend_public(monkeypatch)
+    reason = SOURCE_FAILURES.labels(kind="egress", reason="unrequested_encoding")
+    before = reason._value.get()
+    try:
+        async with routed_through_egress(allow_private=False):
+            await probe_quietly(f"http://{PUBLIC_HOST}:{port}/list.m3u8")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert reason._value.get() == before + 1
     assert listener.connections == 0
 
 
