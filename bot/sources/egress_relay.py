@@ -4,19 +4,17 @@ what ffmpeg must follow next stays inside the proxy's mapped http world.
 ffmpeg cannot open https itself (see ``bot.sources.egress_urls``), so absolute https URLs
 in a redirect's ``Location`` and in DASH manifests are rewritten into the mapped form before
 ffmpeg sees them, and every body that ffmpeg could read as an HLS playlist is rebuilt so
-that it names nothing but http (the guard's part of the HLS mechanism).  A compressed body
-ffmpeg did not ask for is refused: ffmpeg would inflate it, and a playlist inside would
-escape that check.  Everything else is relayed as it came: the status line (``ICY 200 OK``
-included), the headers, the body.  A chunked body is passed on de-chunked and
-ended by closing the connection, which every HTTP/1.1 client accepts; one request per
-connection keeps the proxy's checks per request.
+that it names nothing but http (the guard's part of the HLS mechanism), judged on the bytes
+ffmpeg will parse (``egress_view``).  The status line (``ICY 200 OK`` included), the
+headers and the body are otherwise relayed as they came.  A chunked body is passed on
+de-chunked and ended by closing the connection, which every HTTP/1.1 client accepts; one
+request per connection keeps the proxy's checks per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from bot.sources.egress_urls import (
     MANIFEST_LIMIT,
@@ -27,60 +25,28 @@ from bot.sources.egress_urls import (
     rewrite_hls,
     rewrite_location,
 )
+from bot.sources.egress_view import (
+    BadUpstream,
+    ResponseHead,
+    data_starts,
+    icy_interval,
+    read_head,
+    without_icy,
+)
 
-#: bytes of a body read before deciding whether it is a manifest
+__all__ = ["BadUpstream", "Touch", "relay_response"]
+
+#: bytes of a body's start (after ID3 tags) looked at before it is relayed
 SNIFF_BYTES = 1024
-#: response headers that describe the connection or the framing, not the content
-_HOP_HEADERS = (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding")
-
-
-class BadUpstream(Exception):
-    """The origin's answer is not HTTP the proxy can relay (or not one it may relay).
-
-    ``unsent``: nothing reached the client yet, so it can still be answered 502."""
-
-    def __init__(self, reason: str, *, unsent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.unsent = unsent
-
-
-@dataclass(slots=True)
-class ResponseHead:
-    status_line: bytes
-    status: int
-    headers: list[tuple[bytes, bytes]]
-
-    def get(self, name: bytes) -> str:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value.decode("latin-1").strip()
-        return ""
-
-    def get_all(self, name: bytes) -> str:
-        """Every value of a repeated header, comma-joined (ffmpeg may act on any of them)."""
-        values = [v.decode("latin-1").strip() for k, v in self.headers if k.lower() == name]
-        return ", ".join(values)
-
-    def without(self, *names: bytes) -> list[tuple[bytes, bytes]]:
-        return [(k, v) for k, v in self.headers if k.lower() not in names]
-
-
-def parse_head(raw: bytes) -> ResponseHead:
-    lines = raw.split(b"\r\n")
-    status_line = lines[0]
-    fields = status_line.split(b" ", 2)
-    if len(fields) < 2 or not fields[1].isdigit():
-        raise BadUpstream("no status")
-    headers: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name.strip():
-            raise BadUpstream("malformed header")
-        headers.append((name.strip(), value.strip()))
-    return ResponseHead(status_line, int(fields[1]), headers)
+#: headers the proxy sets itself (framing, connection) instead of passing the origin's on
+_OWN_HEADERS = (
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"content-length",
+    b"icy-metaint",
+)
 
 
 class Touch:
@@ -100,28 +66,27 @@ def _serialize(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     return b"\r\n".join(lines)
 
 
-async def _body(reader: asyncio.StreamReader, head: ResponseHead) -> AsyncIterator[bytes]:
-    """The body's bytes, de-chunked; ends at Content-Length, the last chunk or EOF."""
-    if "chunked" in head.get_all(b"transfer-encoding").lower():
+async def _body(
+    reader: asyncio.StreamReader, *, chunked: bool, length: int | None
+) -> AsyncIterator[bytes]:
+    """The body's bytes, de-chunked; ends at the length, the last chunk or EOF."""
+    if chunked:
         while True:
-            size_line = await reader.readuntil(b"\r\n")
+            size_line = await reader.readuntil(b"\n")
             try:
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise BadUpstream("bad chunk size") from None
+                raise BadUpstream("bad_chunk") from None
             if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return
+                return  # trailers, if any, are not needed: the connection closes
             while size > 0:
                 data = await reader.read(min(size, 65536))
                 if not data:
-                    raise BadUpstream("chunk cut short")
+                    raise BadUpstream("bad_chunk")
                 size -= len(data)
                 yield data
-            await reader.readexactly(2)
-    length = head.get(b"content-length")
-    remaining = int(length) if length.isdigit() else -1
+            await reader.readuntil(b"\n")
+    remaining = -1 if length is None else length
     while remaining != 0:
         data = await reader.read(65536 if remaining < 0 else min(remaining, 65536))
         if not data:
@@ -141,10 +106,39 @@ async def _read(body: AsyncIterator[bytes], start: bytes, limit: int, touch: Tou
     return start
 
 
-def _without_framing(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
-    dropped = (b"content-length", b"content-range", b"accept-ranges", b"content-encoding")
-    kept = [(k, v) for k, v in headers if k.lower() not in dropped]
-    return [*kept, (b"Content-Length", str(length).encode())]
+async def _sniff(
+    body: AsyncIterator[bytes], interval: int, touch: Touch
+) -> tuple[bytes, bytes, list[int], bool]:
+    """Reads until the start of what ffmpeg will parse (after ICY blocks and ID3 tags) is
+    known: (raw bytes, ffmpeg's view of them, possible data starts, body ended)."""
+    raw = b""
+    async for data in body:
+        touch()
+        raw += data
+        view = without_icy(raw, interval)
+        starts = data_starts(view, complete=False)
+        if starts is not None and len(view) >= max(starts) + SNIFF_BYTES:
+            return raw, view, starts, False
+        if len(raw) > MANIFEST_LIMIT:
+            raise BadUpstream("unreadable_start", unsent=True)
+    view = without_icy(raw, interval)
+    return raw, view, data_starts(view, complete=True) or [0], True
+
+
+def _framing(head: ResponseHead) -> tuple[bool, int | None]:
+    """(chunked, length): one plain Content-Length is kept, anything else reads to EOF."""
+    chunked = any("chunked" in v.lower() for v in head.values(b"transfer-encoding"))
+    lengths = head.values(b"content-length")
+    if chunked or len(lengths) != 1 or not lengths[0].isdigit():
+        return chunked, None
+    return False, int(lengths[0])
+
+
+async def _send(
+    client: asyncio.StreamWriter, status: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    client.write(_serialize(status, headers) + body)
+    await client.drain()
 
 
 async def relay_response(
@@ -161,63 +155,58 @@ async def relay_response(
     ``touch`` is called whenever bytes move (the caller's idle timer); ``asked_encoding``:
     the client's request allowed compressed bodies (yt-dlp's do, ffmpeg's do not).
     """
-    try:
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-        raise BadUpstream("no_response_head", unsent=True) from None
+    head = await read_head(reader)
     touch()
-    try:
-        head = parse_head(raw[:-4])
-    except BadUpstream as exc:
-        raise BadUpstream(exc.reason, unsent=True) from None
-    headers = head.without(*_HOP_HEADERS)
+    headers = head.without(*_OWN_HEADERS)
     location = head.get(b"location")
     if location:
         mapped = rewrite_location(location, from_tls=upstream.tls).encode("latin-1")
         headers = [(k, mapped if k.lower() == b"location" else v) for k, v in headers]
-    no_body = method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200
-    if no_body:
-        client.write(_serialize(head.status_line, headers))
-        await client.drain()
+    if method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
+        await _send(client, head.status_line, headers, b"")
         return
-    encoding = head.get_all(b"content-encoding").lower()
-    if encoding.replace("identity", "").strip(", ") and not asked_encoding:
+    encodings = [v.strip().lower() for v in head.values(b"content-encoding")]
+    compressed = any(e not in ("", "identity") for e in encodings)
+    if compressed and not asked_encoding:
+        # ffmpeg would inflate it on its own: a playlist inside would pass unseen
         raise BadUpstream("unrequested_encoding", unsent=True)
-    if "chunked" in head.get_all(b"transfer-encoding").lower():
-        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-    body = _body(reader, head)
-    # every body's start is looked at: ffmpeg reads any body starting "#EXTM3U" as HLS,
-    # whatever its status or content type says
-    start = await _read(body, b"", SNIFF_BYTES - 1, touch)
-    status_line = b"HTTP/1.1 200 OK" if head.status == 206 else head.status_line
-    if is_hls(start):
-        playlist = await _read(body, start, MANIFEST_LIMIT, touch)
-        if len(playlist) > MANIFEST_LIMIT:
+    chunked, length = _framing(head)
+    interval = icy_interval(head)
+    body = _body(reader, chunked=chunked, length=length)
+    raw, view, starts, ended = await _sniff(body, interval, touch)
+    status = b"HTTP/1.1 200 OK" if head.status == 206 else head.status_line
+    if not compressed and any(is_hls(view[s : s + SNIFF_BYTES]) for s in starts):
+        if starts != [0]:
+            raise BadUpstream("playlist_behind_id3", unsent=True)
+        raw = raw if ended else await _read(body, raw, MANIFEST_LIMIT, touch)
+        if len(raw) > MANIFEST_LIMIT:
             raise BadUpstream("playlist_too_large", unsent=True)
-        rewritten = rewrite_hls(playlist, upstream.url)
-        client.write(_serialize(status_line, _without_framing(headers, len(rewritten))))
-        client.write(rewritten)
-        await client.drain()
+        rewritten = rewrite_hls(without_icy(raw, interval), upstream.url)
+        kept = [(k, v) for k, v in headers if k.lower() not in (b"content-range", b"accept-ranges")]
+        await _send(client, status, [*kept, (b"Content-Length", b"%d" % len(rewritten))], rewritten)
         return
     content_type = head.get(b"content-type").split(";")[0].strip().lower()
     full = head.status == 200 or (
         head.status == 206
         and head.get(b"content-range").replace(" ", "").lower().startswith("bytes0-")
     )
-    if (
-        full
-        and not encoding.replace("identity", "").strip(", ")
-        and is_dash(content_type, upstream.url, start)
-    ):
-        start = await _read(body, start, MANIFEST_LIMIT, touch)
-        if len(start) <= MANIFEST_LIMIT:
-            rewritten = rewrite_dash(start)
-            client.write(_serialize(status_line, _without_framing(headers, len(rewritten))))
-            client.write(rewritten)
-            await client.drain()
+    dash = full and not compressed and interval == 0 and starts == [0]
+    if dash and is_dash(content_type, upstream.url, view[:SNIFF_BYTES]):
+        raw = raw if ended else await _read(body, raw, MANIFEST_LIMIT, touch)
+        if len(raw) <= MANIFEST_LIMIT:
+            rewritten = rewrite_dash(raw)
+            kept = [
+                (k, v) for k, v in headers if k.lower() not in (b"content-range", b"accept-ranges")
+            ]
+            await _send(
+                client, status, [*kept, (b"Content-Length", b"%d" % len(rewritten))], rewritten
+            )
             return
-    client.write(_serialize(head.status_line, headers) + start)
-    await client.drain()
+    if length is not None:
+        headers.append((b"Content-Length", b"%d" % length))
+    if interval:
+        headers.append((b"icy-metaint", b"%d" % interval))
+    await _send(client, head.status_line, headers, raw)
     async for data in body:
         touch()
         client.write(data)
