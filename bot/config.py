@@ -137,6 +137,9 @@ class WebConfig(_Section):
     https_only: bool = False
     login_attempts_per_minute: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks):
+    # behind nginx, the client address (login throttle) and scheme (redirects) come from them.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class MetricsConfig(_Section):
