@@ -93,3 +93,26 @@ def test_dash_https_rewritten() -> None:
             "<BaseURL>http://p.example/</BaseURL></MPD>"
         ).encode()
     )
+
+
+def test_icy_blocks_removed_like_ffmpeg() -> None:
+    from bot.sources.egress_view import without_icy
+
+    wire = b"abc" + b"\x01" + b"x" * 16 + b"def" + b"\x00" + b"gh"
+    assert without_icy(wire, 3) == b"abcdefgh"
+    assert without_icy(wire[:10], 3) == b"abc"  # a prefix gives a prefix
+    assert without_icy(wire, 0) == wire
+
+
+def test_id3_tags_skipped_like_ffmpeg() -> None:
+    from bot.sources.egress_view import BadUpstream, data_starts
+
+    tag = b"ID3\x04\x00\x00\x00\x00\x00\x05" + b"\x00" * 5
+    footer_tag = b"ID3\x04\x00\x10\x00\x00\x00\x05" + b"\x00" * 15
+    assert data_starts(b"#EXTM3U", complete=True) == [0]
+    assert data_starts(tag + b"#EXTM3U", complete=True) == [15]
+    assert data_starts(tag[:8], complete=False) is None
+    # with the footer flag, ffmpeg's two readers disagree: both starts are looked at
+    assert data_starts(footer_tag + b"#EXTM3U", complete=True) == [15, 25]
+    with pytest.raises(BadUpstream):
+        data_starts(tag * 9 + b"x" * 20, complete=True)
