@@ -38,7 +38,7 @@ DIRECT_PROTOCOLS = "http,https,tcp,tls,crypto"
 NETWORK_FORMATS = (
     "aac,ac3,aiff,amr,ape,asf,au,avi,caf,dash,dsf,dts,dtshd,eac3,flac,flv,gsm,hls,iff,"
     "libgme,libopenmpt,loas,matroska,mlp,mov,mp3,mpc,mpc8,mpeg,mpegts,nut,ogg,rm,shn,"
-    "spdif,tak,truehd,tta,voc,w64,wav,wsaud,wv,xwma"
+    "spdif,tak,truehd,tta,voc,w64,wav,webvtt,wsaud,wv,xwma"
 )
 #: protocols ffmpeg may use for a local file
 FILE_PROTOCOLS = "file"
