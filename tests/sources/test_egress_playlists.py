@@ -59,6 +59,17 @@ HLS_SHAPES = {
 M3U8 = "application/vnd.apple.mpegurl"
 
 
+def _adder(files: dict[str, tuple[Path, str]], folder: Path) -> Callable[[str, str, str], None]:
+    """``add(name, text, type)``: one more file for a MediaServer serving ``files``."""
+
+    def add(name: str, text: str, content_type: str) -> None:
+        path = folder / name
+        path.write_text(text)
+        files[name] = (path, content_type)
+
+    return add
+
+
 @pytest.fixture(scope="session")
 def dash(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-second DASH presentation (manifest.mpd, init and media segments)."""
@@ -102,13 +113,7 @@ async def public(
     server = MediaServer(files=files, host=PUBLIC_ADDRESS)
     await server.start()
     pretend_public(monkeypatch)
-
-    def add(name: str, text: str, content_type: str) -> None:
-        path = tmp_path / name
-        path.write_text(text)
-        files[name] = (path, content_type)
-
-    yield server, add
+    yield server, _adder(files, tmp_path)
     await server.close()
 
 
@@ -118,6 +123,25 @@ async def listener() -> AsyncIterator[CountingListener]:
     await server.start()
     yield server
     await server.close()
+
+
+@contextlib.asynccontextmanager
+async def answering(answer: bytes) -> AsyncIterator[int]:
+    """A "public" server on PUBLIC_ADDRESS that answers every request with ``answer`` as
+    is (heads no HTTP library would write); yields its port."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, PUBLIC_ADDRESS, 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def refusals() -> float:
@@ -246,23 +270,12 @@ DISGUISES = {
 async def test_disguised_playlist_cannot_reach_a_private_address(
     listener: CountingListener, monkeypatch: pytest.MonkeyPatch, disguise: str
 ) -> None:
-    answer = DISGUISES[disguise](_variant_to(listener.port))
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(answer)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, PUBLIC_ADDRESS, 0)
-    port = server.sockets[0].getsockname()[1]
     pretend_public(monkeypatch)
-    try:
-        async with routed_through_egress(allow_private=False):
-            await probe_quietly(f"http://{PUBLIC_HOST}:{port}/list.m3u8")
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with (
+        answering(DISGUISES[disguise](_variant_to(listener.port))) as port,
+        routed_through_egress(allow_private=False),
+    ):
+        await probe_quietly(f"http://{PUBLIC_HOST}:{port}/list.m3u8")
     assert listener.connections == 0
 
 
@@ -290,13 +303,7 @@ async def tls_public(
     server = MediaServer(files=files, host=PUBLIC_ADDRESS, tls=cert.server_context())
     await server.start()
     pretend_public(monkeypatch)
-
-    def add(name: str, text: str, content_type: str) -> None:
-        path = tmp_path / name
-        path.write_text(text)
-        files[name] = (path, content_type)
-
-    yield server, add
+    yield server, _adder(files, tmp_path)
     await server.close()
 
 
@@ -367,20 +374,8 @@ async def test_icy_radio_still_plays(tone: Path, monkeypatch: pytest.MonkeyPatch
         b"Content-Type: audio/mpeg\r\n\r\n" + body
     )
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(answer)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, PUBLIC_ADDRESS, 0)
-    port = server.sockets[0].getsockname()[1]
     pretend_public(monkeypatch)
-    try:
-        async with routed_through_egress(allow_private=False):
-            result = await probe(f"http://{PUBLIC_HOST}:{port}/stream", timeout=20, max_seconds=60)
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with answering(answer) as port, routed_through_egress(allow_private=False):
+        result = await probe(f"http://{PUBLIC_HOST}:{port}/stream", timeout=20, max_seconds=60)
     assert result.title == "Test Tone"
     assert result.is_live
