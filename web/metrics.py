@@ -25,6 +25,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
 
 UNMATCHED = "<unmatched>"
+# Label values come from fixed sets only: a client chooses the method name and the path, and
+# each distinct label value is a new series kept for the life of the process.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class SystemCollector(Collector):
@@ -132,6 +144,6 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = route_template(scope, root_before)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            method = method_label(scope["method"])
+            HTTP_REQUESTS.labels(method, route, status_label(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
