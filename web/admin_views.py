@@ -7,7 +7,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 from sqladmin import ModelView
+from sqladmin.helpers import object_identifier_values
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
@@ -16,9 +19,37 @@ from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebA
 from web.audit import actor_of, diff, record, row_values
 
 _BEFORE = "sattva_audit_before"
+# Every integer key column is at most 64 bits; a larger number is no row (and would make
+# the database driver raise instead of finding nothing).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-class AuditedView(ModelView):
+class PanelView(ModelView):
+    """A view whose pages are addressed by a key from the URL: a key that cannot be one of
+    this model's (not a number, out of range) is "not found", not an error."""
+
+    def _key_or_404(self, identifier: Any) -> None:
+        try:
+            values = object_identifier_values(str(identifier), self.model)
+        except (ValueError, TypeError, OverflowError):
+            raise HTTPException(status_code=404) from None
+        if any(isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX for v in values):
+            raise HTTPException(status_code=404)
+
+    def details_query(self, request: Request) -> Select[Any]:
+        self._key_or_404(request.path_params["pk"])
+        return super().details_query(request)
+
+    def form_edit_query(self, request: Request) -> Select[Any]:
+        self._key_or_404(request.path_params["pk"])
+        return super().form_edit_query(request)
+
+    async def get_object_for_delete(self, value: Any) -> Any:
+        self._key_or_404(value)
+        return await super().get_object_for_delete(value)
+
+
+class AuditedView(PanelView):
     """Records create/update/delete through sqladmin's model hooks."""
 
     # Columns never written to the audit log (password hashes).
@@ -148,7 +179,7 @@ class AuthorizedUserAdmin(AuditedView, model=AuthorizedUser):
     ]
 
 
-class PlayHistoryAdmin(ModelView, model=PlayHistory):
+class PlayHistoryAdmin(PanelView, model=PlayHistory):
     name = "Play history"
     name_plural = "Play history"
     icon = "fa-solid fa-clock-rotate-left"
@@ -214,7 +245,7 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
         return {"password": "(set)"} if "password_hash" in data else {}
 
 
-class AuditLogAdmin(ModelView, model=AuditLog):
+class AuditLogAdmin(PanelView, model=AuditLog):
     name = "Audit entry"
     name_plural = "Audit log"
     icon = "fa-solid fa-list-check"

@@ -9,6 +9,7 @@ from bot.domain.ports import ChatSettings
 from bot.storage.admins import verify_password
 from bot.storage.models import AuditLog, Chat, WebAdmin
 from tests.web.conftest import BOTH_DATABASES, Sidecar
+from web.admin_views import MODEL_VIEWS
 
 CHAT = -1001234567890
 
@@ -202,3 +203,22 @@ async def test_queues_view_shows_the_store_and_its_actions_go_through_the_player
     r = await client.post("/admin/queues/abc/skip", headers=sidecar.origin)
     page = await client.get(r.headers["location"])
     assert "not a chat id: abc" in page.text
+
+
+@BOTH_DATABASES
+async def test_an_id_that_cannot_be_a_key_is_404_on_every_view(sidecar: Sidecar) -> None:
+    await add_chat(sidecar)
+    client = await sidecar.login()
+    seen = []
+    for view in MODEL_VIEWS:
+        for pk in ("notanumber", "1.5", "9" * 30, "-" + "9" * 25):
+            for method, action in (("GET", "details"), ("GET", "edit"), ("POST", "edit")):
+                r = await client.request(
+                    method, f"/admin/{view.identity}/{action}/{pk}", headers=sidecar.origin
+                )
+                # a view that cannot edit refuses its edit pages before looking at the key
+                expected = 404 if action == "details" or view.can_edit else 403
+                seen.append((view.identity, method, action, pk[:12], r.status_code, expected))
+    assert [s for s in seen if s[-2] != s[-1]] == []
+    # a real key still opens
+    assert (await client.get(f"/admin/chat/details/{CHAT}")).status_code == 200
