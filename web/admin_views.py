@@ -9,12 +9,13 @@ from typing import Any, ClassVar, cast
 from sqladmin import ModelView
 from sqladmin.helpers import object_identifier_values
 from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
-from bot.storage.admins import check_username, hash_password
+from bot.storage.admins import AdminError, check_username, hash_password
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
 from web.audit import actor_of, diff, record, row_values
 
@@ -243,6 +244,23 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
 
     def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
         return {"password": "(set)"} if "password_hash" in data else {}
+
+    # The name is unique in the table: the database's refusal, said in words.
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        try:
+            return await super().insert_model(request, data)
+        except IntegrityError:
+            raise _name_taken(data) from None
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        try:
+            return await super().update_model(request, pk, data)
+        except IntegrityError:
+            raise _name_taken(data) from None
+
+
+def _name_taken(data: dict[str, Any]) -> AdminError:
+    return AdminError(f"an admin named {data.get('username')} exists already")
 
 
 class AuditLogAdmin(PanelView, model=AuditLog):
