@@ -85,7 +85,19 @@ class LoginThrottle:
                 wait = max(wait, times[-self.limit] + WINDOW_SECONDS - now)
         return wait
 
-    def failed(self, keys: list[str]) -> None:
+    def attempt(self, keys: list[str]) -> tuple[float, float]:
+        """Admits an attempt and counts it as failed until ``succeeded`` says otherwise, or
+        refuses it: (seconds to wait, 0) or (0, the attempt's time).
+
+        Counting before the password is checked (a slow hash, off the loop) is what makes
+        the limit hold for attempts sent at once: each is counted before the next is seen.
+        """
+        wait = self.retry_after(keys)
+        if wait > 0:
+            return wait, 0.0
+        return 0.0, self.failed(keys)
+
+    def failed(self, keys: list[str]) -> float:
         now = self._clock()
         for key in keys:
             times = self._recent(key, now)
@@ -95,9 +107,15 @@ class LoginThrottle:
             self._failures.move_to_end(key)
         while len(self._failures) > MAX_TRACKED_KEYS:
             self._failures.popitem(last=False)
+        return now
 
-    def succeeded(self, username_key: str) -> None:
+    def succeeded(self, address_key: str, username_key: str, at: float) -> None:
+        """The attempt made at ``at`` was right: it does not count against the address,
+        and the username's earlier failures are forgiven."""
         self._failures.pop(username_key, None)
+        times = self._failures.get(address_key)
+        if times is not None and at in times:
+            times.remove(at)
 
 
 def password_tag(services: WebServices, password_hash: str) -> str:
@@ -143,7 +161,7 @@ class AdminAuth(AuthenticationBackend):
         password = str(form.get("password") or "")
         address = request.client.host if request.client else "unknown"
         keys = [f"ip:{address}", f"user:{username.lower()}"]
-        wait = self.throttle.retry_after(keys)
+        wait, at = self.throttle.attempt(keys)
         if wait > 0:
             return await self._refuse(
                 request,
@@ -152,9 +170,8 @@ class AdminAuth(AuthenticationBackend):
             )
         stored = await self._check(username, password) if username and password else None
         if stored is None:
-            self.throttle.failed(keys)
             return False
-        self.throttle.succeeded(keys[1])
+        self.throttle.succeeded(keys[0], keys[1], at)
         request.session.clear()
         request.session[SESSION_KEY] = username
         request.session[SESSION_TAG] = password_tag(self.services, stored)

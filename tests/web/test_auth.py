@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
@@ -186,3 +188,25 @@ async def test_login_upgrades_a_weak_hash_and_the_session_holds(sidecar: Sidecar
     assert stored != weak
     assert not needs_rehash(stored)
     assert (await client.get("/admin/")).status_code == 200
+
+
+async def test_logins_sent_at_once_are_counted_before_the_password_is_checked(
+    sidecar: Sidecar,
+) -> None:
+    client = sidecar.client()
+    client.timeout = httpx.Timeout(120)  # unthrottled, 25 argon2 checks queue up
+
+    async def attempt(password: str) -> int:
+        r = await client.post(
+            "/admin/login", data={"username": ADMIN, "password": password}, headers=sidecar.origin
+        )
+        return r.status_code
+
+    wrong = [attempt(f"guess-{i}") for i in range(24)]
+    statuses = await asyncio.gather(*wrong[:12], attempt(PASSWORD), *wrong[12:])
+    evaluated = [s for s in statuses if s != 429]
+    assert len(evaluated) <= 5, statuses
+    assert statuses.count(429) >= 20
+    right = statuses[12]
+    # the right password got in only if it was among the five admitted
+    assert right in (302, 429)
