@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
-from bot.storage.admins import AdminError, check_username, hash_password
+from bot.storage.admins import AdminError, check_username, end_sessions_of, hash_password
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
 from web.audit import actor_of, diff, record, row_values
 
@@ -241,6 +241,15 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
             data["password_hash"] = await asyncio.to_thread(hash_password, password)
         elif is_created:
             raise ValueError("a new admin needs a password")
+
+    async def after_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        if "password_hash" in data and not is_created:
+            # a new password ends the admin's sessions (the editor's own one included)
+            async with self._sessions()() as session, session.begin():
+                await end_sessions_of(session, int(model.id))
+        await super().after_model_change(data, model, is_created, request)
 
     def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
         return {"password": "(set)"} if "password_hash" in data else {}
