@@ -14,11 +14,17 @@ from web.dashboard import dashboard_routes
 from web.health import health_route
 from web.metrics import HttpMetricsMiddleware, install_system_collector, metrics_route
 from web.monitoring import MonitoringHub, monitoring_route
-from web.security import OriginCheckMiddleware, SecurityHeadersMiddleware
+from web.security import (
+    HostCheckMiddleware,
+    OriginCheckMiddleware,
+    SecurityHeadersMiddleware,
+    allowed_host_names,
+)
 from web.services import WebServices
 
 
 def create_app(services: WebServices) -> Starlette:
+    web = services.settings.web
     install_system_collector(services.disk_path)
     hub = MonitoringHub(services)
 
@@ -37,10 +43,14 @@ def create_app(services: WebServices) -> Starlette:
             monitoring_route(hub),
             *dashboard_routes(hub),
         ],
-        # Outermost first: metrics see every answer, including the Origin refusals.
+        # Outermost first: metrics see every answer, including the Host and Origin refusals.
         middleware=[
             Middleware(HttpMetricsMiddleware),
             Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                HostCheckMiddleware,
+                allowed=allowed_host_names(web.host, web.allowed_hosts),
+            ),
             Middleware(OriginCheckMiddleware),
             session_middleware(services),
         ],
