@@ -25,6 +25,7 @@ from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.metrics import POLLING
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
@@ -145,6 +146,7 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
+        POLLING.set(1)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
@@ -154,6 +156,7 @@ class Application:
             await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
+            POLLING.set(0)
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -143,6 +143,9 @@ class WebConfig(_Section):
     max_connections: int = Field(default=100, ge=1)
     # a request's headers and body must arrive within this many seconds
     read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks):
+    # behind nginx, the client address (login throttle) and scheme (redirects) come from them.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("allowed_hosts")
     @classmethod

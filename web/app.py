@@ -39,7 +39,7 @@ def create_app(services: WebServices) -> Starlette:
     app = Starlette(
         routes=[
             health_route(services),
-            metrics_route(),
+            metrics_route(services),
             monitoring_route(hub),
             *dashboard_routes(hub),
         ],

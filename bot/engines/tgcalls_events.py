@@ -33,6 +33,7 @@ from bot.engines.base import (
     RateLimited,
     TrackEnded,
 )
+from bot.metrics import ENGINE_FLOOD_WAITS
 
 #: an end reported this soon after a stream started is the replaced stream's, not ours
 EARLY_END_SECONDS = 1.0
@@ -160,6 +161,7 @@ def map_error(exc: BaseException) -> EngineError | None:
     if isinstance(exc, calls_errors.NoActiveGroupCall):
         return NoActiveCall()
     if isinstance(exc, tg_errors.FloodWait):
+        ENGINE_FLOOD_WAITS.inc()
         value = exc.value
         return RateLimited(value if isinstance(value, int) else 0)
     if isinstance(exc, tg_errors.UserBannedInChannel):
