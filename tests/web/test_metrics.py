@@ -140,6 +140,7 @@ async def test_random_methods_and_paths_add_no_series(sidecar: Sidecar) -> None:
     methods = {dict(labels).get("method") for name, labels in after if "http" in name}
     assert methods <= KNOWN_METHODS | {"other"}  # the registry is the process's: other tests
 
+
 async def test_each_scrape_reports_health_as_healthz_sees_it(sidecar: Sidecar) -> None:
     up = await scrape(sidecar)
     for part in ("bot", "storage", "engine"):
