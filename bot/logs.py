@@ -35,6 +35,14 @@ class SecretMask(logging.Filter):
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        # fields given with ``extra=`` are written too (JsonFormatter): masked alike
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                shown = value if isinstance(value, str) else str(value)
+                if shown != (masked := self.mask(shown)):
+                    setattr(record, key, masked)
         return True
 
 
