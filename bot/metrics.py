@@ -56,6 +56,18 @@ TELEGRAM_RETRIES = Counter(
     "Bot API calls retried after 429, 5xx or a network error",
     registry=REGISTRY,
 )
+ASSISTANT_STREAMS = Gauge(
+    "sattva_assistant_streams",
+    "Streams per assistant account of the pool",
+    ["assistant"],
+    registry=REGISTRY,
+)
+ASSISTANT_MOVES = Counter(
+    "sattva_assistant_moves",
+    "Chats moved to another assistant account, by cause",
+    ["reason"],
+    registry=REGISTRY,
+)
 WS_CONNECTIONS = Gauge("sattva_ws_connections", "Open monitoring WebSockets", registry=REGISTRY)
 WS_DROPPED = Counter(
     "sattva_ws_dropped_clients", "Monitoring clients dropped for falling behind", registry=REGISTRY

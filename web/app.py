@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,6 +22,8 @@ from web.security import (
     allowed_host_names,
 )
 from web.services import WebServices
+from web.webhook import PATH as WEBHOOK_PATH
+from web.webhook import webhook_route
 
 
 def create_app(services: WebServices) -> Starlette:
@@ -42,6 +45,11 @@ def create_app(services: WebServices) -> Starlette:
             metrics_route(services),
             monitoring_route(hub),
             *dashboard_routes(hub),
+            *(
+                [webhook_route(services.telegram_webhook)]
+                if services.telegram_webhook is not None
+                else []
+            ),
         ],
         # Outermost first: metrics see every answer, including the Host and Origin refusals.
         middleware=[
@@ -49,9 +57,9 @@ def create_app(services: WebServices) -> Starlette:
             Middleware(SecurityHeadersMiddleware),
             Middleware(
                 HostCheckMiddleware,
-                allowed=allowed_host_names(web.host, web.allowed_hosts),
+                allowed=allowed_host_names(web.host, _known_names(services)),
             ),
-            Middleware(OriginCheckMiddleware),
+            Middleware(OriginCheckMiddleware, exempt=(WEBHOOK_PATH,)),
             session_middleware(services),
         ],
         lifespan=lifespan,
@@ -60,3 +68,13 @@ def create_app(services: WebServices) -> Starlette:
     app.state.services = services
     mount_admin(app, services)
     return app
+
+
+def _known_names(services: WebServices) -> list[str]:
+    """``web.allowed_hosts``, plus the host of ``telegram.webhook_url``: Telegram posts
+    updates with that name, which is this service's public name by definition."""
+    names = list(services.settings.web.allowed_hosts)
+    webhook_host = urlsplit(services.settings.telegram.webhook_url).hostname
+    if webhook_host:
+        names.append(webhook_host)
+    return names

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
@@ -27,7 +27,7 @@ from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import EventBus
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
-from bot.domain.playback import PlayerDeps
+from bot.domain.playback import NO_PLACEMENT, PlayerDeps
 from bot.domain.player import ChatPlayer
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
 from bot.domain.stream_stats import StreamStats
@@ -40,7 +40,7 @@ from bot.engines.base import (
     TrackFailed,
     VoiceEngine,
 )
-from bot.storage.queue import QueueStore
+from bot.storage.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class PlayerManager:
         config: PlayerConfig,
         clock: Clock | None = None,
         per_chat_labels: bool = False,
+        placement: Callable[[int], dict[str, Any]] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -105,6 +106,7 @@ class PlayerManager:
             clock=self._clock,
             config=config,
             stats=self.stats,
+            placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}
@@ -149,21 +151,34 @@ class PlayerManager:
             return 0
         restored = 0
 
+        snapshots: dict[int, QueueSnapshot] = {}
+        positions: list[Checkpoint] = []
+
         async def one(chat_id: int) -> None:
             nonlocal restored
-            if await self.chat(chat_id).recover():
+            if await self.chat(chat_id).recover(snapshots.pop(chat_id, None), positions):
                 restored += 1
 
         ordered = list(chats)
         for first in range(0, len(ordered), RECOVER_BATCH):
             batch = ordered[first : first + RECOVER_BATCH]
+            # one read for the batch instead of several per chat, for the queues and for
+            # the settings (each player's own settings read then hits the cache, still
+            # fresh since the batch is small); a chat without a snapshot reads its own
             try:
-                # one query for the batch instead of one per chat: each player's own read
-                # then comes from the settings cache, still fresh since the batch is small
+                snapshots.update(await self._store.load_many(batch))
+            except QueueError as exc:
+                log.warning("queues of %d chats unreadable at once: %s", len(batch), exc)
+            try:
                 await self._deps.settings.get_many(batch)
             except Exception:
                 log.warning("settings of %d chats unreadable at once", len(batch), exc_info=True)
             await for_each(batch, one)
+            try:
+                await self._store.checkpoint_many(positions)
+            except QueueError as exc:  # they resume at the old position after a crash
+                log.warning("resume positions of %d chats not written: %s", len(positions), exc)
+            positions.clear()
         log.info("recovered %d of %d chats", restored, len(chats))
         return restored
 

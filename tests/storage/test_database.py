@@ -254,7 +254,7 @@ async def test_pending_migrations_reports_then_clears(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
     try:
         assert await pending_migrations(engine) == REVISIONS
-        assert REVISIONS[:2] == ["0001", "0002"]
+        assert REVISIONS[:3] == ["0001", "0002", "0003"]
         await migrate(engine)
         assert await pending_migrations(engine) == []
     finally:

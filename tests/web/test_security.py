@@ -176,3 +176,17 @@ async def test_a_configured_public_name_is_answered(sidecar: Sidecar) -> None:
         headers={**host, "Origin": "https://bot.example.org:8443"},
     )
     assert r.status_code == 403
+
+
+def test_the_webhook_urls_host_is_a_known_name() -> None:
+    from types import SimpleNamespace
+
+    from web.app import _known_names
+
+    settings = SimpleNamespace(
+        web=SimpleNamespace(allowed_hosts=["panel.example"]),
+        telegram=SimpleNamespace(webhook_url="https://Bot.Example.org:8443/telegram/webhook"),
+    )
+    names = _known_names(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
+    assert names == ["panel.example", "bot.example.org"]
+    assert host_allowed(Headers({"host": "bot.example.org:8443"}), allowed_host_names("::", names))
