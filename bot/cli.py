@@ -60,7 +60,8 @@ def _session(args: argparse.Namespace) -> int:
     api_hash: str | None = args.api_hash
     if api_id is None or not api_hash:
         try:
-            settings = load_settings(getattr(args, "config", None))
+            # the config cannot be complete yet: the session string is what this makes
+            settings = load_settings(getattr(args, "config", None), cross_field=False)
         except ConfigError:
             settings = None
         if settings is not None:

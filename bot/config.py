@@ -10,11 +10,19 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -63,6 +71,18 @@ class AssistantConfig(_Section):
     api_id: int = 0
     api_hash: SecretStr = SecretStr("")
     session_string: SecretStr = SecretStr("")
+
+    def missing(self) -> list[str]:
+        """The keys an account needs to join voice chats that are not set, in file order."""
+        return [
+            key
+            for key, present in (
+                ("api_id", self.api_id > 0),
+                ("api_hash", bool(self.api_hash.get_secret_value())),
+                ("session_string", bool(self.session_string.get_secret_value())),
+            )
+            if not present
+        ]
 
 
 class EngineConfig(_Section):
@@ -180,14 +200,48 @@ class Settings(BaseSettings):
         # it overrides the file, key by key (pydantic-settings deep-merges the sources).
         return (env_settings, init_settings)
 
-    def check_consistency(self) -> None:
-        """Rules that span keys; raises ConfigError."""
-        if self.web.enabled and not self.web.secret_key.get_secret_value():
-            raise ConfigError("config: web.secret_key: required when web.enabled is true")
-        if self.player.auto_end_warning_seconds > self.player.auto_end_seconds > 0:
-            raise ConfigError(
-                "config: player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
-            )
+    def problems(self) -> list[str]:
+        """What the cross-field rules find wrong, each "key: what is wrong" (empty: none)."""
+        return [problem for rule in CROSS_FIELD_RULES for problem in rule(self)]
+
+
+# -- rules that span keys --------------------------------------------------------------------
+# Checked by load_settings / settings_from_mapping, so `python -m bot`, `python -m bot check`
+# and every other entry point refuse an inconsistent config with the same one line (every
+# problem named), before anything starts.  A new rule is a function yielding
+# "key: problem" lines, appended to CROSS_FIELD_RULES.
+
+CrossFieldRule = Callable[[Settings], Iterable[str]]
+
+
+def _web_needs_secret(s: Settings) -> Iterable[str]:
+    if s.web.enabled and not s.web.secret_key.get_secret_value():
+        yield (
+            "web.secret_key: required when web.enabled is true "
+            "(`python -m bot init` writes a config with one generated)"
+        )
+
+
+def _auto_end_warning_fits(s: Settings) -> Iterable[str]:
+    if s.player.auto_end_warning_seconds > s.player.auto_end_seconds > 0:
+        yield "player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
+
+
+def _engine_has_its_account(s: Settings) -> Iterable[str]:
+    missing = s.assistant.missing() if s.engine.kind == "pytgcalls" else []
+    if missing:
+        yield (
+            f"assistant.{', assistant.'.join(missing)}: required for engine.kind = "
+            '"pytgcalls" '
+            '(run `python -m bot session` for the session string, or use engine.kind = "local")'
+        )
+
+
+CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
+    _web_needs_secret,
+    _auto_end_warning_fits,
+    _engine_has_its_account,
+)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -203,8 +257,14 @@ def resolve_path(path: str | None) -> Path:
     return Path(path or os.environ.get(ENV_CONFIG_PATH) or DEFAULT_CONFIG_PATH)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Reads, merges and validates; every failure is a ConfigError with one line."""
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, cross_field: bool = True
+) -> Settings:
+    """Reads, merges and validates; every failure is a ConfigError with one line.
+
+    ``cross_field=False`` skips the rules that span keys: for commands that read one section
+    of a config that cannot run yet (``session`` reads [assistant] to make what it lacks).
+    """
     file = resolve_path(None if path is None else str(path))
     if not file.is_file():
         raise ConfigError(
@@ -217,13 +277,15 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"config: {file} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config: cannot read {file}: {exc.__class__.__name__}") from None
-    return settings_from_mapping(data)
+    return settings_from_mapping(data, cross_field=cross_field)
 
 
-def settings_from_mapping(data: dict[str, Any]) -> Settings:
+def settings_from_mapping(data: dict[str, Any], *, cross_field: bool = True) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-    settings.check_consistency()
+    problems = settings.problems() if cross_field else []
+    if problems:
+        raise ConfigError("config: " + "; ".join(problems))
     return settings

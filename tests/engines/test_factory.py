@@ -1,12 +1,10 @@
-"""The engine named by the configuration, and a clear line when the assistant is missing."""
+"""The engine named by the configuration (a missing assistant is a config error: test_config)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from bot.config import ConfigError, settings_from_mapping
+from bot.config import settings_from_mapping
 from bot.engines.factory import build_engine
 from bot.engines.local import LocalEngine
 from bot.engines.tgcalls import PyTgCallsEngine
@@ -33,14 +31,6 @@ async def test_local_engine_with_configured_listeners() -> None:
     assert isinstance(engine, LocalEngine)
     assert engine.name == "local"
     assert engine._default_listeners == 4
-
-
-def test_pytgcalls_needs_the_assistant() -> None:
-    with pytest.raises(ConfigError, match=r"assistant\.api_id: required"):
-        build_engine(settings(), invite_link=no_link)
-    partial = settings(assistant={"api_id": 5, "api_hash": "abc"})
-    with pytest.raises(ConfigError, match=r"assistant\.session_string: required"):
-        build_engine(partial, invite_link=no_link)
 
 
 def test_pytgcalls_engine_built_without_connecting() -> None:
