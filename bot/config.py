@@ -268,8 +268,9 @@ def load_settings(
     file = resolve_path(None if path is None else str(path))
     if not file.is_file():
         raise ConfigError(
-            f"config: {file} not found: copy config.example.toml to {file} and set "
-            "telegram.bot_token (or pass --config PATH)"
+            f"config: {file} not found: `python -m bot init --config {file}` writes one (or "
+            f"copy config.example.toml to {file} and set telegram.bot_token; --config PATH "
+            "for another file)"
         )
     try:
         data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))

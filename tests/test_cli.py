@@ -85,8 +85,9 @@ def test_config_option_after_subcommand(tmp_path: Path) -> None:
     result = run_bot("check", "--config", "nowhere.toml", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.strip().splitlines() == [
-        "FAIL config: nowhere.toml not found: copy config.example.toml to nowhere.toml and set "
-        "telegram.bot_token (or pass --config PATH)"
+        "FAIL config: nowhere.toml not found: `python -m bot init --config nowhere.toml` writes "
+        "one (or copy config.example.toml to nowhere.toml and set telegram.bot_token; "
+        "--config PATH for another file)"
     ]
 
 
