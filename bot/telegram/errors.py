@@ -18,7 +18,7 @@ from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.engines.base import EngineError
 from bot.sources.base import SourceError
 from bot.storage.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
-from bot.telegram.sender import minor_answer
+from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,8 @@ announcements, edits and broadcasts all pass through it without a second code pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
-import itertools
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.middlewares.base import (
@@ -49,7 +42,8 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, Response, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_MERGED, TELEGRAM_RETRIES
+from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
+from bot.telegram.throttle import MINOR, MINOR_FOR, NORMAL, PendingMinor, RateLimiter
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -76,109 +70,6 @@ UNTHROTTLED = frozenset({"getUpdates"})
 EDIT_METHODS = frozenset(
     {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
 )
-
-Clock = Callable[[], float]
-
-
-#: send priorities: lower goes first when a chat's budget is spent
-NORMAL = 0
-MINOR = 1
-#: distinct sentences one merged minor answer carries; later ones are dropped
-MAX_MERGED = 3
-
-#: the user a minor answer is for, while a handler sends one (see ``minor_answer``)
-_MINOR_FOR: ContextVar[int | None] = ContextVar("sattva_minor_answer", default=None)
-
-
-@contextlib.contextmanager
-def minor_answer(user_id: int) -> Iterator[None]:
-    """Sends inside are minor answers to ``user_id`` (usage, refusal, error sentence)."""
-    token = _MINOR_FOR.set(user_id)
-    try:
-        yield
-    finally:
-        _MINOR_FOR.reset(token)
-
-
-class RateLimiter:
-    """A sliding window: at most ``limit`` acquisitions in any ``window`` seconds.
-
-    Waiters are served by priority, then in arrival order; a waiter of lower priority
-    (``MINOR``) also leaves the window's last ``reserve`` slots to the others.
-    """
-
-    def __init__(
-        self, limit: int, window: float, clock: Clock = time.monotonic, *, reserve: int = 0
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.reserve = min(reserve, limit - 1)
-        self._clock = clock
-        self._times: deque[float] = deque()
-        self._waiters: list[tuple[int, int]] = []  # a heap of (priority, arrival)
-        self._arrivals = itertools.count()
-        self._changed = asyncio.Condition()
-
-    def delay(self, priority: int = NORMAL) -> float:
-        """Seconds until one more acquisition of ``priority`` fits (0: now)."""
-        now = self._clock()
-        while self._times and self._times[0] <= now - self.window:
-            self._times.popleft()
-        limit = self.limit - (self.reserve if priority > NORMAL else 0)
-        if len(self._times) < limit:
-            return 0.0
-        return self._times[len(self._times) - limit] + self.window - now
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
-    async def acquire(self, priority: int = NORMAL) -> None:
-        if not self._waiters and self.delay(priority) <= 0:  # the common case: no queue
-            self._times.append(self._clock())
-            return
-        ticket = (priority, next(self._arrivals))
-        async with self._changed:
-            heapq.heappush(self._waiters, ticket)
-            try:
-                while True:
-                    wait = self.delay(priority)
-                    if self._waiters[0] == ticket and wait <= 0:
-                        self._times.append(self._clock())
-                        return
-                    # a timed wait for the slot, woken early when the waiters change
-                    with contextlib.suppress(TimeoutError):
-                        timeout = wait if self._waiters[0] == ticket else None
-                        await asyncio.wait_for(self._changed.wait(), timeout)
-            finally:
-                self._waiters.remove(ticket)
-                heapq.heapify(self._waiters)
-                self._changed.notify_all()
-
-
-@dataclass
-class _PendingMinor:
-    """A minor answer waiting for its chat's budget, which later ones to the user join."""
-
-    texts: list[str]
-    result: asyncio.Future[Any] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-    def join(self, text: str) -> None:
-        if text not in self.texts and len(self.texts) < MAX_MERGED:
-            self.texts.append(text)
-        TELEGRAM_MERGED.inc()
-
-    def settle(self, result: Any = None, exc: BaseException | None = None) -> None:
-        if self.result.done():
-            return
-        if exc is None:
-            self.result.set_result(result)
-        else:
-            self.result.set_exception(exc)
-            self.result.exception()  # joiners see it; nobody joining is not an error
-
 
 ForbiddenHook = Callable[[int], Awaitable[None]]
 
@@ -226,7 +117,7 @@ class Sender(BaseRequestMiddleware):
         self.max_retry_delay = max_retry_delay
         self.global_limiter = RateLimiter(global_limit, global_window)
         self._chat_limiters: dict[int, RateLimiter] = {}
-        self._minor: dict[tuple[int, int], _PendingMinor] = {}
+        self._minor: dict[tuple[int, int], PendingMinor] = {}
         self._on_forbidden: ForbiddenHook | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -260,7 +151,7 @@ class Sender(BaseRequestMiddleware):
             return await make_request(bot, method)
         raw_chat = getattr(method, "chat_id", None)
         chat_id = raw_chat if isinstance(raw_chat, int) else None
-        minor_for = _MINOR_FOR.get()
+        minor_for = MINOR_FOR.get()
         if minor_for is not None and chat_id is not None and isinstance(method, SendMessage):
             return await self._send_minor(make_request, bot, method, chat_id, minor_for)
         return await self._send(make_request, bot, method, chat_id)
@@ -279,7 +170,7 @@ class Sender(BaseRequestMiddleware):
             pending.join(method.text)
             result: Response[TelegramType] = await asyncio.shield(pending.result)
             return result
-        pending = self._minor[key] = _PendingMinor([method.text])
+        pending = self._minor[key] = PendingMinor([method.text])
         try:
             try:
                 await self.chat_limiter(chat_id).acquire(MINOR)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.telegram.sender import MINOR, NORMAL, RateLimiter, Sender
+from bot.telegram.sender import Sender
+from bot.telegram.throttle import MINOR, NORMAL, RateLimiter
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import Call, FakeBotAPI
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, script_group

@@ -7,7 +7,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.permissions import Permissions
-from bot.telegram.sender import minor_answer
+from bot.telegram.throttle import minor_answer
 
 
 def refusal_control() -> str:
