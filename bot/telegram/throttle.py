@@ -72,10 +72,6 @@ class RateLimiter:
             return 0.0
         return self._times[len(self._times) - limit] + self.window - now
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     async def acquire(self, priority: int = NORMAL) -> None:
         if not self._waiters and self.delay(priority) <= 0:  # the common case: no queue
             self._times.append(self._clock())
@@ -118,6 +114,8 @@ class PendingMinor:
             return
         if exc is None:
             self.result.set_result(result)
+        elif isinstance(exc, asyncio.CancelledError):
+            self.result.cancel()
         else:
             self.result.set_exception(exc)
             self.result.exception()  # joiners see it; nobody joining is not an error
