@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from bot.checks import run_checks
+from bot.checks import check_assistant, run_checks
 from bot.config import Settings, settings_from_mapping
 from bot.storage.database import create_engine, migrate
 from tests.support.fake_botapi import FakeBotAPI
@@ -86,3 +86,13 @@ async def test_wrong_token_and_redis_without_aof(tmp_path: Path) -> None:
     assert (
         "FAIL redis: reachable, but appendonly is off: queues would not survive a restart" in lines
     )
+
+
+async def test_assistant_line_names_the_account(tmp_path: Path) -> None:
+    account = {"api_id": 5, "api_hash": "abc", "session_string": "sess"}
+    settings = make_settings(
+        "http://127.0.0.1:1", tmp_path, engine={"kind": "pytgcalls"}, assistant=account
+    )
+    result = await check_assistant(settings)
+    assert result.line() == "ok   assistant: session string present (api_id 5)"
+    assert "sess" not in result.line()
