@@ -103,27 +103,43 @@ async def check_telegram(settings: Settings) -> CheckResult:
     return CheckResult("telegram", True, f"@{me.username} (id {me.id})")
 
 
-async def check_assistant(settings: Settings) -> CheckResult:
-    # A missing account key never gets here: the config's validation refuses it first.
-    if settings.engine.kind == "local":
-        return CheckResult("assistant", True, "not needed: engine.kind is local")
-    return CheckResult(
-        "assistant", True, f"session string present (api_id {settings.assistant.api_id})"
-    )
+async def check_assistants(settings: Settings) -> list[CheckResult]:
+    """One line per account of the pool (``[[assistants]]``, or ``[assistant]`` alone).
+
+    A missing account key never gets here: the config's validation refuses it first.
+    """
+    results = []
+    for entry in settings.assistant_pool():
+        label = f"assistant {entry.name}" if settings.assistants else "assistant"
+        if settings.engine.kind == "local":
+            detail = (
+                "virtual account (engine.kind is local)"
+                if settings.assistants
+                else "not needed: engine.kind is local"
+            )
+        else:
+            detail = f"session string present (api_id {entry.api_id})"
+        results.append(CheckResult(label, True, detail))
+    return results
 
 
-CHECKS: tuple[Callable[[Settings], Awaitable[CheckResult]], ...] = (
+Check = Callable[[Settings], Awaitable[CheckResult | list[CheckResult]]]
+
+CHECKS: tuple[Check, ...] = (
     check_tools,
     check_database,
     check_redis,
     check_telegram,
-    check_assistant,
+    check_assistants,
 )
 
 
 async def run_checks(settings: Settings, out: Callable[[str], None] = print) -> bool:
     out(CheckResult("config", True, "valid").line())
-    results = [await check(settings) for check in CHECKS]
+    results: list[CheckResult] = []
+    for check in CHECKS:
+        result = await check(settings)
+        results.extend(result if isinstance(result, list) else [result])
     for result in results:
         out(result.line())
     return all(r.ok for r in results)

@@ -37,10 +37,22 @@ def _set(text: str, key: str, value: str) -> str:
     return new
 
 
+#: the example's pool table: a first config uses the single [assistant] table instead
+_POOL_TABLE = re.compile(r"^\[\[assistants\]\]\n(?:[^\n\[#][^\n]*\n)*", re.MULTILINE)
+
+
+def _comment_out_pool(text: str) -> str:
+    """Comments out the example's ``[[assistants]]`` table: with it, ``[assistant]`` (what
+    ``python -m bot session`` fills in) would be refused as a second way to set accounts."""
+    return _POOL_TABLE.sub(
+        lambda m: "".join(f"# {line}\n" for line in m.group(0).splitlines()), text
+    )
+
+
 def render_config(example: str, token: str) -> str:
     """The example with the token and freshly generated web secrets; checked by the loader."""
     header = "# Written by `python -m bot init`: the bot token and the web secrets are set.\n"
-    text = header + _set(example, "bot_token", token)
+    text = header + _set(_comment_out_pool(example), "bot_token", token)
     text = _set(text, "secret_key", secrets.token_urlsafe(32))
     text = _set(text, "monitoring_token", secrets.token_urlsafe(32))
     try:
