@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -34,9 +34,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.metrics import QUEUE_OPERATIONS
 from bot.storage import redis_lua
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
+from bot.storage.queue import (
+    AdvanceResult,
+    Fenced,
+    QueueFull,
+    QueuePositionError,
+    StorageUnavailable,
+)
 
 T = TypeVar("T")
+
+#: (fencing counter key, token) for a chat whose writes must be fenced, else None
+Fence = Callable[[int], tuple[str, int] | None]
 
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
@@ -76,6 +85,8 @@ def _mapped_errors() -> Iterator[None]:
     except (OutOfMemoryError, ReadOnlyError) as exc:
         raise StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}") from exc
     except ResponseError as exc:
+        if str(exc).startswith("FENCED"):
+            raise Fenced() from exc
         if str(exc).startswith(REFUSALS):
             raise StorageUnavailable(f"redis refuses writes: {exc}") from exc
         raise
@@ -118,8 +129,9 @@ class RedisQueueStore:
     """``QueueStore`` on Redis.  Keys per chat: ``sattva:q:<chat>:pending`` (list of track
     JSON), ``:now`` (hash), ``:loop`` (string); plus the set ``sattva:q:chats``."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, *, fence: Fence | None = None) -> None:
         self._client = client
+        self._fence = fence
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(redis_lua, name))
             for name in (
@@ -131,11 +143,12 @@ class RedisQueueStore:
                 "SHUFFLE",
                 "CLEAR",
                 "CHECKPOINT",
+                "SET_LOOP",
             )
         }
 
     @classmethod
-    async def open(cls, url: str) -> RedisQueueStore:
+    async def open(cls, url: str, *, fence: Fence | None = None) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
         pool = BlockingConnectionPool.from_url(
             url,
@@ -147,7 +160,7 @@ class RedisQueueStore:
             timeout=POOL_WAIT_SECONDS,
         )
         client = Redis.from_pool(pool)
-        store = cls(client)
+        store = cls(client, fence=fence)
         try:
             with _mapped_errors():
                 await _honouring_cancel(store._load())
@@ -178,7 +191,12 @@ class RedisQueueStore:
             return await _honouring_cancel(call)
 
     def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
-        return self._scripts[name.upper()](keys=self._keys(chat_id), args=[chat_id, *args])
+        keys, argv = self._keys(chat_id), [chat_id, *args]
+        fenced = self._fence(chat_id) if self._fence is not None else None
+        if fenced is not None:  # the chat's lease counter and this process's token
+            keys.append(fenced[0])
+            argv.append(fenced[1])
+        return self._scripts[name.upper()](keys=keys, args=argv)
 
     async def _script(self, op: str, chat_id: int, *args: str | int) -> Any:
         return await self._guard(op, self._run(op, chat_id, *args))
@@ -256,7 +274,7 @@ class RedisQueueStore:
         return int(await self._script("clear", chat_id, _flag(include_current)))
 
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
-        await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
+        await self._script("set_loop", chat_id, mode.value)
 
     async def get_loop(self, chat_id: int) -> LoopMode:
         value = await self._guard("get_loop", self._client.get(self._keys(chat_id)[2]))
