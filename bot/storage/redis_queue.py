@@ -274,7 +274,10 @@ class RedisQueueStore:
         return int(await self._script("clear", chat_id, _flag(include_current)))
 
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
-        await self._script("set_loop", chat_id, mode.value)
+        if self._fence is not None and self._fence(chat_id) is not None:
+            await self._script("set_loop", chat_id, mode.value)  # fenced like every write
+        else:
+            await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
 
     async def get_loop(self, chat_id: int) -> LoopMode:
         value = await self._guard("get_loop", self._client.get(self._keys(chat_id)[2]))

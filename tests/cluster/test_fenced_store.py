@@ -4,6 +4,7 @@ once a newer holder exists, the old one's writes are refused and nothing changes
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -77,9 +78,13 @@ async def test_stale_holder_writes_are_refused(redis: Redis, redis_url: str) -> 
         await store.close()
 
 
-def test_a_fenced_write_reads_as_one_line_in_the_chat() -> None:
+def test_a_fenced_write_reads_as_one_line_in_the_chat(tmp_path: Path) -> None:
     from bot.telegram.errors import describe
+    from bot.telegram.i18n import in_locale, make_i18n
+    from tests.support.locales import compile_locales
 
-    assert describe(Fenced()) == (
-        "This chat is being handed to another process; try again in a moment."
-    )
+    i18n = make_i18n("en", compile_locales(tmp_path / "locales"))
+    with in_locale(i18n, "ru"):
+        assert (
+            describe(Fenced()) == "Этот чат передаётся другому процессу; попробуйте через минуту."
+        )
