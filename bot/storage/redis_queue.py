@@ -36,9 +36,11 @@ from bot.metrics import QUEUE_OPERATIONS
 from bot.storage import redis_lua
 from bot.storage.queue import (
     AdvanceResult,
+    Checkpoint,
     Fenced,
     QueueFull,
     QueuePositionError,
+    QueueSnapshot,
     StorageUnavailable,
 )
 
@@ -59,6 +61,7 @@ POOL_WAIT_SECONDS = 30.0
 # Error replies meaning "not now" rather than "wrong": persistence failing, no replicas.
 REFUSALS = ("MISCONF", "NOREPLICAS")
 MIN_REDIS_MAJOR = 7  # script shebangs and flags
+SLOT_FIELDS = ("track", "started_at", "position", "updated_at", "paused")
 
 
 def _slot(fields: Sequence[str]) -> NowPlaying | None:
@@ -85,7 +88,7 @@ def _mapped_errors() -> Iterator[None]:
     except (OutOfMemoryError, ReadOnlyError) as exc:
         raise StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}") from exc
     except ResponseError as exc:
-        if str(exc).startswith("FENCED"):
+        if "FENCED a newer holder" in str(exc):  # alone, or inside a pipeline's error
             raise Fenced() from exc
         if str(exc).startswith(REFUSALS):
             raise StorageUnavailable(f"redis refuses writes: {exc}") from exc
@@ -190,12 +193,17 @@ class RedisQueueStore:
         with _mapped_errors():
             return await _honouring_cancel(call)
 
-    def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
+    def _script_args(self, chat_id: int, *args: str | int) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of a script run for the chat (fenced: its lease counter and token)."""
         keys, argv = self._keys(chat_id), [chat_id, *args]
         fenced = self._fence(chat_id) if self._fence is not None else None
-        if fenced is not None:  # the chat's lease counter and this process's token
+        if fenced is not None:
             keys.append(fenced[0])
             argv.append(fenced[1])
+        return keys, argv
+
+    def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
+        keys, argv = self._script_args(chat_id, *args)
         return self._scripts[name.upper()](keys=keys, args=argv)
 
     async def _script(self, op: str, chat_id: int, *args: str | int) -> Any:
@@ -224,8 +232,9 @@ class RedisQueueStore:
         )
 
     async def now_playing(self, chat_id: int) -> NowPlaying | None:
-        fields = ("track", "started_at", "position", "updated_at", "paused")
-        reply = await self._guard("now_playing", self._client.hmget(self._keys(chat_id)[1], fields))
+        reply = await self._guard(
+            "now_playing", self._client.hmget(self._keys(chat_id)[1], SLOT_FIELDS)
+        )
         return None if reply[0] is None else _slot(cast(list[str], reply))
 
     async def pending(self, chat_id: int) -> list[Track]:
@@ -291,9 +300,42 @@ class RedisQueueStore:
         )
         return bool(reply)
 
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        """The checkpoint script once per item, pipelined (each script stays atomic)."""
+        if not items:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        script = self._scripts["CHECKPOINT"]
+        for item in items:
+            keys, argv = self._script_args(
+                item.chat_id, item.track_id, repr(item.position), _flag(item.paused), repr(item.now)
+            )
+            pipe.evalsha(script.sha, len(keys), *keys, *argv)
+        replies = await self._guard("checkpoint_many", pipe.execute())
+        return sum(1 for reply in replies if reply)
+
     async def chats_with_state(self) -> list[int]:
         members = await self._guard("chats_with_state", self._client.smembers(CHATS_KEY))
         return sorted(int(member) for member in members)
+
+    async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
+        """One MULTI/EXEC of HMGET + LRANGE + GET per chat: one round trip, one snapshot."""
+        pipe = self._client.pipeline(transaction=True)
+        for chat_id in chat_ids:
+            pending, now, loop, _ = self._keys(chat_id)
+            pipe.hmget(now, SLOT_FIELDS)
+            pipe.lrange(pending, 0, -1)
+            pipe.get(loop)
+        replies = await self._guard("load_many", pipe.execute()) if chat_ids else []
+        snapshots: dict[int, QueueSnapshot] = {}
+        for i, chat_id in enumerate(chat_ids):
+            slot, items, mode = replies[3 * i : 3 * i + 3]
+            snapshots[chat_id] = QueueSnapshot(
+                current=None if slot[0] is None else _slot(slot),
+                pending=[Track.from_json(item) for item in items],
+                loop=LoopMode(mode) if mode else LoopMode.OFF,
+            )
+        return snapshots
 
     async def ping(self) -> None:
         await self._guard("ping", self._client.ping())

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.cluster.leases import Lease, Leases
 from bot.domain.models import LoopMode, Track
-from bot.storage.queue import Fenced
+from bot.storage.queue import Checkpoint, Fenced
 from bot.storage.redis_queue import RedisQueueStore
 
 CHAT, OTHER = -100, -200
@@ -60,6 +60,7 @@ async def test_stale_holder_writes_are_refused(redis: Redis, redis_url: str) -> 
             store.clear(CHAT, include_current=True),
             store.set_loop(CHAT, LoopMode.OFF),
             store.remove(CHAT, 1),
+            store.checkpoint_many([Checkpoint(CHAT, now.track.id, 9.0, False, 2.0)]),
         ):
             with pytest.raises(Fenced):
                 await write
