@@ -24,6 +24,7 @@ from bot.storage.queue import (
     QueuePositionError,
     StorageUnavailable,
 )
+from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,10 @@ async def on_error(event: ErrorEvent) -> bool:
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
         elif update.message is not None:
-            await update.message.answer(text)
+            user = update.message.from_user
+            # an error sentence: behind the chat's real answers, merged when the budget is spent
+            with minor_answer(user.id if user is not None else 0):
+                await update.message.answer(text)
     except TelegramAPIError as answer_exc:
         log.warning("update %s: could not answer: %s", update.update_id, answer_exc)
     return True
