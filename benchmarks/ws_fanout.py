@@ -108,6 +108,7 @@ async def sidecar(workdir: Path) -> AsyncIterator[tuple[WebServer, EventBus]]:
             "telegram": {"bot_token": "123456:" + "A" * 35},
             "storage": {"database_url": f"sqlite+aiosqlite:///{workdir / 'web.db'}"},
             "sources": {"ytdlp_enabled": False, "cache_dir": str(workdir / "cache")},
+            "engine": {"kind": "local"},
             "web": {
                 "secret_key": "s" * 40,
                 "monitoring_token": TOKEN,

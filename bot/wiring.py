@@ -15,6 +15,7 @@ since its place in the order matters (after the egress proxy, before the players
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +48,13 @@ from bot.telegram.services import BotServices, build_services
 
 
 @contextlib.asynccontextmanager
-async def routed_through_egress(*, allow_private: bool) -> AsyncIterator[EgressProxy]:
+async def routed_through_egress(
+    *, allow_private: bool, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[EgressProxy]:
     """The egress proxy, set as every ffmpeg's ``-http_proxy`` (and yt-dlp's proxy) while
-    open: started before anything can fetch, taken down after the last fetch."""
-    proxy = EgressProxy(allow_private=allow_private)
+    open: started before anything can fetch, taken down after the last fetch.  ``tls``: what
+    the proxy trusts for https upstreams (default: the system's CAs)."""
+    proxy = EgressProxy(allow_private=allow_private, tls=tls)
     await proxy.start()
     set_http_proxy(proxy.url)
     try:

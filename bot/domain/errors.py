@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     QUEUE_FULL = "queue_full"  # params: limit
     NO_SUCH_TRACK = "no_such_track"  # params: position, length
     STORAGE_UNAVAILABLE = "storage_unavailable"  # Redis or the database did not answer
+    FENCED = "fenced"  # another process serves the chat now (cluster lease moved)
     # the voice engine
     ENGINE_ERROR = "engine_error"  # any other engine failure
     NO_ACTIVE_CALL = "no_active_call"

@@ -17,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import ErrorCode, SattvaError
 from bot.telegram.commands import usage
+from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
         ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),
         ErrorCode.STORAGE_UNAVAILABLE: _("Storage is unavailable, try again in a moment."),
+        ErrorCode.FENCED: _("This chat is being handed to another process; try again in a moment."),
         ErrorCode.ENGINE_ERROR: _("Playback failed; try again."),
         ErrorCode.NO_ACTIVE_CALL: _("Start a voice chat in this group first."),
         ErrorCode.NOT_ALLOWED: _("The assistant is not allowed to join the voice chat."),
@@ -85,7 +87,10 @@ async def on_error(event: ErrorEvent) -> bool:
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
         elif update.message is not None:
-            await update.message.answer(text)
+            user = update.message.from_user
+            # an error sentence: behind the chat's real answers, merged when the budget is spent
+            with minor_answer(user.id if user is not None else 0):
+                await update.message.answer(text)
     except TelegramAPIError as answer_exc:
         log.warning("update %s: could not answer: %s", update.update_id, answer_exc)
     return True

@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramO
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.permissions import Permissions
+from bot.telegram.throttle import minor_answer
 
 FLAG = "rights"
 
@@ -93,5 +94,7 @@ class RightsMiddleware(BaseMiddleware):
         if isinstance(event, CallbackQuery):
             await event.answer(refusal(Need(right)), show_alert=True)
         elif isinstance(event, Message):
-            await event.answer(refusal(Need(right)))
+            # a refusal: behind the chat's real answers, merged when the budget is spent
+            with minor_answer(who[1]):
+                await event.answer(refusal(Need(right)))
         return None

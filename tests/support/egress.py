@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 from bot.wiring import routed_through_egress
 
@@ -47,3 +51,34 @@ class CountingListener:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         writer.close()
+
+
+@dataclass(frozen=True)
+class SelfSignedCert:
+    """A self-signed certificate for one host name, made with the openssl command."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, folder: Path, host: str) -> SelfSignedCert:
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
+                "-addext", f"subjectAltName=DNS:{host}",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verifies like production (host name, chain), trusting only this certificate."""
+        return ssl.create_default_context(cafile=str(self.cert))

@@ -13,7 +13,7 @@ from bot.telegram.commands import help_text, usage
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
 from bot.telegram.rights import Need, needs
-from bot.telegram.routers.common import sender_id
+from bot.telegram.routers.common import answer_minor, sender_id
 from bot.telegram.routers.settings import apply_change
 from bot.telegram.services import BotServices
 
@@ -30,7 +30,7 @@ async def language(
 ) -> None:
     raw = (command.args or "").strip().lower()
     if raw not in (*SUPPORTED_LOCALES, "auto"):
-        await message.answer(usage("lang"))
+        await answer_minor(message, usage("lang"))
         return
     chat_id = message.chat.id
     value = None if raw == "auto" else raw

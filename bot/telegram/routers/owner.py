@@ -13,6 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.commands import usage
 from bot.telegram.formatting import duration
 from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor
 from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ async def broadcast(
 ) -> None:
     text = (command.args or "").strip()
     if not text:
-        await message.answer(usage("broadcast"))
+        await answer_minor(message, usage("broadcast"))
         return
     sent = failed = 0
     for chat_id in [chat.id for chat in await services.chat_settings.list_chats()]:

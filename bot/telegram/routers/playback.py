@@ -17,7 +17,7 @@ from bot.telegram.formatting import duration, parse_position, short_title
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
-from bot.telegram.routers.common import sender_id, sender_name
+from bot.telegram.routers.common import answer_minor, sender_id, sender_name
 from bot.telegram.services import BotServices
 
 
@@ -55,7 +55,7 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
-        await message.answer(usage("play"))
+        await answer_minor(message, usage("play"))
         return
     request = SourceRequest(
         query=query,
@@ -112,7 +112,7 @@ async def resume(message: Message, services: BotServices, nowplaying: NowPlaying
 async def seek(message: Message, command: CommandObject, services: BotServices) -> None:
     position = parse_position(command.args or "")
     if position is None:
-        await message.answer(usage("seek"))
+        await answer_minor(message, usage("seek"))
         return
     snapshot = await services.players.snapshot(message.chat.id)
     if snapshot.now is None:
@@ -131,7 +131,7 @@ async def seek(message: Message, command: CommandObject, services: BotServices) 
 async def volume(message: Message, command: CommandObject, services: BotServices) -> None:
     raw = (command.args or "").strip()
     if not raw.isdecimal() or not VOLUME_MIN <= int(raw) <= VOLUME_MAX:
-        await message.answer(usage("volume"))
+        await answer_minor(message, usage("volume"))
         return
     await services.players.set_volume(message.chat.id, int(raw))
     await message.answer(_("🔊 Volume: {volume}%").format(volume=int(raw)))
@@ -145,7 +145,7 @@ async def loop(
 ) -> None:
     raw = (command.args or "").strip().lower()
     if raw and raw not in {m.value for m in LoopMode}:
-        await message.answer(usage("loop"))
+        await answer_minor(message, usage("loop"))
         return
     done = await actions.loop(services.players, message.chat.id, LoopMode(raw) if raw else None)
     await message.answer(done.text)

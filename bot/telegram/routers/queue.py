@@ -13,6 +13,7 @@ from bot.telegram.formatting import short_title
 from bot.telegram.keyboards import queue_pages as queue_keyboard
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor
 from bot.telegram.services import BotServices
 from bot.telegram.views import card_text, queue_pages, queue_text
 
@@ -30,7 +31,7 @@ async def show_queue(message: Message, command: CommandObject, services: BotServ
     if raw:
         numbers = _ints(raw, 1)
         if numbers is None:
-            await message.answer(usage("queue"))
+            await answer_minor(message, usage("queue"))
             return
         page = numbers[0]
     snapshot = await services.players.snapshot(message.chat.id)
@@ -72,7 +73,7 @@ async def remove(
 ) -> None:
     numbers = _ints(command.args, 1)
     if numbers is None:
-        await message.answer(usage("remove"))
+        await answer_minor(message, usage("remove"))
         return
     track = await services.players.remove(message.chat.id, numbers[0])
     await message.answer(
@@ -89,7 +90,7 @@ async def move(
 ) -> None:
     numbers = _ints(command.args, 2)
     if numbers is None:
-        await message.answer(usage("move"))
+        await answer_minor(message, usage("move"))
         return
     src, dst = numbers
     track = await services.players.move(message.chat.id, src, dst)
