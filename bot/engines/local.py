@@ -192,7 +192,7 @@ class LocalEngine:
                 self._adopt(request.chat_id, session, preroll.proc, max(0.0, request.position))
                 return
             if preroll is not None:
-                await self._kill(preroll.proc)
+                await self._discard(preroll.proc)
             await self._launch(request.chat_id, session, max(0.0, request.position))
 
     async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
@@ -431,12 +431,24 @@ class LocalEngine:
         if session.preroll is preroll:
             preroll.proc = proc
         else:  # dropped or replaced while it started
-            await self._kill(proc)
+            await self._discard(proc)
 
     async def _drop_preroll(self, session: _Session) -> None:
         preroll, session.preroll = session.preroll, None
         if preroll is not None:
-            await self._kill(preroll.proc)
+            await self._discard(preroll.proc)
+
+    @staticmethod
+    async def _discard(proc: asyncio.subprocess.Process | None) -> None:
+        """Kills a pre-rolled process nobody read from and reads its pipes to the end:
+        asyncio stopped reading them when their buffers filled, and until both pipes
+        reach their end the process counts as running and its pipes stay open."""
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.communicate()  # (``wait`` alone would wait for those ends forever)
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process | None) -> None:

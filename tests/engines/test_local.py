@@ -344,12 +344,16 @@ async def test_a_preload_not_played_is_dropped(
     assert len(eng.process_ids()) == 1
     await eng.play(PlayRequest(CHAT, "t1", str(long_tone), position=29.0, duration=30.0))
     await eng.preload(CHAT, PlayRequest(CHAT, "t2", str(long_tone), duration=30.0))
-    waiting = eng.process_ids()[1]
-    await eng.preload(CHAT, None)  # the queue changed: nothing known to come next
+    waiting = eng.process_ids()[-1]  # pre-rolled ones are listed last
+    await asyncio.sleep(0.5)  # its output fills the pipe and asyncio's buffer meanwhile
+    async with asyncio.timeout(10):  # dropping it must not wait for a reader that is not
+        await eng.preload(CHAT, None)  # the queue changed: nothing known to come next
     assert not alive(waiting)
     await eng.preload(CHAT, PlayRequest(CHAT, "t3", str(long_tone), duration=30.0))
-    waiting = eng.process_ids()[1]
-    await eng.play(PlayRequest(CHAT, "t4", str(long_tone)))  # something else was chosen
+    waiting = eng.process_ids()[-1]  # pre-rolled ones are listed last
+    await asyncio.sleep(0.5)
+    async with asyncio.timeout(10):
+        await eng.play(PlayRequest(CHAT, "t4", str(long_tone)))  # something else was chosen
     assert not alive(waiting)
     assert len(eng.process_ids()) == 1
     await eng.preload(CHAT, PlayRequest(CHAT, "t5", str(short_tone)))
