@@ -38,7 +38,7 @@ from bot.engines.base import (
 )
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
-from bot.ffmpeg import NETWORK_PROTOCOLS
+from bot.ffmpeg import NETWORK_FORMATS, NETWORK_PROTOCOLS
 from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
 from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
@@ -499,10 +499,26 @@ async def test_network_stream_goes_through_the_egress_proxy(
         await server.close()
     command = stream.microphone.path
     assert command.startswith(
-        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -http_proxy {egress.url} "
+        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -format_whitelist {NETWORK_FORMATS} "
+        f"-http_proxy {egress.url} "
     )
     assert f" -i {url} " in command
     assert server.requests[:1] == ["/files/tone.mp3"]
+
+
+async def test_https_stream_handed_over_in_the_proxy_mapping() -> None:
+    """py-tgcalls' ffprobe and ffmpeg get https media as the egress proxy's mapped http URL,
+    with the same whitelists as the bot's own: they never speak TLS (or anything but http)."""
+    engine = PyTgCallsEngine(
+        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
+    )
+    async with routed_through_egress(allow_private=False) as egress:
+        stream = engine._stream(PlayRequest(CHAT, "t1", "https://cdn.example/a.mp3"), 0.0)
+    assert stream._media_path == "http://cdn.example.https.egress.invalid:443/a.mp3"
+    assert stream._ffmpeg_parameters == (
+        f"-protocol_whitelist http,tcp,crypto -format_whitelist {NETWORK_FORMATS} "
+        f"-http_proxy {egress.url}"
+    )
 
 
 async def test_two_accounts_in_one_process_have_their_own_clients(tone: Path) -> None:
