@@ -24,6 +24,7 @@ from bot.domain.events import EVENT_NAMES, Event, EventBus, MetricsUpdate, Subsc
 from bot.metrics import WS_CONNECTIONS, WS_DROPPED
 from bot.tasks import cancel_and_wait
 from web.auth import session_admin
+from web.recent import RecentEvents
 from web.security import same_origin
 from web.services import WebServices
 
@@ -75,6 +76,7 @@ class MonitoringHub:
     def __init__(self, services: WebServices) -> None:
         self.services = services
         self.clients: set[Client] = set()
+        self.recent = RecentEvents()  # what the dashboard lists and shows per chat
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -100,6 +102,7 @@ class MonitoringHub:
 
     async def _pump(self, sub: Subscription) -> None:
         async for event in sub:
+            self.recent.note(event.as_dict())
             text = event.to_json()
             for client in tuple(self.clients):
                 if client.wants(event):

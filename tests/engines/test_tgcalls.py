@@ -581,3 +581,47 @@ async def test_a_pool_of_two_accounts_moves_a_chat_on_flood_wait(
     finally:
         await pool.close()
         await database.dispose()
+
+
+async def test_preload_probes_the_next_stream_once_and_play_takes_it(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]],
+    tone: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """py-tgcalls probes a stream (ffprobe) in ``play`` before audio flows; a preloaded
+    stream was probed already and is handed over as it is."""
+    from pytgcalls.types.stream import media_stream
+
+    engine, calls, _, _ = adapter
+    probes: list[str] = []
+    real_check = media_stream.check_stream
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        probes.append(str(args[1]))
+        return await real_check(*args, **kwargs)
+
+    monkeypatch.setattr(media_stream, "check_stream", counting)
+    played: list[Any] = []
+    fake_play = calls.play
+
+    async def play(chat_id: int, stream: MediaStream) -> None:
+        await stream.check_stream()  # what py-tgcalls' play does first
+        played.append(stream)
+        await fake_play(chat_id, stream)
+
+    calls.play = play  # type: ignore[method-assign]
+    request = PlayRequest(CHAT, "t1", str(tone), duration=2.0)
+    await engine.preload(CHAT, request)
+    for _ in range(200):
+        if probes:
+            break
+        await asyncio.sleep(0.01)
+    await engine.play(request)
+    assert probes == [str(tone)]  # probed ahead, not again in play
+    assert played[0].microphone.path.startswith("ffmpeg -protocol_whitelist file -i ")
+    # something else plays: the preloaded stream is dropped and the new one probed
+    await engine.preload(CHAT, PlayRequest(CHAT, "t2", str(tone)))
+    await engine.play(PlayRequest(CHAT, "t3", str(tone)))
+    assert len(probes) in (2, 3)
+    assert probes[-1] == str(tone)
+    assert engine._prepared == {}
