@@ -24,6 +24,7 @@ ERROR_CODES = (
     "timeout",  # probing or downloading took too long
     "not_found",  # search or library lookup found nothing
     "unavailable",  # the needed tool (yt-dlp) is missing or refused
+    "bad_file",  # Telegram described the file in a way that is unsafe to fetch
 )
 
 

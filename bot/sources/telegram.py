@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 from aiogram import Bot
@@ -28,6 +30,31 @@ from bot.sources.progress import report
 PROGRESS_INTERVAL = 1.0
 CHUNK = 64 * 1024
 DOWNLOAD_TIMEOUT = 300
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def checked_file_path(file_path: str) -> str:
+    """``file_path`` from getFile, quoted for the download URL; SourceError if it could
+    leave the bot's file folder on the API server.
+
+    aiogram pastes the path into ``{base}/file/bot{token}/{path}`` as it is, so a path with
+    ``..`` segments, a query or a scheme would make the download call another Bot API
+    method (``../../bot<token>/sendMessage?...``) or another file of the server.  Telegram's
+    own paths are plain relative names such as ``music/file_7.mp3``.
+    """
+    segments = file_path.split("/")
+    if (
+        not file_path
+        or len(file_path) > 1024
+        or _SCHEME.match(file_path)
+        or any(ch in file_path for ch in "?#\\%")
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in file_path)
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        raise SourceError("bad_file", "Telegram gave an unsafe file path")
+    return quote(file_path, safe="/")
 
 
 def _safe_suffix(file_path: str, file_name: str | None) -> str:
@@ -87,11 +114,12 @@ class TelegramFiles:
             raise SourceError("too_big", f"{file.file_size} bytes")
         if not file.file_path:
             raise SourceError("unreachable", "Telegram gave no file path")
+        file_path = checked_file_path(file.file_path)
         unique = file.file_unique_id or hashlib.sha256(media.file_id.encode()).hexdigest()[:32]
         name = "".join(c for c in unique if c.isalnum() or c in "-_") or "file"
         target = self._cache / f"tg-{name}{_safe_suffix(file.file_path, media.file_name)}"
         if not (target.is_file() and file.file_size and target.stat().st_size == file.file_size):
-            await self._download(file.file_path, target, file.file_size, progress)
+            await self._download(file_path, target, file.file_size, progress)
         await report(progress, "probe", None)
         result = await probe(
             str(target.resolve()), timeout=self._probe_timeout, max_seconds=self._max_seconds
@@ -110,6 +138,7 @@ class TelegramFiles:
     async def _download(
         self, file_path: str, target: Path, expected: int | None, progress: Progress | None
     ) -> None:
+        """``file_path``: as ``checked_file_path`` returned it (checked and quoted)."""
         self._cache.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         received = 0
