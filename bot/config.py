@@ -105,6 +105,12 @@ class SourcesConfig(_Section):
     library_dir: str = ""
     cache_dir: str = ".sattva-cache"
     ytdlp_enabled: bool = True
+    # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
+    max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
+    # ... and in one chat; a request beyond it is answered "busy" at once
+    max_resolves_per_chat: int = Field(default=2, ge=1, le=16)
+    # how long a request waits for a free fetch slot before it is answered "busy"
+    resolve_wait_seconds: float = Field(default=30.0, ge=0, le=600)
 
 
 class PlayerConfig(_Section):
@@ -122,6 +128,8 @@ class PlayerConfig(_Section):
 class BotConfig(_Section):
     now_playing_images: bool = False
     progress_update_seconds: int = Field(default=20, ge=5)
+    # /play requests one user may make per minute (in all chats together)
+    plays_per_user_per_minute: int = Field(default=20, ge=1, le=1000)
 
 
 class I18nConfig(_Section):

@@ -25,6 +25,7 @@ ERROR_CODES = (
     "not_found",  # search or library lookup found nothing
     "unavailable",  # the needed tool (yt-dlp) is missing or refused
     "bad_file",  # Telegram described the file in a way that is unsafe to fetch
+    "busy",  # too many requests of this chat (or of all chats) are being fetched
 )
 
 
@@ -57,6 +58,8 @@ class SourceRequest:
     media: TelegramMedia | None = None
     requested_by: int | None = None
     requested_by_name: str = ""
+    #: the chat it is for: bounds how many of one chat's requests are fetched at once
+    chat_id: int | None = None
 
 
 #: progress callback: a stage name ("download", "probe", "search") and a fraction or None

@@ -22,6 +22,7 @@ from bot.sources import http, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
+from bot.sources.limits import ResolveGate
 from bot.sources.probe import probe
 from bot.sources.progress import report
 from bot.sources.telegram import TelegramFiles
@@ -66,6 +67,11 @@ class SourceResolver:
         self._max_seconds = max_track_seconds
         self._telegram = telegram
         self.library = Library(sources.library_dir)
+        self.gate = ResolveGate(
+            total=sources.max_concurrent_resolves,
+            per_chat=sources.max_resolves_per_chat,
+            wait_seconds=sources.resolve_wait_seconds,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, bot: Bot | None) -> SourceResolver:
@@ -101,7 +107,8 @@ class SourceResolver:
         kind = self.route(request)
         started = time.monotonic()
         try:
-            return await self._dispatch(kind, request, progress)
+            async with self.gate.slot(request.chat_id):
+                return await self._dispatch(kind, request, progress)
         except SourceError as exc:
             SOURCE_FAILURES.labels(kind=kind, reason=exc.code).inc()
             raise
@@ -220,7 +227,8 @@ class SourceResolver:
             anonymous = SourceRequest(query="")
             for item in folder:
                 try:
-                    tracks.append(await self._library_track(item, anonymous))
+                    async with self.gate.slot(None):
+                        tracks.append(await self._library_track(item, anonymous))
                 except SourceError as exc:
                     SOURCE_FAILURES.labels(kind="library", reason=exc.code).inc()
             if not tracks:

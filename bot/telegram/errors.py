@@ -34,6 +34,7 @@ def source_error_text(exc: SourceError) -> str:
         "timeout": _("Fetching that took too long; try again."),
         "not_found": _("Nothing was found."),
         "unavailable": _("That source is unavailable right now."),
+        "busy": _("Busy fetching other requests; try again in a moment."),
         "bad_file": _("Telegram gave an unsafe location for that file; it was not downloaded."),
     }
     return texts.get(exc.code, _("That cannot be played."))

@@ -89,6 +89,14 @@ class RateLimiter:
             return 0.0
         return self._times[0] + self.window - now
 
+    def take(self) -> float:
+        """Takes a slot now and returns 0, or returns the seconds until one is free
+        (and takes nothing)."""
+        wait = self.delay()
+        if wait <= 0:
+            self._times.append(self._clock())
+        return wait
+
     async def acquire(self) -> None:
         async with self._lock:
             wait = self.delay()
