@@ -25,6 +25,7 @@ from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
@@ -55,6 +56,13 @@ class Application:
         await migrate(self.db)
         self.sessions = session_factory(self.db)
         self.store: QueueStore = await open_queue_store(s.storage, self.db)
+        # the stored queues say which downloads are still needed: the rest goes now
+        self.cache = DownloadCache(
+            s.sources.cache_dir,
+            max_bytes=s.sources.cache_max_mb * 1024 * 1024,
+            references=store_references(self.store),
+        )
+        await self.cache.sweep(at_start=True)
         self.sender = Sender()
         self.bot: Bot = create_bot(s, self.sender)
         # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
@@ -62,7 +70,8 @@ class Application:
         await self.egress.start()
         set_http_proxy(self.egress.url)
         self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
-        self.resolver = SourceResolver.from_settings(s, self.bot)
+        self.resolver = SourceResolver.from_settings(s, self.bot, self.cache)
+        self.cache.watch(self.bus)
         # one instance for the player, the bot and the web panel: its cache is only
         # invalidated by writes that go through it
         self.chat_settings = ChatSettingsRepo(
@@ -125,6 +134,8 @@ class Application:
                 await asyncio.wait_for(task, timeout=15)
         if hasattr(self, "players"):
             await self.players.close()
+        if hasattr(self, "cache"):
+            await self.cache.close()
         if hasattr(self, "engine"):
             await self.engine.close()
         if hasattr(self, "egress"):

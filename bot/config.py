@@ -104,6 +104,9 @@ class SourcesConfig(_Section):
     probe_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     library_dir: str = ""
     cache_dir: str = ".sattva-cache"
+    # the download folder's bound: unneeded files go least recently used first, and a
+    # download that would not fit beside the queued ones is refused
+    cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
     ytdlp_enabled: bool = True
     # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
     max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
@@ -192,6 +195,10 @@ class Settings(BaseSettings):
         """Rules that span keys; raises ConfigError."""
         if self.web.enabled and not self.web.secret_key.get_secret_value():
             raise ConfigError("config: web.secret_key: required when web.enabled is true")
+        if self.sources.cache_max_mb < self.sources.max_download_mb:
+            raise ConfigError(
+                "config: sources.cache_max_mb: must be at least sources.max_download_mb"
+            )
         if self.player.auto_end_warning_seconds > self.player.auto_end_seconds > 0:
             raise ConfigError(
                 "config: player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"

@@ -26,6 +26,7 @@ ERROR_CODES = (
     "unavailable",  # the needed tool (yt-dlp) is missing or refused
     "bad_file",  # Telegram described the file in a way that is unsafe to fetch
     "busy",  # too many requests of this chat (or of all chats) are being fetched
+    "cache_full",  # the download folder is full of files still queued
 )
 
 

@@ -20,6 +20,7 @@ from bot.domain.models import SourceKind, Track
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
+from bot.sources.cache import DownloadCache
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
@@ -74,12 +75,15 @@ class SourceResolver:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, bot: Bot | None) -> SourceResolver:
+    def from_settings(
+        cls, settings: Settings, bot: Bot | None, cache: DownloadCache | None = None
+    ) -> SourceResolver:
+        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``."""
         files = None
-        if bot is not None:
+        if bot is not None and cache is not None:
             files = TelegramFiles(
                 bot,
-                cache_dir=settings.sources.cache_dir,
+                cache=cache,
                 max_download_mb=settings.sources.max_download_mb,
                 probe_timeout=settings.sources.probe_timeout_seconds,
                 max_track_seconds=settings.player.max_track_seconds,

@@ -23,6 +23,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import Progress, SourceError, TelegramMedia
+from bot.sources.cache import DownloadCache
 from bot.sources.probe import probe
 from bot.sources.progress import report
 
@@ -30,6 +31,8 @@ from bot.sources.progress import report
 PROGRESS_INTERVAL = 1.0
 CHUNK = 64 * 1024
 DOWNLOAD_TIMEOUT = 300
+#: probe refusals that depend only on the file's bytes
+UNPLAYABLE = frozenset({"not_audio", "too_long"})
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -80,13 +83,13 @@ class TelegramFiles:
         self,
         bot: Bot,
         *,
-        cache_dir: str,
+        cache: DownloadCache,
         max_download_mb: int,
         probe_timeout: float,
         max_track_seconds: int,
     ) -> None:
         self._bot = bot
-        self._cache = Path(cache_dir)
+        self._cache = cache
         self._max_bytes = max_download_mb * 1024 * 1024
         self._probe_timeout = probe_timeout
         self._max_seconds = max_track_seconds
@@ -117,17 +120,28 @@ class TelegramFiles:
         file_path = checked_file_path(file.file_path)
         unique = file.file_unique_id or hashlib.sha256(media.file_id.encode()).hexdigest()[:32]
         name = "".join(c for c in unique if c.isalnum() or c in "-_") or "file"
-        target = self._cache / f"tg-{name}{_safe_suffix(file.file_path, media.file_name)}"
-        if not (target.is_file() and file.file_size and target.stat().st_size == file.file_size):
-            await self._download(file_path, target, file.file_size, progress)
-        await report(progress, "probe", None)
-        result = await probe(
-            str(target.resolve()), timeout=self._probe_timeout, max_seconds=self._max_seconds
-        )
+        target = self._cache.path_for(name, _safe_suffix(file.file_path, media.file_name))
+        with self._cache.hold(target):
+            if target.is_file() and file.file_size and target.stat().st_size == file.file_size:
+                self._cache.touch(target)
+            else:
+                await self._cache.make_room(file.file_size or 0, keep=target)
+                await self._download(file_path, target, file.file_size, progress)
+                # a size Telegram did not announce is known now: the bound holds after all
+                await self._cache.make_room(0, keep=target)
+            await report(progress, "probe", None)
+            try:
+                result = await probe(
+                    str(target), timeout=self._probe_timeout, max_seconds=self._max_seconds
+                )
+            except SourceError as exc:
+                if exc.code in UNPLAYABLE:  # the same bytes will never play: gone at once
+                    self._cache.discard(target)
+                raise
         return Track(
             title=result.display_title() or fallback_title(media),
             source=f"tg:{media.file_id}",
-            media=str(target.resolve()),
+            media=str(target),
             kind=SourceKind.TELEGRAM,
             duration=result.duration if result.duration is not None else media.duration,
             requested_by=requested_by,
@@ -139,7 +153,7 @@ class TelegramFiles:
         self, file_path: str, target: Path, expected: int | None, progress: Progress | None
     ) -> None:
         """``file_path``: as ``checked_file_path`` returned it (checked and quoted)."""
-        self._cache.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         received = 0
         last_report = time.monotonic()

@@ -3,6 +3,7 @@ hostile getFile answer cannot make the bot fetch."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.audio import make_tone
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import TOKEN, FakeBotAPI
 from tests.support.media_server import MediaServer
@@ -172,3 +174,78 @@ async def test_a_user_flooding_play_is_slowed_down(
         assert media.hits("/files/c.mp3") == 0
         # someone else is not held back by it
         assert (await say(rig, ADMIN, f"/play {c}")).startswith("🕒 Queued #3")
+
+
+# -- the download folder --------------------------------------------------------------------
+
+
+def cached(rig: BotRig) -> set[str]:
+    folder = Path(rig.settings.sources.cache_dir)
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+async def gone_from_cache(rig: BotRig, name: str, timeout: float = 15) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if name not in cached(rig):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} still cached: {cached(rig)}")
+
+
+async def reply_play(rig: BotRig, file_id: str, content: bytes) -> str:
+    audio = rig.updates.audio_message(GROUP, MEMBER, file_id, file_size=len(content))
+    mark = rig.api.mark()
+    await rig.feed(rig.updates.message(GROUP, MEMBER, "/play", reply_to=audio))
+    await rig.sender.drain()
+    return answers(rig, mark)[-1]
+
+
+async def test_a_refused_telegram_file_is_deleted_at_once(fed: BotRig) -> None:
+    fed.api.register_file("words", b"just words, no audio here\n" * 500, "documents/file_3.mp3")
+    assert await reply_play(fed, "words", b"x" * 13000) == "There is no audio to play in that."
+    assert cached(fed) == set()
+
+
+async def test_downloads_go_when_their_track_ended_or_was_removed(
+    fed: BotRig, media: MediaServer, songs: dict[str, Path], tmp_path: Path
+) -> None:
+    # longer than a sweep's delay, so a sweep sees it queued (shorter ones wait for the
+    # grace period to end, tested in tests/sources/test_cache.py)
+    tone = make_tone(tmp_path / "short.mp3", seconds=5, title="Short Tone")
+    short, long = tone.read_bytes(), songs["b"].read_bytes()
+    fed.api.register_file("short", short, "music/file_1.mp3")
+    fed.api.register_file("long", long, "music/file_2.mp3")
+    assert (await reply_play(fed, "short", short)).startswith("▶️ Now playing: Short Tone")
+    (short_file,) = cached(fed)
+    await gone_from_cache(fed, short_file)  # played to its end: nothing needs it
+    assert (await say(fed, MEMBER, f"/play {song_url(media, 'a')}")).startswith("▶️")
+    assert (await reply_play(fed, "long", long)).startswith("🕒 Queued #1: Song Beta")
+    (long_file,) = cached(fed)
+    await asyncio.sleep(3)  # a sweep after the enqueue keeps a queued file
+    assert cached(fed) == {long_file}
+    assert await say(fed, ADMIN, "/remove 1") == "Removed #1: Song Beta"
+    await gone_from_cache(fed, long_file)
+
+
+async def test_a_full_download_folder_refuses_without_touching_queued_files(
+    fake_api: FakeBotAPI,
+    tmp_path: Path,
+    redis_url: str,
+    locales_dir: Path,
+    songs: dict[str, Path],
+) -> None:
+    one_mb = {"max_download_mb": 1, "cache_max_mb": 1}
+    async with bot_with(fake_api, tmp_path, redis_url, locales_dir, sources=one_mb) as rig:
+        contents = {name: songs[name].read_bytes() for name in "abc"}
+        assert sum(len(c) for c in contents.values()) > 1024 * 1024 > 2 * len(contents["a"])
+        for name, content in contents.items():
+            rig.api.register_file(name, content, f"music/{name}.mp3")
+        assert (await reply_play(rig, "a", contents["a"])).startswith("▶️ Now playing")
+        assert (await reply_play(rig, "b", contents["b"])).startswith("🕒 Queued #1")
+        await asyncio.sleep(3)  # a sweep sees b queued: from now on the queue alone keeps it
+        before = cached(rig)
+        full = "The download space is full of queued files; try again when some have played."
+        assert await reply_play(rig, "c", contents["c"]) == full
+        assert cached(rig) == before
+        assert await say(rig, ADMIN, "/remove 1") == "Removed #1: Song Beta"
+        assert (await reply_play(rig, "c", contents["c"])).startswith("🕒 Queued #1: Song Gamma")
