@@ -72,7 +72,8 @@ async def play(
         return
     # the cheap refusals first: nothing is fetched or probed for a request that cannot stay
     user = sender_id(message)
-    wait = 0.0 if user in services.owners else services.play_rate.take(user)
+    # anonymous admins post as the group: each group is its own sender then
+    wait = 0.0 if user in services.owners else services.play_rate.take(user or chat_id)
     if wait > 0:
         await message.answer(
             _("You are adding tracks too fast; try again in {seconds} s.").format(
