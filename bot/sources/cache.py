@@ -29,7 +29,7 @@ from bot.sources.base import SourceError
 from bot.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from bot.domain.events import EventBus
+    from bot.domain.events import EventBus, Subscription
     from bot.storage.queue import QueueStore
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,14 @@ class DownloadCache:
         max_bytes: int,
         references: References,
         clock: Callable[[], float] = time.monotonic,
+        grace_seconds: float = GRACE_SECONDS,
     ) -> None:
         # resolved once: queued tracks name their files by resolved absolute path
         self.folder = Path(folder).resolve()
         self.max_bytes = max_bytes
         self._references = references
         self._clock = clock
+        self._grace_seconds = grace_seconds
         self._held: dict[Path, int] = {}  # resolves working on the file now
         self._grace: dict[Path, float] = {}  # released, not yet queued: kept until then
         self._due: float | None = None  # when the next grace period ends
@@ -93,7 +95,7 @@ class DownloadCache:
 
     @contextlib.contextmanager
     def hold(self, path: Path) -> Iterator[None]:
-        """Keeps ``path`` while a resolve works on it, and ``GRACE_SECONDS`` after."""
+        """Keeps ``path`` while a resolve works on it, and the grace period after."""
         self._held[path] = self._held.get(path, 0) + 1
         try:
             yield
@@ -103,7 +105,7 @@ class DownloadCache:
                 self._held[path] = left
             else:
                 del self._held[path]
-            self._grace[path] = self._clock() + GRACE_SECONDS
+            self._grace[path] = self._clock() + self._grace_seconds
 
     def discard(self, path: Path) -> None:
         """Deletes a file refused as unplayable, unless another resolve holds it too."""
@@ -178,6 +180,10 @@ class DownloadCache:
             if at_start:
                 for part in self.folder.glob(f"{PREFIX}*{PART_SUFFIX}"):
                     self._unlink(part)
+            present = {e.path for e in entries}
+            for path in [p for p in self._grace if p not in present]:
+                del self._grace[path]  # never written (a failed download) or deleted already
+            self._due = min(self._grace.values(), default=None)
             if not entries:
                 return 0
             needed = await self._needed()
@@ -231,10 +237,11 @@ class DownloadCache:
     def watch(self, bus: EventBus) -> None:
         """Sweeps after queue changes (coalesced: at most every ``SWEEP_INTERVAL`` s)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._follow(bus), name="cache-sweeper")
+            # subscribed now, not when the task first runs: no change in between is missed
+            sub = bus.subscribe({"queue_update"}, maxsize=1)
+            self._task = asyncio.create_task(self._follow(sub), name="cache-sweeper")
 
-    async def _follow(self, bus: EventBus) -> None:
-        sub = bus.subscribe({"queue_update"}, maxsize=1)
+    async def _follow(self, sub: Subscription) -> None:
         try:
             while True:
                 due = None if self._due is None else max(0.0, self._due - self._clock())

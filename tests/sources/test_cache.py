@@ -3,15 +3,17 @@ what it deletes, and the size bound (least recently used first, never a queued f
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.domain.events import EventBus
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import SourceError
-from bot.sources.cache import DownloadCache, store_references
+from bot.sources.cache import SWEEP_INTERVAL, DownloadCache, store_references
 from bot.storage.database import create_engine, migrate
 from bot.storage.queue import QueueStore
 from tests.support.queue_backends import open_store
@@ -111,3 +113,30 @@ async def test_the_bound_evicts_least_recently_used_never_a_queued_file(
     with pytest.raises(SourceError):
         await cache.make_room(11 * KB)  # bigger than the whole cache
     assert names(cache) == {oldest_queued.name}
+
+
+async def test_a_file_never_queued_goes_when_its_grace_ends_without_queue_changes(
+    tmp_path: Path, store: QueueStore
+) -> None:
+    cache = DownloadCache(
+        tmp_path / "cache",
+        max_bytes=10 * KB,
+        references=store_references(store),
+        grace_seconds=3.5,  # longer than the sweep's delay after a queue change
+    )
+    bus = EventBus()
+    cache.watch(bus)
+    try:
+        lost = put(cache, "lost", KB)
+        with cache.hold(lost):
+            pass
+        bus.publish("queue_update", CHAT, {"length": 0, "titles": [], "loop": "off"})
+        await asyncio.sleep(SWEEP_INTERVAL + 1)
+        assert lost.exists()  # swept after the change: still in its grace period
+        for _ in range(50):  # no change since: the sweep at the grace's end deletes it
+            if not lost.exists():
+                break
+            await asyncio.sleep(0.1)
+        assert not lost.exists()
+    finally:
+        await cache.close()
