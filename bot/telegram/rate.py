@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from bot.telegram.sender import Clock, RateLimiter
+from bot.telegram.throttle import Clock, RateLimiter
 
 WINDOW_SECONDS = 60.0
 #: users remembered at most; the least recently seen is forgotten first
