@@ -100,7 +100,10 @@ def run_init(path: Path, token: str | None, out: Callable[[str], None] = print) 
     """Raises InitError before anything is written when the file exists or the token is bad."""
     if path.exists() or path.is_symlink():
         raise InitError(f"init: {path} already exists; nothing was changed")
-    example = bundled(EXAMPLE).read_text(encoding="utf-8")
+    try:
+        example = bundled(EXAMPLE).read_text(encoding="utf-8")
+    except OSError as exc:  # an install without the template: say so, no traceback
+        raise InitError(f"init: cannot read {EXAMPLE}: {exc.strerror}") from None
     text = render_config(example, read_token(token))
     write_new(path, text)
     out(f"wrote {path} (mode 0600) with a generated web.secret_key and web.monitoring_token")

@@ -5,12 +5,20 @@ It exists for development and for tests of everything above the engine: the play
 the same calls and the same events as with the real engine (first frame, natural end,
 failures, listener changes), with real decoding and real timing.
 
+Real-time pace comes from the reader, not from ffmpeg's ``-re``: ffmpeg decodes until the
+pipe is full and then waits, and the engine reads at most ``LEAD_SECONDS`` ahead of the
+wall clock.  That is what makes pre-roll possible: ``preload`` starts the next track's
+ffmpeg shortly before the current one ends (``PREROLL_SECONDS``) and reads nothing from
+it, so its input is opened, probed and decoded up to a full pipe while the current track
+still plays; the following ``play`` of that track adopts the waiting process and its first
+audio is already there, instead of a process start after the end.  (``-re`` would not
+allow it: it paces against the wall clock since the process started, so a process kept
+waiting bursts the waited time's audio when read.)
+
 Pause is implemented as "stop ffmpeg, remember the position" and resume as "start again
-with -ss there", not as SIGSTOP/SIGCONT: ffmpeg's ``-re`` paces output against the wall
-clock since the process started, so a process stopped for a minute bursts a minute of audio
-when continued, and a stopped process keeps its HTTP connection open until the server drops
-it.  Restarting costs a few milliseconds of decoder start-up and is exact for files; a live
-stream simply rejoins at its live edge.
+with -ss there", not as SIGSTOP/SIGCONT: a stopped process keeps its HTTP connection open
+until the server drops it.  Restarting costs a few milliseconds of decoder start-up and is
+exact for files; a live stream simply rejoins at its live edge.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_
 BYTES_PER_SECOND = 48_000 * 2 * 2
 #: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
 CHUNK = BYTES_PER_SECOND // 10
+#: how far reading may run ahead of real time (what a pause or a stop can cut short)
+LEAD_SECONDS = 0.2
+#: how long before the current track's end the next one's ffmpeg starts
+PREROLL_SECONDS = 2.0
 _STDERR_KEEP = 4096
 
 
@@ -77,6 +89,24 @@ class _Run:
 
 
 @dataclass(eq=False)
+class _Preroll:
+    """The next track's ffmpeg, started and waiting on its full pipe until ``play``."""
+
+    request: PlayRequest
+    starting: bool = False
+    proc: asyncio.subprocess.Process | None = None  # None until it is time to start it
+
+    def matches(self, request: PlayRequest) -> bool:
+        mine = self.request
+        return (mine.track_id, mine.media, mine.position, mine.volume) == (
+            request.track_id,
+            request.media,
+            request.position,
+            request.volume,
+        )
+
+
+@dataclass(eq=False)
 class _Session:
     """The chat's presence "in the call": from the first play until stop."""
 
@@ -85,9 +115,11 @@ class _Session:
     media: str = ""
     volume: int = 100
     is_live: bool = False
+    duration: float | None = None
     paused_at: float | None = None
     first_frame_sent: bool = False
     run: _Run | None = None
+    preroll: _Preroll | None = None
 
 
 class LocalEngine:
@@ -126,6 +158,7 @@ class LocalEngine:
         for chat_id in list(self._sessions):
             session = self._sessions.pop(chat_id)
             await self._halt(session)
+            await self._drop_preroll(session)
         self._listeners.clear()
         await self._events.close()
 
@@ -151,9 +184,37 @@ class LocalEngine:
             session.media = request.media
             session.volume = request.volume
             session.is_live = request.is_live
+            session.duration = request.duration
             session.paused_at = None
             session.first_frame_sent = False
+            preroll, session.preroll = session.preroll, None
+            if preroll is not None and preroll.proc is not None and preroll.matches(request):
+                self._adopt(request.chat_id, session, preroll.proc, max(0.0, request.position))
+                return
+            if preroll is not None:
+                await self._discard(preroll.proc)
             await self._launch(request.chat_id, session, max(0.0, request.position))
+
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """``request`` is what will play next in the chat (None: nothing known).  Its
+        ffmpeg starts ``PREROLL_SECONDS`` before the current track's end (at once if that
+        is nearer), and a ``play`` of the same request adopts it; anything else drops it."""
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None:
+                return
+            if session.preroll is not None and (
+                request is None or not session.preroll.matches(request)
+            ):
+                await self._drop_preroll(session)
+            if request is None or request.is_live or session.preroll is not None:
+                return
+            try:
+                ffmpeg_input(request.media)
+            except UnsafeMedia:
+                return  # play() will refuse it with the reason
+            session.preroll = _Preroll(request)
+            await self._maybe_preroll(session, session.run)
 
     async def pause(self, chat_id: int) -> None:
         async with self._lock(chat_id):
@@ -178,6 +239,7 @@ class LocalEngine:
             self._listeners.pop(chat_id, None)
             if session is not None:
                 await self._halt(session)
+                await self._drop_preroll(session)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         async with self._lock(chat_id):
@@ -239,11 +301,13 @@ class LocalEngine:
 
     def process_ids(self) -> list[int]:
         """The ffmpeg processes alive now (tests check that none is left behind)."""
-        return [
-            s.run.proc.pid
+        procs = [s.run.proc for s in self._sessions.values() if s.run is not None]
+        procs += [
+            s.preroll.proc
             for s in self._sessions.values()
-            if s.run is not None and s.run.proc.returncode is None
+            if s.preroll is not None and s.preroll.proc is not None
         ]
+        return [proc.pid for proc in procs if proc.returncode is None]
 
     # -- internals -------------------------------------------------------------------------
 
@@ -253,19 +317,19 @@ class LocalEngine:
     def _emit(self, event: EngineEvent) -> None:
         self._events.emit(event)
 
-    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
-        assert session.source is not None
+    async def _spawn(
+        self, source: FfmpegInput, *, position: float, volume: int, is_live: bool
+    ) -> asyncio.subprocess.Process:
         args = [
             self._ffmpeg,
             "-nostdin",
             "-hide_banner",
             "-loglevel",
             "error",
-            "-re",
-            *input_args(session.source, position=0.0 if session.is_live else position),
+            *input_args(source, position=0.0 if is_live else position),
             "-vn",
             "-af",
-            f"volume={session.volume / 100:.2f}",
+            f"volume={volume / 100:.2f}",
             "-f",
             "s16le",
             "-ac",
@@ -275,7 +339,7 @@ class LocalEngine:
             "pipe:1",
         ]
         try:
-            proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -283,6 +347,17 @@ class LocalEngine:
             )
         except OSError as exc:
             raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
+
+    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
+        assert session.source is not None
+        proc = await self._spawn(
+            session.source, position=position, volume=session.volume, is_live=session.is_live
+        )
+        self._adopt(chat_id, session, proc, position)
+
+    def _adopt(
+        self, chat_id: int, session: _Session, proc: asyncio.subprocess.Process, position: float
+    ) -> None:
         run = _Run(proc, position, announce_first_frame=not session.first_frame_sent)
         session.run = run
         run.task = asyncio.create_task(
@@ -294,13 +369,22 @@ class LocalEngine:
         assert proc.stdout is not None
         assert proc.stderr is not None
         stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
+        loop = asyncio.get_running_loop()
+        began: float | None = None
         try:
             while chunk := await proc.stdout.read(CHUNK):
+                now = loop.time()
+                began = now if began is None else began
                 run.bytes_read += len(chunk)
                 if run.announce_first_frame and not run.cancelled:
                     run.announce_first_frame = False
                     session.first_frame_sent = True
                     self._emit(FirstFrame(chat_id, session.track_id))
+                if session.preroll is not None and not session.preroll.starting:
+                    await self._maybe_preroll(session, run)
+                ahead = run.bytes_read / BYTES_PER_SECOND - (now - began) - LEAD_SECONDS
+                if ahead > 0:  # real-time pace (see the module doc)
+                    await asyncio.sleep(ahead)
             code = await proc.wait()
             await stderr_task
         finally:
@@ -321,16 +405,67 @@ class LocalEngine:
             run.stderr += chunk
             del run.stderr[:-_STDERR_KEEP]
 
+    async def _maybe_preroll(self, session: _Session, run: _Run | None) -> None:
+        """Starts the waiting next track's ffmpeg once the current one is near its end (or
+        past it; not while paused)."""
+        preroll = session.preroll
+        if preroll is None or preroll.starting or session.paused_at is not None:
+            return
+        if run is not None:
+            if session.is_live or session.duration is None:
+                return  # no known end: the next one starts after it, as without pre-roll
+            if session.duration - run.position() > PREROLL_SECONDS:
+                return
+        preroll.starting = True
+        request = preroll.request
+        try:
+            proc = await self._spawn(
+                ffmpeg_input(request.media),
+                position=max(0.0, request.position),
+                volume=request.volume,
+                is_live=request.is_live,
+            )
+        except (EngineError, UnsafeMedia):
+            session.preroll = None  # play() will start it the usual way and report why
+            return
+        if session.preroll is preroll:
+            preroll.proc = proc
+        else:  # dropped or replaced while it started
+            await self._discard(proc)
+
+    async def _drop_preroll(self, session: _Session) -> None:
+        preroll, session.preroll = session.preroll, None
+        if preroll is not None:
+            await self._discard(preroll.proc)
+
+    @staticmethod
+    async def _discard(proc: asyncio.subprocess.Process | None) -> None:
+        """Kills a pre-rolled process nobody read from and reads its pipes to the end:
+        asyncio stopped reading them when their buffers filled, and until both pipes
+        reach their end the process counts as running and its pipes stay open."""
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.communicate()  # (``wait`` alone would wait for those ends forever)
+
+    @staticmethod
+    async def _kill(proc: asyncio.subprocess.Process | None) -> None:
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.wait()
+
     async def _halt(self, session: _Session) -> None:
         """Ends the session's process without any event about it."""
         run, session.run = session.run, None
         if run is None:
             return
         run.cancelled = True
-        if run.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                run.proc.kill()
-        await run.proc.wait()
+        await self._kill(run.proc)
         if run.task is not None and run.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task

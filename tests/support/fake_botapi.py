@@ -154,6 +154,7 @@ class FakeBotAPI:
         #: every HTTP request's method and raw path with query, routed or not (tests prove
         #: that a hostile file path made no request it should not)
         self.requests: list[tuple[str, str]] = []
+        self.webhook: dict[str, Any] = {}  # setWebhook's url (+ a scripted last_error_message)
 
     # ----- lifecycle -----------------------------------------------------------------
     @property
@@ -523,7 +524,20 @@ class FakeBotAPI:
         return True
 
     def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {}
         return True
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {"url": params["url"], "last_error_message": None}
+        return True
+
+    def _m_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+            **{k: v for k, v in self.webhook.items() if k != "url" and v is not None},
+        }
 
     def _m_createChatInviteLink(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
