@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 import time
@@ -28,6 +29,9 @@ from web.server import start_sidecar
 from web.services import WebServices
 
 log = logging.getLogger("sattva")
+
+#: the open-descriptor soft limit is raised to the hard limit, but not beyond this
+OPEN_FILES_CAP = 65536
 
 
 @dataclass
@@ -140,9 +144,31 @@ def _secrets(settings: Settings) -> list[str]:
     ]
 
 
+def raise_open_files_limit(cap: int = OPEN_FILES_CAP) -> int:
+    """Raises the soft limit on open descriptors to the hard limit (at most ``cap``);
+    returns the soft limit now in force.
+
+    The common default soft limit (1024, sometimes 256) is shared by everything the process
+    holds: web clients, Bot API connections, downloads, ffmpeg pipes, Redis and database
+    sockets.  With it, a few hundred idle web connections made /play fail with "Too many
+    open files"; the hard limit is what the system actually allows us.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open files limit stays %d: %s", soft, exc)
+            return soft
+        return target
+    return soft
+
+
 async def run(settings: Settings) -> int:
     """Runs until SIGTERM/SIGINT; returns the exit code."""
     setup_logging(settings.logging.level, settings.logging.format, _secrets(settings))
+    log.info("open files limit", extra={"nofile": raise_open_files_limit()})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -36,6 +36,7 @@ from bot.engines.pool import Notice, Unban
 from bot.engines.tgcalls import InviteLink
 from bot.ffmpeg import set_http_proxy
 from bot.players import make_players
+from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
@@ -114,6 +115,15 @@ async def build_core(
         if store is None:
             store = await open_queue_store(settings.storage, db)
             stack.push_async_callback(store.close)
+        # the stored queues say which downloads are still needed: the rest goes now
+        cache = DownloadCache(
+            settings.sources.cache_dir,
+            max_bytes=settings.sources.cache_max_mb * 1024 * 1024,
+            references=store_references(store),
+        )
+        await cache.sweep(at_start=True)
+        stack.push_async_callback(cache.close)
+        cache.watch(events)
         # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
         await stack.enter_async_context(
             routed_through_egress(allow_private=settings.sources.allow_private_networks)
@@ -137,7 +147,7 @@ async def build_core(
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
         await engine.start()
-        resolver = SourceResolver.from_settings(settings, bot)
+        resolver = SourceResolver.from_settings(settings, bot, cache)
         chat_settings = ChatSettingsRepo(
             sessions, cache_seconds=settings.storage.settings_cache_seconds
         )

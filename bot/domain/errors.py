@@ -26,6 +26,9 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"  # probing or downloading took too long
     NOT_FOUND = "not_found"  # search or library lookup found nothing
     UNAVAILABLE = "unavailable"  # the needed tool (yt-dlp) is missing or refused
+    BAD_FILE = "bad_file"  # Telegram described the file in a way that is unsafe to fetch
+    BUSY = "busy"  # too many requests of this chat (or of all chats) are being fetched
+    CACHE_FULL = "cache_full"  # the download folder is full of files still queued
     # the queue store
     QUEUE_ERROR = "queue_error"  # any other store failure
     QUEUE_FULL = "queue_full"  # params: limit

@@ -18,6 +18,7 @@ VOLUME_MAX = 200
 class PlayerPolicy:
     """Mirrors ``bot.config.PlayerConfig``; the defaults are the config file's defaults."""
 
+    max_track_seconds: int = 3 * 3600
     queue_limit: int = 100
     auto_end_seconds: int = 300
     auto_end_warning_seconds: int = 60

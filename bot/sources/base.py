@@ -26,6 +26,9 @@ ERROR_CODES = frozenset(
         ErrorCode.TIMEOUT,
         ErrorCode.NOT_FOUND,
         ErrorCode.UNAVAILABLE,
+        ErrorCode.BAD_FILE,
+        ErrorCode.BUSY,
+        ErrorCode.CACHE_FULL,
     }
 )
 
@@ -58,6 +61,8 @@ class SourceRequest:
     media: TelegramMedia | None = None
     requested_by: int | None = None
     requested_by_name: str = ""
+    #: the chat it is for: bounds how many of one chat's requests are fetched at once
+    chat_id: int | None = None
 
 
 #: progress callback: a stage name ("download", "probe", "search") and a fraction or None

@@ -39,6 +39,13 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.TIMEOUT: _("Fetching that took too long; try again."),
         ErrorCode.NOT_FOUND: _("Nothing was found."),
         ErrorCode.UNAVAILABLE: _("That source is unavailable right now."),
+        ErrorCode.BAD_FILE: _(
+            "Telegram gave an unsafe location for that file; it was not downloaded."
+        ),
+        ErrorCode.BUSY: _("Busy fetching other requests; try again in a moment."),
+        ErrorCode.CACHE_FULL: _(
+            "The download space is full of queued files; try again when some have played."
+        ),
         ErrorCode.QUEUE_ERROR: _("The queue could not be changed; try again."),
         ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
         ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),

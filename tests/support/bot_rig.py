@@ -45,6 +45,8 @@ def rig_settings(api_base: str, workdir: Path, redis_url: str, **sections: Any) 
             "ytdlp_enabled": False,
         },
         "web": {"enabled": False},
+        # tests send one user's /play faster than a person would; test_play_guards lowers it
+        "bot": {"plays_per_user_per_minute": 1000},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
