@@ -40,6 +40,8 @@ class Application:
     started_at: float = field(default_factory=time.time)
     bus: EventBus = field(default_factory=EventBus)
     polling: bool = False
+    #: the webhook intake in webhook mode (None: long polling)
+    webhook: WebhookIntake | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -52,7 +54,7 @@ class Application:
         parts.dp.startup.register(self._on_polling)
         webhook: WebhookIntake | None = None
         if s.telegram.mode == "webhook":
-            webhook = WebhookIntake(
+            webhook = self.webhook = WebhookIntake(
                 parts.dp, parts.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
             )
             await parts.dp.emit_startup(bot=parts.bot, **self._workflow(parts))
@@ -117,7 +119,9 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
-        POLLING.set(1)
+        # webhook mode starts the dispatcher too, but never calls getUpdates: the gauge says
+        # whether getUpdates answers are expected (the "polling stalled" alert reads it)
+        POLLING.set(1 if self.webhook is None else 0)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
