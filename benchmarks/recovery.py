@@ -93,6 +93,8 @@ async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerMana
     settings = settings_from_mapping(
         {
             "telegram": {"bot_token": "123456:" + "A" * 35},
+            "engine": {"kind": "local"},
+            "web": {"enabled": False},
             "storage": {"database_url": f"sqlite+aiosqlite:///{database}", "redis_url": url},
             "sources": {"ytdlp_enabled": False, "cache_dir": str(database.parent / "cache")},
         }
