@@ -209,7 +209,9 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
-        POLLING.set(1)
+        # webhook mode starts the dispatcher too, but never calls getUpdates: the gauge says
+        # whether getUpdates answers are expected (the "polling stalled" alert reads it)
+        POLLING.set(1 if self.webhook is None else 0)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
