@@ -34,9 +34,9 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.common import Result, redis_server, scratch_dir
 from bot.domain.models import Track
+from bot.domain.queue import QueueStore
 from bot.storage.database import SQLITE_BUSY_TIMEOUT_MS, create_engine, migrate
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.queue import QueueStore
 from bot.storage.redis_queue import RedisQueueStore
 
 ROUNDS = 5

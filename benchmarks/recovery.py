@@ -20,14 +20,11 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from benchmarks.common import Result, migrated_database, redis_server, scratch_dir
-from bot.config import PlayerConfig, SourcesConfig, StorageConfig
-from bot.domain.events import EventBus
+from bot.config import settings_from_mapping
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, session_factory
-from bot.storage.redis_queue import CHATS_KEY, KEY_PREFIX, RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.redis_queue import CHATS_KEY, KEY_PREFIX
+from bot.wiring import build_core
 from tests.support.fake_engine import FakeEngine
 
 CHATS = 10_000
@@ -93,28 +90,16 @@ async def raw_read(url: str) -> int:
 async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerManager, FakeEngine]]:
     """What the bot builds at start for recovery: the store, the repositories, the players
     (on the FakeEngine)."""
-    db = create_engine(f"sqlite+aiosqlite:///{database}")
-    store = await RedisQueueStore.open(url)
+    settings = settings_from_mapping(
+        {
+            "telegram": {"bot_token": "123456:" + "A" * 35},
+            "storage": {"database_url": f"sqlite+aiosqlite:///{database}", "redis_url": url},
+            "sources": {"ytdlp_enabled": False, "cache_dir": str(database.parent / "cache")},
+        }
+    )
     engine = FakeEngine()
-    sessions = session_factory(db)
-    try:
-        players = PlayerManager(
-            store=store,
-            engine=engine,
-            bus=EventBus(),
-            history=HistoryRepo(sessions),
-            settings=ChatSettingsRepo(
-                sessions, cache_seconds=StorageConfig().settings_cache_seconds
-            ),
-            playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-            config=PlayerConfig(),
-        )
-        await engine.start()
-        yield players, engine
-        await players.close()
-    finally:
-        await store.close()
-        await db.dispose()
+    async with build_core(settings, engine=engine) as core:
+        yield core.players, engine
 
 
 async def run() -> Result:

@@ -18,22 +18,20 @@ blocks; none reaches the hub's 256-frame limit, so none is dropped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from benchmarks.common import Result, median, ms, percentile, raise_fd_limit, scratch_dir
-from bot.config import PlayerConfig, SourcesConfig, settings_from_mapping
-from bot.domain.events import EventBus
-from bot.domain.manager import PlayerManager
-from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.config import settings_from_mapping
+from bot.domain.events import EventBus, SystemAlert
+from bot.wiring import build_core
 from tests.support.fake_engine import FakeEngine
 from web.monitoring import MonitoringHub
 from web.server import WebServer
@@ -64,7 +62,7 @@ class Reader:
             now = time.time()
             message = json.loads(raw)
             if message.get("event") == "system_alert":
-                seq = int(message["data"]["seq"])
+                seq = int(message["data"]["component"].removeprefix("bench-"))
                 self.latencies[seq] = now - float(message["timestamp"])
 
     def stall(self) -> None:
@@ -98,21 +96,9 @@ class SmallBufferServer(WebServer):
         return sock
 
 
-async def sidecar(workdir: Path) -> tuple[WebServer, EventBus]:
-    db = create_engine(f"sqlite+aiosqlite:///{workdir / 'web.db'}")
-    await migrate(db)
-    sessions = session_factory(db)
-    bus = EventBus()
-    store = DatabaseQueueStore(db)
-    players = PlayerManager(
-        store=store,
-        engine=FakeEngine(),
-        bus=bus,
-        history=HistoryRepo(sessions),
-        settings=ChatSettingsRepo(sessions),
-        playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-        config=PlayerConfig(),
-    )
+@contextlib.asynccontextmanager
+async def sidecar(workdir: Path) -> AsyncIterator[tuple[WebServer, EventBus]]:
+    """The app's parts (``bot.wiring.build_core``) on the FakeEngine, under the web server."""
 
     async def ok() -> bool:
         return True
@@ -120,6 +106,8 @@ async def sidecar(workdir: Path) -> tuple[WebServer, EventBus]:
     settings = settings_from_mapping(
         {
             "telegram": {"bot_token": "123456:" + "A" * 35},
+            "storage": {"database_url": f"sqlite+aiosqlite:///{workdir / 'web.db'}"},
+            "sources": {"ytdlp_enabled": False, "cache_dir": str(workdir / "cache")},
             "engine": {"kind": "local"},
             "web": {
                 "secret_key": "s" * 40,
@@ -128,18 +116,18 @@ async def sidecar(workdir: Path) -> tuple[WebServer, EventBus]:
             },
         }
     )
-    services = WebServices(
-        settings=settings,
-        sessionmaker=sessions,
-        bus=bus,
-        players=players,
-        store=store,
-        health={"bot": ok, "storage": ok, "engine": ok},
-        disk_path=workdir,
-    )
-    server = SmallBufferServer(services, host="127.0.0.1", port=0)
-    await server.start()
-    return server, bus
+    async with build_core(settings, engine=FakeEngine()) as core:
+        services = WebServices(
+            settings=settings,
+            sessionmaker=core.sessions,
+            bus=core.bus,
+            players=core.players,
+            health={"bot": ok, "storage": ok, "engine": ok},
+            disk_path=workdir,
+        )
+        server = SmallBufferServer(services, host="127.0.0.1", port=0)
+        await server.start()
+        yield server, core.bus
 
 
 class Publisher:
@@ -153,7 +141,7 @@ class Publisher:
         gc.freeze()  # never inside one block and not another
         first = self.seq
         for _ in range(events):
-            self.bus.publish("system_alert", None, {"seq": self.seq, "pad": PAD})
+            self.bus.publish(SystemAlert(component=f"bench-{self.seq}", status="up", detail=PAD))
             self.seq += 1
             await asyncio.sleep(SPACING)
         await caught_up(readers, self.seq)
@@ -173,40 +161,40 @@ async def caught_up(readers: list[Reader], seq: int) -> None:
 async def run() -> Result:
     raise_fd_limit(4 * CLIENTS + 256)
     with scratch_dir() as workdir:
-        server, bus = await sidecar(workdir)
-        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        async with sidecar(workdir) as (server, bus):
+            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def one(i: int) -> ClientConnection:
-            async with gate:
-                return await open_client(server.port, small_buffer=i < STALLED)
+            async def one(i: int) -> ClientConnection:
+                async with gate:
+                    return await open_client(server.port, small_buffer=i < STALLED)
 
-        began = time.monotonic()
-        connections = await asyncio.gather(*(one(i) for i in range(CLIENTS)))
-        connect_seconds = time.monotonic() - began
-        readers = [Reader(ws) for ws in connections]
-        try:
-            publisher = Publisher(bus)
-            await publisher.block(readers, WARM_UP)  # fresh connections' first frames are slow
-            reading: list[float] = []
-            stalled: list[float] = []
-            stallers, others = readers[:STALLED], readers[STALLED:]
-            backlog = 0  # the most frames a stalled client's server-side outbox held
-            for _ in range(BLOCKS):  # the two conditions alternate, so drift hits both
-                reading += await publisher.block(readers, EVENTS // BLOCKS)
-                for reader in stallers:
-                    reader.stall()
-                stalled += await publisher.block(others, EVENTS // BLOCKS)
-                hub: MonitoringHub = server.app.state.hub
-                backlog = max(backlog, max(c.outbox.qsize() for c in hub.clients))
-                for reader in stallers:
-                    reader.resume()
-                await caught_up(stallers, publisher.seq)  # their backlog, before timing again
-        finally:
-            for reader in readers:
-                reader.task.cancel()
-            await asyncio.gather(*(r.task for r in readers), return_exceptions=True)
-            await server.stop()
-            await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
+            began = time.monotonic()
+            connections = await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+            connect_seconds = time.monotonic() - began
+            readers = [Reader(ws) for ws in connections]
+            try:
+                publisher = Publisher(bus)
+                await publisher.block(readers, WARM_UP)  # fresh connections' first frames are slow
+                reading: list[float] = []
+                stalled: list[float] = []
+                stallers, others = readers[:STALLED], readers[STALLED:]
+                backlog = 0  # the most frames a stalled client's server-side outbox held
+                for _ in range(BLOCKS):  # the two conditions alternate, so drift hits both
+                    reading += await publisher.block(readers, EVENTS // BLOCKS)
+                    for reader in stallers:
+                        reader.stall()
+                    stalled += await publisher.block(others, EVENTS // BLOCKS)
+                    hub: MonitoringHub = server.app.state.hub
+                    backlog = max(backlog, max(c.outbox.qsize() for c in hub.clients))
+                    for reader in stallers:
+                        reader.resume()
+                    await caught_up(stallers, publisher.seq)  # their backlog, before timing again
+            finally:
+                for reader in readers:
+                    reader.task.cancel()
+                await asyncio.gather(*(r.task for r in readers), return_exceptions=True)
+                await server.stop()
+                await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
     p99_reading, p99_stalled = percentile(reading, 99), percentile(stalled, 99)
     return Result(
         bench="ws_fanout",

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.config import Settings
+from bot.domain.queue import StorageUnavailable
 from bot.storage.admins import AdminError, create_or_reset_admin
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.queue import StorageUnavailable
 
 
 def read_password(

@@ -18,30 +18,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot, Dispatcher
-
 from bot.config import Settings
 from bot.domain.events import EventBus
-from bot.domain.manager import PlayerManager
-from bot.engines.factory import build_engine
-from bot.engines.pool import AssistantPool
-from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
 from bot.metrics import POLLING
-from bot.sources.cache import DownloadCache, store_references
-from bot.sources.egress import EgressProxy
-from bot.sources.resolver import SourceResolver
-from bot.storage.assignments import AssignmentRepo
-from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.factory import open_queue_store
-from bot.storage.queue import QueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
-from bot.telegram.dispatcher import build_dispatcher, create_bot
-from bot.telegram.sender import Sender
-from bot.telegram.services import build_services
 from bot.telegram.webhook import WebhookIntake, open_dedupe
+from bot.wiring import Wired, build
 from web.health import standard_probes
-from web.server import WebServer, start_sidecar
+from web.server import start_sidecar
 from web.services import WebServices
 
 log = logging.getLogger("sattva")
@@ -56,156 +40,82 @@ class Application:
     started_at: float = field(default_factory=time.time)
     bus: EventBus = field(default_factory=EventBus)
     polling: bool = False
+    #: the webhook intake in webhook mode (None: long polling)
+    webhook: WebhookIntake | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     async def start(self) -> None:
+        """Everything up; on a failure part-way, ``stop`` closes what was opened."""
         s = self.settings
-        self.db = create_engine(s.storage.database_url)
-        await migrate(self.db)
-        self.sessions = session_factory(self.db)
-        self.store: QueueStore = await open_queue_store(s.storage, self.db)
-        # the stored queues say which downloads are still needed: the rest goes now
-        self.cache = DownloadCache(
-            s.sources.cache_dir,
-            max_bytes=s.sources.cache_max_mb * 1024 * 1024,
-            references=store_references(self.store),
+        parts = self.parts = await self._stack.enter_async_context(
+            build(s, bus=self.bus, started_at=self.started_at)
         )
-        await self.cache.sweep(at_start=True)
-        self.sender = Sender()
-        self.bot: Bot = create_bot(s, self.sender)
-        # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
-        self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
-        await self.egress.start()
-        set_http_proxy(self.egress.url)
-        self.node_id = s.node_id()
-        self.assignments = AssignmentRepo(self.sessions)
-        self.engine: AssistantPool = build_engine(
-            s,
-            invite_link=self._invite_link,
-            assignments=self.assignments,
-            notice=self._assistant_notice,
-            unban=self._unban_assistant,
-        )
-        self.resolver = SourceResolver.from_settings(s, self.bot, self.cache)
-        self.cache.watch(self.bus)
-        # one instance for the player, the bot and the web panel: its cache is only
-        # invalidated by writes that go through it
-        self.chat_settings = ChatSettingsRepo(
-            self.sessions, cache_seconds=s.storage.settings_cache_seconds
-        )
-        self.players = PlayerManager(
-            store=self.store,
-            engine=self.engine,
-            bus=self.bus,
-            history=HistoryRepo(self.sessions),
-            settings=self.chat_settings,
-            playlists=self.resolver,
-            config=s.player,
-            per_chat_labels=s.metrics.per_chat_labels,
-            placement=self._placement,
-        )
-        await self.engine.start()
-        await self.players.start()
-        services = build_services(
-            s,
-            players=self.players,
-            resolver=self.resolver,
-            sessions=self.sessions,
-            bus=self.bus,
-            sender=self.sender,
-            chat_settings=self.chat_settings,
-            started_at=self.started_at,
-        )
-        self.dp: Dispatcher = build_dispatcher(services)
-        self.dp.startup.register(self._on_polling)
-        self.webhook: WebhookIntake | None = None
+        parts.dp.startup.register(self._on_polling)
+        webhook: WebhookIntake | None = None
         if s.telegram.mode == "webhook":
-            self.webhook = WebhookIntake(
-                self.dp, self.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
+            webhook = self.webhook = WebhookIntake(
+                parts.dp, parts.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
             )
-            await self.dp.emit_startup(bot=self.bot, **self._workflow())
+            await parts.dp.emit_startup(bot=parts.bot, **self._workflow(parts))
+            self._stack.push_async_callback(self._stop_webhook, parts, webhook)
         else:
-            self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
-        restored = await self.players.recover()
+            self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
+            self._stack.push_async_callback(self._stop_polling, parts)
+        restored = await parts.players.recover()
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
-        self.web: WebServer | None = await start_sidecar(
+        web = await start_sidecar(
             WebServices(
                 settings=s,
-                sessionmaker=self.sessions,
+                sessionmaker=parts.sessions,
                 bus=self.bus,
-                players=self.players,
-                store=self.store,
-                forget_chat_settings=self.chat_settings.forget,
-                telegram_webhook=self.webhook,
+                players=parts.players,
+                forget_chat_settings=parts.chat_settings.forget,
+                telegram_webhook=webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
-                    store=self.store,
-                    sessionmaker=self.sessions,
-                    engine=self.engine,
+                    store=parts.store,
+                    sessionmaker=parts.sessions,
+                    engine=parts.engine,
                 ),
             )
         )
-        if self.webhook is not None:
+        if web is not None:
+            self._stack.push_async_callback(web.stop)
+        if webhook is not None:
             # after the sidecar listens: Telegram starts posting at once
-            await self.bot.set_webhook(
+            await parts.bot.set_webhook(
                 s.telegram.webhook_url,
                 secret_token=s.telegram.webhook_secret.get_secret_value(),
-                allowed_updates=self.dp.resolve_used_update_types(),
+                allowed_updates=parts.dp.resolve_used_update_types(),
             )
 
-    def _workflow(self) -> dict[str, Any]:
-        """What aiogram's polling hands its startup/shutdown handlers, for webhook mode."""
-        return {"dispatcher": self.dp, "bots": (self.bot,), **self.dp.workflow_data}
-
     async def stop(self) -> None:
-        if getattr(self, "web", None) is not None:
-            assert self.web is not None
-            await self.web.stop()
-        if getattr(self, "webhook", None) is not None:
-            assert self.webhook is not None
-            self.polling = False
-            POLLING.set(0)
-            await self.dp.emit_shutdown(bot=self.bot, **self._workflow())
-            await self.webhook.close()
-        elif hasattr(self, "dp"):
-            with contextlib.suppress(RuntimeError):  # polling had not started yet
-                await self.dp.stop_polling()
+        """Closes in the reverse order of ``start``: the web, polling (or the webhook
+        intake), the players (each writes its last position), the engine, the egress proxy,
+        the bot, the store."""
+        await self._stack.aclose()
+
+    # -- pieces handed to the parts ------------------------------------------------------
+
+    @staticmethod
+    def _workflow(parts: Wired) -> dict[str, Any]:
+        """What aiogram's polling hands its startup/shutdown handlers, for webhook mode."""
+        return {"dispatcher": parts.dp, "bots": (parts.bot,), **parts.dp.workflow_data}
+
+    async def _stop_webhook(self, parts: Wired, webhook: WebhookIntake) -> None:
+        self.polling = False
+        POLLING.set(0)
+        await parts.dp.emit_shutdown(bot=parts.bot, **self._workflow(parts))
+        await webhook.close()
+
+    async def _stop_polling(self, parts: Wired) -> None:
+        with contextlib.suppress(RuntimeError):  # polling had not started yet
+            await parts.dp.stop_polling()
         for task in self._tasks:
             # a polling task that does not end in time must not keep the rest from closing
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
-        if hasattr(self, "players"):
-            await self.players.close()
-        if hasattr(self, "cache"):
-            await self.cache.close()
-        if hasattr(self, "engine"):
-            await self.engine.close()
-        if hasattr(self, "egress"):
-            set_http_proxy(None)
-            await self.egress.close()
-        if hasattr(self, "bot"):
-            await self.bot.session.close()
-        if hasattr(self, "store"):
-            await self.store.close()
-        if hasattr(self, "db"):
-            await self.db.dispose()
-
-    # -- pieces handed to the parts ------------------------------------------------------
-
-    async def _invite_link(self, chat_id: int) -> str:
-        link = await self.bot.create_chat_invite_link(chat_id, name="sattva assistant")
-        return link.invite_link
-
-    async def _unban_assistant(self, chat_id: int, user_id: int) -> bool:
-        return await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
-
-    def _assistant_notice(self, chat_id: int, code: str, data: dict[str, Any]) -> None:
-        """An assistant-side failure moved a chat: the chat is told in one line (announcer)
-        and the monitoring sees it."""
-        self.bus.publish("system_alert", chat_id, {"kind": "assistant_moved", "code": code, **data})
-
-    def _placement(self, chat_id: int) -> dict[str, Any]:
-        return {"assistant": self.engine.assistant_of(chat_id), "node": self.node_id}
 
     async def _on_polling(self) -> None:
         self.polling = True
@@ -216,9 +126,9 @@ class Application:
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
 
-    async def _poll(self) -> None:
+    async def _poll(self, parts: Wired) -> None:
         try:
-            await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+            await parts.dp.start_polling(parts.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
             POLLING.set(0)

@@ -28,6 +28,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN, PlayerPolicy
+
 DEFAULT_CONFIG_PATH = "config.toml"
 ENV_CONFIG_PATH = "SATTVA_CONFIG"
 
@@ -195,8 +197,22 @@ class PlayerConfig(_Section):
     participants_check_seconds: int = Field(default=30, ge=1)
     resume_after_restart: bool = True
     resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
-    default_volume: int = Field(default=100, ge=1, le=200)
+    default_volume: int = Field(default=100, ge=VOLUME_MIN, le=VOLUME_MAX)
     checkpoint_seconds: int = Field(default=5, ge=1, le=300)
+
+    def policy(self) -> PlayerPolicy:
+        """The domain's view of this section (the domain does not import the config)."""
+        return PlayerPolicy(
+            max_track_seconds=self.max_track_seconds,
+            queue_limit=self.queue_limit,
+            auto_end_seconds=self.auto_end_seconds,
+            auto_end_warning_seconds=self.auto_end_warning_seconds,
+            participants_check_seconds=self.participants_check_seconds,
+            resume_after_restart=self.resume_after_restart,
+            resume_rewind_seconds=self.resume_rewind_seconds,
+            default_volume=self.default_volume,
+            checkpoint_seconds=self.checkpoint_seconds,
+        )
 
 
 class BotConfig(_Section):

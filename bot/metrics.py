@@ -165,3 +165,41 @@ def forget_chat(chat_id: int) -> None:
     for gauge in PER_CHAT:
         with contextlib.suppress(KeyError):
             gauge.remove(str(chat_id))
+
+
+class PrometheusSink:
+    """``bot.domain.stream_stats.StatsSink`` onto the gauges above.
+
+    ``per_chat_labels`` (``metrics.per_chat_labels``) adds the per-chat series, dropped again
+    when the chat's stream ends."""
+
+    def __init__(self, *, per_chat_labels: bool = False) -> None:
+        self.per_chat_labels = per_chat_labels
+
+    def streams(self, active: int) -> None:
+        ACTIVE_STREAMS.set(active)
+
+    def stream_ended(self, chat_id: int, listeners_total: int) -> None:
+        LISTENERS.set(listeners_total)
+        if self.per_chat_labels:
+            forget_chat(chat_id)
+
+    def listeners(self, chat_id: int, count: int, total: int) -> None:
+        LISTENERS.set(total)
+        if self.per_chat_labels:
+            PER_CHAT_LISTENERS.labels(str(chat_id)).set(count)
+
+    def queue_length(self, chat_id: int, length: int, total: int, *, streaming: bool) -> None:
+        QUEUED_TRACKS.set(total)
+        QUEUE_LENGTH.observe(length)
+        if self.per_chat_labels and streaming:
+            PER_CHAT_QUEUE.labels(str(chat_id)).set(length)
+
+    def track_started(self) -> None:
+        TRACKS_STARTED.inc()
+
+    def track_ended(self, reason: str) -> None:
+        TRACKS_ENDED.labels(reason).inc()
+
+    def auto_ended(self, reason: str) -> None:
+        AUTO_END.labels(reason).inc()

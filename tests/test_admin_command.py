@@ -9,7 +9,7 @@ from bot.admin_command import run_admin_create
 from bot.config import Settings, settings_from_mapping
 from bot.storage.admins import verify_password
 from bot.storage.database import create_engine, session_factory
-from bot.storage.models import WebAdmin
+from bot.storage.orm import WebAdmin
 
 
 def settings(tmp_path: Path) -> Settings:

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from sqladmin import Admin, BaseView, expose
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.storage.database import SQLITE_IMMEDIATE
+from bot.storage.database import writing_sessions
 from web.admin_views import MODEL_VIEWS, ChatAdmin, chat_admin_view
 from web.audit import actor_of
 from web.auth import AdminAuth
@@ -22,19 +21,21 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 async def queue_rows(services: WebServices) -> list[dict[str, Any]]:
-    """Each chat with something playing or queued, as the queue store holds it."""
-    store = services.store
-    chats = set(services.players.active_chats()) | set(await store.chats_with_state())
+    """Each chat with something playing or queued, as the players report it (their
+    snapshot reads the queue store, the truth)."""
+    players = services.players
+    chats = set(players.active_chats()) | set(await players.chats_with_state())
     rows = []
     for chat_id in sorted(chats):
-        now = await store.now_playing(chat_id)
+        snapshot = await players.snapshot(chat_id)
+        now = snapshot.now
         rows.append(
             {
                 "chat_id": chat_id,
                 "now": now.track.title if now else None,
                 "paused": bool(now and now.paused),
-                "pending": [track.title for track in await store.pending(chat_id)],
-                "loop": (await store.get_loop(chat_id)).value,
+                "pending": [track.title for track in snapshot.pending],
+                "loop": snapshot.loop.value,
             }
         )
     return rows
@@ -81,19 +82,6 @@ def make_queues_view(services: WebServices) -> type[BaseView]:
         return RedirectResponse(url, status_code=303)
 
     return QueuesView
-
-
-def writing_sessions(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> async_sessionmaker[AsyncSession]:
-    """sqladmin reads a row then writes it in one transaction; on SQLite that must begin
-    IMMEDIATE (take the write lock first) or it fails when another writer got in between."""
-    bind = sessionmaker.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        return sessionmaker
-    return async_sessionmaker(
-        bind.execution_options(**{SQLITE_IMMEDIATE: True}), expire_on_commit=False
-    )
 
 
 def mount_admin(app: Starlette, services: WebServices) -> Admin:

@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.storage.admins import AdminError, check_username, end_sessions_of, hash_password
-from bot.storage.models import (
+from bot.storage.orm import (
     AuditLog,
     AuthorizedUser,
     Chat,
@@ -162,7 +163,7 @@ class ChatAdmin(AuditedView, model=Chat):
             "validators": [validators.Optional(), validators.NumberRange(min=0, max=24 * 60)],
             "description": "empty: the configured default; 0: never end automatically",
         },
-        "volume": {"validators": [validators.NumberRange(min=1, max=200)]},
+        "volume": {"validators": [validators.NumberRange(min=VOLUME_MIN, max=VOLUME_MAX)]},
         "playlist": {"description": "24/7 playlist: one URL, library name or folder per line"},
     }
 

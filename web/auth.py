@@ -33,7 +33,7 @@ from bot.storage.admins import (
     session_username,
     verify_password,
 )
-from bot.storage.models import WebAdmin
+from bot.storage.orm import WebAdmin
 from web.services import WebServices
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.domain.control import ChatSnapshot
-from bot.domain.playback import track_data
-from bot.storage.models import Chat
+from bot.domain.events import track_data
+from bot.storage.orm import Chat
 from web.audit import actor_of
 from web.auth import session_admin
 from web.history import history_route

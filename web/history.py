@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.domain.models import EndReason
-from bot.storage.models import PlayHistory
+from bot.storage.orm import PlayHistory
 from web.auth import session_admin
 from web.services import WebServices
 

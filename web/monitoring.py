@@ -20,8 +20,8 @@ import psutil
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from bot.domain.events import EVENT_NAMES, Event, EventBus, Subscription
-from bot.metrics import REGISTRY, WS_CONNECTIONS, WS_DROPPED
+from bot.domain.events import EVENT_NAMES, Event, EventBus, MetricsUpdate, Subscription
+from bot.metrics import WS_CONNECTIONS, WS_DROPPED
 from bot.tasks import cancel_and_wait
 from web.auth import session_admin
 from web.recent import RecentEvents
@@ -43,10 +43,6 @@ def frame(event: str, chat_id: int | None, data: dict[str, Any]) -> str:
         {"event": event, "chat_id": chat_id, "data": data, "timestamp": time.time()},
         ensure_ascii=False,
     )
-
-
-def _gauge(name: str) -> int:
-    return int(REGISTRY.get_sample_value(name) or 0)
 
 
 class Client:
@@ -106,9 +102,8 @@ class MonitoringHub:
 
     async def _pump(self, sub: Subscription) -> None:
         async for event in sub:
-            as_dict = event.as_dict()
-            self.recent.note(as_dict)
-            text = json.dumps(as_dict, ensure_ascii=False)
+            self.recent.note(event.as_dict())
+            text = event.to_json()
             for client in tuple(self.clients):
                 if client.wants(event):
                     client.put(text)
@@ -125,15 +120,16 @@ class MonitoringHub:
             except Exception:
                 log.exception("monitoring: could not gather figures")
                 continue
-            self.bus.publish("metrics_update", None, data)
+            self.bus.publish(MetricsUpdate(system=data["system"], streams=data["streams"]))
 
     async def figures(self) -> dict[str, Any]:
         """System and stream figures for ``metrics_update`` and the dashboard.
 
-        Stream figures are the player's running totals (the Prometheus gauges), so this
-        costs the same with ten chats or ten thousand.
+        Stream figures are the player's running totals (``StreamStats``), so this costs
+        the same with ten chats or ten thousand.
         """
         vm = psutil.virtual_memory()
+        stats = self.services.players.stats
         return {
             "system": {
                 "cpu_percent": psutil.cpu_percent(interval=None),
@@ -141,9 +137,9 @@ class MonitoringHub:
                 "memory_used_bytes": vm.total - vm.available,
             },
             "streams": {
-                "active": _gauge("sattva_active_streams"),
-                "listeners": _gauge("sattva_listeners"),
-                "queued": _gauge("sattva_queued_tracks"),
+                "active": stats.streams,
+                "listeners": stats.listeners_total,
+                "queued": stats.queued_total,
             },
         }
 

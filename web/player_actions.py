@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.domain.control import ChatSnapshot, PlayerState
 from bot.domain.errors import PlayerError
+from bot.domain.queue import QueueError
 from bot.engines.base import EngineError
-from bot.storage.queue import QueueError
 from web.audit import record
 from web.services import WebServices
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,11 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
-from bot.storage.queue import QueueStore
+from bot.domain.health import HealthProbe
 from bot.telegram.webhook import WebhookIntake
-
-# A probe answers True when its part works; raising counts as down.
-HealthProbe = Callable[[], Awaitable[bool]]
 
 HEALTH_PARTS = ("bot", "storage", "engine")
 
@@ -27,7 +24,6 @@ class WebServices:
     sessionmaker: async_sessionmaker[AsyncSession]
     bus: EventBus
     players: Players
-    store: QueueStore
     # keys: "bot" (polling), "storage", "engine"
     health: Mapping[str, HealthProbe]
     # monotonic seconds; the login throttle reads it (tests pass a controllable clock)

@@ -30,10 +30,6 @@ class AlwaysOn:
         # chat -> (playlist it was expanded from, expanded at, tracks)
         self._cache: dict[int, tuple[tuple[str, ...], float, list[Track]]] = {}
 
-    async def enabled(self, chat_id: int) -> bool:
-        settings = await self._settings.get(chat_id)
-        return settings.always_on and bool(settings.playlist)
-
     async def next_track(self, chat_id: int, after: Track | None) -> Track | None:
         """The playlist track that follows ``after`` (the first one when ``after`` is not
         from the playlist), under a fresh id; None when 24/7 is off or nothing expands."""

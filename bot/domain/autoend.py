@@ -16,9 +16,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.config import PlayerConfig
 from bot.domain.clock import Clock
-from bot.domain.events import EventBus
+from bot.domain.events import AutoEndWarning, EventBus
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource
 from bot.tasks import cancel_and_wait
 
@@ -34,7 +34,7 @@ class AutoEnd:
         clock: Clock,
         bus: EventBus,
         settings: ChatSettingsSource,
-        config: PlayerConfig,
+        config: PlayerPolicy,
         end: EndStream,
     ) -> None:
         self._clock = clock
@@ -100,7 +100,7 @@ class AutoEnd:
         warning = min(self._config.auto_end_warning_seconds, seconds)
         if warning > 0:
             await self._clock.sleep(deadline - warning - self._clock.monotonic())
-            self._bus.publish("auto_end_warning", chat_id, {"seconds_left": warning})
+            self._bus.publish(AutoEndWarning(chat_id=chat_id, seconds_left=warning))
         await self._clock.sleep(deadline - self._clock.monotonic())
         if self._timers.get(chat_id) is not asyncio.current_task():
             return

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.domain.models import LoopMode, NowPlaying, Track
+from bot.domain.stream_stats import StreamStats
 
 
 class PlayerState(StrEnum):
@@ -43,9 +44,12 @@ class ChatSnapshot:
 class Players(Protocol):
     """Every method validates, goes through the queue store first, then the engine.
 
-    Raises ``bot.storage.queue.QueueError`` subclasses (queue full, bad position, storage
+    Raises ``bot.domain.queue.QueueError`` subclasses (queue full, bad position, storage
     unavailable) and ``bot.engines.base.EngineError`` for the adapters to phrase.
     """
+
+    #: running totals (streams, listeners, queued) for the monitoring feed
+    stats: StreamStats
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome: ...
 
@@ -81,5 +85,9 @@ class Players(Protocol):
         """Empties the pending list; the current track plays on."""
 
     async def snapshot(self, chat_id: int) -> ChatSnapshot: ...
+
+    async def chats_with_state(self) -> list[int]:
+        """Chats the queue store holds a current or pending track for (idle ones too)."""
+        ...
 
     def active_chats(self) -> list[int]: ...

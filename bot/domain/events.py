@@ -8,30 +8,30 @@ WebSocket client or a stuck handler cannot stall playback.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-EVENT_NAMES: Final = frozenset(
-    {
-        "track_change",
-        "queue_update",
-        "stream_status",
-        "listeners_update",
-        "auto_end_warning",
-        "metrics_update",
-        "system_alert",
-    }
-)
+from bot.domain.models import Track
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    event: str
-    chat_id: int | None
-    data: dict[str, Any]
+    """What the bus carries: one subclass per kind, named by ``event``.
+
+    ``data`` is the kind's payload as plain JSON values and ``as_dict``/``to_json`` the one
+    serialisation (the monitoring WebSocket's frame), so a new field is added in one class.
+    """
+
+    event: ClassVar[str]
+    chat_id: int | None = None
     timestamp: float = field(default_factory=time.time)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +40,173 @@ class Event:
             "data": self.data,
             "timestamp": self.timestamp,
         }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), ensure_ascii=False)
+
+
+#: track_change's placement keys for a process without pool or cluster names
+NO_PLACEMENT: Final[dict[str, Any]] = {"assistant": None, "node": None}
+
+
+def track_data(track: Track) -> dict[str, Any]:
+    """A track as events carry it (``media`` left out: it may be a local path)."""
+    return {
+        "track_id": track.id,
+        "title": track.title,
+        "source": track.source,
+        "kind": track.kind.value,
+        "duration": track.duration,
+        "requested_by": track.requested_by,
+        "requested_by_name": track.requested_by_name,
+        "thumbnail": track.thumbnail,
+        "is_live": track.is_live,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackChange(Event):
+    """A track started (``reason``: play, next, recover...) at ``position`` seconds."""
+
+    event: ClassVar[str] = "track_change"
+    chat_id: int
+    track: Track
+    reason: str
+    position: float
+    #: where the chat is served: ``{"assistant": account name, "node": node id}``
+    placement: dict[str, Any] = field(default_factory=lambda: dict(NO_PLACEMENT))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            **track_data(self.track),
+            **self.placement,
+            "reason": self.reason,
+            "position": self.position,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueUpdate(Event):
+    """The pending list changed: its length, the first few titles, the loop mode."""
+
+    event: ClassVar[str] = "queue_update"
+    chat_id: int
+    length: int
+    titles: tuple[str, ...] = ()
+    loop: str = "off"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"length": self.length, "titles": list(self.titles), "loop": self.loop}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamStatus(Event):
+    """playing, paused, idle (with ``reason``) or error (with ``error``, maybe ``track_id``)."""
+
+    event: ClassVar[str] = "stream_status"
+    chat_id: int
+    state: str
+    reason: str | None = None
+    error: str | None = None
+    track_id: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        extra = {"reason": self.reason, "error": self.error, "track_id": self.track_id}
+        return {"state": self.state, **{k: v for k, v in extra.items() if v is not None}}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenersUpdate(Event):
+    event: ClassVar[str] = "listeners_update"
+    chat_id: int
+    count: int
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"count": self.count}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoEndWarning(Event):
+    """The stream ends in ``seconds_left`` unless someone joins."""
+
+    event: ClassVar[str] = "auto_end_warning"
+    chat_id: int
+    seconds_left: int
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"seconds_left": self.seconds_left}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsUpdate(Event):
+    """Machine-wide figures (no chat): ``system`` (CPU, memory) and ``streams`` totals."""
+
+    event: ClassVar[str] = "metrics_update"
+    system: dict[str, float]
+    streams: dict[str, int]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"system": dict(self.system), "streams": dict(self.streams)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemAlert(Event):
+    """A part of the process went down or came back (no chat): ``component`` is storage,
+    engine, ...; ``status`` is "down" or "up"; ``detail`` says what was seen."""
+
+    event: ClassVar[str] = "system_alert"
+    component: str
+    status: str
+    detail: str = ""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "kind": "health",
+            "component": self.component,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssistantMoved(Event):
+    """An assistant-side failure (``code``: flood_wait, banned, ...) moved the chat from one
+    assistant account to another; a ``system_alert`` for the chat and the monitoring."""
+
+    event: ClassVar[str] = "system_alert"
+    chat_id: int
+    code: str
+    source: str
+    target: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "kind": "assistant_moved",
+            "code": self.code,
+            "from": self.source,
+            "to": self.target,
+        }
+
+
+EVENT_TYPES: Final[tuple[type[Event], ...]] = (
+    TrackChange,
+    QueueUpdate,
+    StreamStatus,
+    ListenersUpdate,
+    AutoEndWarning,
+    MetricsUpdate,
+    SystemAlert,
+    AssistantMoved,
+)
+EVENT_NAMES: Final = frozenset(kind.event for kind in EVENT_TYPES)
 
 
 class Subscription:
@@ -92,14 +259,7 @@ class EventBus:
         if sub in self._subs:
             self._subs.remove(sub)
 
-    def publish(self, event: str, chat_id: int | None, data: dict[str, Any]) -> Event:
-        if event not in EVENT_NAMES:
-            raise ValueError(f"unknown event name: {event}")
-        ev = Event(event, chat_id, data)
+    def publish(self, event: Event) -> Event:
         for sub in tuple(self._subs):
-            sub.offer(ev)
-        return ev
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subs)
+            sub.offer(event)
+        return event

@@ -20,17 +20,18 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
-from bot.domain.events import EventBus
+from bot.domain.events import NO_PLACEMENT, EventBus, ListenersUpdate
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
-from bot.domain.playback import NO_PLACEMENT, PlayerDeps
+from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
-from bot.domain.stream_stats import StreamStats
+from bot.domain.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
+from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
     CallGone,
     EngineEvent,
@@ -40,7 +41,6 @@ from bot.engines.base import (
     TrackFailed,
     VoiceEngine,
 )
-from bot.storage.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,9 @@ class PlayerManager:
         history: PlayHistorySink,
         settings: ChatSettingsSource,
         playlists: PlaylistResolver,
-        config: PlayerConfig,
+        config: PlayerPolicy,
         clock: Clock | None = None,
-        per_chat_labels: bool = False,
+        stats_sink: StatsSink | None = None,
         placement: Callable[[int], dict[str, Any]] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
@@ -91,7 +91,7 @@ class PlayerManager:
         self._engine = engine
         self._bus = bus
         self._config = config
-        self.stats = StreamStats(per_chat_labels=per_chat_labels)
+        self.stats = StreamStats(stats_sink)
         self.autoend = AutoEnd(
             clock=self._clock, bus=bus, settings=settings, config=config, end=self._auto_end
         )
@@ -112,6 +112,7 @@ class PlayerManager:
         self._inbox: dict[int, deque[EngineEvent]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._end_hooks: list[Callable[[TrackEnded | TrackFailed], None]] = []
         engine.set_handler(self.handle_event)
 
     def chat(self, chat_id: int) -> ChatPlayer:
@@ -259,6 +260,9 @@ class PlayerManager:
             volume=await player.volume(),
         )
 
+    async def chats_with_state(self) -> list[int]:
+        return await self._store.chats_with_state()
+
     def active_chats(self) -> list[int]:
         """Chats whose stream the engine holds (playing or paused)."""
         return [c for c, p in self._players.items() if p.engine_track is not None]
@@ -288,15 +292,27 @@ class PlayerManager:
 
     async def _dispatch(self, event: EngineEvent) -> None:
         if isinstance(event, TrackEnded):
-            await self.chat(event.chat_id).on_track_ended(event.track_id)
+            if await self.chat(event.chat_id).on_track_ended(event.track_id):
+                self._ended(event)
         elif isinstance(event, TrackFailed):
-            await self.chat(event.chat_id).on_track_failed(event.track_id, event.message)
+            if await self.chat(event.chat_id).on_track_failed(event.track_id, event.message):
+                self._ended(event)
         elif isinstance(event, CallGone):
             await self.chat(event.chat_id).on_call_gone(event.reason)
         elif isinstance(event, ListenersChanged):
             await self._listeners(event.chat_id, event.count)
         elif isinstance(event, FirstFrame):
             log.debug("chat %s: first frame of %s", event.chat_id, event.track_id)
+
+    def on_track_handled(self, callback: Callable[[TrackEnded | TrackFailed], None]) -> None:
+        """Calls ``callback`` each time an engine-reported end or failure moved a chat on
+        (not for a duplicate or stale report), before any other task runs: what a crash
+        test journals as acknowledged."""
+        self._end_hooks.append(callback)
+
+    def _ended(self, event: TrackEnded | TrackFailed) -> None:
+        for hook in self._end_hooks:
+            hook(event)
 
     async def _listeners(self, chat_id: int, count: int) -> None:
         player = self._players.get(chat_id)
@@ -310,7 +326,7 @@ class PlayerManager:
             if player.listeners != count:
                 player.listeners = count
                 self.stats.listeners(chat_id, count)
-                self._bus.publish("listeners_update", chat_id, {"count": count})
+                self._bus.publish(ListenersUpdate(chat_id=chat_id, count=count))
             await self.autoend.observe(chat_id, count, streaming=True)
 
     async def _auto_end(self, chat_id: int) -> None:

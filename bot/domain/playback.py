@@ -25,16 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
-from bot.domain.events import EventBus
+from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
+from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
 from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
-from bot.storage.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ OVERRUN_SLACK_SECONDS = 30.0
 QUEUE_UPDATE_TITLES = 5
 
 
-#: track_change's placement keys for a process without pool or cluster names
-NO_PLACEMENT: dict[str, Any] = {"assistant": None, "node": None}
-
-
 @dataclass(frozen=True, slots=True)
 class PlayerDeps:
     store: QueueStore
@@ -64,25 +60,10 @@ class PlayerDeps:
     always_on: AlwaysOn
     autoend: AutoEnd
     clock: Clock
-    config: PlayerConfig
+    config: PlayerPolicy
     stats: StreamStats
     #: where a chat is served (``{"assistant": name, "node": id}``), carried by track_change
     placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
-
-
-def track_data(track: Track) -> dict[str, Any]:
-    """A track as events carry it (``media`` left out: it may be a local path)."""
-    return {
-        "track_id": track.id,
-        "title": track.title,
-        "source": track.source,
-        "kind": track.kind.value,
-        "duration": track.duration,
-        "requested_by": track.requested_by,
-        "requested_by_name": track.requested_by_name,
-        "thumbnail": track.thumbnail,
-        "is_live": track.is_live,
-    }
 
 
 def overran(track: Track, position: float, max_seconds: int) -> bool:
@@ -108,7 +89,8 @@ def ran_out(now_playing: NowPlaying, now: float) -> bool:
 class Playback:
     """A chat's playback state and the steps every transition is made of.
 
-    Callers hold ``lock``; ``ChatPlayer`` (bot.domain.player) adds the commands.
+    ``ChatPlayer`` (bot.domain.player) owns one and composes its commands and engine
+    events from these steps; callers hold ``lock``.
     """
 
     def __init__(self, chat_id: int, deps: PlayerDeps) -> None:
@@ -120,7 +102,11 @@ class Playback:
         self.listeners: int | None = None
         self._volume: int | None = None
         self._history_open: Track | None = None
-        self._failures = 0
+        self.failures = 0
+
+    def remember_volume(self, volume: int) -> None:
+        """The chat's volume as just set (the settings row is written by the adapter)."""
+        self._volume = volume
 
     async def volume(self) -> int:
         if self._volume is None:
@@ -133,16 +119,16 @@ class Playback:
 
     # -- transitions ---------------------------------------------------------------------
 
-    async def _continue(self, result: AdvanceResult, reason: str) -> None:
+    async def continue_after(self, result: AdvanceResult, reason: str) -> None:
         """Starts what the store put in the slot after an end; a call failure stalls."""
         try:
-            await self._start(result.current, reason, finished=result.finished)
+            await self.start(result.current, reason, finished=result.finished)
         except EngineError as exc:
             log.warning("chat %s stalled: %s", self.chat_id, exc)
         finally:
-            await self._queue_changed()
+            await self.queue_changed()
 
-    async def _start(
+    async def start(
         self,
         current: NowPlaying | None,
         reason: str,
@@ -161,10 +147,10 @@ class Playback:
         (see ``_engine_play``)."""
         while True:
             if current is None:
-                if self._failures < MAX_CONSECUTIVE_FAILURES:
+                if self.failures < MAX_CONSECUTIVE_FAILURES:
                     current = await self._from_playlist(finished)
                 if current is None:
-                    await self._go_idle("queue_end")
+                    await self.go_idle("queue_end")
                     return None
                 reason = "always_on"
             try:
@@ -172,7 +158,7 @@ class Playback:
             except MediaError as exc:
                 if failed is not None:
                     failed.append((current.track.id, exc))
-                result = await self._fail(current.track, str(exc))
+                result = await self.fail(current.track, str(exc))
                 if result is None:
                     return None
                 finished, current, recovering = current.track, result.current, False
@@ -231,9 +217,9 @@ class Playback:
         except MediaError:
             raise
         except EngineError as exc:
-            await self._freeze(current)
-            self._status("error", error=str(exc))
-            await self._go_idle("error")
+            await self.freeze(current)
+            self.status("error", error=str(exc))
+            await self.go_idle("error")
             raise
         self.engine_track = current.track.id
         d.stats.stream_started(self.chat_id)
@@ -249,34 +235,33 @@ class Playback:
             await self._history_started(current.track)
             d.stats.track_started()
         d.bus.publish(
-            "track_change",
-            self.chat_id,
-            {
-                **track_data(current.track),
-                **d.placement(self.chat_id),
-                "reason": reason,
-                "position": current.position,
-            },
+            TrackChange(
+                chat_id=self.chat_id,
+                track=current.track,
+                reason=reason,
+                position=current.position,
+                placement=d.placement(self.chat_id),
+            )
         )
-        self._status("paused" if current.paused else "playing")
+        self.status("paused" if current.paused else "playing")
 
-    async def _fail(self, track: Track, message: str) -> AdvanceResult | None:
+    async def fail(self, track: Track, message: str) -> AdvanceResult | None:
         """Advances past a track that cannot be played; None when there is nothing to go on
         with (stale report, or too many failures in a row: the chat is stalled)."""
         d = self._d
         result = await d.store.advance(self.chat_id, track.id, now=d.clock.time(), natural=False)
         if not result.advanced:  # the slot moved on under us: nothing of ours is playing
-            await self._go_idle("error")
+            await self.go_idle("error")
             return None
         # A track that never started gets its one (closed) row from ``ended`` alone.
         self._history_open = track
-        await self._record_end(track, EndReason.ERROR)
-        self._status("error", error=message, track_id=track.id)
-        self._failures += 1
-        if self._failures >= MAX_CONSECUTIVE_FAILURES and result.current is not None:
-            log.warning("chat %s: %d tracks failed in a row; stalled", self.chat_id, self._failures)
-            await self._freeze(result.current)
-            await self._go_idle("failures")
+        await self.record_end(track, EndReason.ERROR)
+        self.status("error", error=message, track_id=track.id)
+        self.failures += 1
+        if self.failures >= MAX_CONSECUTIVE_FAILURES and result.current is not None:
+            log.warning("chat %s: %d tracks failed in a row; stalled", self.chat_id, self.failures)
+            await self.freeze(result.current)
+            await self.go_idle("failures")
             return None
         return result
 
@@ -292,7 +277,7 @@ class Playback:
         await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
         return await d.store.start_next(self.chat_id, now=d.clock.time())
 
-    async def _freeze(self, slot: NowPlaying) -> None:
+    async def freeze(self, slot: NowPlaying) -> None:
         """Keeps the slot where it is without playing: paused at its live position."""
         d = self._d
         now = d.clock.time()
@@ -304,7 +289,7 @@ class Playback:
         )
         self.current = replace(slot, position=position, updated_at=now, paused=True)
 
-    async def _go_idle(self, reason: str) -> None:
+    async def go_idle(self, reason: str) -> None:
         d = self._d
         try:
             await d.engine.stop(self.chat_id)
@@ -314,17 +299,17 @@ class Playback:
         self.listeners = None
         d.autoend.cancel(self.chat_id)
         d.stats.stream_ended(self.chat_id)
-        self._status("idle", reason=reason)
+        self.status("idle", reason=reason)
 
-    async def _record_end(self, track: Track, reason: EndReason) -> None:
+    async def record_end(self, track: Track, reason: EndReason) -> None:
         """Closes the history row this process opened for ``track`` (if it did)."""
         if self._history_open is None or self._history_open.id != track.id:
             return
         self._history_open = None
-        await self._history_ended(track, reason)
+        await self.history_ended(track, reason)
         self._d.stats.track_ended(reason)
 
-    async def _queue_changed(self, known: tuple[list[Track], LoopMode] | None = None) -> None:
+    async def queue_changed(self, known: tuple[list[Track], LoopMode] | None = None) -> None:
         """Publishes the queue; ``known``: pending and loop mode just read (recovery)."""
         d = self._d
         try:
@@ -334,13 +319,12 @@ class Playback:
             return
         d.stats.queue_length(self.chat_id, len(pending))
         d.bus.publish(
-            "queue_update",
-            self.chat_id,
-            {
-                "length": len(pending),
-                "titles": [t.title for t in pending[:QUEUE_UPDATE_TITLES]],
-                "loop": loop.value,
-            },
+            QueueUpdate(
+                chat_id=self.chat_id,
+                length=len(pending),
+                titles=tuple(t.title for t in pending[:QUEUE_UPDATE_TITLES]),
+                loop=loop.value,
+            )
         )
         if self.engine_track is not None:
             await self._preload(pending[0] if pending and loop is not LoopMode.TRACK else None)
@@ -364,7 +348,7 @@ class Playback:
         except EngineError as exc:
             log.info("chat %s: next track not preloaded: %s", self.chat_id, exc)
 
-    async def _engine_position(self, slot: NowPlaying, now: float) -> float:
+    async def engine_position(self, slot: NowPlaying, now: float) -> float:
         position = await self._d.engine.position(self.chat_id)
         if position is None:
             position = slot.position_at(now)
@@ -372,8 +356,19 @@ class Playback:
             position = min(position, slot.track.duration)
         return max(0.0, position)
 
-    def _status(self, state: str, **extra: Any) -> None:
-        self._d.bus.publish("stream_status", self.chat_id, {"state": state, **extra})
+    def status(
+        self,
+        state: str,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        track_id: str | None = None,
+    ) -> None:
+        self._d.bus.publish(
+            StreamStatus(
+                chat_id=self.chat_id, state=state, reason=reason, error=error, track_id=track_id
+            )
+        )
 
     # History is a record, not a dependency of playback: a failing sink is only logged.
 
@@ -384,7 +379,7 @@ class Playback:
         except Exception:
             log.warning("chat %s: play history not recorded", self.chat_id, exc_info=True)
 
-    async def _history_ended(self, track: Track, reason: EndReason) -> None:
+    async def history_ended(self, track: Track, reason: EndReason) -> None:
         try:
             await self._d.history.ended(self.chat_id, track, reason)
         except Exception:

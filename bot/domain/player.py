@@ -5,6 +5,7 @@ See ``bot.domain.playback`` for the states and the store-first rule every step f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -12,34 +13,64 @@ from dataclasses import replace
 from typing import TypeVar
 
 from bot.domain.control import PlayOutcome
-from bot.domain.errors import PlayerError, PlayerErrorCode
+from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
-from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, overran, ran_out
+from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, PlayerDeps, overran, ran_out
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.queue import Checkpoint, QueueSnapshot, QueueStore
 from bot.engines.base import EngineError, MediaError
-from bot.storage.queue import Checkpoint, QueueSnapshot, QueueStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class ChatPlayer(Playback):
+class ChatPlayer:
+    """One chat's player: the commands and engine events, composed from the steps of its
+    ``Playback`` (which holds the chat's state and lock)."""
+
+    def __init__(self, chat_id: int, deps: PlayerDeps) -> None:
+        self.chat_id = chat_id
+        self._d = deps
+        self._p = Playback(chat_id, deps)
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by every transition; the manager takes it to apply a listener count."""
+        return self._p.lock
+
+    @property
+    def engine_track(self) -> str | None:
+        """The track id the engine holds (None: not streaming)."""
+        return self._p.engine_track
+
+    @property
+    def listeners(self) -> int | None:
+        return self._p.listeners
+
+    @listeners.setter
+    def listeners(self, count: int | None) -> None:
+        self._p.listeners = count
+
+    async def volume(self) -> int:
+        return await self._p.volume()
+
     # -- commands ------------------------------------------------------------------------
 
     async def play(self, track: Track) -> PlayOutcome:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             queued_at = await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
-            self._failures = 0
-            if self.engine_track is not None:
-                await self._queue_changed()
+            self._p.failures = 0
+            if self._p.engine_track is not None:
+                await self._p.queue_changed()
                 return PlayOutcome(track, started=False, position=queued_at)
             failed: list[tuple[str, MediaError]] = []
             try:
                 current = await d.store.start_next(self.chat_id, now=d.clock.time())
-                started = await self._start(current, "play", failed=failed)
+                started = await self._p.start(current, "play", failed=failed)
             finally:
-                await self._queue_changed()
+                await self._p.queue_changed()
             for track_id, error in failed:
                 if track_id == track.id:
                     raise error
@@ -52,62 +83,62 @@ class ChatPlayer(Playback):
 
     async def skip(self) -> NowPlaying | None:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             slot = await d.store.now_playing(self.chat_id)
             if slot is None:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
             result = await d.store.advance(
                 self.chat_id, slot.track.id, now=d.clock.time(), natural=False
             )
             if not result.advanced or result.finished is None:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
-            self._failures = 0
-            await self._record_end(result.finished, EndReason.SKIPPED)
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
+            self._p.failures = 0
+            await self._p.record_end(result.finished, EndReason.SKIPPED)
             try:
-                return await self._start(result.current, "skip", finished=result.finished)
+                return await self._p.start(result.current, "skip", finished=result.finished)
             finally:
-                await self._queue_changed()
+                await self._p.queue_changed()
 
     async def stop(self, reason: EndReason = EndReason.STOPPED) -> None:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             slot = await d.store.now_playing(self.chat_id)
             await d.store.clear(self.chat_id, include_current=True)
             if slot is not None:
-                await self._record_end(slot.track, reason)
-            await self._go_idle(reason.value)
-            await self._queue_changed()
+                await self._p.record_end(slot.track, reason)
+            await self._p.go_idle(reason.value)
+            await self._p.queue_changed()
 
     async def pause(self) -> bool:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             slot = await d.store.now_playing(self.chat_id)
-            if slot is None or slot.paused or self.engine_track != slot.track.id:
+            if slot is None or slot.paused or self._p.engine_track != slot.track.id:
                 return False
             now = d.clock.time()
-            position = await self._engine_position(slot, now)
+            position = await self._p.engine_position(slot, now)
             await d.store.checkpoint(
                 self.chat_id, slot.track.id, position=position, paused=True, now=now
             )
-            self.current = replace(slot, position=position, updated_at=now, paused=True)
+            self._p.current = replace(slot, position=position, updated_at=now, paused=True)
             await d.engine.pause(self.chat_id)
-            self._status("paused")
+            self._p.status("paused")
             return True
 
     async def resume(self) -> bool:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             now = d.clock.time()
             slot = await d.store.now_playing(self.chat_id)
-            if self.engine_track is not None and slot is not None:
-                if self.engine_track != slot.track.id or not slot.paused:
+            if self._p.engine_track is not None and slot is not None:
+                if self._p.engine_track != slot.track.id or not slot.paused:
                     return False
                 await d.store.checkpoint(
                     self.chat_id, slot.track.id, position=slot.position, paused=False, now=now
                 )
-                self.current = replace(slot, updated_at=now, paused=False)
+                self._p.current = replace(slot, updated_at=now, paused=False)
                 await d.engine.resume(self.chat_id)
-                self._status("playing")
+                self._p.status("playing")
                 return True
             # Stalled (a failed join, a call that went away) or left over: start it again.
             if slot is None:
@@ -115,47 +146,47 @@ class ChatPlayer(Playback):
                 if slot is None:
                     return False
             try:
-                started = await self._start(slot, "resume")
+                started = await self._p.start(slot, "resume")
             finally:
-                await self._queue_changed()
+                await self._p.queue_changed()
             return started is not None
 
     async def seek(self, position: float) -> None:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             slot = await d.store.now_playing(self.chat_id)
-            if slot is None or self.engine_track != slot.track.id:
-                raise PlayerError(PlayerErrorCode.NOTHING_PLAYING)
+            if slot is None or self._p.engine_track != slot.track.id:
+                raise PlayerError(ErrorCode.NOTHING_PLAYING)
             if slot.track.is_live:
-                raise PlayerError(PlayerErrorCode.NOT_SEEKABLE)
+                raise PlayerError(ErrorCode.NOT_SEEKABLE)
             duration = slot.track.duration
             if (
                 not math.isfinite(position)
                 or position < 0
                 or (duration is not None and position >= duration)
             ):
-                raise PlayerError(PlayerErrorCode.BAD_POSITION, f"{position} of {duration}")
+                raise PlayerError(ErrorCode.BAD_POSITION, f"{position} of {duration}")
             now = d.clock.time()
             await d.store.checkpoint(
                 self.chat_id, slot.track.id, position=position, paused=slot.paused, now=now
             )
-            self.current = replace(slot, position=position, updated_at=now)
+            self._p.current = replace(slot, position=position, updated_at=now)
             await d.engine.seek(self.chat_id, position)
 
     async def set_volume(self, volume: int) -> None:
-        if not 1 <= volume <= 200:
-            raise PlayerError(PlayerErrorCode.BAD_VOLUME, str(volume))
-        async with self.lock:
-            self._volume = volume
-            if self.engine_track is not None:
+        if not VOLUME_MIN <= volume <= VOLUME_MAX:
+            raise PlayerError(ErrorCode.BAD_VOLUME, str(volume))
+        async with self._p.lock:
+            self._p.remember_volume(volume)
+            if self._p.engine_track is not None:
                 await self._d.engine.set_volume(self.chat_id, volume)
 
     async def edit_queue(self, change: Callable[[QueueStore], Awaitable[T]]) -> T:
         """Runs a pending-list edit (remove, move, shuffle, clear, loop) under the lock,
         then announces the queue."""
-        async with self.lock:
+        async with self._p.lock:
             result = await change(self._d.store)
-            await self._queue_changed()
+            await self._p.queue_changed()
             return result
 
     # -- engine events -------------------------------------------------------------------
@@ -163,41 +194,41 @@ class ChatPlayer(Playback):
     async def on_track_ended(self, track_id: str) -> bool:
         """Natural end; False for a duplicate or stale report (the store ignores it)."""
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             result = await d.store.advance(self.chat_id, track_id, now=d.clock.time(), natural=True)
             if not result.advanced:
                 return False
-            self._failures = 0
+            self._p.failures = 0
             if result.finished is not None:
-                await self._record_end(result.finished, EndReason.FINISHED)
-            await self._continue(result, "advance")
+                await self._p.record_end(result.finished, EndReason.FINISHED)
+            await self._p.continue_after(result, "advance")
             return True
 
     async def on_track_failed(self, track_id: str, message: str) -> bool:
         d = self._d
-        async with self.lock:
+        async with self._p.lock:
             slot = await d.store.now_playing(self.chat_id)
             if slot is None or slot.track.id != track_id:
                 return False
-            result = await self._fail(slot.track, message)
+            result = await self._p.fail(slot.track, message)
             if result is None:
-                await self._queue_changed()
+                await self._p.queue_changed()
             else:
-                await self._continue(result, "advance")
+                await self._p.continue_after(result, "advance")
             return True
 
     async def on_call_gone(self, reason: str) -> bool:
         """The call ended under us: the queue stays, the slot is kept paused where it was."""
         d = self._d
-        async with self.lock:
-            if self.engine_track is None:
+        async with self._p.lock:
+            if self._p.engine_track is None:
                 return False
             slot = await d.store.now_playing(self.chat_id)
             if slot is not None:
-                await self._freeze(slot)
-                await self._record_end(slot.track, EndReason.CALL_GONE)
+                await self._p.freeze(slot)
+                await self._p.record_end(slot.track, EndReason.CALL_GONE)
             log.info("chat %s: call gone (%s)", self.chat_id, reason)
-            await self._go_idle("call_gone")
+            await self._p.go_idle("call_gone")
             return True
 
     async def recover(
@@ -211,8 +242,8 @@ class ChatPlayer(Playback):
         (``QueueStore.load_many``), saving this chat its own reads.  ``deferred``: where a
         resumed track's position goes for the manager's batched write (see ``_engine_play``)."""
         d = self._d
-        async with self.lock:
-            if self.engine_track is not None:
+        async with self._p.lock:
+            if self._p.engine_track is not None:
                 return False
             now = d.clock.time()
             if snapshot is not None:
@@ -225,7 +256,7 @@ class ChatPlayer(Playback):
                 result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
                 if result.advanced and result.finished is not None:
                     finished = result.finished
-                    await self._history_ended(finished, EndReason.FINISHED)
+                    await self._p.history_ended(finished, EndReason.FINISHED)
                     d.stats.track_ended(EndReason.FINISHED)
                 slot, reason, resuming = result.current, "advance", False
             elif slot is None:
@@ -238,7 +269,7 @@ class ChatPlayer(Playback):
                 if snapshot is not None:  # resuming leaves pending as it was read
                     unchanged = (snapshot.pending, snapshot.loop)
             try:
-                started = await self._start(
+                started = await self._p.start(
                     slot, reason, finished=finished, recovering=resuming, deferred=deferred
                 )
             except EngineError as exc:
@@ -246,7 +277,7 @@ class ChatPlayer(Playback):
                 started = None
                 unchanged = None
             finally:
-                await self._queue_changed(unchanged)
+                await self._p.queue_changed(unchanged)
             return started is not None
 
     async def checkpoint(self, *, force: bool = False) -> bool:
@@ -256,15 +287,15 @@ class ChatPlayer(Playback):
         Skipped while a transition holds the lock: that transition writes the slot anyway.
         """
         d = self._d
-        if self.lock.locked() or self.engine_track is None:
+        if self._p.lock.locked() or self._p.engine_track is None:
             return False
-        async with self.lock:
-            current = self.current
+        async with self._p.lock:
+            current = self._p.current
             if (
                 current is None
                 or current.paused
                 or current.track.is_live
-                or current.track.id != self.engine_track
+                or current.track.id != self._p.engine_track
             ):
                 return False
             position = await d.engine.position(self.chat_id)
@@ -291,5 +322,5 @@ class ChatPlayer(Playback):
             self.chat_id, current.track.id, position=position, paused=False, now=now
         )
         if written:
-            self.current = replace(current, position=position, updated_at=now)
+            self._p.current = replace(current, position=position, updated_at=now)
         return written

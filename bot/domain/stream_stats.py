@@ -1,44 +1,99 @@
-"""The player's bookkeeping behind the Prometheus gauges.
+"""The player's running figures: streams, listeners and queued tracks, per chat and in total.
 
 Totals are kept as running sums so that a change in one chat costs O(1), not a walk over
-ten thousand chats.  Per-chat series exist only with ``metrics.per_chat_labels`` and are
-dropped (``forget_chat``) when a chat's stream ends, so their number stays bounded by the
-streams actually running.
+ten thousand chats.  The figures are read here (``streams``, ``listeners_total``,
+``queued_total``: the monitoring feed asks for them) and every change is also handed to a
+``StatsSink``; the app's sink is Prometheus (``bot.metrics.PrometheusSink``), which the
+domain does not import.
 """
 
 from __future__ import annotations
 
-from bot import metrics
+from typing import Protocol
+
 from bot.domain.models import EndReason
 
 
+class StatsSink(Protocol):
+    """Receives every change together with the new totals."""
+
+    def streams(self, active: int) -> None: ...
+
+    def stream_ended(self, chat_id: int, listeners_total: int) -> None:
+        """The chat's stream ended: its listeners left the total, its own series go."""
+
+    def listeners(self, chat_id: int, count: int, total: int) -> None: ...
+
+    def queue_length(self, chat_id: int, length: int, total: int, *, streaming: bool) -> None: ...
+
+    def track_started(self) -> None: ...
+
+    def track_ended(self, reason: str) -> None: ...
+
+    def auto_ended(self, reason: str) -> None: ...
+
+
+class NoSink:
+    """A sink that records nothing (a player without metrics)."""
+
+    def streams(self, active: int) -> None:
+        pass
+
+    def stream_ended(self, chat_id: int, listeners_total: int) -> None:
+        pass
+
+    def listeners(self, chat_id: int, count: int, total: int) -> None:
+        pass
+
+    def queue_length(self, chat_id: int, length: int, total: int, *, streaming: bool) -> None:
+        pass
+
+    def track_started(self) -> None:
+        pass
+
+    def track_ended(self, reason: str) -> None:
+        pass
+
+    def auto_ended(self, reason: str) -> None:
+        pass
+
+
 class StreamStats:
-    def __init__(self, *, per_chat_labels: bool = False) -> None:
-        self.per_chat_labels = per_chat_labels
+    def __init__(self, sink: StatsSink | None = None) -> None:
+        self._sink: StatsSink = NoSink() if sink is None else sink
         self._active: set[int] = set()
         self._listeners: dict[int, int] = {}
         self._listeners_total = 0
         self._queued: dict[int, int] = {}
         self._queued_total = 0
 
+    @property
+    def streams(self) -> int:
+        """Chats with a stream playing or paused."""
+        return len(self._active)
+
+    @property
+    def listeners_total(self) -> int:
+        return self._listeners_total
+
+    @property
+    def queued_total(self) -> int:
+        return self._queued_total
+
     def stream_started(self, chat_id: int) -> None:
         self._active.add(chat_id)
-        metrics.ACTIVE_STREAMS.set(len(self._active))
+        self._sink.streams(len(self._active))
 
     def stream_ended(self, chat_id: int) -> None:
         self._active.discard(chat_id)
-        metrics.ACTIVE_STREAMS.set(len(self._active))
+        self._sink.streams(len(self._active))
         self._listeners_total -= self._listeners.pop(chat_id, 0)
-        metrics.LISTENERS.set(self._listeners_total)
-        if self.per_chat_labels:
-            metrics.forget_chat(chat_id)
+        self._sink.stream_ended(chat_id, self._listeners_total)
 
     def listeners(self, chat_id: int, count: int) -> None:
         self._listeners_total += count - self._listeners.get(chat_id, 0)
         self._listeners[chat_id] = count
-        metrics.LISTENERS.set(self._listeners_total)
-        if self.per_chat_labels:
-            metrics.PER_CHAT_LISTENERS.labels(str(chat_id)).set(count)
+        self._sink.listeners(chat_id, count, self._listeners_total)
 
     def queue_length(self, chat_id: int, length: int) -> None:
         self._queued_total += length - self._queued.get(chat_id, 0)
@@ -46,23 +101,15 @@ class StreamStats:
             self._queued[chat_id] = length
         else:
             self._queued.pop(chat_id, None)
-        metrics.QUEUED_TRACKS.set(self._queued_total)
-        metrics.QUEUE_LENGTH.observe(length)
-        if self.per_chat_labels and chat_id in self._active:
-            metrics.PER_CHAT_QUEUE.labels(str(chat_id)).set(length)
+        self._sink.queue_length(
+            chat_id, length, self._queued_total, streaming=chat_id in self._active
+        )
 
-    @staticmethod
-    def track_started() -> None:
-        metrics.TRACKS_STARTED.inc()
+    def track_started(self) -> None:
+        self._sink.track_started()
 
-    @staticmethod
-    def track_ended(reason: EndReason) -> None:
-        metrics.TRACKS_ENDED.labels(reason.value).inc()
+    def track_ended(self, reason: EndReason) -> None:
+        self._sink.track_ended(reason.value)
 
-    @staticmethod
-    def auto_ended(reason: str) -> None:
-        metrics.AUTO_END.labels(reason).inc()
-
-    @property
-    def active(self) -> frozenset[int]:
-        return frozenset(self._active)
+    def auto_ended(self, reason: str) -> None:
+        self._sink.auto_ended(reason)

@@ -11,27 +11,33 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.errors import ErrorCode, SattvaError
 
-class EngineError(Exception):
-    """An expected failure with a message fit for the chat (no voice chat, not allowed...)."""
 
-    def __init__(self, message: str, *, code: str = "engine_error") -> None:
-        super().__init__(message)
-        self.code = code
+class EngineError(SattvaError):
+    """An expected failure of the voice engine; ``str(exc)`` is the English detail."""
+
+    def __init__(
+        self, message: str, *, code: ErrorCode = ErrorCode.ENGINE_ERROR, **params: int
+    ) -> None:
+        super().__init__(code, message, **params)
 
 
 class NoActiveCall(EngineError):
     def __init__(self, message: str = "no active voice chat in this group") -> None:
-        super().__init__(message, code="no_active_call")
+        super().__init__(message, code=ErrorCode.NO_ACTIVE_CALL)
 
 
 class NotAllowed(EngineError):
-    """``code``: "not_allowed" (the voice chat refuses everyone), "banned" (this account is
-    banned or was removed), "not_member" (this account cannot get in); the assistant pool
+    """``code``: not_allowed (the voice chat refuses everyone), banned (this account is
+    banned or was removed), not_member (this account cannot get in); the assistant pool
     moves a chat to another account on the last two only."""
 
     def __init__(
-        self, message: str = "the assistant is not allowed to join", *, code: str = "not_allowed"
+        self,
+        message: str = "the assistant is not allowed to join",
+        *,
+        code: ErrorCode = ErrorCode.NOT_ALLOWED,
     ) -> None:
         super().__init__(message, code=code)
 
@@ -40,12 +46,14 @@ class ChannelsTooMuch(EngineError):
     """The account is in too many groups (``CHANNELS_TOO_MUCH``) and cannot join another."""
 
     def __init__(self) -> None:
-        super().__init__("the assistant account is in too many groups", code="channels_too_much")
+        super().__init__(
+            "the assistant account is in too many groups", code=ErrorCode.CHANNELS_TOO_MUCH
+        )
 
 
 class MediaError(EngineError):
     def __init__(self, message: str = "the media cannot be played") -> None:
-        super().__init__(message, code="media_error")
+        super().__init__(message, code=ErrorCode.MEDIA_ERROR)
 
 
 class RateLimited(EngineError):
@@ -53,7 +61,9 @@ class RateLimited(EngineError):
 
     def __init__(self, seconds: int) -> None:
         super().__init__(
-            f"Telegram asks to wait {seconds} s before trying again", code="flood_wait"
+            f"Telegram asks to wait {seconds} s before trying again",
+            code=ErrorCode.FLOOD_WAIT,
+            seconds=seconds,
         )
         self.seconds = seconds
 

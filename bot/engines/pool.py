@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.domain.errors import ErrorCode
 from bot.engines.base import (
     ChannelsTooMuch,
     EngineError,
@@ -68,7 +69,7 @@ class Assignments(Protocol):
 
 class NoAssistant(EngineError):
     def __init__(self) -> None:
-        super().__init__("no assistant account is available right now", code="no_assistant")
+        super().__init__("no assistant account is available right now", code=ErrorCode.NO_ASSISTANT)
 
 
 @dataclass(eq=False)

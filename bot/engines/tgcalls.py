@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.errors import ErrorCode
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.engines.base import (
     CallGone,
     EngineError,
@@ -253,7 +255,7 @@ class PyTgCallsEngine:
             raise NotAllowed(
                 "the assistant is not in this group and the bot cannot invite it "
                 "(make the bot an admin allowed to invite users)",
-                code="not_member",
+                code=ErrorCode.NOT_MEMBER,
             ) from exc
         try:
             await self._client.join_chat(link)
@@ -261,7 +263,7 @@ class PyTgCallsEngine:
             pass  # joined meanwhile (or the peer was only missing from the session cache)
         except Exception as exc:
             raise map_error(exc) or NotAllowed(
-                "the assistant could not join the group", code="not_member"
+                "the assistant could not join the group", code=ErrorCode.NOT_MEMBER
             ) from exc
 
     async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
@@ -349,7 +351,9 @@ class PyTgCallsEngine:
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if chat_id in self._playing:
-            await self._call(self._calls.change_volume_call(chat_id, max(1, min(200, volume))))
+            await self._call(
+                self._calls.change_volume_call(chat_id, max(VOLUME_MIN, min(VOLUME_MAX, volume)))
+            )
 
     async def seek(self, chat_id: int, position: float) -> None:
         async with self._lock(chat_id):

@@ -22,6 +22,7 @@ from pytgcalls.types import (
     UpdatedGroupCallParticipant,
 )
 
+from bot.domain.errors import ErrorCode
 from bot.engines.base import (
     CallGone,
     ChannelsTooMuch,
@@ -166,19 +167,23 @@ def map_error(exc: BaseException) -> EngineError | None:
         value = exc.value
         return RateLimited(value if isinstance(value, int) else 0)
     if isinstance(exc, tg_errors.UserBannedInChannel | tg_errors.UserKicked):
-        return NotAllowed("the assistant account is banned in this group", code="banned")
+        return NotAllowed("the assistant account is banned in this group", code=ErrorCode.BANNED)
     if isinstance(exc, tg_errors.ChannelsTooMuch):
         return ChannelsTooMuch()
     if isinstance(exc, tg_errors.GroupcallForbidden | tg_errors.ChatAdminRequired):
         return NotAllowed("the assistant is not allowed to join this voice chat")
     if isinstance(exc, tg_errors.InviteRequestSent):
         return NotAllowed(
-            "the assistant's join request waits for an admin's approval", code="not_member"
+            "the assistant's join request waits for an admin's approval", code=ErrorCode.NOT_MEMBER
         )
     if isinstance(exc, tg_errors.InviteHashExpired | tg_errors.InviteHashInvalid):
-        return NotAllowed("the invite link for the assistant is no longer valid", code="not_member")
+        return NotAllowed(
+            "the invite link for the assistant is no longer valid", code=ErrorCode.NOT_MEMBER
+        )
     if isinstance(exc, tg_errors.ChannelPrivate):
-        return NotAllowed("the assistant cannot see this group (removed or banned?)", code="banned")
+        return NotAllowed(
+            "the assistant cannot see this group (removed or banned?)", code=ErrorCode.BANNED
+        )
     if isinstance(
         exc,
         ntgcalls.FFmpegError
@@ -189,9 +194,9 @@ def map_error(exc: BaseException) -> EngineError | None:
     ):
         return MediaError()
     if isinstance(exc, calls_errors.TimedOutAnswer | TimeoutError):
-        return EngineError("Telegram did not answer in time", code="timeout")
+        return EngineError("Telegram did not answer in time", code=ErrorCode.CALL_TIMEOUT)
     if isinstance(exc, ntgcalls.TelegramServerError | ntgcalls.ConnectionError):
-        return EngineError("the voice chat connection failed", code="connection")
+        return EngineError("the voice chat connection failed", code=ErrorCode.CONNECTION)
     return None
 
 

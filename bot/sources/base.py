@@ -1,7 +1,7 @@
 """The resolver contract shared by the sources package and the bot adapter.
 
-A ``SourceError`` carries a stable ``code`` that the bot maps to a localised sentence, so
-no user-facing text lives in here.
+A ``SourceError`` carries a stable ``code`` (``bot.domain.errors.ErrorCode``) that the bot
+maps to a localised sentence, so no user-facing text lives in here.
 """
 
 from __future__ import annotations
@@ -10,32 +10,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.errors import ErrorCode, SattvaError
 from bot.domain.models import Track
 
-#: stable codes for SourceError, each with its own chat message in the catalogues
-ERROR_CODES = (
-    "empty",  # nothing to play: no argument and no replied-to media
-    "unsupported",  # a scheme or site we do not play (file:, data:, ftp:, ...)
-    "private_network",  # the host resolves to loopback/private/link-local/multicast
-    "unreachable",  # DNS failure, connection refused, HTTP error
-    "not_audio",  # the media has no audio stream
-    "too_long",  # longer than player.max_track_seconds
-    "too_big",  # larger than sources.max_download_mb
-    "timeout",  # probing or downloading took too long
-    "not_found",  # search or library lookup found nothing
-    "unavailable",  # the needed tool (yt-dlp) is missing or refused
-    "bad_file",  # Telegram described the file in a way that is unsafe to fetch
-    "busy",  # too many requests of this chat (or of all chats) are being fetched
-    "cache_full",  # the download folder is full of files still queued
+#: the codes a SourceError may carry (each with its chat message in bot.telegram.errors)
+ERROR_CODES = frozenset(
+    {
+        ErrorCode.EMPTY,
+        ErrorCode.UNSUPPORTED,
+        ErrorCode.PRIVATE_NETWORK,
+        ErrorCode.UNREACHABLE,
+        ErrorCode.NOT_AUDIO,
+        ErrorCode.TOO_LONG,
+        ErrorCode.TOO_BIG,
+        ErrorCode.TIMEOUT,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.BAD_FILE,
+        ErrorCode.BUSY,
+        ErrorCode.CACHE_FULL,
+    }
 )
 
 
-class SourceError(Exception):
-    def __init__(self, code: str, detail: str = "") -> None:
+class SourceError(SattvaError):
+    def __init__(self, code: ErrorCode | str, detail: str = "") -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown source error code: {code}")
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
+        super().__init__(code, f"{code}: {detail}" if detail else str(code))
         self.detail = detail
 
 

@@ -30,7 +30,7 @@ from bot.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from bot.domain.events import EventBus, Subscription
-    from bot.storage.queue import QueueStore
+    from bot.domain.queue import QueueStore
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
 from bot.sources.probe import probe
 from bot.sources.progress import report
-from bot.sources.telegram import TelegramFiles
+from bot.sources.telegram_files import TelegramFiles
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage.models import WebAdmin, WebSession
+from bot.storage.orm import WebAdmin, WebSession
 
 MIN_PASSWORD_LENGTH = 8
 MAX_USERNAME_LENGTH = 64

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage.models import ChatAssistant, utcnow
+from bot.storage.database import insert_for
+from bot.storage.orm import ChatAssistant, utcnow
 from bot.storage.repos import Repo
 
 
@@ -27,7 +26,7 @@ class AssignmentRepo(Repo):
     async def claim(self, chat_id: int, assistant: str) -> str:
         """Assigns ``assistant`` unless the chat has one; returns the stored assignment."""
         async with self._transaction(write=True) as session:
-            insert = sqlite_insert if self._sqlite else pg_insert
+            insert = insert_for(session.get_bind().dialect.name)
             await session.execute(
                 insert(ChatAssistant)
                 .values(chat_id=chat_id, assistant=assistant, assigned_at=utcnow())

@@ -7,13 +7,23 @@ second writer waits instead of failing at once).  pysqlite's own transaction han
 switched off so that ``BEGIN`` is emitted by us: at the start of the transaction, not lazily
 before the first write, which would let two transactions read the same queue state and then
 both write.  Connections opened with the execution option ``sqlite_immediate=True`` begin
-with ``BEGIN IMMEDIATE`` and so take SQLite's write lock up front (the queue store uses it).
+with ``BEGIN IMMEDIATE`` and so take SQLite's write lock up front.
+
+The writer policy of everything that writes through SQLAlchemy lives here (repositories,
+assistant assignments, the admin panel): on SQLite a transaction that will write begins
+IMMEDIATE (``immediate``, ``writing_sessions``) and, inside this process, waits for its turn
+on the database's one writer lock (``writer_turn``); PostgreSQL needs neither.
+``insert_for`` is the dialect's INSERT (both have ``ON CONFLICT``, in different modules).
+The database queue store keeps its own connections (``sqlite_queue.py``, ``pg_queue.py``)
+and states its policy there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +31,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -31,7 +43,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.storage.queue import StorageUnavailable
+from bot.domain.queue import StorageUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -73,6 +85,46 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+#: One writer at a time per SQLite database in this process.  SQLite has a single write
+#: lock, and its busy handler is not fair: under load a writer could keep losing for longer
+#: than the busy timeout and fail with "database is locked".  Queued here, they go in turn.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def writer_turn(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[object]:
+    """Entered before a writing transaction begins: on SQLite, this database's in-process
+    writer lock; on PostgreSQL nothing (row locks do the work)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    lock = _SQLITE_WRITERS.get(engine.sync_engine)
+    if lock is None:
+        lock = _SQLITE_WRITERS[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
+def immediate(engine: AsyncEngine) -> AsyncEngine:
+    """The engine whose transactions take SQLite's write lock at BEGIN: a transaction that
+    reads and then writes cannot wait for the lock later (SQLite answers "database is
+    locked" at once when another writer committed since its read)."""
+    return engine.execution_options(**{SQLITE_IMMEDIATE: True})
+
+
+def writing_sessions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions begin IMMEDIATE (for a writer that reads first, such as
+    sqladmin's edit forms); the sessionmaker itself when it has no engine bound."""
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessionmaker
+    return async_sessionmaker(immediate(bind), expire_on_commit=False)
+
+
+def insert_for(dialect: str) -> Callable[[Table | type[Any]], Any]:
+    """The dialect's INSERT, the one with ``on_conflict_do_*`` (SQLite or PostgreSQL)."""
+    return sqlite_insert if dialect == "sqlite" else pg_insert
 
 
 def is_unavailable(exc: BaseException) -> bool:

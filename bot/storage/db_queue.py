@@ -24,9 +24,9 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
+from bot.domain.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
 from bot.metrics import queue_operation
 from bot.storage.pg_queue import PostgresQueueStore
-from bot.storage.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
 from bot.storage.sqlite_queue import SqliteQueueStore
 
 T = TypeVar("T")

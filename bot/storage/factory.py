@@ -1,12 +1,15 @@
-"""Chooses the queue store from the config: Redis when ``storage.redis_url`` is set."""
+"""Chooses the queue store from the config (Redis when ``storage.redis_url`` is set), and
+the one probe that says whether storage answers."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import StorageConfig
+from bot.domain.health import HealthProbe
+from bot.domain.queue import QueueStore
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.queue import QueueStore
 from bot.storage.redis_queue import RedisQueueStore
 
 
@@ -15,3 +18,16 @@ async def open_queue_store(storage: StorageConfig, engine: AsyncEngine) -> Queue
     if storage.redis_url:
         return await RedisQueueStore.open(storage.redis_url)
     return DatabaseQueueStore(engine)
+
+
+def storage_probe(store: QueueStore, sessions: async_sessionmaker[AsyncSession]) -> HealthProbe:
+    """Up when both the queue store and the relational database answer: with Redis
+    queues the two can fail apart, and either one down means commands fail."""
+
+    async def storage() -> bool:
+        await store.ping()
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+        return True
+
+    return storage

@@ -31,14 +31,14 @@ import asyncpg
 from asyncpg.exceptions import DeadlockDetectedError, SerializationError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
-from bot.storage.database import CONNECT_TIMEOUT_SECONDS
-from bot.storage.queue import (
+from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
 )
+from bot.storage.database import CONNECT_TIMEOUT_SECONDS
 from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots
 
 #: attempts of one statement that keeps losing the race for its chat's row; each loss means

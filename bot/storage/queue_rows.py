@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import LoopMode, NowPlaying, Track
-from bot.storage.queue import QueueSnapshot
+from bot.domain.queue import QueueSnapshot
 
 #: the slot's columns in the order ``slot`` reads them
 SLOT_COLUMNS = "track_json, started_at, position, updated_at, paused"

@@ -32,9 +32,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
-from bot.metrics import queue_operation
-from bot.storage import redis_lua
-from bot.storage.queue import (
+from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
     Fenced,
@@ -43,6 +41,8 @@ from bot.storage.queue import (
     QueueSnapshot,
     StorageUnavailable,
 )
+from bot.metrics import queue_operation
+from bot.storage import redis_lua
 
 T = TypeVar("T")
 

@@ -11,50 +11,40 @@ import asyncio
 import contextlib
 import json
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.ports import ChatSettings
-from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
-from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
+from bot.storage.database import (
+    SQLITE_IMMEDIATE,
+    insert_for,
+    unavailable_as_storage_error,
+    writer_turn,
+)
+from bot.storage.orm import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
 from bot.storage.settings_cache import DEFAULT_MAX_ENTRIES, SettingsCache
 
-MIN_VOLUME, MAX_VOLUME = 1, 200
 MAX_TITLE = 256
 MAX_LANGUAGE = 8  # chats.language is String(8)
-
-
-#: One writer at a time per SQLite database in this process.  SQLite has a single write
-#: lock, and its busy handler is not fair: under load a writer could keep losing for longer
-#: than the busy timeout and fail with "database is locked".  Queued here, they go in turn.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class Repo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        bind = sessions.kw.get("bind")
-        self._sqlite = bind is not None and bind.dialect.name == "sqlite"
+        self._bind = sessions.kw.get("bind")
 
     def _writer_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
-        if not self._sqlite:
+        if not isinstance(self._bind, AsyncEngine):
             return contextlib.nullcontext()
-        lock = _SQLITE_WRITERS.get(self._sessions)
-        if lock is None:
-            lock = _SQLITE_WRITERS[self._sessions] = asyncio.Lock()
-        return lock
+        return writer_turn(self._bind)
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -76,7 +66,7 @@ class Repo:
     async def _upsert_chat(session: AsyncSession, chat_id: int, **values: Any) -> None:
         """Creates the chat's row or updates ``values`` on it, in one statement (two tasks
         touching a new chat at once must not collide on the primary key)."""
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        insert = insert_for(session.get_bind().dialect.name)
         now = utcnow()
         statement = insert(Chat).values(
             id=chat_id,
@@ -235,8 +225,8 @@ class ChatSettingsRepo(Repo):
             await self._upsert_chat(session, chat_id, playlist=text)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
-        if not MIN_VOLUME <= volume <= MAX_VOLUME:
-            raise ValueError(f"volume must be between {MIN_VOLUME} and {MAX_VOLUME}")
+        if not VOLUME_MIN <= volume <= VOLUME_MAX:
+            raise ValueError(f"volume must be between {VOLUME_MIN} and {VOLUME_MAX}")
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, volume=volume)
 

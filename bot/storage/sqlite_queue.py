@@ -27,14 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
-from bot.storage.database import SQLITE_BUSY_TIMEOUT_MS
-from bot.storage.queue import (
+from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
 )
+from bot.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots, with_id
 
 T = TypeVar("T")

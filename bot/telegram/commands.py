@@ -9,6 +9,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.telegram.i18n import SUPPORTED_LOCALES, in_locale
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def command_list() -> list[tuple[str, str]]:
         ("resume", _("resume playback")),
         ("end", _("stop playback and clear the queue (also /stop)")),
         ("seek", _("jump to a position, e.g. /seek 1:30")),
-        ("volume", _("set the volume, 1-200")),
+        ("volume", _("set the volume, {low}-{high}").format(low=VOLUME_MIN, high=VOLUME_MAX)),
         ("loop", _("loop off, the track, or the queue")),
         ("shuffle", _("shuffle the queue")),
         ("remove", _("remove a queued track by its number")),
@@ -44,7 +45,7 @@ def usage(command: str) -> str:
     lines = {
         "play": _("Usage: /play <link or search words>, or reply /play to an audio message."),
         "seek": _("Usage: /seek mm:ss (for example /seek 1:30)."),
-        "volume": _("Usage: /volume <1-200>."),
+        "volume": _("Usage: /volume <{low}-{high}>.").format(low=VOLUME_MIN, high=VOLUME_MAX),
         "loop": _("Usage: /loop [off|track|queue]."),
         "remove": _("Usage: /remove <number in the queue>."),
         "move": _("Usage: /move <from> <to> (numbers in the queue)."),

@@ -19,6 +19,7 @@ from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import CommandTimer, KnownChats, registered_commands
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
+from bot.telegram.rights import RightsMiddleware
 from bot.telegram.routers import (
     auth,
     basic,
@@ -61,6 +62,9 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
     dp.message.outer_middleware(KnownChats(services.chat_settings))
     dp.message.outer_middleware(CommandTimer(registered_commands(dp)))
+    # who may run a handler is declared where it is registered (flags), checked here once
+    dp.message.middleware(RightsMiddleware())
+    dp.callback_query.middleware(RightsMiddleware())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp

@@ -1,7 +1,8 @@
 """Expected failures phrased for the chat, and the dispatcher's last-resort error handler.
 
-Handlers let domain errors (SourceError, QueueError, EngineError, PlayerError) propagate;
-this module turns each into one short localised sentence.  Anything else is logged with the
+Handlers let expected failures (``bot.domain.errors.SattvaError``: from the sources, the
+queue store, the engine, the player) propagate; this module turns each code into one short
+localised sentence.  Anything else is logged with the
 update id and answered with "something went wrong"; the dispatcher keeps running.
 """
 
@@ -14,93 +15,67 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
-from bot.domain.errors import PlayerError, PlayerErrorCode
-from bot.engines.base import EngineError
-from bot.sources.base import SourceError
-from bot.storage.queue import (
-    Fenced,
-    QueueError,
-    QueueFull,
-    QueuePositionError,
-    StorageUnavailable,
-)
+from bot.domain.errors import ErrorCode, SattvaError
+from bot.telegram.commands import usage
 from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
 
 
-def source_error_text(exc: SourceError) -> str:
-    texts = {
-        "empty": _("Nothing to play: give a link or search words, or reply to an audio file."),
-        "unsupported": _("This kind of link is not supported."),
-        "private_network": _("That address is on a private network; it is refused."),
-        "unreachable": _("Could not reach that address."),
-        "not_audio": _("There is no audio to play in that."),
-        "too_long": _("That track is too long."),
-        "too_big": _("That file is too big."),
-        "timeout": _("Fetching that took too long; try again."),
-        "not_found": _("Nothing was found."),
-        "unavailable": _("That source is unavailable right now."),
-        "busy": _("Busy fetching other requests; try again in a moment."),
-        "cache_full": _(
+def _messages() -> dict[ErrorCode, str]:
+    """One chat sentence per code; placeholders come from the error's ``params``.
+
+    Built per call: ``_`` translates into the language of the update being handled."""
+    return {
+        ErrorCode.EMPTY: _(
+            "Nothing to play: give a link or search words, or reply to an audio file."
+        ),
+        ErrorCode.UNSUPPORTED: _("This kind of link is not supported."),
+        ErrorCode.PRIVATE_NETWORK: _("That address is on a private network; it is refused."),
+        ErrorCode.UNREACHABLE: _("Could not reach that address."),
+        ErrorCode.NOT_AUDIO: _("There is no audio to play in that."),
+        ErrorCode.TOO_LONG: _("That track is too long."),
+        ErrorCode.TOO_BIG: _("That file is too big."),
+        ErrorCode.TIMEOUT: _("Fetching that took too long; try again."),
+        ErrorCode.NOT_FOUND: _("Nothing was found."),
+        ErrorCode.UNAVAILABLE: _("That source is unavailable right now."),
+        ErrorCode.BAD_FILE: _(
+            "Telegram gave an unsafe location for that file; it was not downloaded."
+        ),
+        ErrorCode.BUSY: _("Busy fetching other requests; try again in a moment."),
+        ErrorCode.CACHE_FULL: _(
             "The download space is full of queued files; try again when some have played."
         ),
-        "bad_file": _("Telegram gave an unsafe location for that file; it was not downloaded."),
-    }
-    return texts.get(exc.code, _("That cannot be played."))
-
-
-def queue_error_text(exc: QueueError) -> str:
-    if isinstance(exc, QueueFull):
-        return _("The queue is full ({limit} tracks).").format(limit=exc.limit)
-    if isinstance(exc, QueuePositionError):
-        return _("There is no track #{position} (the queue has {length}).").format(
-            position=exc.position, length=exc.length
-        )
-    if isinstance(exc, Fenced):
-        return _("This chat is being handed to another process; try again in a moment.")
-    if isinstance(exc, StorageUnavailable):
-        return _("Storage is unavailable, try again in a moment.")
-    return _("The queue could not be changed; try again.")
-
-
-def engine_error_text(exc: EngineError) -> str:
-    texts = {
-        "no_active_call": _("Start a voice chat in this group first."),
-        "not_allowed": _("The assistant is not allowed to join the voice chat."),
-        "media_error": _("This media cannot be played."),
-        "flood_wait": _("The assistant must wait before joining (Telegram limit); try later."),
-        "banned": _("The assistant is banned in this group; unban it and try again."),
-        "not_member": _(
+        ErrorCode.QUEUE_ERROR: _("The queue could not be changed; try again."),
+        ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
+        ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),
+        ErrorCode.STORAGE_UNAVAILABLE: _("Storage is unavailable, try again in a moment."),
+        ErrorCode.FENCED: _("This chat is being handed to another process; try again in a moment."),
+        ErrorCode.ENGINE_ERROR: _("Playback failed; try again."),
+        ErrorCode.NO_ACTIVE_CALL: _("Start a voice chat in this group first."),
+        ErrorCode.NOT_ALLOWED: _("The assistant is not allowed to join the voice chat."),
+        ErrorCode.BANNED: _("The assistant is banned in this group; unban it and try again."),
+        ErrorCode.NOT_MEMBER: _(
             "The assistant cannot join this group; make the bot an admin allowed to invite."
         ),
-        "channels_too_much": _("The assistant is in too many groups; try again shortly."),
-        "no_assistant": _("No assistant account is available right now; try again later."),
+        ErrorCode.CHANNELS_TOO_MUCH: _("The assistant is in too many groups; try again shortly."),
+        ErrorCode.NO_ASSISTANT: _("No assistant account is available right now; try again later."),
+        ErrorCode.MEDIA_ERROR: _("This media cannot be played."),
+        ErrorCode.FLOOD_WAIT: _("Telegram asks the assistant to wait {seconds} s; try again then."),
+        ErrorCode.CALL_TIMEOUT: _("Playback failed; try again."),
+        ErrorCode.CONNECTION: _("Playback failed; try again."),
+        ErrorCode.NOTHING_PLAYING: _("Nothing is playing."),
+        ErrorCode.BAD_POSITION: _("That position is outside the track."),
+        ErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
+        ErrorCode.BAD_VOLUME: usage("volume"),
     }
-    return texts.get(exc.code, _("Playback failed; try again."))
-
-
-def player_error_text(exc: PlayerError) -> str:
-    texts = {
-        PlayerErrorCode.NOTHING_PLAYING: _("Nothing is playing."),
-        PlayerErrorCode.BAD_POSITION: _("That position is outside the track."),
-        PlayerErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
-        PlayerErrorCode.BAD_VOLUME: _("Usage: /volume <1-200>."),
-    }
-    return texts.get(exc.code, _("That cannot be done now."))
 
 
 def describe(exc: BaseException) -> str | None:
     """The chat sentence for an expected failure; None for a bug."""
-    if isinstance(exc, SourceError):
-        return source_error_text(exc)
-    if isinstance(exc, QueueError):
-        return queue_error_text(exc)
-    if isinstance(exc, EngineError):
-        return engine_error_text(exc)
-    if isinstance(exc, PlayerError):
-        return player_error_text(exc)
-    return None
+    if not isinstance(exc, SattvaError):
+        return None
+    return _messages()[exc.code].format(**exc.params)
 
 
 async def on_error(event: ErrorEvent) -> bool:

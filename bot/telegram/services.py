@@ -7,7 +7,7 @@ The dispatcher gets a ``BotServices`` through its workflow data, so every handle
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from bot.sources.base import Resolver
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
 from bot.telegram.rate import UserRate
 from bot.telegram.sender import Sender
+from bot.telegram.stats import StatsProvider, stats_provider
 
 
 class KnownChat(Protocol):
@@ -78,21 +79,6 @@ class AuditSink(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeStats:
-    """What /stats shows (owners only)."""
-
-    active_chats: int
-    streams: int
-    queued: dict[int, int]
-    uptime_seconds: float
-    cpu_percent: float
-    memory_mb: float
-
-
-StatsProvider = Callable[[], Awaitable[RuntimeStats]]
-
-
 @dataclass
 class BotServices:
     settings: Settings
@@ -130,8 +116,6 @@ def build_services(
 
     ``chat_settings``: the process's one settings repository (its cache is shared with the
     player); a new uncached one when not given."""
-    from bot.telegram.stats import stats_provider  # stats needs this module's types
-
     started = time.time() if started_at is None else started_at
     return BotServices(
         settings=settings,

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import psutil
 
 from bot.domain.control import Players, PlayerState
-from bot.telegram.services import RuntimeStats, StatsProvider
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStats:
+    """What /stats shows (owners only)."""
+
+    active_chats: int
+    streams: int
+    queued: dict[int, int]
+    uptime_seconds: float
+    cpu_percent: float
+    memory_mb: float
+
+
+StatsProvider = Callable[[], Awaitable[RuntimeStats]]
 
 
 def stats_provider(players: Players, started_at: float) -> StatsProvider:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from bot.cluster.leases import Lease, Leases
 from bot.domain.models import LoopMode, Track
-from bot.storage.queue import Checkpoint, Fenced
+from bot.domain.queue import Checkpoint, Fenced
 from bot.storage.redis_queue import RedisQueueStore
 
 CHAT, OTHER = -100, -200

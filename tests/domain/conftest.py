@@ -13,18 +13,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import PlayerConfig, SourcesConfig
-from bot.domain.clock import ManualClock
-from bot.domain.events import EventBus, Subscription
+from bot.config import SourcesConfig
+from bot.domain.events import NO_PLACEMENT, EventBus, Subscription, track_data
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.domain.playback import NO_PLACEMENT, track_data
+from bot.domain.policy import PlayerPolicy
+from bot.domain.queue import QueueStore
+from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.models import PlayHistory
-from bot.storage.queue import QueueStore
+from bot.storage.orm import PlayHistory
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
+from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
 from tests.support.queue_backends import OpenStore, open_store
 
@@ -68,7 +69,7 @@ class Rig:
     library: SourceResolver
     database: AsyncEngine  # chat settings and play history (the queue may be in Redis)
     clock: ManualClock = field(default_factory=ManualClock)
-    config: PlayerConfig = field(default_factory=PlayerConfig)
+    config: PlayerPolicy = field(default_factory=PlayerPolicy)
     bus: EventBus = field(default_factory=EventBus)
     opened: list[OpenStore] = field(default_factory=list)
     per_chat_labels: bool = False
@@ -110,14 +111,14 @@ class Rig:
             store = handle.store
         self.store = store
         self.engine = FakeEngine(clock=self.clock)
-        self.players = PlayerManager(
+        self.players = make_players(
+            self.config,
             store=store,
             engine=self.engine,
             bus=self.bus,
             history=self.history,
             settings=self.settings,
             playlists=self.library,
-            config=self.config,
             clock=self.clock,
             per_chat_labels=self.per_chat_labels,
         )

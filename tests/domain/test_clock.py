@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.domain.clock import ManualClock, SystemClock
+from bot.domain.clock import SystemClock
+from tests.support.clock import ManualClock
 
 
 async def test_sleepers_wake_in_order_and_see_their_own_time() -> None:

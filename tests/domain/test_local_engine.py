@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PlayerConfig, SourcesConfig
+from bot.config import SourcesConfig
 from bot.domain.events import EventBus, Subscription
 from bot.domain.manager import PlayerManager
 from bot.domain.models import SourceKind, Track
+from bot.domain.policy import PlayerPolicy
 from bot.engines.base import TrackEnded
 from bot.engines.local import LocalEngine
+from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
@@ -60,14 +62,14 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[Live]:
     engine = LocalEngine()
     bus = EventBus()
     history = HistoryRepo(sessions)
-    players = PlayerManager(
+    players = make_players(
+        PlayerPolicy(),
         store=store,
         engine=engine,
         bus=bus,
         history=history,
         settings=ChatSettingsRepo(sessions),
         playlists=SourceResolver(SourcesConfig(library_dir=str(tmp_path)), max_track_seconds=60),
-        config=PlayerConfig(),
     )
     await engine.start()
     yield Live(players, engine, store, history, bus.subscribe(["track_change", "stream_status"]))

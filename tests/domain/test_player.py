@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot.domain.control import PlayerState, PlayOutcome
-from bot.domain.errors import PlayerError, PlayerErrorCode
+from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import EndReason, LoopMode
+from bot.domain.queue import QueueFull, QueuePositionError
 from bot.engines.base import TrackEnded
-from bot.storage.queue import QueueFull, QueuePositionError
 from tests.domain.conftest import CHAT, Rig, change, make_track, queue, status
 
 A, B, C = make_track("Alpha"), make_track("Bravo"), make_track("Charlie")
@@ -104,7 +106,7 @@ async def test_a_duplicate_end_advances_once(rig: Rig) -> None:
 async def test_skip_plays_the_next_and_then_runs_out(rig: Rig) -> None:
     with pytest.raises(PlayerError) as refused:
         await rig.players.skip(CHAT)
-    assert refused.value.code is PlayerErrorCode.NOTHING_PLAYING
+    assert refused.value.code is ErrorCode.NOTHING_PLAYING
 
     await rig.players.play(CHAT, A)
     await rig.players.play(CHAT, B)
@@ -176,12 +178,12 @@ async def test_play_while_paused_queues_and_stays_paused(rig: Rig) -> None:
 async def test_seek_validates_then_moves(rig: Rig) -> None:
     with pytest.raises(PlayerError) as refused:
         await rig.players.seek(CHAT, 10)
-    assert refused.value.code is PlayerErrorCode.NOTHING_PLAYING
+    assert refused.value.code is ErrorCode.NOTHING_PLAYING
     await rig.players.play(CHAT, A)
     for bad in (-1.0, 180.0, 500.0, float("nan")):
         with pytest.raises(PlayerError) as refused:
             await rig.players.seek(CHAT, bad)
-        assert refused.value.code is PlayerErrorCode.BAD_POSITION
+        assert refused.value.code is ErrorCode.BAD_POSITION
     await rig.players.seek(CHAT, 95.5)
     assert rig.engine.calls[-1] == ("seek", CHAT, 95.5)
     now = await rig.store.now_playing(CHAT)
@@ -193,14 +195,14 @@ async def test_seek_validates_then_moves(rig: Rig) -> None:
     await rig.players.play(CHAT + 1, live)
     with pytest.raises(PlayerError) as refused:
         await rig.players.seek(CHAT + 1, 10)
-    assert refused.value.code is PlayerErrorCode.NOT_SEEKABLE
+    assert refused.value.code is ErrorCode.NOT_SEEKABLE
 
 
 async def test_volume_is_checked_and_passed_to_the_engine(rig: Rig) -> None:
     for bad in (0, 201, -5):
         with pytest.raises(PlayerError) as refused:
             await rig.players.set_volume(CHAT, bad)
-        assert refused.value.code is PlayerErrorCode.BAD_VOLUME
+        assert refused.value.code is ErrorCode.BAD_VOLUME
     await rig.players.set_volume(CHAT, 150)  # before anything plays: kept for the first track
     assert rig.engine.calls == []
     await rig.players.play(CHAT, A)
@@ -211,7 +213,7 @@ async def test_volume_is_checked_and_passed_to_the_engine(rig: Rig) -> None:
 
 
 async def test_queue_limit(rig: Rig) -> None:
-    rig.config = rig.config.model_copy(update={"queue_limit": 2})
+    rig.config = dataclasses.replace(rig.config, queue_limit=2)
     await rig.boot()
     await rig.players.play(CHAT, A)  # plays: the slot is not counted
     await rig.players.play(CHAT, B)

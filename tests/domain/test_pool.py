@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PlayerConfig, SourcesConfig
-from bot.domain.events import Event, EventBus, Subscription
-from bot.domain.manager import PlayerManager
+from bot.config import SourcesConfig
+from bot.domain.events import AssistantMoved, Event, EventBus, Subscription
 from bot.domain.models import SourceKind, Track
+from bot.domain.policy import PlayerPolicy
 from bot.engines.base import ChannelsTooMuch, NotAllowed, RateLimited
 from bot.engines.local import LocalEngine
 from bot.engines.pool import AssistantPool, NoAssistant
 from bot.metrics import REGISTRY
+from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
 from bot.storage.database import create_engine, session_factory
@@ -67,11 +68,12 @@ class Process:
             list(self.accounts.items()),
             self.assignments,
             notice=lambda chat, code, data: self.bus.publish(
-                "system_alert", chat, {"kind": "assistant_moved", "code": code, **data}
+                AssistantMoved(chat_id=chat, code=code, source=data["from"], target=data["to"])
             ),
             unban=self._unban,
         )
-        self.players = PlayerManager(
+        self.players = make_players(
+            PlayerPolicy(resume_rewind_seconds=0),
             store=self.store,
             engine=self.pool,
             bus=self.bus,
@@ -80,7 +82,6 @@ class Process:
             playlists=SourceResolver(
                 SourcesConfig(library_dir=str(self.tmp_path)), max_track_seconds=600
             ),
-            config=PlayerConfig(resume_rewind_seconds=0),
             placement=lambda chat: {"assistant": self.pool.assistant_of(chat), "node": "n1"},
         )
         await self.pool.start()

@@ -8,6 +8,7 @@ it: committed) or inside an engine call; the old player is abandoned, never clos
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -239,7 +240,7 @@ async def test_periodic_checkpoints_bring_the_restart_near_the_real_position(rig
 async def test_resume_after_restart_off_leaves_queues_waiting(rig: Rig) -> None:
     await rig.players.play(CHAT, A)
     await rig.players.play(CHAT, B)
-    rig.config = rig.config.model_copy(update={"resume_after_restart": False})
+    rig.config = dataclasses.replace(rig.config, resume_after_restart=False)
 
     assert await restart(rig, after=10) == 0
     assert rig.engine.calls == []

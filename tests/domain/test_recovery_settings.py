@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import event
 
 from bot.domain.ports import ChatSettings
+from bot.domain.queue import StorageUnavailable
 from bot.storage.database import session_factory
-from bot.storage.queue import StorageUnavailable
 from bot.storage.repos import ChatSettingsRepo
 from tests.domain.conftest import Rig, make_track
 

@@ -39,20 +39,13 @@ from bot.engines.base import (
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
 from bot.ffmpeg import NETWORK_FORMATS, NETWORK_PROTOCOLS
+from tests.support.clock import ManualClock
 from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
 from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
 
 CHAT = -1001234567890
 ME = 777
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def participant(user_id: int) -> GroupCallParticipant:
@@ -66,17 +59,17 @@ def audio_end(chat_id: int = CHAT) -> StreamEnded:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(start=1000.0)
 
 
 @pytest.fixture
-def translator(clock: Clock) -> UpdateTranslator:
+def translator(clock: ManualClock) -> UpdateTranslator:
     return UpdateTranslator(my_user_id=ME, clock=clock)
 
 
 def test_stream_end_carries_the_last_played_track(
-    translator: UpdateTranslator, clock: Clock
+    translator: UpdateTranslator, clock: ManualClock
 ) -> None:
     translator.started(CHAT, "t1")
     clock.now += 30
@@ -87,7 +80,7 @@ def test_stream_end_carries_the_last_played_track(
 
 
 def test_end_right_after_a_replace_is_not_the_new_tracks(
-    translator: UpdateTranslator, clock: Clock
+    translator: UpdateTranslator, clock: ManualClock
 ) -> None:
     translator.started(CHAT, "old")
     clock.now += 10
@@ -99,7 +92,7 @@ def test_end_right_after_a_replace_is_not_the_new_tracks(
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "new")]
 
 
-def test_early_end_confirmed_once(translator: UpdateTranslator, clock: Clock) -> None:
+def test_early_end_confirmed_once(translator: UpdateTranslator, clock: ManualClock) -> None:
     translator.started(CHAT, "short")
     clock.now += 0.2
     assert translator.judge_end(audio_end())[0] is EndVerdict.EARLY
@@ -108,7 +101,9 @@ def test_early_end_confirmed_once(translator: UpdateTranslator, clock: Clock) ->
     assert translator.confirm_end(CHAT, "other") is None
 
 
-def test_video_end_and_unknown_chat_ignored(translator: UpdateTranslator, clock: Clock) -> None:
+def test_video_end_and_unknown_chat_ignored(
+    translator: UpdateTranslator, clock: ManualClock
+) -> None:
     translator.started(CHAT, "t1")
     clock.now += 5
     video = StreamEnded(CHAT, StreamEnded.Type.VIDEO, Device.CAMERA)
@@ -117,7 +112,7 @@ def test_video_end_and_unknown_chat_ignored(translator: UpdateTranslator, clock:
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
 
 
-def test_seek_restart_allows_a_new_end(translator: UpdateTranslator, clock: Clock) -> None:
+def test_seek_restart_allows_a_new_end(translator: UpdateTranslator, clock: ManualClock) -> None:
     translator.started(CHAT, "t1")
     clock.now += 5
     assert translator.translate(audio_end()) == [TrackEnded(CHAT, "t1")]
@@ -189,7 +184,7 @@ def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
         (FileNotFoundError("/secret/path.mp3"), MediaError, "media_error", "cannot be played"),
         (calls_errors.NoAudioSourceFound("/x"), MediaError, "media_error", "cannot be played"),
         (ntgcalls.TelegramServerError("x"), EngineError, "connection", "connection"),
-        (calls_errors.TimedOutAnswer(), EngineError, "timeout", "in time"),
+        (calls_errors.TimedOutAnswer(), EngineError, "call_timeout", "in time"),
     ],
 )
 def test_error_mapping(exc: BaseException, kind: type, code: str, words: str) -> None:

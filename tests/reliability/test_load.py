@@ -22,13 +22,13 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-from bot.config import PlayerConfig
 from bot.domain.events import EventBus
-from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
+from bot.domain.policy import PlayerPolicy
 from bot.engines.local import LocalEngine
+from bot.players import make_players
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.models import PlayHistory
+from bot.storage.orm import PlayHistory
 from bot.storage.redis_queue import RedisQueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from tests.support.audio import make_tone
@@ -71,14 +71,14 @@ async def test_200_chats_play_through_without_leaks(
     store = await RedisQueueStore.open(redis_url)
     engine = LocalEngine()
     bus = EventBus()
-    players = PlayerManager(
+    players = make_players(
+        PlayerPolicy(),
         store=store,
         engine=engine,
         bus=bus,
         history=HistoryRepo(sessions),
         settings=ChatSettingsRepo(sessions),
         playlists=NoPlaylists(),
-        config=PlayerConfig(),
     )
     events: Counter[str] = Counter()
     subscription = bus.subscribe(["track_change", "stream_status"], maxsize=10_000)

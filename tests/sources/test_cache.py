@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.events import EventBus
+from bot.domain.events import EventBus, QueueUpdate
 from bot.domain.models import SourceKind, Track
+from bot.domain.queue import QueueStore
 from bot.sources.base import SourceError
 from bot.sources.cache import SWEEP_INTERVAL, DownloadCache, store_references
 from bot.storage.database import create_engine, migrate
-from bot.storage.queue import QueueStore
 from tests.support.queue_backends import open_store
 
 KB = 1024
@@ -130,7 +130,7 @@ async def test_a_file_never_queued_goes_when_its_grace_ends_without_queue_change
         lost = put(cache, "lost", KB)
         with cache.hold(lost):
             pass
-        bus.publish("queue_update", CHAT, {"length": 0, "titles": [], "loop": "off"})
+        bus.publish(QueueUpdate(chat_id=CHAT, length=0))
         await asyncio.sleep(SWEEP_INTERVAL + 1)
         assert lost.exists()  # swept after the change: still in its grace period
         for _ in range(50):  # no change since: the sweep at the grace's end deletes it

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from bot.domain.queue import QueueStore
 from bot.storage.database import create_engine, migrate
-from bot.storage.queue import QueueStore
 from tests.support.queue_backends import OpenStore, open_store
 
 

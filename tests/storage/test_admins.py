@@ -14,7 +14,7 @@ from bot.storage.admins import (
     needs_rehash,
     verify_password,
 )
-from bot.storage.models import Base, WebAdmin
+from bot.storage.orm import Base, WebAdmin
 
 
 def test_hash_and_verify() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import EndReason, SourceKind, Track
 from bot.domain.ports import ChatSettings
+from bot.domain.queue import StorageUnavailable
 from bot.storage.database import (
     alembic_config,
     create_engine,
@@ -27,9 +28,9 @@ from bot.storage.database import (
     session_factory,
 )
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.models import Base
-from bot.storage.queue import StorageUnavailable
+from bot.storage.orm import Base
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from tests.support.clock import ManualClock
 
 CHAT = -1009876543210987
 # every revision, oldest first
@@ -182,14 +183,6 @@ async def test_authorised_users_round_trip(migrated: AsyncEngine) -> None:
 OTHER_CHAT = 4242
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; PostgreSQL aware ones."""
     if value is None or value.tzinfo is not None:
@@ -198,8 +191,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 async def test_play_history_records_starts_and_ends(migrated: AsyncEngine) -> None:
-    clock = Clock()
-    repo = HistoryRepo(session_factory(migrated), clock=clock)
+    clock = ManualClock(start=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp())
+    repo = HistoryRepo(session_factory(migrated), clock=clock.utc)
     a = Track(
         title="А «песня»",
         source="https://x/a",
@@ -210,9 +203,9 @@ async def test_play_history_records_starts_and_ends(migrated: AsyncEngine) -> No
     )
     b = Track(title="b", source="https://x/b", media="/b")
     await repo.started(CHAT, a)
-    clock.now += timedelta(minutes=3)
+    clock.now += 3 * 60
     await repo.ended(CHAT, a, EndReason.FINISHED)
-    clock.now += timedelta(seconds=1)
+    clock.now += 1
     await repo.started(CHAT, b)
     await repo.ended(OTHER_CHAT, b, EndReason.ERROR)  # never started there: a closed row
     rows = await repo.recent(CHAT)

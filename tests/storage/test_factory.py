@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import StorageConfig
+from bot.domain.queue import StorageUnavailable
 from bot.storage.database import create_engine, migrate
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.factory import open_queue_store
-from bot.storage.queue import StorageUnavailable
 from bot.storage.redis_queue import RedisQueueStore
 from tests.support.procs import free_port
 

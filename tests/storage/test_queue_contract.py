@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
+from bot.domain.queue import Checkpoint, QueueFull, QueuePositionError, QueueSnapshot, QueueStore
 from bot.metrics import QUEUE_OPERATIONS
-from bot.storage.queue import Checkpoint, QueueFull, QueuePositionError, QueueSnapshot, QueueStore
 from tests.storage.conftest import Backend
 
 CHAT = -1001234567890123  # supergroup ids need 64 bits

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import Track
-from bot.storage.queue import StorageUnavailable
+from bot.domain.queue import StorageUnavailable
 from tests.storage.conftest import Backend
 from tests.support.procs import RedisServer
 from tests.support.queue_backends import open_store

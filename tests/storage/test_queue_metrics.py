@@ -7,8 +7,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.domain.models import Track
+from bot.domain.queue import QueueFull, QueueStore, StorageUnavailable
 from bot.metrics import REGISTRY
-from bot.storage.queue import QueueFull, QueueStore, StorageUnavailable
 from bot.storage.redis_queue import RedisQueueStore
 
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from bot.domain.models import LoopMode, Track
-from bot.storage.queue import StorageUnavailable
+from bot.domain.queue import StorageUnavailable
 from bot.storage.redis_queue import MAX_CONNECTIONS, RedisQueueStore
 
 

@@ -16,16 +16,9 @@ from bot.domain.ports import ChatSettings
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.repos import ChatSettingsRepo
 from bot.storage.settings_cache import SettingsCache
+from tests.support.clock import ManualClock
 
 CHAT = -100123
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Selects:
@@ -53,11 +46,13 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(start=1000.0)
 
 
-def repo_on(engine: AsyncEngine, clock: Clock, seconds: float = 5, **kw: Any) -> ChatSettingsRepo:
+def repo_on(
+    engine: AsyncEngine, clock: ManualClock, seconds: float = 5, **kw: Any
+) -> ChatSettingsRepo:
     return ChatSettingsRepo(session_factory(engine), cache_seconds=seconds, clock=clock, **kw)
 
 
@@ -68,7 +63,9 @@ async def change_behind_the_repo(engine: AsyncEngine, chat_id: int, volume: int)
         )
 
 
-async def test_a_cached_read_does_not_touch_the_database(engine: AsyncEngine, clock: Clock) -> None:
+async def test_a_cached_read_does_not_touch_the_database(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
     repo = repo_on(engine, clock)
     await repo.set_volume(CHAT, 150)
     selects = Selects(engine)
@@ -80,7 +77,7 @@ async def test_a_cached_read_does_not_touch_the_database(engine: AsyncEngine, cl
 
 
 async def test_every_setter_makes_its_change_visible_at_once(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     repo = repo_on(engine, clock)
     await repo.ensure_chat(CHAT, "group")
@@ -109,7 +106,7 @@ async def test_every_setter_makes_its_change_visible_at_once(
 
 
 async def test_a_change_made_elsewhere_shows_after_the_ttl_or_forget(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     repo = repo_on(engine, clock, seconds=5)
     await repo.set_volume(CHAT, 150)
@@ -125,7 +122,9 @@ async def test_a_change_made_elsewhere_shows_after_the_ttl_or_forget(
     assert (await repo.get(CHAT)).volume == 60
 
 
-async def test_ttl_zero_reads_the_database_every_time(engine: AsyncEngine, clock: Clock) -> None:
+async def test_ttl_zero_reads_the_database_every_time(
+    engine: AsyncEngine, clock: ManualClock
+) -> None:
     repo = repo_on(engine, clock, seconds=0)
     await repo.set_volume(CHAT, 150)
     selects = Selects(engine)
@@ -142,7 +141,7 @@ async def test_ttl_zero_reads_the_database_every_time(engine: AsyncEngine, clock
 
 
 async def test_the_cache_keeps_the_most_recently_used_entries(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     repo = repo_on(engine, clock, cache_entries=2)
     selects = Selects(engine)
@@ -160,7 +159,7 @@ async def test_the_cache_keeps_the_most_recently_used_entries(
 
 
 async def test_get_many_reads_in_batches_and_fills_the_cache(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     repo = repo_on(engine, clock)
     for chat_id in (1, 600):
@@ -181,7 +180,7 @@ async def test_get_many_reads_in_batches_and_fills_the_cache(
 
 
 def test_a_read_that_raced_a_write_is_not_stored() -> None:
-    clock = Clock()
+    clock = ManualClock(start=1000.0)
     cache = SettingsCache(5, clock=clock)
     began = cache.generation
     cache.forget(CHAT)  # a write committed while the read was in flight
@@ -191,7 +190,7 @@ def test_a_read_that_raced_a_write_is_not_stored() -> None:
     assert cache.get(CHAT) == ChatSettings(chat_id=CHAT, volume=2)
 
 
-async def test_concurrent_misses_share_one_read(engine: AsyncEngine, clock: Clock) -> None:
+async def test_concurrent_misses_share_one_read(engine: AsyncEngine, clock: ManualClock) -> None:
     repo = repo_on(engine, clock)
     await repo.set_volume(CHAT, 70)
     selects = Selects(engine)
@@ -201,7 +200,7 @@ async def test_concurrent_misses_share_one_read(engine: AsyncEngine, clock: Cloc
 
 
 async def test_a_write_during_a_read_is_seen_by_later_reads(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     repo = repo_on(engine, clock)
     await repo.set_volume(CHAT, 70)

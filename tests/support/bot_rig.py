@@ -17,20 +17,14 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 
 from bot.config import Settings, settings_from_mapping
-from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.engines.local import LocalEngine
-from bot.sources.cache import DownloadCache, store_references
-from bot.sources.resolver import SourceResolver
-from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
-from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.i18n import make_i18n
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.sender import Sender
-from bot.telegram.services import BotServices, build_services
-from tests.support.egress import routed_through_egress
+from bot.telegram.services import BotServices
+from bot.wiring import build
 from tests.support.fake_botapi import TOKEN, Call, FakeBotAPI, Matcher
 from tests.support.tg_objects import UpdateFactory, user
 
@@ -93,58 +87,40 @@ class BotRig:
         settings = rig_settings(api.url, workdir, redis_url, **sections)
         # Tests talk to one group faster than Telegram's ~20 a minute; test_sender covers it.
         sender = sender or Sender(group_limit=10_000)
-        bot = create_bot(settings, sender)
-        if client_timeout is not None:
-            bot.session.timeout = client_timeout
-        db = create_engine(settings.storage.database_url)
-        await migrate(db)
-        sessions = session_factory(db)
-        # one cached repository shared by the player and the bot, as bot/app.py wires it
-        chat_settings = ChatSettingsRepo(
-            sessions, cache_seconds=settings.storage.settings_cache_seconds
-        )
         store = await RedisQueueStore.open(redis_url)
-        # as in the app: every ffmpeg/ffprobe/yt-dlp fetch goes through the egress proxy
-        egress = contextlib.AsyncExitStack()
-        await egress.enter_async_context(
-            routed_through_egress(allow_private=settings.sources.allow_private_networks)
-        )
         engine = LocalEngine()
-        await engine.start()
-        bus = EventBus()
-        # the download folder kept as the app keeps it: swept at start and after queue changes
-        cache = DownloadCache(
-            settings.sources.cache_dir,
-            max_bytes=settings.sources.cache_max_mb * 1024 * 1024,
-            references=store_references(store),
-        )
-        await cache.sweep(at_start=True)
-        cache.watch(bus)
-        resolver = SourceResolver.from_settings(settings, bot, cache)
-        players = PlayerManager(
-            store=store,
-            engine=engine,
-            bus=bus,
-            history=HistoryRepo(sessions),
-            settings=chat_settings,
-            playlists=resolver,
-            config=settings.player,
-        )
-        await players.start()
-        services = build_services(
-            settings,
-            players=players,
-            resolver=resolver,
-            sessions=sessions,
-            bus=bus,
-            sender=sender,
-            chat_settings=chat_settings,
-        )
-        dp = build_dispatcher(services, i18n=make_i18n(settings.i18n.default_locale, locales))
-        rig = cls(api, settings, bot, dp, services, players, engine, sender, UpdateFactory(api))
+        try:
+            async with build(
+                settings,
+                engine=engine,
+                store=store,
+                sender=sender,
+                i18n=make_i18n(settings.i18n.default_locale, locales),
+            ) as parts:
+                if client_timeout is not None:
+                    parts.bot.session.timeout = client_timeout
+                rig = cls(
+                    api,
+                    settings,
+                    parts.bot,
+                    parts.dp,
+                    parts.services,
+                    parts.players,
+                    engine,
+                    sender,
+                    UpdateFactory(api),
+                )
+                async with rig._running(poll, polling_timeout):
+                    yield rig
+        finally:
+            await store.close()
+
+    @contextlib.asynccontextmanager
+    async def _running(self, poll: bool, polling_timeout: int) -> AsyncIterator[None]:
+        bot, dp = self.bot, self.dp
         try:
             if poll:
-                rig.polling = asyncio.create_task(
+                self.polling = asyncio.create_task(
                     dp.start_polling(
                         bot,
                         handle_signals=False,
@@ -152,25 +128,17 @@ class BotRig:
                         polling_timeout=polling_timeout,
                     )
                 )
-                await api.wait_call("getMe", timeout=10)
+                await self.api.wait_call("getMe", timeout=10)
             else:
                 await dp.emit_startup(bot=bot, dispatcher=dp, **dp.workflow_data)
-            yield rig
+            yield
         finally:
-            if rig.polling is not None:
+            if self.polling is not None:
                 with contextlib.suppress(RuntimeError):
                     await dp.stop_polling()
-                await rig.polling
+                await self.polling
             else:
                 await dp.emit_shutdown(bot=bot, dispatcher=dp, **dp.workflow_data)
-            await players.close()
-            await cache.close()
-            await engine.close()
-            await sender.drain()
-            await store.close()
-            await bot.session.close()
-            await db.dispose()
-            await egress.aclose()
 
     @property
     def cards(self) -> NowPlayingCards:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.storage.queue import QueueStore
+from bot.domain.queue import QueueStore
 
 
 class SimulatedCrash(BaseException):

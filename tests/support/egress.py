@@ -1,5 +1,6 @@
-"""The egress proxy the way the app runs it: started, set as every ffmpeg's ``-http_proxy``
-(and yt-dlp's proxy), and taken down again so later tests connect directly."""
+"""Helpers for the egress proxy's tests.  The proxy as the app routes through it (started,
+set as every ffmpeg's ``-http_proxy``, taken down again so later tests connect directly) is
+``bot.wiring.routed_through_egress``, re-exported here for the tests that use it alone."""
 
 from __future__ import annotations
 
@@ -7,27 +8,12 @@ import asyncio
 import contextlib
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.ffmpeg import set_http_proxy
-from bot.sources.egress import EgressProxy
+from bot.wiring import routed_through_egress
 
-
-@contextlib.asynccontextmanager
-async def routed_through_egress(
-    *, allow_private: bool, tls: ssl.SSLContext | None = None
-) -> AsyncIterator[EgressProxy]:
-    """``tls``: what the proxy trusts for https upstreams (default: the system's CAs)."""
-    proxy = EgressProxy(allow_private=allow_private, tls=tls)
-    await proxy.start()
-    set_http_proxy(proxy.url)
-    try:
-        yield proxy
-    finally:
-        set_http_proxy(None)
-        await proxy.close()
+__all__ = ["CountingListener", "raw_exchange", "routed_through_egress"]
 
 
 async def raw_exchange(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:

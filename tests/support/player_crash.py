@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import PlayerConfig
 from bot.domain.errors import PlayerError
 from bot.domain.events import EventBus
-from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.engines.base import EngineEvent, PlayRequest, TrackEnded, TrackFailed
+from bot.domain.policy import PlayerPolicy
+from bot.engines.base import PlayRequest
 from bot.engines.local import LocalEngine
+from bot.players import make_players
 from bot.storage.database import create_engine, session_factory
 from bot.storage.redis_queue import RedisQueueStore
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
@@ -76,24 +76,6 @@ class RecordingEngine(LocalEngine):
         await super().play(request)
 
 
-class JournaledPlayers(PlayerManager):
-    """Journals a natural end (or a failure that advanced) once the player handled it."""
-
-    def __init__(self, journal: Journal, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._journal = journal
-
-    async def _dispatch(self, event: EngineEvent) -> None:
-        if isinstance(event, TrackEnded):
-            if await self.chat(event.chat_id).on_track_ended(event.track_id):
-                self._journal.write("ok end")
-        elif isinstance(event, TrackFailed):
-            if await self.chat(event.chat_id).on_track_failed(event.track_id, event.message):
-                self._journal.write("ok end")
-        else:
-            await super()._dispatch(event)
-
-
 class NoPlaylists:
     """No 24/7 playlist is configured in this scenario."""
 
@@ -108,16 +90,17 @@ async def run(config: dict[str, Any]) -> None:
     store = await RedisQueueStore.open(config["redis_url"])
     sessions = session_factory(create_engine(config["database_url"]))
     engine = RecordingEngine()
-    players = JournaledPlayers(
-        journal,
+    players = make_players(
+        PlayerPolicy(resume_rewind_seconds=0, checkpoint_seconds=1),
         store=store,
         engine=engine,
         bus=EventBus(),
         history=HistoryRepo(sessions),
         settings=ChatSettingsRepo(sessions),
         playlists=NoPlaylists(),
-        config=PlayerConfig(resume_rewind_seconds=0, checkpoint_seconds=1),
     )
+    # a natural end (or a failure that advanced) is journaled once the player handled it
+    players.on_track_handled(lambda event: journal.write("ok end"))
     await engine.start()
     journal.write("try recover")
     await players.recover()

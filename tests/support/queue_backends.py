@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.domain.queue import QueueStore
 from bot.storage.database import create_engine
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.queue import QueueStore
 from bot.storage.redis_queue import RedisQueueStore
 
 BACKENDS = ("redis", "sqlite", "postgres")

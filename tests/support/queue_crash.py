@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from bot.domain.models import Track
-from bot.storage.queue import QueueStore, StorageUnavailable
+from bot.domain.queue import QueueStore, StorageUnavailable
 from tests.support.queue_backends import open_store
 
 TRACKS = 30

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.events import Event
+from bot.domain.events import AssistantMoved
 from bot.engines.pool import MOVE_CODES
 from bot.telegram.announcer import Announcer
 from bot.telegram.i18n import in_locale, make_i18n
@@ -25,9 +25,7 @@ from tests.support.locales import compile_locales
 )
 def test_move_is_one_short_line(tmp_path: Path, locale: str, code: str, line: str) -> None:
     i18n = make_i18n("en", compile_locales(tmp_path / "locales"))
-    event = Event(
-        "system_alert", -1, {"kind": "assistant_moved", "code": code, "from": "a1", "to": "a2"}
-    )
+    event = AssistantMoved(chat_id=-1, code=code, source="a1", target="a2")
     with in_locale(i18n, locale):
         assert Announcer._moved_text(event) == line
 
@@ -37,7 +35,7 @@ def test_every_move_code_of_the_pool_has_its_own_reason(tmp_path: Path) -> None:
     lines = {}
     with in_locale(i18n, "en"):
         for code in MOVE_CODES:
-            data = {"kind": "assistant_moved", "code": code, "from": "a1", "to": "a2"}
-            lines[code] = Announcer._moved_text(Event("system_alert", -1, data))
+            moved = AssistantMoved(chat_id=-1, code=code, source="a1", target="a2")
+            lines[code] = Announcer._moved_text(moved)
     assert all("a1" in line and "a2" in line and "\n" not in line for line in lines.values())
     assert len(set(lines.values())) == len(MOVE_CODES)  # no code falls back to another's

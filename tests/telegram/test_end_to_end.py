@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bot.domain.control import PlayerState
+from bot.domain.events import AutoEndWarning, StreamStatus
 from bot.telegram.callbacks import CALLBACK_VERSION, Control, track_tag
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import Call
@@ -223,7 +224,7 @@ async def test_malformed_arguments_over_polling(rig: BotRig, media: MediaServer)
 
 async def test_announcements_of_auto_end_and_failed_tracks(rig: BotRig) -> None:
     bus = rig.services.bus
-    bus.publish("auto_end_warning", GROUP, {"seconds_left": 60})
+    bus.publish(AutoEndWarning(chat_id=GROUP, seconds_left=60))
     await rig.api.wait_message(GROUP, "⏳ Nobody is listening: playback ends in 60 s.")
-    bus.publish("stream_status", GROUP, {"state": "error", "error": "x", "track_id": "t1"})
+    bus.publish(StreamStatus(chat_id=GROUP, state="error", error="x", track_id="t1"))
     await rig.api.wait_message(GROUP, "⚠️ Playback failed; moving on.")

@@ -12,14 +12,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import PlayerConfig, Settings, SourcesConfig, settings_from_mapping
-from bot.domain.events import EventBus
+from bot.config import Settings, SourcesConfig, StorageConfig, settings_from_mapping
 from bot.domain.manager import PlayerManager
-from bot.sources.resolver import SourceResolver
 from bot.storage.admins import create_or_reset_admin
-from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import ChatSettingsRepo
+from bot.wiring import Core, build_core
+from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
 from web.server import WebServer
 from web.services import WebServices
@@ -29,14 +28,6 @@ PASSWORD = "correct horse battery"
 TOKEN = "monitor-token-123"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Sidecar:
     server: WebServer
@@ -44,7 +35,7 @@ class Sidecar:
     players: PlayerManager
     store: DatabaseQueueStore
     engine: FakeEngine
-    clock: FakeClock
+    clock: ManualClock
     health: dict[str, bool]
     port: int
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -114,25 +105,30 @@ BOTH_DATABASES = pytest.mark.parametrize(
 async def sidecar(
     database_url: str, tmp_path: Path, web_settings: dict[str, Any]
 ) -> AsyncIterator[Sidecar]:
-    db = create_engine(database_url)
-    await migrate(db)
-    sessionmaker = session_factory(db)
-    await create_or_reset_admin(sessionmaker, ADMIN, PASSWORD)
-    bus = EventBus()
-    store = DatabaseQueueStore(db)
-    engine = FakeEngine(default_listeners=0)
-    await engine.start()
-    # cached for longer than any test: only the panel's invalidation can make edits show
-    chat_settings = ChatSettingsRepo(sessionmaker, cache_seconds=3600)
-    players = PlayerManager(
-        store=store,
-        engine=engine,
-        bus=bus,
-        history=HistoryRepo(sessionmaker),
-        settings=chat_settings,
-        playlists=SourceResolver(SourcesConfig(ytdlp_enabled=False), max_track_seconds=3600),
-        config=PlayerConfig(),
+    settings = make_settings(**web_settings)
+    settings = settings.model_copy(
+        update={
+            # cached for longer than any test: only the panel's invalidation can make edits show
+            "storage": StorageConfig(database_url=database_url, settings_cache_seconds=3600),
+            "sources": SourcesConfig(ytdlp_enabled=False, cache_dir=str(tmp_path / "cache")),
+        }
     )
+    engine = FakeEngine(default_listeners=0)
+    async with build_core(settings, engine=engine) as core:
+        await create_or_reset_admin(core.sessions, ADMIN, PASSWORD)
+        sidecar = await _serve(settings, core, engine, tmp_path)
+        try:
+            yield sidecar
+        finally:
+            for client in sidecar.clients:
+                await client.aclose()
+            await sidecar.server.stop()
+
+
+async def _serve(settings: Settings, core: Core, engine: FakeEngine, tmp_path: Path) -> Sidecar:
+    """The web server on the parts, with probes the test flips by hand."""
+    store = core.store
+    assert isinstance(store, DatabaseQueueStore)
     health = {"bot": True, "storage": True, "engine": True}
 
     def probe(name: str) -> Callable[[], Any]:
@@ -141,29 +137,28 @@ async def sidecar(
 
         return check
 
-    clock = FakeClock()
+    clock = ManualClock(start=1000.0)
     services = WebServices(
-        settings=make_settings(**web_settings),
-        sessionmaker=sessionmaker,
-        bus=bus,
-        players=players,
-        store=store,
+        settings=settings,
+        sessionmaker=core.sessions,
+        bus=core.bus,
+        players=core.players,
         health={name: probe(name) for name in health},
         clock=clock,
         disk_path=tmp_path,
-        forget_chat_settings=chat_settings.forget,
+        forget_chat_settings=core.chat_settings.forget,
     )
     server = WebServer(services, host="127.0.0.1", port=0)
     port = await server.start()
-    sidecar = Sidecar(
-        server, services, players, store, engine, clock, health, port, sessionmaker, chat_settings
+    return Sidecar(
+        server,
+        services,
+        core.players,
+        store,
+        engine,
+        clock,
+        health,
+        port,
+        core.sessions,
+        core.chat_settings,
     )
-    try:
-        yield sidecar
-    finally:
-        for client in sidecar.clients:
-            await client.aclose()
-        await server.stop()
-        await players.close()
-        await store.close()
-        await db.dispose()

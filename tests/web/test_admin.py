@@ -11,7 +11,7 @@ from bot.domain.models import Track
 from bot.domain.ports import ChatSettings
 from bot.logs import SecretMask
 from bot.storage.admins import hash_password, verify_password
-from bot.storage.models import AuditLog, Chat, WebAdmin
+from bot.storage.orm import AuditLog, Chat, WebAdmin
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 from web.admin_views import MODEL_VIEWS
 

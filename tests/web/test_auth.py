@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from bot.storage.admins import create_or_reset_admin, needs_rehash
-from bot.storage.models import WebAdmin, WebSession
+from bot.storage.orm import WebAdmin, WebSession
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 from web.admin_views import MODEL_VIEWS
 

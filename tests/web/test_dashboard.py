@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.events import AutoEndWarning
 from bot.domain.models import Track
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 
@@ -72,7 +73,7 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             # the charts received metrics_update frames
             await expect(page.locator("#cpu-now")).not_to_have_text("")
             # published as the player's auto-end does
-            sidecar.services.bus.publish("auto_end_warning", CHAT, {"seconds_left": 45})
+            sidecar.services.bus.publish(AutoEndWarning(chat_id=CHAT, seconds_left=45))
             await expect(page.locator("#warnings")).to_contain_text(
                 "Morning Show: the stream will end automatically in 0:4"
             )

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.domain.events import AssistantMoved, TrackChange
 from bot.domain.models import Track
-from bot.storage.models import AuditLog, PlayHistory
+from bot.storage.orm import AuditLog, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 
 CHAT = -100777
@@ -30,9 +31,15 @@ async def queue_of(sidecar: Sidecar, titles: list[str]) -> list[Track]:
 async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) -> None:
     await sidecar.chat_settings.ensure_chat(CHAT, "Night Radio")
     await queue_of(sidecar, [f"Song {n}" for n in range(8)])
-    sidecar.services.bus.publish("system_alert", CHAT, {"kind": "assistant_moved", "code": "x"})
+    sidecar.services.bus.publish(AssistantMoved(chat_id=CHAT, code="x", source="a1", target="a2"))
     sidecar.services.bus.publish(
-        "track_change", CHAT, {"title": "Song 0", "assistant": "a2", "node": "n1"}
+        TrackChange(
+            chat_id=CHAT,
+            track=Track(title="Song 0", source="Song 0", media="/0.mp3"),
+            reason="play",
+            position=0.0,
+            placement={"assistant": "a2", "node": "n1"},
+        )
     )
     client = await sidecar.login()
     for _ in range(100):  # the hub reads the bus in its own task

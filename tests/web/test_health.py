@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from bot.domain.queue import QueueStore
 from bot.storage.database import create_engine
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.queue import QueueStore
 from tests.web.conftest import Sidecar
 from web.health import standard_probes
 

@@ -10,8 +10,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bot.domain.events import (
+    NO_PLACEMENT,
+    AutoEndWarning,
+    QueueUpdate,
+    StreamStatus,
+    track_data,
+)
 from bot.domain.models import Track
-from bot.domain.playback import NO_PLACEMENT, track_data
 from bot.metrics import REGISTRY
 from tests.web.conftest import TOKEN, Sidecar
 
@@ -79,12 +85,12 @@ async def test_session_needs_a_matching_origin(sidecar: Sidecar) -> None:
 async def test_chat_filter(sidecar: Sidecar) -> None:
     async with connect(url(sidecar, f"token={TOKEN}&chat_id=-1001")) as ws:
         await wait_for(lambda: len(sidecar.server.app.state.hub.clients) == 1)
-        sidecar.services.bus.publish("queue_update", -1002, {"length": 9})
-        sidecar.services.bus.publish("queue_update", -1001, {"length": 3})
+        sidecar.services.bus.publish(QueueUpdate(chat_id=-1002, length=9))
+        sidecar.services.bus.publish(QueueUpdate(chat_id=-1001, length=3))
         message = await next_event(ws)
         assert message["event"] == "queue_update"
         assert message["chat_id"] == -1001
-        assert message["data"] == {"length": 3}
+        assert message["data"] == {"length": 3, "titles": [], "loop": "off"}
         assert set(message) == {"event", "chat_id", "data", "timestamp"}
         assert abs(message["timestamp"] - time.time()) < 5
 
@@ -93,16 +99,16 @@ async def test_events_filter(sidecar: Sidecar) -> None:
     async with connect(url(sidecar, f"token={TOKEN}&events=track_change,auto_end_warning")) as ws:
         await wait_for(lambda: len(sidecar.server.app.state.hub.clients) == 1)
         bus = sidecar.services.bus
-        bus.publish("queue_update", 1, {"length": 1})
-        bus.publish("stream_status", 1, {"state": "paused"})
-        bus.publish("auto_end_warning", 1, {"seconds": 60})
+        bus.publish(QueueUpdate(chat_id=1, length=1))
+        bus.publish(StreamStatus(chat_id=1, state="paused"))
+        bus.publish(AutoEndWarning(chat_id=1, seconds_left=60))
         hello = Track(title="Hello", source="s", media="/x.mp3")
         await sidecar.players.play(7, hello)
         first, second = await recv_json(ws), await recv_json(ws)
         assert (first["event"], first["chat_id"], first["data"]) == (
             "auto_end_warning",
             1,
-            {"seconds": 60},
+            {"seconds_left": 60},
         )
         assert (second["event"], second["chat_id"], second["data"]) == (
             "track_change",
@@ -182,14 +188,14 @@ async def test_a_stalled_client_is_dropped_without_delaying_the_others(sidecar: 
         latencies = []
         for expected in range(events):
             message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert message["data"]["n"] == expected
+            assert message["data"]["length"] == expected
             latencies.append(time.time() - message["timestamp"])
         return latencies
 
     readers = [asyncio.create_task(consume(ws)) for ws in healthy]
     started = time.monotonic()
     for n in range(events):
-        sidecar.services.bus.publish("queue_update", 1, {"n": n, "pad": payload})
+        sidecar.services.bus.publish(QueueUpdate(chat_id=1, length=n, titles=(payload,)))
         if n % 10 == 9:
             await asyncio.sleep(0.005)
     results = await asyncio.gather(*readers)

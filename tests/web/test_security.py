@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.datastructures import Headers
 
 from bot.domain.models import Track
-from bot.storage.models import AuditLog, Chat
+from bot.storage.orm import AuditLog, Chat
 from tests.web.conftest import PASSWORD, TOKEN, Sidecar
 from web.security import allowed_host_names, host_allowed, same_origin
 

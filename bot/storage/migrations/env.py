@@ -1,4 +1,4 @@
-"""Alembic environment for Sattva's schema (``bot.storage.models``).
+"""Alembic environment for Sattva's schema (``bot.storage.orm``).
 
 Two ways in: ``bot.storage.database.migrate`` hands a synchronous connection (already in a
 transaction, taken from the bot's own async engine) through ``config.attributes``; the
@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bot.storage.database import create_engine
-from bot.storage.models import Base
+from bot.storage.orm import Base
 
 config = context.config
 target_metadata = Base.metadata

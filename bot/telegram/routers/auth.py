@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.commands import usage
-from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import answer_minor, may_configure, sender_id
+from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor, sender_id
 from bot.telegram.services import BotServices
 
 
@@ -28,12 +28,8 @@ def target_of(message: Message, command: CommandObject) -> tuple[int, str, str] 
 async def authorize(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
 ) -> None:
-    if not await may_configure(message, bot, permissions):
-        return
     target = target_of(message, command)
     if target is None:
         await answer_minor(message, usage("auth"))
@@ -58,12 +54,8 @@ async def authorize(
 async def unauthorize(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
 ) -> None:
-    if not await may_configure(message, bot, permissions):
-        return
     target = target_of(message, command)
     if target is None:
         await answer_minor(message, usage("unauth"))
@@ -97,7 +89,7 @@ async def authorized_list(message: Message, services: BotServices) -> None:
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="auth")
-    router.message.register(authorize, Command("auth"))
-    router.message.register(unauthorize, Command("unauth"))
+    router.message.register(authorize, Command("auth"), flags=needs(Need.CONFIGURE))
+    router.message.register(unauthorize, Command("unauth"), flags=needs(Need.CONFIGURE))
     router.message.register(authorized_list, Command("authlist"))
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.enums import ChatMemberStatus
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
@@ -12,7 +12,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.commands import help_text, usage
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import answer_minor, may_configure, sender_id
+from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor, sender_id
 from bot.telegram.routers.settings import apply_change
 from bot.telegram.services import BotServices
 
@@ -24,16 +25,12 @@ async def start(message: Message) -> None:
 async def language(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
     i18n: I18n,
 ) -> None:
     raw = (command.args or "").strip().lower()
     if raw not in (*SUPPORTED_LOCALES, "auto"):
         await answer_minor(message, usage("lang"))
-        return
-    if not await may_configure(message, bot, permissions):
         return
     chat_id = message.chat.id
     value = None if raw == "auto" else raw
@@ -61,7 +58,7 @@ def build_router() -> Router:
     router = Router(name="basic")
     router.message.register(start, CommandStart())
     router.message.register(start, Command("help"))
-    router.message.register(language, Command("lang"))
+    router.message.register(language, Command("lang"), flags=needs(Need.CONFIGURE))
     router.chat_member.register(member_changed)
     router.my_chat_member.register(bot_membership_changed)
     return router

@@ -1,21 +1,10 @@
-"""Small pieces every router uses: rights checks that answer the refusal themselves."""
+"""Small pieces every router uses: who sent a message (rights: ``bot.telegram.rights``)."""
 
 from __future__ import annotations
 
-from aiogram import Bot
 from aiogram.types import Message
-from aiogram.utils.i18n import gettext as _
 
-from bot.telegram.permissions import Permissions
 from bot.telegram.throttle import minor_answer
-
-
-def refusal_control() -> str:
-    return _("Only admins who can manage voice chats and authorised users can do that.")
-
-
-def refusal_configure() -> str:
-    return _("Only chat administrators can do that.")
 
 
 def sender_id(message: Message) -> int:
@@ -32,17 +21,3 @@ async def answer_minor(message: Message, text: str) -> None:
 
 def sender_name(message: Message) -> str:
     return message.from_user.full_name if message.from_user is not None else ""
-
-
-async def may_control(message: Message, bot: Bot, permissions: Permissions) -> bool:
-    if await permissions.can_control(bot, message.chat.id, sender_id(message)):
-        return True
-    await answer_minor(message, refusal_control())
-    return False
-
-
-async def may_configure(message: Message, bot: Bot, permissions: Permissions) -> bool:
-    if await permissions.can_configure(bot, message.chat.id, sender_id(message)):
-        return True
-    await answer_minor(message, refusal_configure())
-    return False

@@ -12,23 +12,14 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.commands import usage
 from bot.telegram.formatting import duration
-from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import answer_minor, sender_id
+from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor
 from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
 
 
-async def _owner(message: Message, permissions: Permissions) -> bool:
-    if permissions.is_owner(sender_id(message)):
-        return True
-    await answer_minor(message, _("Only the bot's owners can do that."))
-    return False
-
-
-async def stats(message: Message, services: BotServices, permissions: Permissions) -> None:
-    if not await _owner(message, permissions):
-        return
+async def stats(message: Message, services: BotServices) -> None:
     s = await services.stats()
     lines = [
         _("Active chats: {count}").format(count=s.active_chats),
@@ -48,10 +39,7 @@ async def broadcast(
     command: CommandObject,
     bot: Bot,
     services: BotServices,
-    permissions: Permissions,
 ) -> None:
-    if not await _owner(message, permissions):
-        return
     text = (command.args or "").strip()
     if not text:
         await answer_minor(message, usage("broadcast"))
@@ -72,6 +60,6 @@ async def broadcast(
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="owner")
-    router.message.register(stats, Command("stats"))
-    router.message.register(broadcast, Command("broadcast"))
+    router.message.register(stats, Command("stats"), flags=needs(Need.OWNER))
+    router.message.register(broadcast, Command("broadcast"), flags=needs(Need.OWNER))
     return router

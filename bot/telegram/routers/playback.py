@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import math
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.models import LoopMode
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
-from bot.storage.queue import QueueFull
+from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
 from bot.telegram.formatting import duration, parse_position, short_title
-from bot.telegram.keyboards import loop_label, next_choice
 from bot.telegram.nowplaying import NowPlayingCards
-from bot.telegram.permissions import Permissions
 from bot.telegram.progress import ProgressMessage
-from bot.telegram.routers.common import answer_minor, may_control, sender_id, sender_name
+from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor, sender_id, sender_name
 from bot.telegram.services import BotServices
-
-LOOP_ORDER = (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE)
 
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
@@ -54,19 +53,8 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     return None
 
 
-async def play(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    services: BotServices,
-    permissions: Permissions,
-) -> None:
+async def play(message: Message, command: CommandObject, services: BotServices) -> None:
     chat_id = message.chat.id
-    if not await permissions.can_play(bot, chat_id, sender_id(message)):
-        await answer_minor(
-            message, _("This chat is in admin-only mode: only admins can add tracks.")
-        )
-        return
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
@@ -114,70 +102,31 @@ async def play(
     await progress.finish(answer)
 
 
-async def skip(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
-    if not await may_control(message, bot, permissions):
-        return
-    chat_id = message.chat.id
-    if (await services.players.snapshot(chat_id)).now is None:
-        await message.answer(_("Nothing is playing."))
-        return
-    following = await services.players.skip(chat_id)
-    if following is None:
-        await message.answer(_("⏭ Skipped. The queue is empty."))
-    else:
-        await message.answer(
-            _("⏭ Skipped. Now playing: {title}").format(title=short_title(following.track.title))
-        )
+async def skip(message: Message, services: BotServices) -> None:
+    done = await actions.skip(services.players, message.chat.id)
+    await message.answer(done.text)
 
 
-async def end(message: Message, bot: Bot, services: BotServices, permissions: Permissions) -> None:
-    if not await may_control(message, bot, permissions):
-        return
-    await services.players.stop(message.chat.id)
-    await message.answer(_("⏹ Stopped; the queue is cleared."))
+async def end(message: Message, services: BotServices) -> None:
+    done = await actions.stop(services.players, message.chat.id)
+    await message.answer(done.text)
 
 
-async def pause(
-    message: Message,
-    bot: Bot,
-    services: BotServices,
-    permissions: Permissions,
-    nowplaying: NowPlayingCards,
-) -> None:
-    if not await may_control(message, bot, permissions):
-        return
-    if await services.players.pause(message.chat.id):
-        await message.answer(_("⏸ Paused."))
+async def pause(message: Message, services: BotServices, nowplaying: NowPlayingCards) -> None:
+    done = await actions.pause(services.players, message.chat.id)
+    await message.answer(done.text)
+    if done.changed:
         await nowplaying.refresh(message.chat.id)
-    else:
-        await message.answer(_("Nothing is playing."))
 
 
-async def resume(
-    message: Message,
-    bot: Bot,
-    services: BotServices,
-    permissions: Permissions,
-    nowplaying: NowPlayingCards,
-) -> None:
-    if not await may_control(message, bot, permissions):
-        return
-    if await services.players.resume(message.chat.id):
-        await message.answer(_("▶️ Resumed."))
+async def resume(message: Message, services: BotServices, nowplaying: NowPlayingCards) -> None:
+    done = await actions.resume(services.players, message.chat.id)
+    await message.answer(done.text)
+    if done.changed:
         await nowplaying.refresh(message.chat.id)
-    else:
-        await message.answer(_("Nothing is paused."))
 
 
-async def seek(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    services: BotServices,
-    permissions: Permissions,
-) -> None:
-    if not await may_control(message, bot, permissions):
-        return
+async def seek(message: Message, command: CommandObject, services: BotServices) -> None:
     position = parse_position(command.args or "")
     if position is None:
         await answer_minor(message, usage("seek"))
@@ -196,17 +145,9 @@ async def seek(
     await message.answer(_("⏩ Jumped to {position}.").format(position=duration(position)))
 
 
-async def volume(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    services: BotServices,
-    permissions: Permissions,
-) -> None:
-    if not await may_control(message, bot, permissions):
-        return
+async def volume(message: Message, command: CommandObject, services: BotServices) -> None:
     raw = (command.args or "").strip()
-    if not raw.isdecimal() or not 1 <= int(raw) <= 200:
+    if not raw.isdecimal() or not VOLUME_MIN <= int(raw) <= VOLUME_MAX:
         await answer_minor(message, usage("volume"))
         return
     await services.players.set_volume(message.chat.id, int(raw))
@@ -216,35 +157,28 @@ async def volume(
 async def loop(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
     nowplaying: NowPlayingCards,
 ) -> None:
-    if not await may_control(message, bot, permissions):
-        return
     raw = (command.args or "").strip().lower()
-    if raw:
-        if raw not in {m.value for m in LoopMode}:
-            await answer_minor(message, usage("loop"))
-            return
-        mode = LoopMode(raw)
-    else:
-        mode = next_choice(LOOP_ORDER, (await services.players.snapshot(message.chat.id)).loop)
-    await services.players.set_loop(message.chat.id, mode)
-    await message.answer(loop_label(mode))
+    if raw and raw not in {m.value for m in LoopMode}:
+        await answer_minor(message, usage("loop"))
+        return
+    done = await actions.loop(services.players, message.chat.id, LoopMode(raw) if raw else None)
+    await message.answer(done.text)
     await nowplaying.refresh(message.chat.id)
 
 
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="playback")
-    router.message.register(play, Command("play"))
-    router.message.register(skip, Command("skip"))
-    router.message.register(end, Command("end", "stop"))
-    router.message.register(pause, Command("pause"))
-    router.message.register(resume, Command("resume"))
-    router.message.register(seek, Command("seek"))
-    router.message.register(volume, Command("volume"))
-    router.message.register(loop, Command("loop"))
+    router.message.register(play, Command("play"), flags=needs(Need.PLAY))
+    control = needs(Need.CONTROL)
+    router.message.register(skip, Command("skip"), flags=control)
+    router.message.register(end, Command("end", "stop"), flags=control)
+    router.message.register(pause, Command("pause"), flags=control)
+    router.message.register(resume, Command("resume"), flags=control)
+    router.message.register(seek, Command("seek"), flags=control)
+    router.message.register(volume, Command("volume"), flags=control)
+    router.message.register(loop, Command("loop"), flags=control)
     return router

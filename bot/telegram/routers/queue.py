@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from aiogram.utils.i18n import gettext as _
@@ -12,8 +12,8 @@ from bot.telegram.commands import usage
 from bot.telegram.formatting import short_title
 from bot.telegram.keyboards import queue_pages as queue_keyboard
 from bot.telegram.nowplaying import NowPlayingCards
-from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import answer_minor, may_control
+from bot.telegram.rights import Need, needs
+from bot.telegram.routers.common import answer_minor
 from bot.telegram.services import BotServices
 from bot.telegram.views import card_text, queue_pages, queue_text
 
@@ -58,13 +58,9 @@ async def now(message: Message, services: BotServices) -> None:
 
 async def shuffle(
     message: Message,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
     nowplaying: NowPlayingCards,
 ) -> None:
-    if not await may_control(message, bot, permissions):
-        return
     await services.players.shuffle(message.chat.id)
     await message.answer(_("🔀 The queue is shuffled."))
     await nowplaying.refresh(message.chat.id)
@@ -73,12 +69,8 @@ async def shuffle(
 async def remove(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
 ) -> None:
-    if not await may_control(message, bot, permissions):
-        return
     numbers = _ints(command.args, 1)
     if numbers is None:
         await answer_minor(message, usage("remove"))
@@ -94,12 +86,8 @@ async def remove(
 async def move(
     message: Message,
     command: CommandObject,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
 ) -> None:
-    if not await may_control(message, bot, permissions):
-        return
     numbers = _ints(command.args, 2)
     if numbers is None:
         await answer_minor(message, usage("move"))
@@ -111,11 +99,7 @@ async def move(
     )
 
 
-async def clear(
-    message: Message, bot: Bot, services: BotServices, permissions: Permissions
-) -> None:
-    if not await may_control(message, bot, permissions):
-        return
+async def clear(message: Message, services: BotServices) -> None:
     count = await services.players.clear(message.chat.id)
     await message.answer(_("🗑 Removed from the queue: {count}.").format(count=count))
 
@@ -126,8 +110,9 @@ def build_router() -> Router:
     router.message.register(show_queue, Command("queue"))
     router.callback_query.register(queue_page, QueuePage.filter(F.v == CALLBACK_VERSION))
     router.message.register(now, Command("now"))
-    router.message.register(shuffle, Command("shuffle"))
-    router.message.register(remove, Command("remove"))
-    router.message.register(move, Command("move"))
-    router.message.register(clear, Command("clear"))
+    control = needs(Need.CONTROL)
+    router.message.register(shuffle, Command("shuffle"), flags=control)
+    router.message.register(remove, Command("remove"), flags=control)
+    router.message.register(move, Command("move"), flags=control)
+    router.message.register(clear, Command("clear"), flags=control)
     return router

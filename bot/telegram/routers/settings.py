@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from aiogram.utils.i18n import I18n
@@ -15,8 +15,7 @@ from bot.domain.ports import ChatSettings
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from bot.telegram.i18n import SUPPORTED_LOCALES
 from bot.telegram.keyboards import AUTO_END_CHOICES, auto_end_minutes, settings_keyboard
-from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import may_configure, refusal_configure
+from bot.telegram.rights import Need, needs
 from bot.telegram.services import BotServices
 
 
@@ -68,11 +67,7 @@ async def apply_change(
     )
 
 
-async def show_settings(
-    message: Message, bot: Bot, services: BotServices, permissions: Permissions
-) -> None:
-    if not await may_configure(message, bot, permissions):
-        return
+async def show_settings(message: Message, services: BotServices) -> None:
     current = await services.chat_settings.get(message.chat.id)
     await message.answer(settings_title(), reply_markup=settings_keyboard(current))
 
@@ -80,9 +75,7 @@ async def show_settings(
 async def change_setting(
     query: CallbackQuery,
     callback_data: SettingChange,
-    bot: Bot,
     services: BotServices,
-    permissions: Permissions,
     i18n: I18n,
 ) -> None:
     message = query.message
@@ -90,9 +83,6 @@ async def change_setting(
         await query.answer(_("This button has expired."))
         return
     chat_id = message.chat.id
-    if not await permissions.can_configure(bot, chat_id, query.from_user.id):
-        await query.answer(refusal_configure(), show_alert=True)
-        return
     change = parse_change(callback_data.key, callback_data.value)
     if change is None:
         await query.answer(_("This button has expired."))
@@ -109,6 +99,9 @@ async def change_setting(
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="settings")
-    router.message.register(show_settings, Command("settings"))
-    router.callback_query.register(change_setting, SettingChange.filter(F.v == CALLBACK_VERSION))
+    configure = needs(Need.CONFIGURE)
+    router.message.register(show_settings, Command("settings"), flags=configure)
+    router.callback_query.register(
+        change_setting, SettingChange.filter(F.v == CALLBACK_VERSION), flags=configure
+    )
     return router

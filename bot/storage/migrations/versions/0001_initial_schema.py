@@ -1,4 +1,4 @@
-"""Initial schema: every table of bot.storage.models (BigInteger for Telegram ids).
+"""Initial schema: every table of bot.storage.orm (BigInteger for Telegram ids).
 
 Revision ID: 0001
 Revises:

@@ -12,16 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.errors import ErrorCode, SattvaError
 from bot.domain.models import LoopMode, NowPlaying, Track
 
 
-class QueueError(Exception):
+class QueueError(SattvaError):
     """Base of the store's expected failures (each maps to a short chat answer)."""
+
+    def __init__(
+        self, message: str = "", *, code: ErrorCode = ErrorCode.QUEUE_ERROR, **params: int
+    ) -> None:
+        super().__init__(code, message, **params)
 
 
 class QueueFull(QueueError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"queue is full ({limit} tracks)")
+        super().__init__(f"queue is full ({limit} tracks)", code=ErrorCode.QUEUE_FULL, limit=limit)
         self.limit = limit
 
 
@@ -29,7 +35,12 @@ class QueuePositionError(QueueError):
     """A 1-based position outside the pending list."""
 
     def __init__(self, position: int, length: int) -> None:
-        super().__init__(f"no track at position {position} (queue has {length})")
+        super().__init__(
+            f"no track at position {position} (queue has {length})",
+            code=ErrorCode.NO_SUCH_TRACK,
+            position=position,
+            length=length,
+        )
         self.position = position
         self.length = length
 
@@ -39,11 +50,14 @@ class Fenced(QueueError):
     process's lease is stale and the write was refused.  Nothing was changed."""
 
     def __init__(self) -> None:
-        super().__init__("the chat is served by another process now")
+        super().__init__("the chat is served by another process now", code=ErrorCode.FENCED)
 
 
 class StorageUnavailable(QueueError):
     """The backend did not answer (Redis down, database gone).  Nothing was changed."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message, code=ErrorCode.STORAGE_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)

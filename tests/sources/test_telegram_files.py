@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.domain.models import SourceKind
 from bot.sources.base import SourceError, TelegramMedia
 from bot.sources.cache import DownloadCache
-from bot.sources.telegram import TelegramFiles
+from bot.sources.telegram_files import TelegramFiles
 from tests.support.audio import make_tone
 from tests.support.procs import free_port
 
@@ -215,9 +215,9 @@ async def test_failing_progress_callback_does_not_fail_the_download(
 async def test_slow_progress_is_reported_as_fractions(
     bot: Bot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.sources import telegram
+    from bot.sources import telegram_files
 
-    monkeypatch.setattr(telegram, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(telegram_files, "PROGRESS_INTERVAL", 0.0)
     reports: list[tuple[str, float | None]] = []
 
     async def progress(stage: str, fraction: float | None) -> None:

@@ -1,0 +1,29 @@
+"""The player's tunables as the domain sees them, and the limits the domain itself sets.
+
+``bot.config`` validates the operator's file and hands the player section over as a
+``PlayerPolicy`` (``PlayerConfig.policy()``), so the domain never imports the config model
+and a test or benchmark can build a policy without a whole ``Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: the volume range every adapter accepts (chat command, admin panel, engine, storage)
+VOLUME_MIN = 1
+VOLUME_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerPolicy:
+    """Mirrors ``bot.config.PlayerConfig``; the defaults are the config file's defaults."""
+
+    max_track_seconds: int = 3 * 3600
+    queue_limit: int = 100
+    auto_end_seconds: int = 300
+    auto_end_warning_seconds: int = 60
+    participants_check_seconds: int = 30
+    resume_after_restart: bool = True
+    resume_rewind_seconds: int = 3
+    default_volume: int = 100
+    checkpoint_seconds: int = 5
