@@ -18,6 +18,7 @@ from bot.domain.events import track_data
 from bot.storage.orm import Chat
 from web.audit import actor_of
 from web.auth import session_admin
+from web.history import history_route
 from web.monitoring import MonitoringHub
 from web.player_actions import ACTIONS, ActionRefused, perform
 from web.recent import RecentEvents
@@ -124,6 +125,7 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
     return [
         Route("/", page, methods=["GET"], name="dashboard"),
         Route("/api/state", state, methods=["GET"], name="api-state"),
+        history_route(services),
         Route("/api/chats/{chat_id}/{action}", act, methods=["POST"], name="api-chat-action"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -91,6 +91,8 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(page.locator("#notice")).to_have_text("chat -100666: skipped")
             await expect(live.locator(".title")).to_have_text("Later")
             await expect(live.locator("ol.queue")).to_have_count(0)
+            # the history chart counts the three plays (from the play history table)
+            await expect(page.locator("#history-sum")).to_have_text("3 plays · 0 failures")
             now = await sidecar.store.now_playing(-100666)
             assert now is not None
             assert now.track.title == "Later"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.domain.events import AssistantMoved, TrackChange
 from bot.domain.models import Track
-from bot.storage.orm import AuditLog
+from bot.storage.orm import AuditLog, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 
 CHAT = -100777
@@ -133,3 +134,45 @@ async def test_pause_resume_remove_and_stop(sidecar: Sidecar) -> None:
     assert (await post("reboot"))[0] == 404
     r = await client.post("/api/chats/general/skip", headers=sidecar.origin)
     assert r.status_code == 400
+
+
+@BOTH_DATABASES
+async def test_history_counts_plays_failures_and_chats_per_hour(sidecar: Sidecar) -> None:
+    now = datetime.now(UTC)
+    rows = [  # (hours ago, chat, end reason)
+        (0, CHAT, "finished"),
+        (0, CHAT, "error"),
+        (0, -1002, None),
+        (3, CHAT, "skipped"),
+        (30, CHAT, "finished"),  # only in the 7-day range
+        (200, CHAT, "finished"),  # in neither
+    ]
+    async with sidecar.sessionmaker() as session:
+        for ago, chat_id, reason in rows:
+            session.add(
+                PlayHistory(
+                    chat_id=chat_id,
+                    track_id=f"t{ago}{chat_id}{reason}",
+                    title="x",
+                    source="x",
+                    kind="url",
+                    started_at=now - timedelta(hours=ago, minutes=1 if ago else 0),
+                    end_reason=reason,
+                )
+            )
+        await session.commit()
+    client = await sidecar.login()
+    day = (await client.get("/api/history?range=24h")).json()["points"]
+    assert len(day) == 24
+    assert {k: day[-1][k] for k in ("plays", "failures", "streams")} == {
+        "plays": 3,
+        "failures": 1,
+        "streams": 2,
+    }
+    assert day[-4]["plays"] == 1
+    assert sum(p["plays"] for p in day) == 4
+    week = (await client.get("/api/history?range=7d")).json()["points"]
+    assert len(week) == 7 * 24
+    assert sum(p["plays"] for p in week) == 5
+    assert (await client.get("/api/history?range=1y")).status_code == 400
+    assert (await sidecar.client().get("/api/history")).status_code == 401

@@ -234,6 +234,51 @@ function pushFigures(f, t) {
   drawChart($("mem"), state.mem, "#2f9e44");
 }
 
+// History: hourly plays / failures / streaming chats from the play history (server side).
+async function loadHistory() {
+  historyTimer = null;
+  const range = $("history-range").value;
+  const r = await fetch(`/api/history?range=${range}`, { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) return;
+  const points = (await r.json()).points;
+  const plays = points.reduce((n, p) => n + p.plays, 0), fails = points.reduce((n, p) => n + p.failures, 0);
+  $("history-sum").textContent = `${plays} plays · ${fails} failures`;
+  drawHistory($("history"), points);
+}
+let historyTimer = null;
+function scheduleHistory() {
+  if (historyTimer === null) historyTimer = setTimeout(loadHistory, 1000);
+}
+
+function drawHistory(canvas, points) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, pad = 24, n = points.length;
+  ctx.clearRect(0, 0, w, h);
+  const top = Math.max(1, ...points.map((p) => Math.max(p.plays, p.streams)));
+  const y = (v) => h - pad / 2 - (v / top) * (h - pad);
+  ctx.strokeStyle = "#e3e6ec"; ctx.fillStyle = "#5b6475"; ctx.font = "10px sans-serif";
+  for (const v of [0, top]) {
+    ctx.beginPath(); ctx.moveTo(pad, y(v)); ctx.lineTo(w, y(v)); ctx.stroke();
+    ctx.fillText(String(v), 2, y(v) + 3);
+  }
+  const step = (w - pad) / n, bar = Math.max(1, step * 0.7);
+  points.forEach((p, i) => {
+    const x = pad + i * step;
+    ctx.fillStyle = "#3b5bdb"; ctx.fillRect(x, y(p.plays), bar, y(0) - y(p.plays));
+    ctx.fillStyle = "#e03131"; ctx.fillRect(x, y(p.failures), bar, y(0) - y(p.failures));
+  });
+  ctx.strokeStyle = "#2f9e44"; ctx.lineWidth = 2; ctx.beginPath();
+  points.forEach((p, i) => { const x = pad + i * step + bar / 2; i ? ctx.lineTo(x, y(p.streams)) : ctx.moveTo(x, y(p.streams)); });
+  ctx.stroke(); ctx.lineWidth = 1;
+  // hour labels: first, middle, last
+  ctx.fillStyle = "#5b6475";
+  for (const i of [0, Math.floor(n / 2), n - 1]) {
+    const d = new Date(points[i].hour * 1000);
+    const label = n > 48 ? `${d.getMonth() + 1}/${d.getDate()}` : `${d.getHours()}:00`;
+    ctx.fillText(label, Math.min(w - 30, pad + i * step), h - 1);
+  }
+}
+
 let refreshTimer = null;
 async function refresh() {
   refreshTimer = null;
@@ -271,6 +316,8 @@ function onEvent(msg) {
       break;
     }
     case "track_change":
+      scheduleHistory();
+    // falls through
     case "queue_update":
     case "stream_status":
     case "listeners_update":
@@ -303,6 +350,8 @@ function connect(delay) {
 }
 
 $("event-kind").addEventListener("change", renderEvents);
+$("history-range").addEventListener("change", loadHistory);
+loadHistory();
 $("event-chat").addEventListener("input", renderEvents);
 setInterval(tick, 1000);
 refresh().then(() => connect(1000));
