@@ -16,6 +16,15 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 ACTIVE_STREAMS = Gauge(
     "sattva_active_streams", "Chats with a stream playing or paused", registry=REGISTRY
 )
+ACTIVE_STREAMS_BY_KIND = Gauge(
+    "sattva_active_streams_by_kind",
+    "Chats with a stream playing or paused, by media kind (audio, video)",
+    ["kind"],
+    registry=REGISTRY,
+)
+VIDEO_FRAMES = Counter(
+    "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
+)
 LISTENERS = Gauge(
     "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY
 )

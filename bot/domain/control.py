@@ -79,3 +79,6 @@ class Players(Protocol):
     async def snapshot(self, chat_id: int) -> ChatSnapshot: ...
 
     def active_chats(self) -> list[int]: ...
+
+    def may_stream_video(self, chat_id: int) -> bool:
+        """False when ``player.max_video_streams`` other chats stream video already."""

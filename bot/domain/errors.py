@@ -10,6 +10,7 @@ class PlayerErrorCode(StrEnum):
     BAD_POSITION = "bad_position"  # seek outside 0 <= position < duration
     NOT_SEEKABLE = "not_seekable"  # seek on a live stream
     BAD_VOLUME = "bad_volume"  # volume outside 1..200
+    VIDEO_LIMIT = "video_limit"  # player.max_video_streams video streams run already
 
 
 class PlayerError(Exception):

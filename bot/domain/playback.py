@@ -29,9 +29,10 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
-from bot.domain.models import EndReason, NowPlaying, Track
+from bot.domain.models import EndReason, MediaKind, NowPlaying, Track
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
 from bot.domain.stream_stats import StreamStats
+from bot.domain.video import VideoSpec, fit
 from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
 from bot.storage.queue import AdvanceResult, QueueError, QueueStore
 
@@ -62,12 +63,17 @@ class PlayerDeps:
 
 
 def track_data(track: Track) -> dict[str, Any]:
-    """A track as events carry it (``media`` left out: it may be a local path)."""
+    """A track as events carry it (``media`` left out: it may be a local path).
+
+    ``kind`` is the media kind (audio / video), as the operator interface promises;
+    where the track came from is ``source_kind``."""
     return {
         "track_id": track.id,
         "title": track.title,
         "source": track.source,
-        "kind": track.kind.value,
+        "kind": track.media_kind.value,
+        "source_kind": track.kind.value,
+        "quality": track.quality,
         "duration": track.duration,
         "requested_by": track.requested_by,
         "requested_by_name": track.requested_by_name,
@@ -186,6 +192,9 @@ class Playback:
             position=position,
             volume=await self.volume(),
             is_live=current.track.is_live,
+            video=self._video_spec(current.track),
+            has_audio=current.track.has_audio,
+            audio_media=current.track.audio_media,
         )
         try:
             await d.engine.play(request)
@@ -199,8 +208,25 @@ class Playback:
             await self._go_idle("error")
             raise
         self.engine_track = current.track.id
-        d.stats.stream_started(self.chat_id)
+        d.stats.stream_started(
+            self.chat_id, MediaKind.AUDIO if request.video is None else MediaKind.VIDEO
+        )
         return current
+
+    def _video_spec(self, track: Track) -> VideoSpec | None:
+        """The picture to render, or None: an audio track, or a video one that finds every
+        video slot taken (``player.max_video_streams``) since it was queued -- it plays
+        its sound then, so no other chat's picture is degraded; a silent video still needs
+        its picture and takes the slot anyway."""
+        d = self._d
+        if not track.is_video:
+            return None
+        if track.has_audio and not d.stats.video_slot_free(
+            self.chat_id, d.config.max_video_streams
+        ):
+            log.info("chat %s: video slots taken; %s plays as audio", self.chat_id, track.id)
+            return None
+        return fit(track.quality or d.config.video_quality, track.width, track.height, track.fps)
 
     async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
         """``continued``: the play began before a restart; its history row (if its start

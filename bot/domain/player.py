@@ -28,6 +28,9 @@ class ChatPlayer(Playback):
 
     async def play(self, track: Track) -> PlayOutcome:
         d = self._d
+        if track.is_video and not d.stats.video_slot_free(self.chat_id, d.config.max_video_streams):
+            # refused, not degraded: every running picture stays as it is
+            raise PlayerError(PlayerErrorCode.VIDEO_LIMIT, str(d.config.max_video_streams))
         async with self.lock:
             queued_at = await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
             self._failures = 0

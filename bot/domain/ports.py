@@ -18,6 +18,7 @@ class ChatSettings:
     always_on: bool = False
     playlist: tuple[str, ...] = field(default_factory=tuple)
     volume: int = 100
+    video_quality: str | None = None  # None: the configured player.video_quality
 
 
 class ChatSettingsSource(Protocol):

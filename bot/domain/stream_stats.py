@@ -9,25 +9,29 @@ streams actually running.
 from __future__ import annotations
 
 from bot import metrics
-from bot.domain.models import EndReason
+from bot.domain.models import EndReason, MediaKind
 
 
 class StreamStats:
     def __init__(self, *, per_chat_labels: bool = False) -> None:
         self.per_chat_labels = per_chat_labels
-        self._active: set[int] = set()
+        self._active: dict[int, MediaKind] = {}
+        self._by_kind: dict[MediaKind, int] = dict.fromkeys(MediaKind, 0)
         self._listeners: dict[int, int] = {}
         self._listeners_total = 0
         self._queued: dict[int, int] = {}
         self._queued_total = 0
 
-    def stream_started(self, chat_id: int) -> None:
-        self._active.add(chat_id)
-        metrics.ACTIVE_STREAMS.set(len(self._active))
+    def stream_started(self, chat_id: int, kind: MediaKind = MediaKind.AUDIO) -> None:
+        """Called at every track start: the chat's kind follows its current track."""
+        self._drop(chat_id)
+        self._active[chat_id] = kind
+        self._by_kind[kind] += 1
+        self._publish_active()
 
     def stream_ended(self, chat_id: int) -> None:
-        self._active.discard(chat_id)
-        metrics.ACTIVE_STREAMS.set(len(self._active))
+        self._drop(chat_id)
+        self._publish_active()
         self._listeners_total -= self._listeners.pop(chat_id, 0)
         metrics.LISTENERS.set(self._listeners_total)
         if self.per_chat_labels:
@@ -50,6 +54,25 @@ class StreamStats:
         metrics.QUEUE_LENGTH.observe(length)
         if self.per_chat_labels and chat_id in self._active:
             metrics.PER_CHAT_QUEUE.labels(str(chat_id)).set(length)
+
+    def _drop(self, chat_id: int) -> None:
+        kind = self._active.pop(chat_id, None)
+        if kind is not None:
+            self._by_kind[kind] -= 1
+
+    def _publish_active(self) -> None:
+        metrics.ACTIVE_STREAMS.set(len(self._active))
+        for kind, count in self._by_kind.items():
+            metrics.ACTIVE_STREAMS_BY_KIND.labels(kind.value).set(count)
+
+    def streams(self, kind: MediaKind) -> int:
+        return self._by_kind[kind]
+
+    def video_slot_free(self, chat_id: int, limit: int) -> bool:
+        """May ``chat_id`` stream video with at most ``limit`` video streams in the
+        process?  Its own current video stream does not count against it."""
+        own = 1 if self._active.get(chat_id) is MediaKind.VIDEO else 0
+        return self._by_kind[MediaKind.VIDEO] - own < limit
 
     @staticmethod
     def track_started() -> None:

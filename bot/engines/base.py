@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.video import VideoSpec
+
 
 class EngineError(Exception):
     """An expected failure with a message fit for the chat (no voice chat, not allowed...)."""
@@ -60,10 +62,12 @@ class TrackFailed:
 
 @dataclass(frozen=True, slots=True)
 class FirstFrame:
-    """The first audio frame of a track left the decoder (for latency measurements)."""
+    """The first frame of a track left the decoder (for latency measurements); a video
+    track reports its first audio frame and its first picture separately."""
 
     chat_id: int
     track_id: str
+    media: str = "audio"  # "audio" or "video"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,12 @@ class PlayRequest:
     position: float = 0.0
     volume: int = 100
     is_live: bool = False
+    #: set for a video track: the picture's fitted size and frame rate
+    video: VideoSpec | None = None
+    #: False for a silent video (its picture is the primary stream)
+    has_audio: bool = True
+    #: the sound of a video whose ``media`` is picture only (same rules as ``media``)
+    audio_media: str | None = None
 
 
 class VoiceEngine(Protocol):

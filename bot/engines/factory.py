@@ -32,4 +32,5 @@ def build_engine(settings: Settings, *, invite_link: InviteLink) -> VoiceEngine:
         api_hash=assistant.api_hash.get_secret_value(),
         session_string=assistant.session_string.get_secret_value(),
         invite_link=invite_link,
+        start_video_chat=settings.engine.start_video_chat,
     )

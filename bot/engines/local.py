@@ -11,14 +11,22 @@ clock since the process started, so a process stopped for a minute bursts a minu
 when continued, and a stopped process keeps its HTTP connection open until the server drops
 it.  Restarting costs a few milliseconds of decoder start-up and is exact for files; a live
 stream simply rejoins at its live edge.
+
+A video track decodes its picture too (``bot.engines.decode``): scaled to the chat's
+quality, at real-time pace, into a second pipe whose frames are counted, so tests and
+benchmarks pay for real video decoding without Telegram.  Its first picture is reported
+like its first sound; a silent video's picture is its primary stream (position and end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from dataclasses import dataclass, field
 
+from bot import metrics
+from bot.domain.video import VideoSpec
 from bot.engines.base import (
     EngineError,
     EngineEvent,
@@ -30,13 +38,15 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
+from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
 from bot.engines.dispatch import EventDispatcher
-from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
+from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, tail_message
 
-#: s16le, 2 channels, 48 kHz
-BYTES_PER_SECOND = 48_000 * 2 * 2
+BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
 #: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
 CHUNK = BYTES_PER_SECOND // 10
+#: picture reads: large, since a 720p stream moves 40 MB/s through the pipe
+VIDEO_CHUNK = 1 << 20
 _STDERR_KEEP = 4096
 
 
@@ -47,12 +57,23 @@ class _Run:
     proc: asyncio.subprocess.Process
     start_offset: float
     announce_first_frame: bool
+    announce_first_picture: bool = False
+    video: VideoSpec | None = None
+    has_audio: bool = True
+    video_reader: asyncio.StreamReader | None = None  # the picture's own pipe
     bytes_read: int = 0
+    video_bytes: int = 0
     cancelled: bool = False
     stderr: bytearray = field(default_factory=bytearray)
     task: asyncio.Task[None] | None = None
 
+    @property
+    def frames(self) -> int:
+        return self.video_bytes // self.video.frame_bytes if self.video is not None else 0
+
     def position(self) -> float:
+        if not self.has_audio and self.video is not None:
+            return self.start_offset + self.frames / self.video.fps
         return self.start_offset + self.bytes_read / BYTES_PER_SECOND
 
 
@@ -62,11 +83,15 @@ class _Session:
 
     track_id: str = ""
     source: FfmpegInput | None = None
+    audio_source: FfmpegInput | None = None
     media: str = ""
     volume: int = 100
     is_live: bool = False
+    video: VideoSpec | None = None
+    has_audio: bool = True
     paused_at: float | None = None
     first_frame_sent: bool = False
+    first_picture_sent: bool = False
     run: _Run | None = None
 
 
@@ -104,6 +129,7 @@ class LocalEngine:
             raise EngineError("the engine is closed")
         try:
             source = ffmpeg_input(request.media)
+            audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
         self._events.start()
@@ -115,11 +141,15 @@ class LocalEngine:
                 await self._halt(session)  # replaced: the old track reports nothing
             session.track_id = request.track_id
             session.source = source
+            session.audio_source = audio
             session.media = request.media
             session.volume = request.volume
             session.is_live = request.is_live
+            session.video = request.video
+            session.has_audio = request.has_audio or request.video is None
             session.paused_at = None
             session.first_frame_sent = False
+            session.first_picture_sent = False
             await self._launch(request.chat_id, session, max(0.0, request.position))
 
     async def pause(self, chat_id: int) -> None:
@@ -217,35 +247,43 @@ class LocalEngine:
 
     async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
         assert session.source is not None
-        args = [
-            self._ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            *input_args(session.source, position=0.0 if session.is_live else position),
-            "-vn",
-            "-af",
-            f"volume={session.volume / 100:.2f}",
-            "-f",
-            "s16le",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "pipe:1",
-        ]
+        job = DecodeJob(
+            session.source,
+            position=0.0 if session.is_live else position,
+            volume=session.volume,
+            video=session.video,
+            has_audio=session.has_audio,
+            audio_source=session.audio_source,
+        )
+        # sound and picture together: the picture gets a pipe of its own
+        extra = session.video is not None and session.has_audio
+        read_fd, write_fd = os.pipe() if extra else (-1, -1)
+        args = decode_args(self._ffmpeg, job, video_pipe=f"pipe:{write_fd}")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,) if extra else (),
             )
         except OSError as exc:
+            if extra:
+                os.close(read_fd)
             raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
-        run = _Run(proc, position, announce_first_frame=not session.first_frame_sent)
+        finally:
+            if extra:
+                os.close(write_fd)
+        run = _Run(
+            proc,
+            position,
+            announce_first_frame=session.has_audio and not session.first_frame_sent,
+            announce_first_picture=session.video is not None and not session.first_picture_sent,
+            video=session.video,
+            has_audio=session.has_audio,
+        )
+        if extra:
+            run.video_reader = await _pipe_reader(read_fd)
         session.run = run
         run.task = asyncio.create_task(
             self._pump(chat_id, session, run), name=f"local-engine-{chat_id}"
@@ -255,19 +293,25 @@ class LocalEngine:
         proc = run.proc
         assert proc.stdout is not None
         assert proc.stderr is not None
-        stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
+        helpers = [asyncio.create_task(self._drain_stderr(proc.stderr, run))]
+        if run.video_reader is not None:
+            helpers.append(asyncio.create_task(self._read_video(chat_id, session, run)))
         try:
-            while chunk := await proc.stdout.read(CHUNK):
-                run.bytes_read += len(chunk)
-                if run.announce_first_frame and not run.cancelled:
-                    run.announce_first_frame = False
-                    session.first_frame_sent = True
-                    self._emit(FirstFrame(chat_id, session.track_id))
+            if run.has_audio:
+                while chunk := await proc.stdout.read(CHUNK):
+                    run.bytes_read += len(chunk)
+                    if run.announce_first_frame and not run.cancelled:
+                        run.announce_first_frame = False
+                        session.first_frame_sent = True
+                        self._emit(FirstFrame(chat_id, session.track_id))
+            else:
+                await self._count_frames(chat_id, session, run, proc.stdout)
             code = await proc.wait()
-            await stderr_task
+            await asyncio.gather(*helpers)
         finally:
-            if not stderr_task.done():
-                stderr_task.cancel()
+            for helper in helpers:
+                if not helper.done():
+                    helper.cancel()
         if run.cancelled or session.run is not run or self._sessions.get(chat_id) is not session:
             return
         session.run = None
@@ -276,6 +320,29 @@ class LocalEngine:
         else:
             message = tail_message(bytes(run.stderr), session.media)
             self._emit(TrackFailed(chat_id, session.track_id, message))
+
+    async def _read_video(self, chat_id: int, session: _Session, run: _Run) -> None:
+        assert run.video_reader is not None
+        await self._count_frames(chat_id, session, run, run.video_reader)
+
+    async def _count_frames(
+        self, chat_id: int, session: _Session, run: _Run, stream: asyncio.StreamReader
+    ) -> None:
+        """Reads the picture pipe to its end, counting whole frames as they complete."""
+        while chunk := await stream.read(VIDEO_CHUNK):
+            before = run.frames
+            run.video_bytes += len(chunk)
+            if run.frames > before:
+                metrics.VIDEO_FRAMES.inc(run.frames - before)
+                if run.announce_first_picture and not run.cancelled:
+                    run.announce_first_picture = False
+                    session.first_picture_sent = True
+                    self._emit(FirstFrame(chat_id, session.track_id, media="video"))
+
+    def frames(self, chat_id: int) -> int:
+        """Frames of picture the current run has decoded (tests and benchmarks)."""
+        session = self._sessions.get(chat_id)
+        return 0 if session is None or session.run is None else session.run.frames
 
     @staticmethod
     async def _drain_stderr(stream: asyncio.StreamReader, run: _Run) -> None:
@@ -296,3 +363,13 @@ class LocalEngine:
         if run.task is not None and run.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task
+
+
+async def _pipe_reader(fd: int) -> asyncio.StreamReader:
+    """An asyncio reader on the read end of an os.pipe (closed when the writer exits)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2 * VIDEO_CHUNK, loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", buffering=0)
+    )
+    return reader

@@ -44,6 +44,8 @@ class Chat(Base):
     # 24/7 playlist: one URL, library name or folder per line
     playlist: Mapped[str] = mapped_column(Text, default="")
     volume: Mapped[int] = mapped_column(Integer, default=100)
+    # /vplay's bounding box ("720p"...); None: the configured player.video_quality
+    video_quality: Mapped[str | None] = mapped_column(String(8), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

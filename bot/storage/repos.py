@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
 from bot.domain.ports import ChatSettings
+from bot.domain.video import QUALITIES
 from bot.storage.database import SQLITE_IMMEDIATE, unavailable_as_storage_error
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, utcnow
 from bot.storage.settings_cache import DEFAULT_MAX_ENTRIES, SettingsCache
@@ -108,6 +109,7 @@ def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
         always_on=chat.always_on,
         playlist=tuple(line.strip() for line in chat.playlist.splitlines() if line.strip()),
         volume=chat.volume,
+        video_quality=chat.video_quality,
     )
 
 
@@ -233,6 +235,13 @@ class ChatSettingsRepo(Repo):
         text = "\n".join(entry.strip() for entry in entries if entry.strip())
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, playlist=text)
+
+    async def set_video_quality(self, chat_id: int, quality: str | None) -> None:
+        """None: the configured player.video_quality."""
+        if quality is not None and quality not in QUALITIES:
+            raise ValueError(f"video quality must be one of {', '.join(QUALITIES)}")
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, video_quality=quality)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if not MIN_VOLUME <= volume <= MAX_VOLUME:

@@ -18,6 +18,7 @@ def command_list() -> list[tuple[str, str]]:
     """(command, description) in the current locale, in the order /help shows them."""
     return [
         ("play", _("play a link, search words, or the audio you reply to")),
+        ("vplay", _("play a video (link, search words or the video you reply to)")),
         ("queue", _("show the queue")),
         ("now", _("show what is playing")),
         ("skip", _("skip the current track")),
@@ -43,6 +44,7 @@ def command_list() -> list[tuple[str, str]]:
 def usage(command: str) -> str:
     lines = {
         "play": _("Usage: /play <link or search words>, or reply /play to an audio message."),
+        "vplay": _("Usage: /vplay <link or search words>, or reply /vplay to a video."),
         "seek": _("Usage: /seek mm:ss (for example /seek 1:30)."),
         "volume": _("Usage: /volume <1-200>."),
         "loop": _("Usage: /loop [off|track|queue]."),

@@ -59,12 +59,20 @@ def engine_error_text(exc: EngineError) -> str:
     return texts.get(exc.code, _("Playback failed; try again."))
 
 
+def video_limit_text() -> str:
+    return _(
+        "Too many videos are streaming right now, so this one cannot start. "
+        "Send /play with the same link or reply to hear its sound instead."
+    )
+
+
 def player_error_text(exc: PlayerError) -> str:
     texts = {
         PlayerErrorCode.NOTHING_PLAYING: _("Nothing is playing."),
         PlayerErrorCode.BAD_POSITION: _("That position is outside the track."),
         PlayerErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
         PlayerErrorCode.BAD_VOLUME: _("Usage: /volume <1-200>."),
+        PlayerErrorCode.VIDEO_LIMIT: video_limit_text(),
     }
     return texts.get(exc.code, _("That cannot be done now."))
 

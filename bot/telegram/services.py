@@ -41,6 +41,8 @@ class ChatSettingsStore(ChatSettingsSource, Protocol):
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
 
+    async def set_video_quality(self, chat_id: int, quality: str | None) -> None: ...
+
 
 class AuthorizedEntry(Protocol):
     user_id: int

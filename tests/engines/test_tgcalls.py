@@ -219,6 +219,7 @@ class FakeCalls:
         self.played_seconds = 0
         self.participants = [participant(ME), participant(1), participant(2)]
         self.playback = Call.Status.ACTIVE
+        self.streams: list[tuple[MediaStream, Any]] = []
 
     def add_handler(self, func: Any, filters: Any = None) -> Any:
         self.handlers.append((func, filters))
@@ -231,8 +232,9 @@ class FakeCalls:
     async def start(self) -> None:
         self.log.append(("start",))
 
-    async def play(self, chat_id: int, stream: MediaStream) -> None:
+    async def play(self, chat_id: int, stream: MediaStream, config: Any = None) -> None:
         self._maybe_fail("play")
+        self.streams.append((stream, config))
         self.log.append(("play", chat_id, stream._media_path, stream._ffmpeg_parameters))
 
     async def pause(self, chat_id: int) -> bool:

@@ -1,4 +1,5 @@
-"""/play and the playback controls: /skip /end /stop /pause /resume /seek /volume /loop."""
+"""/play, /vplay and the playback controls: /skip /end /stop /pause /resume /seek /volume
+/loop."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest, TelegramMedia
 from bot.telegram.commands import usage
-from bot.telegram.errors import describe
-from bot.telegram.formatting import duration, parse_position, short_title
+from bot.telegram.errors import describe, video_limit_text
+from bot.telegram.formatting import duration, parse_position, short_title, track_title
 from bot.telegram.keyboards import loop_label, next_choice
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
@@ -45,6 +46,11 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     if message.video_note is not None:
         n = message.video_note
         return TelegramMedia(n.file_id, "video_note", n.file_size, duration=n.duration)
+    if message.animation is not None:
+        m = message.animation
+        return TelegramMedia(
+            m.file_id, "animation", m.file_size, m.file_name, m.mime_type, duration=m.duration
+        )
     if message.document is not None:
         doc = message.document
         return TelegramMedia(doc.file_id, "document", doc.file_size, doc.file_name, doc.mime_type)
@@ -58,6 +64,29 @@ async def play(
     services: BotServices,
     permissions: Permissions,
 ) -> None:
+    await _play(message, command, bot, services, permissions, video=False)
+
+
+async def vplay(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+) -> None:
+    """/vplay: picture and sound, fitted into the chat's video quality."""
+    await _play(message, command, bot, services, permissions, video=True)
+
+
+async def _play(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    services: BotServices,
+    permissions: Permissions,
+    *,
+    video: bool,
+) -> None:
     chat_id = message.chat.id
     if not await permissions.can_play(bot, chat_id, sender_id(message)):
         await message.answer(_("This chat is in admin-only mode: only admins can add tracks."))
@@ -65,13 +94,22 @@ async def play(
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
-        await message.answer(usage("play"))
+        await message.answer(usage("vplay" if video else "play"))
         return
+    quality: str | None = None
+    if video:
+        if not services.players.may_stream_video(chat_id):
+            # refused before any download: no other chat's picture is degraded
+            await message.answer(video_limit_text())
+            return
+        chosen = (await services.chat_settings.get(chat_id)).video_quality
+        quality = chosen or services.settings.player.video_quality
     request = SourceRequest(
         query=query,
         media=media,
         requested_by=sender_id(message) or None,
         requested_by_name=sender_name(message),
+        video_quality=quality,
     )
     progress = ProgressMessage(message)
     try:
@@ -83,7 +121,7 @@ async def play(
             raise
         await progress.finish(text)
         return
-    title = short_title(outcome.track.title)
+    title = track_title(outcome.track)
     if outcome.started:
         answer = _("▶️ Now playing: {title} ({duration})").format(
             title=title, duration=duration(outcome.track.duration)
@@ -92,6 +130,8 @@ async def play(
         answer = _("🕒 Queued #{position}: {title} ({duration})").format(
             position=outcome.position, title=title, duration=duration(outcome.track.duration)
         )
+    if video and not outcome.track.is_video:
+        answer += "\n" + _("There is no video in that: it plays as audio.")
     await progress.finish(answer)
 
 
@@ -221,6 +261,7 @@ def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="playback")
     router.message.register(play, Command("play"))
+    router.message.register(vplay, Command("vplay"))
     router.message.register(skip, Command("skip"))
     router.message.register(end, Command("end", "stop"))
     router.message.register(pause, Command("pause"))
