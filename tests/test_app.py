@@ -6,24 +6,19 @@ stops cleanly, /healthz answers.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import signal
-import sys
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.audio import make_tone
+from tests.support.bot_process import BotProcess, wait_healthy, write_config
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
 from tests.support.procs import free_port
 from tests.support.tg_objects import UpdateFactory, admin, user
 
-ROOT = Path(__file__).resolve().parent.parent
 GROUP = -1001700000001
 ALICE = user(10, "Alice")
 BOB = user(20, "Bob")
@@ -49,85 +44,6 @@ async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Media
     await server.start()
     yield server
     await server.close()
-
-
-def write_config(workdir: Path, api: FakeBotAPI, web_port: int, redis_url: str) -> Path:
-    path = workdir / "config.toml"
-    path.write_text(
-        f"""
-[telegram]
-bot_token = "{api.token}"
-api_base = "{api.url}"
-[engine]
-kind = "local"
-[storage]
-database_url = "sqlite+aiosqlite:///{workdir / "sattva.db"}"
-redis_url = "{redis_url}"
-[sources]
-allow_private_networks = true
-cache_dir = "{workdir / "cache"}"
-ytdlp_enabled = false
-[web]
-port = {web_port}
-secret_key = "process-test-secret-key"
-[logging]
-format = "text"
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-class BotProcess:
-    def __init__(self, config: Path, workdir: Path) -> None:
-        self.config = config
-        self.workdir = workdir
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SATTVA_")}
-        env["PYTHONPATH"] = str(ROOT)
-        self.log = (self.workdir / "bot.log").open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(self.config),
-            cwd=self.workdir,
-            env=env,
-            stdout=self.log,
-            stderr=self.log,
-        )
-
-    async def signal(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = await asyncio.wait_for(self.proc.wait(), 30)
-        self.log.close()
-        return code
-
-
-def healthz(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-async def wait_healthy(port: int, timeout: float = 45) -> dict[str, object]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            status, body = await asyncio.to_thread(healthz, port)
-            if status == 200:
-                return body
-        except OSError:
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the bot never became healthy")
-        await asyncio.sleep(0.2)
 
 
 def child_commands(pid: int) -> list[list[str]]:
