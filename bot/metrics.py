@@ -25,6 +25,9 @@ ACTIVE_STREAMS_BY_KIND = Gauge(
 VIDEO_FRAMES = Counter(
     "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
 )
+RTMP_RECONNECTS = Counter(
+    "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
+)
 LISTENERS = Gauge(
     "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY
 )
