@@ -61,12 +61,17 @@ class Application:
         self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
         await self.egress.start()
         set_http_proxy(self.egress.url)
-        self.engine: VoiceEngine = build_engine(s, invite_link=self._invite_link)
         self.resolver = SourceResolver.from_settings(s, self.bot)
         # one instance for the player, the bot and the web panel: its cache is only
         # invalidated by writes that go through it
         self.chat_settings = ChatSettingsRepo(
             self.sessions, cache_seconds=s.storage.settings_cache_seconds
+        )
+        self.engine: VoiceEngine = build_engine(
+            s,
+            invite_link=self._invite_link,
+            rtmp_targets=self.chat_settings.rtmp_target,
+            engine_choice=self.chat_settings.engine_choice,
         )
         self.players = PlayerManager(
             store=self.store,

@@ -104,8 +104,9 @@ async def check_telegram(settings: Settings) -> CheckResult:
 
 
 async def check_assistant(settings: Settings) -> CheckResult:
-    if settings.engine.kind == "local":
-        return CheckResult("assistant", True, "not needed: engine.kind is local")
+    if settings.engine.kind in ("local", "rtmp"):
+        kind = settings.engine.kind
+        return CheckResult("assistant", True, f"not needed: engine.kind is {kind}")
     a = settings.assistant
     missing = [
         key

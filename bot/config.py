@@ -66,7 +66,7 @@ class AssistantConfig(_Section):
 
 
 class EngineConfig(_Section):
-    kind: Literal["pytgcalls", "local"] = "pytgcalls"
+    kind: Literal["pytgcalls", "local", "rtmp"] = "pytgcalls"
     # engine "local" has no call: the listener count it reports until set_listeners changes it
     local_listeners: int = Field(default=1, ge=0)
     # may the assistant start a chat's voice/video chat itself when none is running?

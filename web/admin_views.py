@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
+from bot.domain.video import QUALITIES
 from bot.storage.admins import check_username, hash_password
 from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
 from web.audit import actor_of, diff, record, row_values
@@ -76,12 +77,26 @@ class AuditedView(ModelView):
         )
 
 
+class StreamKeyForm(Form):
+    """The panel's only way to a chat's RTMP stream key: typed here, never shown back."""
+
+    rtmp_key_new = PasswordField(
+        "RTMP stream key",
+        description="Leave empty to keep the current key; it is never shown.",
+    )
+
+
 class ChatAdmin(AuditedView, model=Chat):
     name = "Chat"
     name_plural = "Chats"
     icon = "fa-solid fa-comments"
     can_create = False  # a chat's row appears when the bot first acts there
     can_delete = False
+    # the stream key is a secret: not in the audit log, the details page or an export
+    audit_exclude = frozenset({"rtmp_key"})
+    column_details_exclude_list: ClassVar[Any] = [Chat.rtmp_key]
+    column_export_exclude_list: ClassVar[Any] = [Chat.rtmp_key]
+    form_base_class = StreamKeyForm
     column_list: ClassVar[Any] = [
         Chat.id,
         Chat.title,
@@ -90,6 +105,8 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.auto_end_minutes,
         Chat.always_on,
         Chat.volume,
+        Chat.video_quality,
+        Chat.engine,
         Chat.updated_at,
     ]
     column_searchable_list: ClassVar[Any] = [Chat.title]
@@ -102,6 +119,9 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.always_on,
         Chat.playlist,
         Chat.volume,
+        Chat.video_quality,
+        Chat.engine,
+        Chat.rtmp_url,
     ]
     # set per app by ``chat_admin_view``; None leaves stale settings to the cache's TTL
     forget_chat_settings: ClassVar[Callable[[int], None] | None] = None
@@ -114,6 +134,19 @@ class ChatAdmin(AuditedView, model=Chat):
             forget(int(model.id))
         await super().after_model_change(data, model, is_created, request)
 
+    async def on_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        await super().on_model_change(data, model, is_created, request)
+        key = str(data.pop("rtmp_key_new", None) or "")
+        if key:
+            data["rtmp_key"] = key
+        if data.get("engine") == "rtmp" and not (data.get("rtmp_url") and (key or model.rtmp_key)):
+            raise ValueError("engine rtmp needs an rtmp:// or rtmps:// URL and a stream key")
+
+    def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"rtmp_key": "(set)"} if data.get("rtmp_key") else {}
+
     form_args: ClassVar[dict[str, dict[str, Any]]] = {
         "language": {
             "validators": [validators.Optional(), validators.AnyOf(["en", "ru", "uk"])],
@@ -125,6 +158,18 @@ class ChatAdmin(AuditedView, model=Chat):
         },
         "volume": {"validators": [validators.NumberRange(min=1, max=200)]},
         "playlist": {"description": "24/7 playlist: one URL, library name or folder per line"},
+        "video_quality": {
+            "validators": [validators.Optional(), validators.AnyOf(list(QUALITIES))],
+            "description": "/vplay's quality: 360p, 480p, 720p, 1080p; empty: the default",
+        },
+        "engine": {
+            "validators": [validators.Optional(), validators.AnyOf(["rtmp"])],
+            "description": "rtmp: stream to the RTMP URL and key below; empty: engine.kind",
+        },
+        "rtmp_url": {
+            "validators": [validators.Optional(), validators.Regexp(r"^rtmps?://[^/\s]+")],
+            "description": "rtmp:// or rtmps:// URL of the chat's RTMP stream",
+        },
     }
 
 

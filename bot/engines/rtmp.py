@@ -28,6 +28,7 @@ import os
 from dataclasses import replace
 
 from bot import metrics
+from bot.domain.ports import RtmpTarget
 from bot.domain.video import fit
 from bot.engines.base import (
     CallGone,
@@ -49,7 +50,6 @@ from bot.engines.dispatch import EventDispatcher
 from bot.engines.rtmp_feed import (
     STDERR_KEEP,
     Push,
-    RtmpTarget,
     TargetLookup,
     Track,
     forward,

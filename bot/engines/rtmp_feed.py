@@ -9,23 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot import metrics
+from bot.domain.ports import RtmpTarget
 from bot.domain.video import VideoSpec
 from bot.engines.base import PlayRequest
 from bot.engines.decode import AUDIO_BYTES_PER_SECOND
 
 STDERR_KEEP = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class RtmpTarget:
-    url: str  # rtmp:// or rtmps://
-    key: str  # secret
-
-    def address(self) -> str:
-        return f"{self.url.rstrip('/')}/{self.key}"
-
-    def redact(self, text: str) -> str:
-        return text.replace(self.key, "<key>") if self.key else text
 
 
 TargetLookup = Callable[[int], Awaitable[RtmpTarget | None]]

@@ -37,6 +37,7 @@ def command_list() -> list[tuple[str, str]]:
         ("unauth", _("take that right back (administrators)")),
         ("authlist", _("list the users allowed to control playback")),
         ("lang", _("set the chat language: en, ru, uk")),
+        ("rtmp", _("stream a chat to an RTMP URL and key (in a private message)")),
         ("help", _("this list")),
     ]
 

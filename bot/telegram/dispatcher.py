@@ -19,7 +19,7 @@ from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import KnownChats
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers import auth, basic, controls, owner, playback, queue, settings
+from bot.telegram.routers import auth, basic, controls, owner, playback, queue, rtmp, settings
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
 
@@ -45,6 +45,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         settings.build_router(),
         auth.build_router(),
         owner.build_router(),
+        rtmp.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )

@@ -55,6 +55,10 @@ def engine_error_text(exc: EngineError) -> str:
         "no_active_call": _("Start a voice chat in this group first."),
         "not_allowed": _("The assistant is not allowed to join the voice chat."),
         "media_error": _("This media cannot be played."),
+        "no_rtmp_target": _(
+            "This chat has no RTMP stream set: an administrator sets one with /rtmp in a "
+            "private message to me."
+        ),
     }
     return texts.get(exc.code, _("Playback failed; try again."))
 

@@ -1,4 +1,5 @@
-"""Per-chat video quality for /vplay (NULL: the configured player.video_quality).
+"""Per-chat video: /vplay's quality (NULL: the configured player.video_quality), the engine
+the chat streams through (NULL: engine.kind) and its RTMP URL and stream key.
 
 Revision ID: 0002
 Revises: 0001
@@ -19,8 +20,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("chats") as batch:
         batch.add_column(sa.Column("video_quality", sa.String(length=8), nullable=True))
+        batch.add_column(sa.Column("engine", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("rtmp_url", sa.Text(), nullable=False, server_default=""))
+        batch.add_column(sa.Column("rtmp_key", sa.Text(), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("chats") as batch:
-        batch.drop_column("video_quality")
+        for column in ("rtmp_key", "rtmp_url", "engine", "video_quality"):
+            batch.drop_column(column)
