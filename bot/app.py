@@ -15,18 +15,21 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
-from bot.engines.base import VoiceEngine
-from bot.engines.factory import build_engine
+from bot.engines.factory import build_engine, player_engine
+from bot.engines.pool import AssistantPool
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
+from bot.metrics import POLLING
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
+from bot.storage.assignments import AssignmentRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store
 from bot.storage.queue import QueueStore
@@ -34,6 +37,7 @@ from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
 from bot.telegram.services import build_services
+from bot.telegram.webhook import WebhookIntake, open_dedupe
 from web.health import standard_probes
 from web.server import WebServer, start_sidecar
 from web.services import WebServices
@@ -61,15 +65,28 @@ class Application:
         self.egress = EgressProxy(allow_private=s.sources.allow_private_networks)
         await self.egress.start()
         set_http_proxy(self.egress.url)
+        self.node_id = s.node_id()
+        self.assignments = AssignmentRepo(self.sessions)
+        # engine.kind = "rtmp" needs no assistant account: no pool at all
+        self.pool: AssistantPool | None = None
+        if s.engine.kind != "rtmp":
+            self.pool = build_engine(
+                s,
+                invite_link=self._invite_link,
+                assignments=self.assignments,
+                notice=self._assistant_notice,
+                unban=self._unban_assistant,
+            )
         self.resolver = SourceResolver.from_settings(s, self.bot)
         # one instance for the player, the bot and the web panel: its cache is only
         # invalidated by writes that go through it
         self.chat_settings = ChatSettingsRepo(
             self.sessions, cache_seconds=s.storage.settings_cache_seconds
         )
-        self.engine: VoiceEngine = build_engine(
+        # what the player talks to: the pool, or the RTMP engine for chats that chose it
+        self.engine: VoiceEngine = player_engine(
             s,
-            invite_link=self._invite_link,
+            self.pool,
             rtmp_targets=self.chat_settings.rtmp_target,
             engine_choice=self.chat_settings.engine_choice,
         )
@@ -82,6 +99,7 @@ class Application:
             playlists=self.resolver,
             config=s.player,
             per_chat_labels=s.metrics.per_chat_labels,
+            placement=self._placement,
         )
         await self.engine.start()
         await self.players.start()
@@ -97,7 +115,14 @@ class Application:
         )
         self.dp: Dispatcher = build_dispatcher(services)
         self.dp.startup.register(self._on_polling)
-        self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
+        self.webhook: WebhookIntake | None = None
+        if s.telegram.mode == "webhook":
+            self.webhook = WebhookIntake(
+                self.dp, self.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
+            )
+            await self.dp.emit_startup(bot=self.bot, **self._workflow())
+        else:
+            self._tasks.append(asyncio.create_task(self._poll(), name="bot-polling"))
         restored = await self.players.recover()
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
         self.web: WebServer | None = await start_sidecar(
@@ -108,6 +133,7 @@ class Application:
                 players=self.players,
                 store=self.store,
                 forget_chat_settings=self.chat_settings.forget,
+                telegram_webhook=self.webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=self.store,
@@ -116,12 +142,29 @@ class Application:
                 ),
             )
         )
+        if self.webhook is not None:
+            # after the sidecar listens: Telegram starts posting at once
+            await self.bot.set_webhook(
+                s.telegram.webhook_url,
+                secret_token=s.telegram.webhook_secret.get_secret_value(),
+                allowed_updates=self.dp.resolve_used_update_types(),
+            )
+
+    def _workflow(self) -> dict[str, Any]:
+        """What aiogram's polling hands its startup/shutdown handlers, for webhook mode."""
+        return {"dispatcher": self.dp, "bots": (self.bot,), **self.dp.workflow_data}
 
     async def stop(self) -> None:
         if getattr(self, "web", None) is not None:
             assert self.web is not None
             await self.web.stop()
-        if hasattr(self, "dp"):
+        if getattr(self, "webhook", None) is not None:
+            assert self.webhook is not None
+            self.polling = False
+            POLLING.set(0)
+            await self.dp.emit_shutdown(bot=self.bot, **self._workflow())
+            await self.webhook.close()
+        elif hasattr(self, "dp"):
             with contextlib.suppress(RuntimeError):  # polling had not started yet
                 await self.dp.stop_polling()
         for task in self._tasks:
@@ -148,8 +191,21 @@ class Application:
         link = await self.bot.create_chat_invite_link(chat_id, name="sattva assistant")
         return link.invite_link
 
+    async def _unban_assistant(self, chat_id: int, user_id: int) -> bool:
+        return await self.bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+
+    def _assistant_notice(self, chat_id: int, code: str, data: dict[str, Any]) -> None:
+        """An assistant-side failure moved a chat: the chat is told in one line (announcer)
+        and the monitoring sees it."""
+        self.bus.publish("system_alert", chat_id, {"kind": "assistant_moved", "code": code, **data})
+
+    def _placement(self, chat_id: int) -> dict[str, Any]:
+        assistant = None if self.pool is None else self.pool.assistant_of(chat_id)
+        return {"assistant": assistant, "node": self.node_id}
+
     async def _on_polling(self) -> None:
         self.polling = True
+        POLLING.set(1)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
@@ -159,13 +215,18 @@ class Application:
             await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
         finally:
             self.polling = False
+            POLLING.set(0)
 
 
 def _secrets(settings: Settings) -> list[str]:
     return [
         settings.telegram.bot_token.get_secret_value(),
-        settings.assistant.api_hash.get_secret_value(),
-        settings.assistant.session_string.get_secret_value(),
+        settings.telegram.webhook_secret.get_secret_value(),
+        *(
+            secret.get_secret_value()
+            for a in settings.assistant_pool()
+            for secret in (a.api_hash, a.session_string)
+        ),
         settings.web.secret_key.get_secret_value(),
         settings.web.monitoring_token.get_secret_value(),
     ]

@@ -103,41 +103,51 @@ async def check_telegram(settings: Settings) -> CheckResult:
     return CheckResult("telegram", True, f"@{me.username} (id {me.id})")
 
 
-async def check_assistant(settings: Settings) -> CheckResult:
-    if settings.engine.kind in ("local", "rtmp"):
-        kind = settings.engine.kind
-        return CheckResult("assistant", True, f"not needed: engine.kind is {kind}")
-    a = settings.assistant
-    missing = [
-        key
-        for key, present in (
-            ("api_id", a.api_id > 0),
-            ("api_hash", bool(a.api_hash.get_secret_value())),
-            ("session_string", bool(a.session_string.get_secret_value())),
-        )
-        if not present
-    ]
-    if missing:
-        return CheckResult(
-            "assistant",
-            False,
-            f"assistant.{', assistant.'.join(missing)} not set (python -m bot session makes one)",
-        )
-    return CheckResult("assistant", True, "session string present")
+async def check_assistants(settings: Settings) -> list[CheckResult]:
+    """One line per account of the pool (``[[assistants]]``, or ``[assistant]`` alone)."""
+    from bot.engines.factory import entry_key, missing_credentials
+
+    results = []
+    for entry in settings.assistant_pool():
+        label = f"assistant {entry.name}" if settings.assistants else "assistant"
+        if settings.engine.kind in ("local", "rtmp"):
+            kind = settings.engine.kind
+            detail = (
+                f"virtual account (engine.kind is {kind})"
+                if settings.assistants and kind == "local"
+                else f"not needed: engine.kind is {kind}"
+            )
+            results.append(CheckResult(label, True, detail))
+            continue
+        missing = missing_credentials(entry)
+        if missing:
+            key = entry_key(settings, entry)
+            keys = ", ".join(f"{key}.{m}" for m in missing)
+            results.append(
+                CheckResult(label, False, f"{keys} not set (python -m bot session makes one)")
+            )
+        else:
+            results.append(CheckResult(label, True, "session string present"))
+    return results
 
 
-CHECKS: tuple[Callable[[Settings], Awaitable[CheckResult]], ...] = (
+Check = Callable[[Settings], Awaitable[CheckResult | list[CheckResult]]]
+
+CHECKS: tuple[Check, ...] = (
     check_tools,
     check_database,
     check_redis,
     check_telegram,
-    check_assistant,
+    check_assistants,
 )
 
 
 async def run_checks(settings: Settings, out: Callable[[str], None] = print) -> bool:
     out(CheckResult("config", True, "valid").line())
-    results = [await check(settings) for check in CHECKS]
+    results: list[CheckResult] = []
+    for check in CHECKS:
+        result = await check(settings)
+        results.extend(result if isinstance(result, list) else [result])
     for result in results:
         out(result.line())
     return all(r.ok for r in results)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ASSISTANT_NAME_RE, ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     session.add_argument("--api-id", type=int, default=None, help="my.telegram.org api_id")
     session.add_argument("--api-hash", default=None, help="my.telegram.org api_hash")
+    session.add_argument(
+        "--name", default=None, help="print an [[assistants]] table for this account of the pool"
+    )
     return parser
 
 
@@ -64,22 +68,43 @@ def _session(args: argparse.Namespace) -> int:
         except ConfigError:
             settings = None
         if settings is not None:
-            api_id = api_id or settings.assistant.api_id or None
-            api_hash = api_hash or settings.assistant.api_hash.get_secret_value() or None
+            first = settings.assistant_pool()[0]
+            api_id = api_id or first.api_id or None
+            api_hash = api_hash or first.api_hash.get_secret_value() or None
     if not api_id or not api_hash:
         return _fail(
             "session: api_id and api_hash are needed (--api-id/--api-hash, or [assistant] "
             "in the config); get them at my.telegram.org",
             EXIT_CONFIG,
         )
+    name: str | None = args.name
+    if name is not None and not ASSISTANT_NAME_RE.match(name):
+        return _fail("session: --name: 1-32 characters of A-Z, a-z, 0-9, _ and -", EXIT_CONFIG)
     if not sys.stdin.isatty():
         return _fail("session: interactive; run it in a terminal", EXIT_CONFIG)
     from bot.assistant_session import create_session_string
 
     session_string = asyncio.run(create_session_string(api_id, api_hash))
-    print("Put this in [assistant] session_string (keep it secret):")
-    print(session_string)
+    if name is None:
+        print("Put this in [assistant] session_string (keep it secret):")
+        print(session_string)
+    else:
+        print("Add this account to the config (keep it secret):")
+        print(assistant_table(name, api_id, api_hash, session_string))
     return 0
+
+
+def assistant_table(name: str, api_id: int, api_hash: str, session_string: str) -> str:
+    """The ``[[assistants]]`` table that adds one account to the pool."""
+    return "\n".join(
+        (
+            "[[assistants]]",
+            f"name = {json.dumps(name)}",
+            f"api_id = {api_id}",
+            f"api_hash = {json.dumps(api_hash)}",
+            f"session_string = {json.dumps(session_string)}",
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

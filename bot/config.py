@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,9 @@ DEFAULT_CONFIG_PATH = "config.toml"
 ENV_CONFIG_PATH = "SATTVA_CONFIG"
 
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+# Telegram's rule for setWebhook's secret_token: 1-256 of these characters
+_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+ASSISTANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 class ConfigError(Exception):
@@ -45,6 +49,24 @@ class TelegramConfig(_Section):
     bot_token: SecretStr
     api_base: str = "https://api.telegram.org"
     owners: list[int] = Field(default_factory=list)
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme != "https":
+            raise ValueError("must be empty or an https:// URL (Telegram posts only to HTTPS)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _WEBHOOK_SECRET_RE.match(secret):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("bot_token")
     @classmethod
@@ -63,6 +85,35 @@ class AssistantConfig(_Section):
     api_id: int = 0
     api_hash: SecretStr = SecretStr("")
     session_string: SecretStr = SecretStr("")
+
+    def is_set(self) -> bool:
+        return bool(
+            self.api_id
+            or self.api_hash.get_secret_value()
+            or self.session_string.get_secret_value()
+        )
+
+
+class AssistantEntry(AssistantConfig):
+    """One account of the pool (``[[assistants]]``); the name shows in the panel and events."""
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not ASSISTANT_NAME_RE.match(value):
+            raise ValueError("must be 1-32 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+
+#: the name the single ``[assistant]`` table gets as a pool of one
+DEFAULT_ASSISTANT_NAME = "main"
+
+
+class ClusterConfig(_Section):
+    enabled: bool = False
+    node_id: str = ""  # empty: host name + pid
 
 
 class EngineConfig(_Section):
@@ -144,6 +195,9 @@ class WebConfig(_Section):
     https_only: bool = False
     login_attempts_per_minute: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks):
+    # behind nginx, the client address (login throttle) and scheme (redirects) come from them.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class MetricsConfig(_Section):
@@ -164,6 +218,8 @@ class Settings(BaseSettings):
 
     telegram: TelegramConfig
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
+    assistants: list[AssistantEntry] = Field(default_factory=list)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
@@ -195,6 +251,75 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "config: player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
             )
+        self._check_assistants()
+        self._check_webhook()
+        self._check_cluster()
+
+    def assistant_pool(self) -> list[AssistantEntry]:
+        """The accounts to run: ``[[assistants]]``, or ``[assistant]`` as a pool of one."""
+        if self.assistants:
+            return list(self.assistants)
+        a = self.assistant
+        return [
+            AssistantEntry(
+                name=DEFAULT_ASSISTANT_NAME,
+                api_id=a.api_id,
+                api_hash=a.api_hash,
+                session_string=a.session_string,
+            )
+        ]
+
+    def node_id(self) -> str:
+        """This process's name in the cluster (and in events): configured, or host + pid."""
+        return self.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def _check_assistants(self) -> None:
+        if self.assistants and self.assistant.is_set():
+            raise ConfigError(
+                "config: assistant: set either [assistant] or [[assistants]], not both"
+            )
+        names = [a.name for a in self.assistants]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"config: assistants: the name {twice[0]!r} is used twice")
+
+    def _check_webhook(self) -> None:
+        t = self.telegram
+        if t.mode != "webhook":
+            return
+        if not t.webhook_url:
+            raise ConfigError(
+                'config: telegram.webhook_url: required when telegram.mode = "webhook"'
+            )
+        if not t.webhook_secret.get_secret_value():
+            raise ConfigError(
+                'config: telegram.webhook_secret: required when telegram.mode = "webhook"'
+            )
+        if not self.web.enabled:
+            raise ConfigError(
+                'config: web.enabled: must be true when telegram.mode = "webhook" '
+                "(updates arrive at POST /telegram/webhook)"
+            )
+
+    def _check_cluster(self) -> None:
+        if not self.cluster.enabled:
+            return
+        if not self.storage.redis_url:
+            raise ConfigError(
+                "config: storage.redis_url: required when cluster.enabled is true "
+                "(leases, routing and update dedupe live in Redis)"
+            )
+        if not self.storage.database_url.startswith("postgresql+asyncpg://"):
+            raise ConfigError(
+                "config: storage.database_url: cluster.enabled needs PostgreSQL "
+                "(postgresql+asyncpg://...), shared by every node"
+            )
+        # Honest about the limit: leases, routing and fencing are not built yet, and two
+        # processes on one assistant session would invalidate it (AuthKeyDuplicated).
+        raise ConfigError(
+            "config: cluster.enabled: several processes are not supported by this version; "
+            "run one process (it can drive several [[assistants]])"
+        )
 
 
 def _describe(exc: ValidationError) -> str:

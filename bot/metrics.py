@@ -68,6 +68,18 @@ TELEGRAM_RETRIES = Counter(
     "Bot API calls retried after 429, 5xx or a network error",
     registry=REGISTRY,
 )
+ASSISTANT_STREAMS = Gauge(
+    "sattva_assistant_streams",
+    "Streams per assistant account of the pool",
+    ["assistant"],
+    registry=REGISTRY,
+)
+ASSISTANT_MOVES = Counter(
+    "sattva_assistant_moves",
+    "Chats moved to another assistant account, by cause",
+    ["reason"],
+    registry=REGISTRY,
+)
 WS_CONNECTIONS = Gauge("sattva_ws_connections", "Open monitoring WebSockets", registry=REGISTRY)
 WS_DROPPED = Counter(
     "sattva_ws_dropped_clients", "Monitoring clients dropped for falling behind", registry=REGISTRY
@@ -77,6 +89,35 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "sattva_http_request_seconds", "Web sidecar latency", ["method", "route"], registry=REGISTRY
+)
+
+HEALTH = Gauge(
+    "sattva_health",
+    "1 when the part answers (bot polling, storage, engine), as /healthz saw it last; "
+    "refreshed at every scrape",
+    ["part"],
+    registry=REGISTRY,
+)
+POLLING = Gauge(
+    "sattva_polling", "1 while this process polls Telegram for updates", registry=REGISTRY
+)
+LAST_POLL = Gauge(
+    "sattva_polling_last_success_timestamp_seconds",
+    "When getUpdates last answered (long polling answers at least every polling timeout)",
+    registry=REGISTRY,
+)
+COMMAND_SECONDS = Histogram(
+    "sattva_command_seconds",
+    "Time from a command's arrival to its handler's return; command is one the bot "
+    "registered, or 'other'",
+    ["command"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+ENGINE_FLOOD_WAITS = Counter(
+    "sattva_engine_flood_waits",
+    "FloodWait answers Telegram gave an assistant account",
+    registry=REGISTRY,
 )
 
 # Opt-in, bounded by the number of chats actually streaming; see forget_chat.

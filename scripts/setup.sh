@@ -14,6 +14,11 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+
 if [ "$want_test" = 1 ]; then
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    # the deployment kit's files are checked by their own tools (tests/deploy)
+    command -v nginx >/dev/null 2>&1 || need+=(nginx)
+    command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+    command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${need[*]}"
@@ -26,6 +31,15 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get "${apt_wait[@]}" update -qq
     DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends \
         "${need[@]}" >/dev/null
+    # The tests run nginx and Prometheus themselves, on loopback with their own configs; the
+    # system services Debian enables with the packages are not wanted on a test machine.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        for unit in nginx prometheus; do
+            if [[ " ${need[*]} " == *" $unit "* ]]; then
+                systemctl disable --now "$unit" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -14,7 +14,7 @@ from tests.support.fake_botapi import FakeBotAPI
 from tests.support.procs import RedisServer, free_port
 
 
-def make_settings(api_base: str, tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+def make_settings(api_base: str, tmp_path: Path, **sections: Any) -> Settings:
     data: dict[str, Any] = {
         "telegram": {"bot_token": FakeBotAPI().token, "api_base": api_base},
         "engine": {"kind": "local"},
@@ -22,7 +22,10 @@ def make_settings(api_base: str, tmp_path: Path, **sections: dict[str, Any]) -> 
         "web": {"enabled": False},
     }
     for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
+        if isinstance(values, list):  # an array of tables ([[assistants]])
+            data[name] = values
+        else:
+            data.setdefault(name, {}).update(values)
     return settings_from_mapping(data)
 
 
@@ -92,4 +95,24 @@ async def test_wrong_token_and_redis_without_aof(tmp_path: Path) -> None:
     assert "FAIL telegram: the bot token was rejected (getMe: 401)" in lines
     assert (
         "FAIL redis: reachable, but appendonly is off: queues would not survive a restart" in lines
+    )
+
+
+async def test_each_assistant_of_the_pool_has_its_line(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(
+        dead,
+        tmp_path,
+        engine={"kind": "pytgcalls"},
+        assistants=[
+            {"name": "a1", "api_id": 5, "api_hash": "h", "session_string": "s"},
+            {"name": "b2", "api_id": 6},
+        ],
+    )
+    ok, lines = await check(settings)
+    assert not ok
+    assert "ok   assistant a1: session string present" in lines
+    assert (
+        "FAIL assistant b2: assistants[b2].api_hash, assistants[b2].session_string not set "
+        "(python -m bot session makes one)" in lines
     )

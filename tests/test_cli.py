@@ -136,3 +136,25 @@ def test_admin_create_through_the_command_line(tmp_path: Path) -> None:
     )
     assert short.returncode == 2
     assert "Traceback" not in short.stderr
+
+
+def test_session_name_must_be_a_pool_name(tmp_path: Path) -> None:
+    result = run_bot(
+        "session", "--api-id", "12345", "--api-hash", "abcdef0123", "--name", "a b", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "--name: 1-32 characters" in result.stderr
+
+
+def test_assistant_table_loads_as_a_pool_entry(tmp_path: Path) -> None:
+    from bot.cli import assistant_table
+    from bot.config import load_settings
+
+    table = assistant_table("a2", 777, 'h"ash', "SeSsIoN==")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nenabled = false\n{table}\n', encoding="utf-8"
+    )
+    [entry] = load_settings(config).assistant_pool()
+    assert (entry.name, entry.api_id, entry.api_hash.get_secret_value()) == ("a2", 777, 'h"ash')
+    assert entry.session_string.get_secret_value() == "SeSsIoN=="

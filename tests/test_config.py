@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,9 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         sub = field.annotation
+        args = typing.get_args(sub)
+        if typing.get_origin(sub) is list and args and issubclass(args[0], BaseModel):
+            sub = args[0]  # an array of tables: its keys
         if isinstance(sub, type) and issubclass(sub, BaseModel):
             keys |= _keys(sub, f"{prefix}{name}.")
         else:
@@ -141,7 +146,12 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
 def test_example_lists_every_key_and_loads() -> None:
     """config.example.toml stays in step with the code: the same keys, and it validates."""
     data = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
-    example = {f"{section}.{key}" for section, values in data.items() for key in values}
+    example = {
+        f"{section}.{key}"
+        for section, values in data.items()
+        for table in (values if isinstance(values, list) else [values])
+        for key in table
+    }
     assert example == _keys(Settings)
     # validates as it stands except for the one secret the operator must choose
     data["web"]["secret_key"] = "chosen-by-the-operator"
@@ -154,3 +164,92 @@ def test_example_has_a_comment_on_every_key() -> None:
     for line in (ROOT / "config.example.toml").read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
             assert "#" in line, f"no comment: {line}"
+
+
+def test_assistant_table_alone_is_a_pool_of_one(tmp_path: Path) -> None:
+    body = minimal('[assistant]\napi_id = 5\napi_hash = "h"\nsession_string = "s"\n')
+    pool = load_settings(write(tmp_path, body)).assistant_pool()
+    assert [(a.name, a.api_id, a.session_string.get_secret_value()) for a in pool] == [
+        ("main", 5, "s")
+    ]
+
+
+def test_assistants_array_is_the_pool(tmp_path: Path) -> None:
+    body = minimal(
+        '[engine]\nkind = "local"\n[[assistants]]\nname = "a1"\n[[assistants]]\nname = "b-2"\n'
+    )
+    assert [a.name for a in load_settings(write(tmp_path, body)).assistant_pool()] == ["a1", "b-2"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            '[assistant]\napi_id = 5\n[[assistants]]\nname = "a1"\n',
+            "config: assistant: set either [assistant] or [[assistants]], not both",
+        ),
+        (
+            '[[assistants]]\nname = "a1"\n[[assistants]]\nname = "a1"\n',
+            "config: assistants: the name 'a1' is used twice",
+        ),
+        ('[[assistants]]\nname = "a b"\n', "config: assistants.0.name: must be 1-32 characters"),
+        (
+            "[cluster]\nenabled = true\n",
+            "config: storage.redis_url: required when cluster.enabled is true",
+        ),
+        (
+            '[cluster]\nenabled = true\n[storage]\nredis_url = "redis://h:1/0"\n',
+            "config: storage.database_url: cluster.enabled needs PostgreSQL",
+        ),
+    ],
+)
+def test_pool_and_cluster_rules_are_one_line(tmp_path: Path, extra: str, line: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, minimal(extra)))
+    assert str(info.value).startswith(line)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("telegram", "line"),
+    [
+        ('mode = "webhook"', "config: telegram.webhook_url: required"),
+        (
+            'mode = "webhook"\nwebhook_url = "https://bot.example/telegram/webhook"',
+            "config: telegram.webhook_secret: required",
+        ),
+        (
+            'webhook_url = "http://bot.example/"',
+            "config: telegram.webhook_url: must be empty or an https://",
+        ),
+        ('webhook_secret = "has space"', "config: telegram.webhook_secret: must be 1-256"),
+    ],
+)
+def test_webhook_rules_are_one_line(tmp_path: Path, telegram: str, line: str) -> None:
+    body = f'[telegram]\nbot_token = "{TOKEN}"\n{telegram}\n[web]\nsecret_key = "s3cret-key-123"\n'
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, body))
+    assert str(info.value).startswith(line)
+
+
+def test_webhook_accepted_and_cluster_refused_until_built(tmp_path: Path) -> None:
+    webhook = (
+        f'[telegram]\nbot_token = "{TOKEN}"\nmode = "webhook"\n'
+        'webhook_url = "https://bot.example/telegram/webhook"\nwebhook_secret = "s_e-cret"\n'
+        '[web]\nsecret_key = "s3cret-key-123"\n'
+    )
+    assert load_settings(write(tmp_path, webhook)).telegram.mode == "webhook"
+    # the cluster passes its own checks, then is refused in one line: not pretended
+    cluster = minimal(
+        '[cluster]\nenabled = true\nnode_id = "n1"\n[storage]\nredis_url = "redis://h:1/0"\n'
+        'database_url = "postgresql+asyncpg://u@h/db"\n'
+    )
+    with pytest.raises(ConfigError, match=r"^config: cluster.enabled: several processes are not"):
+        load_settings(write(tmp_path, cluster))
+
+
+def test_node_id_defaults_to_host_and_pid(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, minimal()))
+    assert settings.node_id().endswith(f"-{os.getpid()}")
+    named = load_settings(write(tmp_path, minimal('[cluster]\nnode_id = "n7"\n')))
+    assert named.node_id() == "n7"

@@ -13,7 +13,14 @@ from wtforms import Form, PasswordField, validators
 
 from bot.domain.video import QUALITIES
 from bot.storage.admins import check_username, hash_password
-from bot.storage.models import AuditLog, AuthorizedUser, Chat, PlayHistory, WebAdmin
+from bot.storage.models import (
+    AuditLog,
+    AuthorizedUser,
+    Chat,
+    ChatAssistant,
+    PlayHistory,
+    WebAdmin,
+)
 from web.audit import actor_of, diff, record, row_values
 
 _BEFORE = "sattva_audit_before"
@@ -217,6 +224,24 @@ class PlayHistoryAdmin(ModelView, model=PlayHistory):
     column_default_sort: ClassVar[Any] = (PlayHistory.started_at, True)
 
 
+class ChatAssistantAdmin(ModelView, model=ChatAssistant):
+    """Which assistant account serves each chat (the pool moves chats by itself)."""
+
+    name = "Chat assistant"
+    name_plural = "Chat assistants"
+    icon = "fa-solid fa-user-astronaut"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list: ClassVar[Any] = [
+        ChatAssistant.chat_id,
+        ChatAssistant.assistant,
+        ChatAssistant.assigned_at,
+    ]
+    column_searchable_list: ClassVar[Any] = [ChatAssistant.assistant]
+    column_default_sort: ClassVar[Any] = (ChatAssistant.assigned_at, True)
+
+
 class PasswordForm(Form):
     """The admin form's only way to a password: typed here, stored as an argon2 hash."""
 
@@ -289,6 +314,7 @@ MODEL_VIEWS: tuple[type[ModelView], ...] = (
     ChatAdmin,
     AuthorizedUserAdmin,
     PlayHistoryAdmin,
+    ChatAssistantAdmin,
     WebAdminAdmin,
     AuditLogAdmin,
 )

@@ -16,6 +16,8 @@ from web.metrics import HttpMetricsMiddleware, install_system_collector, metrics
 from web.monitoring import MonitoringHub, monitoring_route
 from web.security import OriginCheckMiddleware, SecurityHeadersMiddleware
 from web.services import WebServices
+from web.webhook import PATH as WEBHOOK_PATH
+from web.webhook import webhook_route
 
 
 def create_app(services: WebServices) -> Starlette:
@@ -33,15 +35,20 @@ def create_app(services: WebServices) -> Starlette:
     app = Starlette(
         routes=[
             health_route(services),
-            metrics_route(),
+            metrics_route(services),
             monitoring_route(hub),
             *dashboard_routes(hub),
+            *(
+                [webhook_route(services.telegram_webhook)]
+                if services.telegram_webhook is not None
+                else []
+            ),
         ],
         # Outermost first: metrics see every answer, including the Origin refusals.
         middleware=[
             Middleware(HttpMetricsMiddleware),
             Middleware(SecurityHeadersMiddleware),
-            Middleware(OriginCheckMiddleware),
+            Middleware(OriginCheckMiddleware, exempt=(WEBHOOK_PATH,)),
             session_middleware(services),
         ],
         lifespan=lifespan,

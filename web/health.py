@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.engines.base import VoiceEngine
+from bot.metrics import HEALTH
 from bot.storage.queue import QueueStore
 from web.services import HEALTH_PARTS, HealthProbe, WebServices
 
@@ -52,12 +53,20 @@ def standard_probes(
     return {"bot": bot_polling, "storage": storage, "engine": engine.healthy}
 
 
+async def check(services: WebServices) -> dict[str, bool]:
+    """Every part's state, also left in ``sattva_health`` so alerts see what /healthz sees."""
+    results = await asyncio.gather(
+        *(_probe(name, services.health.get(name)) for name in HEALTH_PARTS)
+    )
+    status = dict(zip(HEALTH_PARTS, results, strict=True))
+    for name, ok in status.items():
+        HEALTH.labels(name).set(1 if ok else 0)
+    return status
+
+
 def health_route(services: WebServices) -> Route:
     async def healthz(request: Request) -> JSONResponse:
-        results = await asyncio.gather(
-            *(_probe(name, services.health.get(name)) for name in HEALTH_PARTS)
-        )
-        status = dict(zip(HEALTH_PARTS, results, strict=True))
+        status = await check(services)
         down = [name for name, ok in status.items() if not ok]
         if not down:
             return JSONResponse(status)

@@ -23,6 +23,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from web.health import check
+from web.services import WebServices
 
 UNMATCHED = "<unmatched>"
 
@@ -82,12 +84,14 @@ def install_system_collector(disk_path: Path) -> None:
             _collector.disk_path = disk_path
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
+def metrics_route(services: WebServices) -> Route:
+    async def metrics_endpoint(request: Request) -> Response:
+        # Health is probed per scrape (each probe is bounded), so an alert on sattva_health
+        # sees the state at most one scrape interval old.
+        await check(services)
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
 
-
-def metrics_route() -> Route:
     # A Route, not a Mount of prometheus' ASGI app: a Mount answers /metrics with a 307.
     return Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics")
 

@@ -53,15 +53,18 @@ def same_origin(headers: Headers) -> bool:
 
 
 class OriginCheckMiddleware:
-    """Pure ASGI, so WebSockets pass untouched (they check Origin themselves)."""
+    """Pure ASGI, so WebSockets pass untouched (they check Origin themselves).  ``exempt``:
+    paths authenticated otherwise than by the session cookie (the Telegram webhook)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, exempt: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["method"] in UNSAFE_METHODS
+            and scope["path"] not in self.exempt
             and not same_origin(Headers(scope=scope))
         ):
             response = PlainTextResponse(

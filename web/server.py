@@ -52,7 +52,9 @@ class WebServer:
             log_config=None,
             access_log=False,
             lifespan="on",
-            proxy_headers=False,
+            # X-Forwarded-* only from the configured proxies; anyone else could forge them
+            proxy_headers=bool(web.trusted_proxies),
+            forwarded_allow_ips=web.trusted_proxies or None,
             server_header=False,
             # clients only ever send "ping"; a big frame is not a monitoring client
             ws_max_size=WS_MAX_MESSAGE_BYTES,

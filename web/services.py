@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
 from bot.storage.queue import QueueStore
+from bot.telegram.webhook import WebhookIntake
 
 # A probe answers True when its part works; raising counts as down.
 HealthProbe = Callable[[], Awaitable[bool]]
@@ -36,3 +37,5 @@ class WebServices:
     # drops a chat's cached settings after the admin panel edits its row (the bot's
     # ChatSettingsRepo.forget); the default leaves it to the cache's TTL
     forget_chat_settings: Callable[[int], None] = lambda chat_id: None
+    # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
+    telegram_webhook: WebhookIntake | None = None

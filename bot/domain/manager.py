@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import PlayerConfig
 from bot.domain.always_on import AlwaysOn
@@ -27,7 +27,7 @@ from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import EventBus
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
-from bot.domain.playback import PlayerDeps
+from bot.domain.playback import NO_PLACEMENT, PlayerDeps
 from bot.domain.player import ChatPlayer
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
 from bot.domain.stream_stats import StreamStats
@@ -84,6 +84,7 @@ class PlayerManager:
         config: PlayerConfig,
         clock: Clock | None = None,
         per_chat_labels: bool = False,
+        placement: Callable[[int], dict[str, Any]] | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -105,6 +106,7 @@ class PlayerManager:
             clock=self._clock,
             config=config,
             stats=self.stats,
+            placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.config import PlayerConfig
@@ -48,6 +49,10 @@ POSITION_SLACK_SECONDS = 0.5
 QUEUE_UPDATE_TITLES = 5
 
 
+#: track_change's placement keys for a process without pool or cluster names
+NO_PLACEMENT: dict[str, Any] = {"assistant": None, "node": None}
+
+
 @dataclass(frozen=True, slots=True)
 class PlayerDeps:
     store: QueueStore
@@ -60,6 +65,8 @@ class PlayerDeps:
     clock: Clock
     config: PlayerConfig
     stats: StreamStats
+    #: where a chat is served (``{"assistant": name, "node": id}``), carried by track_change
+    placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
 
 
 def track_data(track: Track) -> dict[str, Any]:
@@ -240,7 +247,12 @@ class Playback:
         d.bus.publish(
             "track_change",
             self.chat_id,
-            {**track_data(current.track), "reason": reason, "position": current.position},
+            {
+                **track_data(current.track),
+                **d.placement(self.chat_id),
+                "reason": reason,
+                "position": current.position,
+            },
         )
         self._status("paused" if current.paused else "playing")
 

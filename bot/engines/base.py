@@ -28,8 +28,21 @@ class NoActiveCall(EngineError):
 
 
 class NotAllowed(EngineError):
-    def __init__(self, message: str = "the assistant is not allowed to join") -> None:
-        super().__init__(message, code="not_allowed")
+    """``code``: "not_allowed" (the voice chat refuses everyone), "banned" (this account is
+    banned or was removed), "not_member" (this account cannot get in); the assistant pool
+    moves a chat to another account on the last two only."""
+
+    def __init__(
+        self, message: str = "the assistant is not allowed to join", *, code: str = "not_allowed"
+    ) -> None:
+        super().__init__(message, code=code)
+
+
+class ChannelsTooMuch(EngineError):
+    """The account is in too many groups (``CHANNELS_TOO_MUCH``) and cannot join another."""
+
+    def __init__(self) -> None:
+        super().__init__("the assistant account is in too many groups", code="channels_too_much")
 
 
 class MediaError(EngineError):

@@ -50,6 +50,26 @@ VIDEO_CHUNK = 1 << 20
 _STDERR_KEEP = 4096
 
 
+class VirtualFaults:
+    """Scripted assistant-side failures of a virtual account: the next ``play`` in a chat
+    (or in any chat, ``chat_id=None``) raises the given error, ``times`` times."""
+
+    def __init__(self) -> None:
+        self._script: dict[int | None, list[EngineError]] = {}
+
+    def add(self, error: EngineError, *, chat_id: int | None = None, times: int = 1) -> None:
+        self._script.setdefault(chat_id, []).extend([error] * times)
+
+    def clear(self) -> None:
+        self._script.clear()
+
+    def raise_for(self, chat_id: int) -> None:
+        for key in (chat_id, None):
+            pending = self._script.get(key)
+            if pending:
+                raise pending.pop(0)
+
+
 @dataclass(eq=False)
 class _Run:
     """One ffmpeg process; a pause, seek or volume change replaces it with another."""
@@ -98,10 +118,22 @@ class _Session:
 class LocalEngine:
     name = "local"
 
-    def __init__(self, *, default_listeners: int = 1, ffmpeg: str = "ffmpeg") -> None:
+    def __init__(
+        self,
+        *,
+        default_listeners: int = 1,
+        ffmpeg: str = "ffmpeg",
+        account: str = "local",
+        user_id: int | None = None,
+    ) -> None:
         self._default_listeners = default_listeners
         self._ffmpeg = ffmpeg
-        self._events = EventDispatcher("local-engine")
+        #: a virtual assistant account (the pool's member); faults are scripted per chat
+        self.account = account
+        self.user_id = user_id
+        self.faults = VirtualFaults()
+        self.left: list[int] = []
+        self._events = EventDispatcher(f"local-engine-{account}")
         self._sessions: dict[int, _Session] = {}
         self._listeners: dict[int, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -127,6 +159,7 @@ class LocalEngine:
     async def play(self, request: PlayRequest) -> None:
         if self._closed:
             raise EngineError("the engine is closed")
+        self.faults.raise_for(request.chat_id)
         try:
             source = ffmpeg_input(request.media)
             audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
@@ -218,6 +251,11 @@ class LocalEngine:
 
     def active_chats(self) -> list[int]:
         return list(self._sessions)
+
+    async def leave_chat(self, chat_id: int) -> None:
+        """The virtual account leaves the group (recorded for tests)."""
+        await self.stop(chat_id)
+        self.left.append(chat_id)
 
     async def healthy(self) -> bool:
         return not self._closed

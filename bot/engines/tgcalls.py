@@ -65,11 +65,13 @@ class PyTgCallsEngine:
         api_hash: str,
         session_string: str,
         invite_link: InviteLink,
+        account: str = "assistant",
         client_factory: Callable[[], Any] | None = None,
         calls_factory: Callable[[Any], Any] | None = None,
         start_video_chat: bool = False,
     ) -> None:
         self._api_id = api_id
+        self._account = account
         self._api_hash = api_hash
         self._session_string = session_string
         self._invite_link = invite_link
@@ -78,7 +80,7 @@ class PyTgCallsEngine:
         self._calls_factory = calls_factory or self._default_calls
         self._client: Any = None
         self._calls: Any = None
-        self._events = EventDispatcher("pytgcalls-engine")
+        self._events = EventDispatcher(f"pytgcalls-{account}")
         self.translator = UpdateTranslator()
         self._playing: dict[int, _Playing] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -92,7 +94,7 @@ class PyTgCallsEngine:
         from pyrogram import Client
 
         return Client(
-            "sattva-assistant",
+            f"sattva-{self._account}",  # in memory: one client per account, no session file
             api_id=self._api_id,
             api_hash=self._api_hash,
             session_string=self._session_string,
@@ -262,14 +264,17 @@ class PyTgCallsEngine:
         except Exception as exc:
             raise NotAllowed(
                 "the assistant is not in this group and the bot cannot invite it "
-                "(make the bot an admin allowed to invite users)"
+                "(make the bot an admin allowed to invite users)",
+                code="not_member",
             ) from exc
         try:
             await self._client.join_chat(link)
         except errors.UserAlreadyParticipant:
             pass  # joined meanwhile (or the peer was only missing from the session cache)
         except Exception as exc:
-            raise map_error(exc) or NotAllowed("the assistant could not join the group") from exc
+            raise map_error(exc) or NotAllowed(
+                "the assistant could not join the group", code="not_member"
+            ) from exc
 
     async def _start_stream(self, request: PlayRequest, position: float) -> None:
         stream = self._stream(request, position)
@@ -364,6 +369,16 @@ class PyTgCallsEngine:
 
     def active_chats(self) -> list[int]:
         return list(self._playing)
+
+    @property
+    def user_id(self) -> int | None:
+        """The assistant account's Telegram id (known once started); the pool unbans it."""
+        return self.translator.my_user_id
+
+    async def leave_chat(self, chat_id: int) -> None:
+        """Leaves the group itself (the pool frees room after ``CHANNELS_TOO_MUCH``)."""
+        await self.stop(chat_id)
+        await self._call(self._client.leave_chat(chat_id))
 
     async def healthy(self) -> bool:
         return self._calls is not None and bool(getattr(self._client, "is_connected", False))

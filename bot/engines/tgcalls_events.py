@@ -24,6 +24,7 @@ from pytgcalls.types import (
 
 from bot.engines.base import (
     CallGone,
+    ChannelsTooMuch,
     EngineError,
     EngineEvent,
     ListenersChanged,
@@ -33,6 +34,7 @@ from bot.engines.base import (
     RateLimited,
     TrackEnded,
 )
+from bot.metrics import ENGINE_FLOOD_WAITS
 
 #: an end reported this soon after a stream started is the replaced stream's, not ours
 EARLY_END_SECONDS = 1.0
@@ -174,18 +176,23 @@ def map_error(exc: BaseException) -> EngineError | None:
     if isinstance(exc, calls_errors.NoActiveGroupCall):
         return NoActiveCall()
     if isinstance(exc, tg_errors.FloodWait):
+        ENGINE_FLOOD_WAITS.inc()
         value = exc.value
         return RateLimited(value if isinstance(value, int) else 0)
-    if isinstance(exc, tg_errors.UserBannedInChannel):
-        return NotAllowed("the assistant account is banned in this group")
+    if isinstance(exc, tg_errors.UserBannedInChannel | tg_errors.UserKicked):
+        return NotAllowed("the assistant account is banned in this group", code="banned")
+    if isinstance(exc, tg_errors.ChannelsTooMuch):
+        return ChannelsTooMuch()
     if isinstance(exc, tg_errors.GroupcallForbidden | tg_errors.ChatAdminRequired):
         return NotAllowed("the assistant is not allowed to join this voice chat")
     if isinstance(exc, tg_errors.InviteRequestSent):
-        return NotAllowed("the assistant's join request waits for an admin's approval")
+        return NotAllowed(
+            "the assistant's join request waits for an admin's approval", code="not_member"
+        )
     if isinstance(exc, tg_errors.InviteHashExpired | tg_errors.InviteHashInvalid):
-        return NotAllowed("the invite link for the assistant is no longer valid")
+        return NotAllowed("the invite link for the assistant is no longer valid", code="not_member")
     if isinstance(exc, tg_errors.ChannelPrivate):
-        return NotAllowed("the assistant cannot see this group (removed or banned?)")
+        return NotAllowed("the assistant cannot see this group (removed or banned?)", code="banned")
     if isinstance(
         exc,
         ntgcalls.FFmpegError

@@ -175,3 +175,17 @@ class QueueNowPlaying(Base):
     position: Mapped[float] = mapped_column(Double, default=0.0)
     updated_at: Mapped[float] = mapped_column(Double)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ChatAssistant(Base):
+    """Which assistant account serves a chat (the pool's assignment; first writer wins).
+
+    A row survives restarts so a chat keeps the account that already joined it; a move
+    (flood wait, ban, channel limit) rewrites it only if it still names the old account.
+    """
+
+    __tablename__ = "chat_assistants"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    assistant: Mapped[str] = mapped_column(String(32))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

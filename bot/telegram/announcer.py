@@ -25,7 +25,7 @@ from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("track_change", "auto_end_warning", "stream_status")
+EVENTS = ("track_change", "auto_end_warning", "stream_status", "system_alert")
 
 
 class Announcer:
@@ -87,6 +87,8 @@ class Announcer:
         data = event.data
         if event.event == "track_change":
             await self.cards.show(chat_id)
+        elif event.event == "system_alert" and data.get("kind") == "assistant_moved":
+            await self._say(chat_id, event, self._moved_text)
         elif event.event == "auto_end_warning":
             await self._say(chat_id, event, self._auto_end_text)
         elif event.event == "stream_status":
@@ -104,6 +106,19 @@ class Announcer:
     def _auto_end_text(event: Event) -> str:
         seconds = int(event.data.get("seconds_left") or 0)
         return _("⏳ Nobody is listening: playback ends in {seconds} s.").format(seconds=seconds)
+
+    @staticmethod
+    def _moved_text(event: Event) -> str:
+        """The one line an assistant-side failure shows the chat (its account moved)."""
+        old, new = str(event.data.get("from", "")), str(event.data.get("to", ""))
+        whys = {
+            "flood_wait": _("{old} must wait (Telegram flood limit)"),
+            "banned": _("{old} is banned here"),
+            "not_member": _("{old} cannot join this group"),
+            "channels_too_much": _("{old} is in too many groups"),
+        }
+        why = whys.get(str(event.data.get("code")), _("{old} is unavailable")).format(old=old)
+        return _("🔁 Assistant {why}; {new} takes over.").format(why=why, new=new)
 
     @staticmethod
     def _stream_error_text(event: Event) -> str:

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
-from bot.telegram.middlewares import KnownChats
+from bot.telegram.middlewares import CommandTimer, KnownChats, registered_commands
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
 from bot.telegram.routers import auth, basic, controls, owner, playback, queue, rtmp, settings
@@ -51,6 +51,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     )
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
     dp.message.outer_middleware(KnownChats(services.chat_settings))
+    dp.message.outer_middleware(CommandTimer(registered_commands(dp)))
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp

@@ -59,6 +59,13 @@ def engine_error_text(exc: EngineError) -> str:
             "This chat has no RTMP stream set: an administrator sets one with /rtmp in a "
             "private message to me."
         ),
+        "flood_wait": _("The assistant must wait before joining (Telegram limit); try later."),
+        "banned": _("The assistant is banned in this group; unban it and try again."),
+        "not_member": _(
+            "The assistant cannot join this group; make the bot an admin allowed to invite."
+        ),
+        "channels_too_much": _("The assistant is in too many groups; try again shortly."),
+        "no_assistant": _("No assistant account is available right now; try again later."),
     }
     return texts.get(exc.code, _("Playback failed; try again."))
 

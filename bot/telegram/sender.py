@@ -39,7 +39,7 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, Response, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
+from bot.metrics import LAST_POLL, TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -166,7 +166,9 @@ class Sender(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         name = method.__api_method__
         if name in UNTHROTTLED:
-            return await make_request(bot, method)
+            response = await make_request(bot, method)
+            LAST_POLL.set_to_current_time()  # getUpdates is the only unthrottled call
+            return response
         raw_chat = getattr(method, "chat_id", None)
         chat_id = raw_chat if isinstance(raw_chat, int) else None
         attempt = 0

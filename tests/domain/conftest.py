@@ -18,7 +18,7 @@ from bot.domain.clock import ManualClock
 from bot.domain.events import EventBus, Subscription
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.domain.playback import track_data
+from bot.domain.playback import NO_PLACEMENT, track_data
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.models import PlayHistory
@@ -44,7 +44,10 @@ def make_track(title: str, duration: float | None = TRACK_SECONDS, **fields: Any
 
 def change(track: Track, reason: str, position: float = 0.0) -> tuple[str, dict[str, Any]]:
     """The track_change event expected for ``track``."""
-    return ("track_change", {**track_data(track), "reason": reason, "position": position})
+    return (
+        "track_change",
+        {**track_data(track), **NO_PLACEMENT, "reason": reason, "position": position},
+    )
 
 
 def status(state: str, **extra: Any) -> tuple[str, dict[str, Any]]:

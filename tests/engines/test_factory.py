@@ -1,4 +1,5 @@
-"""The engine named by the configuration, and a clear line when the assistant is missing."""
+"""The engine named by the configuration (an assistant pool of one or more accounts), and a
+clear line when an account's credentials are missing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import pytest
 from bot.config import ConfigError, settings_from_mapping
 from bot.engines.factory import build_engine
 from bot.engines.local import LocalEngine
+from bot.engines.pool import AssistantPool
 from bot.engines.tgcalls import PyTgCallsEngine
+from bot.storage.assignments import AssignmentRepo
+from bot.storage.database import create_engine, session_factory
+
+# built, never called: building an engine touches no database
+ASSIGNMENTS = AssignmentRepo(session_factory(create_engine("sqlite+aiosqlite://")))
+
+
+def build(settings: Any) -> AssistantPool:
+    return build_engine(settings, invite_link=no_link, assignments=ASSIGNMENTS)
 
 
 async def no_link(chat_id: int) -> str:
@@ -27,25 +38,42 @@ def settings(**sections: Any) -> Any:
 
 
 async def test_local_engine_with_configured_listeners() -> None:
-    engine = build_engine(
-        settings(engine={"kind": "local", "local_listeners": 4}), invite_link=no_link
-    )
+    pool = build(settings(engine={"kind": "local", "local_listeners": 4}))
+    assert pool.name == "local"
+    [(name, engine)] = pool.members().items()
+    assert name == "main"
     assert isinstance(engine, LocalEngine)
-    assert engine.name == "local"
     assert engine._default_listeners == 4
+
+
+def test_local_assistants_are_virtual_accounts() -> None:
+    pool = build(settings(engine={"kind": "local"}, assistants=[{"name": "x"}, {"name": "y"}]))
+    members = pool.members()
+    assert list(members) == ["x", "y"]
+    assert all(isinstance(e, LocalEngine) for e in members.values())
+    assert len({e.user_id for e in members.values() if isinstance(e, LocalEngine)}) == 2
 
 
 def test_pytgcalls_needs_the_assistant() -> None:
     with pytest.raises(ConfigError, match=r"assistant\.api_id: required"):
-        build_engine(settings(), invite_link=no_link)
+        build(settings())
     partial = settings(assistant={"api_id": 5, "api_hash": "abc"})
     with pytest.raises(ConfigError, match=r"assistant\.session_string: required"):
-        build_engine(partial, invite_link=no_link)
+        build(partial)
+    pool = settings(
+        assistants=[
+            {"name": "ok", "api_id": 1, "api_hash": "h", "session_string": "s"},
+            {"name": "bad", "api_id": 2},
+        ]
+    )
+    with pytest.raises(ConfigError, match=r"assistants\[bad\]\.api_hash: required"):
+        build(pool)
 
 
 def test_pytgcalls_engine_built_without_connecting() -> None:
     full = settings(assistant={"api_id": 5, "api_hash": "abc", "session_string": "sess"})
-    engine = build_engine(full, invite_link=no_link)
+    pool = build(full)
+    [engine] = pool.members().values()
     assert isinstance(engine, PyTgCallsEngine)
-    assert engine.name == "pytgcalls"
-    assert engine.active_chats() == []
+    assert pool.name == "pytgcalls"
+    assert pool.active_chats() == []

@@ -25,6 +25,7 @@ from pytgcalls.types import (
 
 from bot.engines.base import (
     CallGone,
+    ChannelsTooMuch,
     EngineError,
     EngineEvent,
     ListenersChanged,
@@ -177,9 +178,12 @@ def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
         (calls_errors.NoActiveGroupCall(), NoActiveCall, "no_active_call", "no active voice"),
         (tg_errors.GroupcallForbidden(), NotAllowed, "not_allowed", "not allowed"),
         (tg_errors.ChatAdminRequired(), NotAllowed, "not_allowed", "not allowed"),
-        (tg_errors.UserBannedInChannel(), NotAllowed, "not_allowed", "banned"),
-        (tg_errors.InviteRequestSent(), NotAllowed, "not_allowed", "approval"),
-        (tg_errors.InviteHashExpired(), NotAllowed, "not_allowed", "invite link"),
+        (tg_errors.UserBannedInChannel(), NotAllowed, "banned", "banned"),
+        (tg_errors.UserKicked(), NotAllowed, "banned", "banned"),
+        (tg_errors.ChannelPrivate(), NotAllowed, "banned", "cannot see"),
+        (tg_errors.InviteRequestSent(), NotAllowed, "not_member", "approval"),
+        (tg_errors.InviteHashExpired(), NotAllowed, "not_member", "invite link"),
+        (tg_errors.ChannelsTooMuch(), ChannelsTooMuch, "channels_too_much", "too many groups"),
         (tg_errors.FloodWait(value="42"), RateLimited, "flood_wait", "42 s"),
         (ntgcalls.FFmpegError("boom"), MediaError, "media_error", "cannot be played"),
         (FileNotFoundError("/secret/path.mp3"), MediaError, "media_error", "cannot be played"),
@@ -501,3 +505,70 @@ async def test_network_stream_goes_through_the_egress_proxy(
     )
     assert f" -i {url} " in command
     assert server.requests[:1] == ["/files/tone.mp3"]
+
+
+async def test_two_accounts_in_one_process_have_their_own_clients(tone: Path) -> None:
+    """Real kurigram Clients and PyTgCalls built twice inside the running loop: separate
+    objects and native bindings (nothing connects: start() is never called)."""
+    first, second = (
+        PyTgCallsEngine(
+            api_id=1,
+            api_hash="x",
+            session_string="",
+            invite_link=lambda chat_id: asyncio.sleep(0, ""),
+            account=name,
+        )
+        for name in ("a1", "a2")
+    )
+    built = [(engine._default_client(), engine) for engine in (first, second)]
+    calls = [engine._default_calls(client) for client, engine in built]
+    assert built[0][0] is not built[1][0]
+    assert [c.name for c, _ in built] == ["sattva-a1", "sattva-a2"]
+    assert calls[0]._binding is not calls[1]._binding
+    assert calls[0].mtproto_client is built[0][0]
+
+
+async def test_a_pool_of_two_accounts_moves_a_chat_on_flood_wait(
+    tone: Path, tmp_path: Path
+) -> None:
+    from bot.engines.pool import AssistantPool
+    from bot.storage.assignments import AssignmentRepo
+    from bot.storage.database import create_engine, migrate, session_factory
+
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    await migrate(database)
+    fakes = {name: (FakeCalls(), FakeClient()) for name in ("a1", "a2")}
+    fakes["a1"][0].fail["play"] = [tg_errors.FloodWait(value="30")]
+
+    async def invite_link(chat_id: int) -> str:
+        return "https://t.me/+x"
+
+    pool = AssistantPool(
+        [
+            (
+                name,
+                PyTgCallsEngine(
+                    api_id=1,
+                    api_hash="x",
+                    session_string="s",
+                    invite_link=invite_link,
+                    account=name,
+                    client_factory=lambda c=client: c,
+                    calls_factory=lambda _client, c=calls: c,
+                ),
+            )
+            for name, (calls, client) in fakes.items()
+        ],
+        AssignmentRepo(session_factory(database)),
+    )
+    await pool.start()
+    try:
+        await pool.play(PlayRequest(CHAT, "t1", str(tone), position=4.0))
+        assert pool.assistant_of(CHAT) == "a2"
+        played = [entry for entry in fakes["a2"][0].log if entry[0] == "play"]
+        assert played == [("play", CHAT, str(tone), "-protocol_whitelist file -ss 4.000")]
+        assert [e for e in fakes["a1"][0].log if e[0] == "play"] == []
+        assert pool.load()["a1"]["cool_down"] > 20
+    finally:
+        await pool.close()
+        await database.dispose()

@@ -111,3 +111,13 @@ async def test_http_requests_are_counted_by_route_template(sidecar: Sidecar) -> 
         (("method", "GET"), ("route", "/healthz")),
     )
     assert after[latency] - before.get(latency, 0) == 1
+
+
+async def test_each_scrape_reports_health_as_healthz_sees_it(sidecar: Sidecar) -> None:
+    up = await scrape(sidecar)
+    for part in ("bot", "storage", "engine"):
+        assert up[("sattva_health", (("part", part),))] == 1
+    sidecar.health["storage"] = False
+    down = await scrape(sidecar)
+    assert down[("sattva_health", (("part", "storage"),))] == 0
+    assert down[("sattva_health", (("part", "bot"),))] == 1

@@ -11,7 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bot.domain.models import Track
-from bot.domain.playback import track_data
+from bot.domain.playback import NO_PLACEMENT, track_data
 from bot.metrics import REGISTRY
 from tests.web.conftest import TOKEN, Sidecar
 
@@ -107,7 +107,7 @@ async def test_events_filter(sidecar: Sidecar) -> None:
         assert (second["event"], second["chat_id"], second["data"]) == (
             "track_change",
             7,
-            {**track_data(hello), "reason": "play", "position": 0.0},
+            {**track_data(hello), **NO_PLACEMENT, "reason": "play", "position": 0.0},
         )
 
 

@@ -1,0 +1,59 @@
+"""Command latency is observed under a bounded set of labels."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.metrics import REGISTRY
+from bot.telegram.middlewares import CommandTimer
+from tests.support.bot_rig import BotRig
+from tests.support.tg_objects import user
+from tests.telegram.conftest import GROUP
+
+MEMBER = user(77, "Member")
+
+
+def count(command: str) -> float:
+    value = REGISTRY.get_sample_value("sattva_command_seconds_count", {"command": command})
+    return value or 0.0
+
+
+def labels() -> set[str]:
+    return {
+        sample.labels["command"]
+        for family in REGISTRY.collect()
+        if family.name == "sattva_command_seconds"
+        for sample in family.samples
+    }
+
+
+async def test_commands_are_timed_by_name_and_junk_folds_into_other(fed: BotRig) -> None:
+    before = {name: count(name) for name in ("queue", "play", "other")}
+    await fed.feed(fed.updates.message(GROUP, MEMBER, "/queue"))
+    await fed.feed(fed.updates.message(GROUP, MEMBER, "/QUEUE@sattva_bot 2"))
+    await fed.feed(fed.updates.message(GROUP, MEMBER, "/play"))
+    for n in range(50):
+        await fed.feed(fed.updates.message(GROUP, MEMBER, f"/junk{n} x"))
+    await fed.feed(fed.updates.message(GROUP, MEMBER, "just chatting"))
+    assert count("queue") == before["queue"] + 2
+    assert count("play") == before["play"] + 1
+    assert count("other") == before["other"] + 50
+    assert not {name for name in labels() if name.startswith("junk")}
+
+
+async def test_label_set_is_what_the_routers_register(fed: BotRig) -> None:
+    timers = [m for m in fed.dp.message.outer_middleware if isinstance(m, CommandTimer)]
+    assert len(timers) == 1
+    assert {"play", "queue", "skip", "end", "stop", "help", "start"} <= timers[0].commands
+
+
+async def test_each_answered_long_poll_is_stamped(rig: BotRig) -> None:
+    gauge = "sattva_polling_last_success_timestamp_seconds"
+    before = REGISTRY.get_sample_value(gauge) or 0.0
+    started = time.time()
+    await rig.say(GROUP, MEMBER, "/queue")
+    deadline = time.monotonic() + 10
+    while (REGISTRY.get_sample_value(gauge) or 0.0) <= max(before, started - 1):
+        assert time.monotonic() < deadline, "no getUpdates answer was stamped"
+        await asyncio.sleep(0.05)
