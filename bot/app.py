@@ -22,6 +22,7 @@ from aiogram import Bot, Dispatcher
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
+from bot.engines.base import VoiceEngine
 from bot.engines.factory import build_engine, player_engine
 from bot.engines.pool import AssistantPool
 from bot.ffmpeg import set_http_proxy

@@ -62,7 +62,7 @@ async def test_migrations_build_exactly_the_models_schema(engine: AsyncEngine) -
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
     id_type = next(c["type"] for c in columns if c["name"] == "id")
     assert "BIGINT" in str(id_type).upper()
-    assert version == [("0002",)]
+    assert version == [("0003",)]
 
 
 async def test_migrations_downgrade_to_empty_and_up_again(engine: AsyncEngine) -> None:
@@ -247,7 +247,7 @@ async def test_audit_log_keeps_before_and_after_as_json(migrated: AsyncEngine) -
 async def test_pending_migrations_reports_then_clears(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
     try:
-        assert await pending_migrations(engine) == ["0001", "0002"]
+        assert await pending_migrations(engine) == ["0001", "0002", "0003"]
         await migrate(engine)
         assert await pending_migrations(engine) == []
     finally:
