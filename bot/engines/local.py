@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
-from dataclasses import dataclass, field
 
 from bot import metrics
-from bot.domain.video import VideoSpec
 from bot.engines.base import (
     EngineError,
     EngineEvent,
@@ -40,7 +39,12 @@ from bot.engines.base import (
 )
 from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
 from bot.engines.dispatch import EventDispatcher
-from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, tail_message
+from bot.engines.live import LiveBackoff
+from bot.engines.local_state import Run, Session
+from bot.engines.pipes import reader
+from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+
+log = logging.getLogger(__name__)
 
 BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
 #: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
@@ -70,51 +74,6 @@ class VirtualFaults:
                 raise pending.pop(0)
 
 
-@dataclass(eq=False)
-class _Run:
-    """One ffmpeg process; a pause, seek or volume change replaces it with another."""
-
-    proc: asyncio.subprocess.Process
-    start_offset: float
-    announce_first_frame: bool
-    announce_first_picture: bool = False
-    video: VideoSpec | None = None
-    has_audio: bool = True
-    video_reader: asyncio.StreamReader | None = None  # the picture's own pipe
-    bytes_read: int = 0
-    video_bytes: int = 0
-    cancelled: bool = False
-    stderr: bytearray = field(default_factory=bytearray)
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def frames(self) -> int:
-        return self.video_bytes // self.video.frame_bytes if self.video is not None else 0
-
-    def position(self) -> float:
-        if not self.has_audio and self.video is not None:
-            return self.start_offset + self.frames / self.video.fps
-        return self.start_offset + self.bytes_read / BYTES_PER_SECOND
-
-
-@dataclass(eq=False)
-class _Session:
-    """The chat's presence "in the call": from the first play until stop."""
-
-    track_id: str = ""
-    source: FfmpegInput | None = None
-    audio_source: FfmpegInput | None = None
-    media: str = ""
-    volume: int = 100
-    is_live: bool = False
-    video: VideoSpec | None = None
-    has_audio: bool = True
-    paused_at: float | None = None
-    first_frame_sent: bool = False
-    first_picture_sent: bool = False
-    run: _Run | None = None
-
-
 class LocalEngine:
     name = "local"
 
@@ -134,9 +93,10 @@ class LocalEngine:
         self.faults = VirtualFaults()
         self.left: list[int] = []
         self._events = EventDispatcher(f"local-engine-{account}")
-        self._sessions: dict[int, _Session] = {}
+        self._sessions: dict[int, Session] = {}
         self._listeners: dict[int, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._restarts: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def set_handler(self, handler: EventHandler) -> None:
@@ -148,6 +108,8 @@ class LocalEngine:
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._restarts):
+            task.cancel()
         for chat_id in list(self._sessions):
             session = self._sessions.pop(chat_id)
             await self._halt(session)
@@ -169,7 +131,7 @@ class LocalEngine:
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
             if session is None:
-                session = self._sessions[request.chat_id] = _Session()
+                session = self._sessions[request.chat_id] = Session()
             else:
                 await self._halt(session)  # replaced: the old track reports nothing
             session.track_id = request.track_id
@@ -183,6 +145,7 @@ class LocalEngine:
             session.paused_at = None
             session.first_frame_sent = False
             session.first_picture_sent = False
+            session.live = LiveBackoff() if request.is_live else None
             await self._launch(request.chat_id, session, max(0.0, request.position))
 
     async def pause(self, chat_id: int) -> None:
@@ -283,7 +246,7 @@ class LocalEngine:
     def _emit(self, event: EngineEvent) -> None:
         self._events.emit(event)
 
-    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
+    async def _launch(self, chat_id: int, session: Session, position: float) -> None:
         assert session.source is not None
         job = DecodeJob(
             session.source,
@@ -312,7 +275,9 @@ class LocalEngine:
         finally:
             if extra:
                 os.close(write_fd)
-        run = _Run(
+        if session.live is not None:
+            session.live.started()
+        run = Run(
             proc,
             position,
             announce_first_frame=session.has_audio and not session.first_frame_sent,
@@ -321,13 +286,13 @@ class LocalEngine:
             has_audio=session.has_audio,
         )
         if extra:
-            run.video_reader = await _pipe_reader(read_fd)
+            run.video_reader = await reader(read_fd, limit=2 * VIDEO_CHUNK)
         session.run = run
         run.task = asyncio.create_task(
             self._pump(chat_id, session, run), name=f"local-engine-{chat_id}"
         )
 
-    async def _pump(self, chat_id: int, session: _Session, run: _Run) -> None:
+    async def _pump(self, chat_id: int, session: Session, run: Run) -> None:
         proc = run.proc
         assert proc.stdout is not None
         assert proc.stderr is not None
@@ -353,18 +318,46 @@ class LocalEngine:
         if run.cancelled or session.run is not run or self._sessions.get(chat_id) is not session:
             return
         session.run = None
+        delay = session.live.next_delay() if session.live is not None else None
+        if delay is not None:
+            # a live source's ffmpeg stopping (even with status 0) is an outage
+            log.info("chat %s: live source stopped (%s); restart in %.1f s", chat_id, code, delay)
+            track_id = session.track_id
+            task = asyncio.create_task(self._restart_live(chat_id, session, track_id, delay))
+            self._restarts.add(task)
+            task.add_done_callback(self._restarts.discard)
+            return
         if code == 0:
             self._emit(TrackEnded(chat_id, session.track_id))
         else:
             message = tail_message(bytes(run.stderr), session.media)
             self._emit(TrackFailed(chat_id, session.track_id, message))
 
-    async def _read_video(self, chat_id: int, session: _Session, run: _Run) -> None:
+    async def _restart_live(
+        self, chat_id: int, session: Session, track_id: str, delay: float
+    ) -> None:
+        await asyncio.sleep(delay)
+        async with self._lock(chat_id):
+            # stopped, replaced, paused or already running again: nothing to restart
+            if (
+                self._closed
+                or self._sessions.get(chat_id) is not session
+                or session.track_id != track_id
+                or session.run is not None
+                or session.paused_at is not None
+            ):
+                return
+            try:
+                await self._launch(chat_id, session, 0.0)
+            except EngineError as exc:
+                self._emit(TrackFailed(chat_id, track_id, str(exc)))
+
+    async def _read_video(self, chat_id: int, session: Session, run: Run) -> None:
         assert run.video_reader is not None
         await self._count_frames(chat_id, session, run, run.video_reader)
 
     async def _count_frames(
-        self, chat_id: int, session: _Session, run: _Run, stream: asyncio.StreamReader
+        self, chat_id: int, session: Session, run: Run, stream: asyncio.StreamReader
     ) -> None:
         """Reads the picture pipe to its end, counting whole frames as they complete."""
         while chunk := await stream.read(VIDEO_CHUNK):
@@ -383,12 +376,12 @@ class LocalEngine:
         return 0 if session is None or session.run is None else session.run.frames
 
     @staticmethod
-    async def _drain_stderr(stream: asyncio.StreamReader, run: _Run) -> None:
+    async def _drain_stderr(stream: asyncio.StreamReader, run: Run) -> None:
         while chunk := await stream.read(1024):
             run.stderr += chunk
             del run.stderr[:-_STDERR_KEEP]
 
-    async def _halt(self, session: _Session) -> None:
+    async def _halt(self, session: Session) -> None:
         """Ends the session's process without any event about it."""
         run, session.run = session.run, None
         if run is None:
@@ -401,13 +394,3 @@ class LocalEngine:
         if run.task is not None and run.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task
-
-
-async def _pipe_reader(fd: int) -> asyncio.StreamReader:
-    """An asyncio reader on the read end of an os.pipe (closed when the writer exits)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2 * VIDEO_CHUNK, loop=loop)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", buffering=0)
-    )
-    return reader

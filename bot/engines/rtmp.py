@@ -47,6 +47,7 @@ from bot.engines.decode import (
     push_args,
 )
 from bot.engines.dispatch import EventDispatcher
+from bot.engines.pipes import child_read_pipe, reader, writer
 from bot.engines.rtmp_feed import (
     STDERR_KEEP,
     Push,
@@ -54,9 +55,6 @@ from bot.engines.rtmp_feed import (
     Track,
     forward,
     pad,
-    reader,
-    writer,
-    writer_pipe,
 )
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
 
@@ -206,8 +204,8 @@ class RtmpEngine:
         target = await self._targets(chat_id)
         if target is None:
             raise NoRtmpTarget()
-        video_r, video_w = writer_pipe()
-        audio_r, audio_w = writer_pipe()
+        video_r, video_w = child_read_pipe()
+        audio_r, audio_w = child_read_pipe()
         args = push_args(
             self._ffmpeg,
             self._frame,

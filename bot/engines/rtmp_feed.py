@@ -4,7 +4,6 @@ run into the encoder's raw pipes (see ``bot.engines.rtmp`` for why it is built t
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,29 +17,6 @@ STDERR_KEEP = 4096
 
 
 TargetLookup = Callable[[int], Awaitable[RtmpTarget | None]]
-
-
-def writer_pipe() -> tuple[int, int]:
-    read_fd, write_fd = os.pipe()
-    os.set_inheritable(read_fd, True)
-    return read_fd, write_fd
-
-
-async def writer(fd: int) -> asyncio.StreamWriter:
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.connect_write_pipe(
-        lambda: asyncio.streams.FlowControlMixin(loop=loop), os.fdopen(fd, "wb", buffering=0)
-    )
-    return asyncio.StreamWriter(transport, protocol, None, loop)
-
-
-async def reader(fd: int) -> asyncio.StreamReader:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 22, loop=loop)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", buffering=0)
-    )
-    return reader
 
 
 @dataclass(eq=False)
