@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "command_path": "benchmarks.command_path",
     "queue_redis": "benchmarks.queue_ops",
     "queue_db": "benchmarks.queue_ops",
+    "queue_pg": "benchmarks.queue_ops",
     "recovery": "benchmarks.recovery",
     "ws_fanout": "benchmarks.ws_fanout",
     "memory": "benchmarks.memory",

@@ -120,6 +120,7 @@ async def sidecar(workdir: Path) -> tuple[WebServer, EventBus]:
     settings = settings_from_mapping(
         {
             "telegram": {"bot_token": "123456:" + "A" * 35},
+            "engine": {"kind": "local"},
             "web": {
                 "secret_key": "s" * 40,
                 "monitoring_token": TOKEN,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot [--config PATH] [check | admin create USER | session]``.
+"""Command line: ``python -m bot [--config PATH] [init | check | admin create USER | session]``.
 
 Every failure an operator can cause (missing config, bad value, unreachable service) ends
 as one line on stderr and a non-zero exit code, never a traceback.
@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import ASSISTANT_NAME_RE, ConfigError, Settings, load_settings
+from bot.config import ASSISTANT_NAME_RE, ConfigError, Settings, load_settings, resolve_path
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command")
+    init = sub.add_parser(
+        "init", parents=[common], help="write a config file with generated secrets"
+    )
+    init.add_argument(
+        "--token", default=None, help="the bot token from @BotFather (asked for when omitted)"
+    )
     sub.add_parser("check", parents=[common], help="check the set-up, one line per item")
     admin = sub.add_parser("admin", parents=[common], help="web panel administrators")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -64,7 +70,8 @@ def _session(args: argparse.Namespace) -> int:
     api_hash: str | None = args.api_hash
     if api_id is None or not api_hash:
         try:
-            settings = load_settings(getattr(args, "config", None))
+            # the config cannot be complete yet: the session string is what this makes
+            settings = load_settings(getattr(args, "config", None), cross_field=False)
         except ConfigError:
             settings = None
         if settings is not None:
@@ -94,6 +101,16 @@ def _session(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from bot.init_command import InitError, run_init
+
+    try:
+        run_init(resolve_path(getattr(args, "config", None)), args.token)
+    except InitError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    return 0
+
+
 def assistant_table(name: str, api_id: int, api_hash: str, session_string: str) -> str:
     """The ``[[assistants]]`` table that adds one account to the pool."""
     return "\n".join(
@@ -111,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "session":
         return _session(args)
+    if args.command == "init":
+        return _init(args)
     try:
         settings: Settings = load_settings(getattr(args, "config", None))
     except ConfigError as exc:

@@ -11,11 +11,19 @@ import os
 import re
 import socket
 import tomllib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -85,6 +93,18 @@ class AssistantConfig(_Section):
     api_id: int = 0
     api_hash: SecretStr = SecretStr("")
     session_string: SecretStr = SecretStr("")
+
+    def missing(self) -> list[str]:
+        """The keys an account needs to join voice chats that are not set, in file order."""
+        return [
+            key
+            for key, present in (
+                ("api_id", self.api_id > 0),
+                ("api_hash", bool(self.api_hash.get_secret_value())),
+                ("session_string", bool(self.session_string.get_secret_value())),
+            )
+            if not present
+        ]
 
     def is_set(self) -> bool:
         return bool(
@@ -243,17 +263,9 @@ class Settings(BaseSettings):
         # it overrides the file, key by key (pydantic-settings deep-merges the sources).
         return (env_settings, init_settings)
 
-    def check_consistency(self) -> None:
-        """Rules that span keys; raises ConfigError."""
-        if self.web.enabled and not self.web.secret_key.get_secret_value():
-            raise ConfigError("config: web.secret_key: required when web.enabled is true")
-        if self.player.auto_end_warning_seconds > self.player.auto_end_seconds > 0:
-            raise ConfigError(
-                "config: player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
-            )
-        self._check_assistants()
-        self._check_webhook()
-        self._check_cluster()
+    def problems(self) -> list[str]:
+        """What the cross-field rules find wrong, each "key: what is wrong" (empty: none)."""
+        return [problem for rule in CROSS_FIELD_RULES for problem in rule(self)]
 
     def assistant_pool(self) -> list[AssistantEntry]:
         """The accounts to run: ``[[assistants]]``, or ``[assistant]`` as a pool of one."""
@@ -269,57 +281,105 @@ class Settings(BaseSettings):
             )
         ]
 
+    def assistant_key(self, entry: AssistantEntry) -> str:
+        """How the config names this account's table in an error line."""
+        return f"assistants[{entry.name}]" if self.assistants else "assistant"
+
     def node_id(self) -> str:
         """This process's name in the cluster (and in events): configured, or host + pid."""
         return self.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
 
-    def _check_assistants(self) -> None:
-        if self.assistants and self.assistant.is_set():
-            raise ConfigError(
-                "config: assistant: set either [assistant] or [[assistants]], not both"
-            )
-        names = [a.name for a in self.assistants]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ConfigError(f"config: assistants: the name {twice[0]!r} is used twice")
 
-    def _check_webhook(self) -> None:
-        t = self.telegram
-        if t.mode != "webhook":
-            return
-        if not t.webhook_url:
-            raise ConfigError(
-                'config: telegram.webhook_url: required when telegram.mode = "webhook"'
-            )
-        if not t.webhook_secret.get_secret_value():
-            raise ConfigError(
-                'config: telegram.webhook_secret: required when telegram.mode = "webhook"'
-            )
-        if not self.web.enabled:
-            raise ConfigError(
-                'config: web.enabled: must be true when telegram.mode = "webhook" '
-                "(updates arrive at POST /telegram/webhook)"
-            )
+# -- rules that span keys --------------------------------------------------------------------
+# Checked by load_settings / settings_from_mapping, so `python -m bot`, `python -m bot check`
+# and every other entry point refuse an inconsistent config with the same one line (every
+# problem named), before anything starts.  A new rule is a function yielding
+# "key: problem" lines, appended to CROSS_FIELD_RULES.
 
-    def _check_cluster(self) -> None:
-        if not self.cluster.enabled:
-            return
-        if not self.storage.redis_url:
-            raise ConfigError(
-                "config: storage.redis_url: required when cluster.enabled is true "
-                "(leases, routing and update dedupe live in Redis)"
-            )
-        if not self.storage.database_url.startswith("postgresql+asyncpg://"):
-            raise ConfigError(
-                "config: storage.database_url: cluster.enabled needs PostgreSQL "
-                "(postgresql+asyncpg://...), shared by every node"
-            )
-        # Honest about the limit: leases, routing and fencing are not built yet, and two
-        # processes on one assistant session would invalidate it (AuthKeyDuplicated).
-        raise ConfigError(
-            "config: cluster.enabled: several processes are not supported by this version; "
-            "run one process (it can drive several [[assistants]])"
+CrossFieldRule = Callable[[Settings], Iterable[str]]
+
+
+def _web_needs_secret(s: Settings) -> Iterable[str]:
+    if s.web.enabled and not s.web.secret_key.get_secret_value():
+        yield (
+            "web.secret_key: required when web.enabled is true "
+            "(`python -m bot init` writes a config with one generated)"
         )
+
+
+def _auto_end_warning_fits(s: Settings) -> Iterable[str]:
+    if s.player.auto_end_warning_seconds > s.player.auto_end_seconds > 0:
+        yield "player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
+
+
+def _assistants_are_one_pool(s: Settings) -> Iterable[str]:
+    if s.assistants and s.assistant.is_set():
+        yield "assistant: set either [assistant] or [[assistants]], not both"
+    names = [a.name for a in s.assistants]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        yield f"assistants: the name {twice[0]!r} is used twice"
+
+
+def _engine_has_its_accounts(s: Settings) -> Iterable[str]:
+    if s.engine.kind != "pytgcalls":
+        return
+    for entry in s.assistant_pool():
+        missing = entry.missing()
+        if missing:
+            key = s.assistant_key(entry)
+            yield (
+                f"{', '.join(f'{key}.{m}' for m in missing)}: required for engine.kind = "
+                '"pytgcalls" (run `python -m bot session` for the session string, or use '
+                'engine.kind = "local")'
+            )
+
+
+def _webhook_is_reachable(s: Settings) -> Iterable[str]:
+    t = s.telegram
+    if t.mode != "webhook":
+        return
+    if not t.webhook_url:
+        yield 'telegram.webhook_url: required when telegram.mode = "webhook"'
+    if not t.webhook_secret.get_secret_value():
+        yield 'telegram.webhook_secret: required when telegram.mode = "webhook"'
+    if not s.web.enabled:
+        yield (
+            'web.enabled: must be true when telegram.mode = "webhook" '
+            "(updates arrive at POST /telegram/webhook)"
+        )
+
+
+def _cluster_is_supported(s: Settings) -> Iterable[str]:
+    if not s.cluster.enabled:
+        return
+    if not s.storage.redis_url:
+        yield (
+            "storage.redis_url: required when cluster.enabled is true "
+            "(leases, routing and update dedupe live in Redis)"
+        )
+    if not s.storage.database_url.startswith("postgresql+asyncpg://"):
+        yield (
+            "storage.database_url: cluster.enabled needs PostgreSQL "
+            "(postgresql+asyncpg://...), shared by every node"
+        )
+    # Honest about the limit: leases, routing and fencing are not built yet, and two
+    # processes on one assistant session would invalidate it (AuthKeyDuplicated).
+    yield (
+        "cluster.enabled: several processes are not supported by this version; "
+        "run one process (it can drive several [[assistants]])"
+    )
+
+
+CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
+    _web_needs_secret,
+    _auto_end_warning_fits,
+    _assistants_are_one_pool,
+    _webhook_is_reachable,
+    _cluster_is_supported,
+    # last: on a first run it is the expected gap, the others are mistakes worth reading first
+    _engine_has_its_accounts,
+)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -335,13 +395,20 @@ def resolve_path(path: str | None) -> Path:
     return Path(path or os.environ.get(ENV_CONFIG_PATH) or DEFAULT_CONFIG_PATH)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Reads, merges and validates; every failure is a ConfigError with one line."""
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, cross_field: bool = True
+) -> Settings:
+    """Reads, merges and validates; every failure is a ConfigError with one line.
+
+    ``cross_field=False`` skips the rules that span keys: for commands that read one section
+    of a config that cannot run yet (``session`` reads [assistant] to make what it lacks).
+    """
     file = resolve_path(None if path is None else str(path))
     if not file.is_file():
         raise ConfigError(
-            f"config: {file} not found: copy config.example.toml to {file} and set "
-            "telegram.bot_token (or pass --config PATH)"
+            f"config: {file} not found: `python -m bot init --config {file}` writes one (or "
+            f"copy config.example.toml to {file} and set telegram.bot_token; --config PATH "
+            "for another file)"
         )
     try:
         data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -349,13 +416,15 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"config: {file} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config: cannot read {file}: {exc.__class__.__name__}") from None
-    return settings_from_mapping(data)
+    return settings_from_mapping(data, cross_field=cross_field)
 
 
-def settings_from_mapping(data: dict[str, Any]) -> Settings:
+def settings_from_mapping(data: dict[str, Any], *, cross_field: bool = True) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
-    settings.check_consistency()
+    problems = settings.problems() if cross_field else []
+    if problems:
+        raise ConfigError("config: " + "; ".join(problems))
     return settings

@@ -66,6 +66,11 @@ TELEGRAM_CALLS = Counter(
 TELEGRAM_ERRORS = Counter(
     "sattva_telegram_api_errors", "Bot API errors", ["method", "kind"], registry=REGISTRY
 )
+TELEGRAM_MERGED = Counter(
+    "sattva_telegram_minor_answers_merged",
+    "Usage, refusal and error answers folded into one already waiting for its group's budget",
+    registry=REGISTRY,
+)
 TELEGRAM_RETRIES = Counter(
     "sattva_telegram_429_retries",
     "Bot API calls retried after 429, 5xx or a network error",

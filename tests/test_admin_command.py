@@ -16,6 +16,7 @@ def settings(tmp_path: Path) -> Settings:
     return settings_from_mapping(
         {
             "telegram": {"bot_token": "123456:" + "A" * 35},
+            "engine": {"kind": "local"},
             "storage": {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"},
             "web": {"secret_key": "k" * 32},
         }

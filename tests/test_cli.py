@@ -60,12 +60,34 @@ def test_bad_value_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert TOKEN not in result.stderr
 
 
+def test_engine_without_its_account_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """engine.kind = "pytgcalls" without [assistant]: the same one line as any config error,
+    from both the bot and `check`, and nothing was started (the database is not created)."""
+    db = tmp_path / "s.db"
+    (tmp_path / "c.toml").write_text(
+        f'[telegram]\nbot_token = "{TOKEN}"\n[engine]\nkind = "pytgcalls"\n'
+        f'[web]\nsecret_key = "0123456789abcdef"\n'
+        f'[storage]\ndatabase_url = "sqlite+aiosqlite:///{db}"\n'
+    )
+    expected = (
+        "config: assistant.api_id, assistant.api_hash, assistant.session_string: required for "
+        'engine.kind = "pytgcalls" (run `python -m bot session` for the session string, or use '
+        'engine.kind = "local")'
+    )
+    result = run_bot("--config", "c.toml", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", expected + "\n")
+    check = run_bot("check", "--config", "c.toml", cwd=tmp_path)
+    assert (check.returncode, check.stdout, check.stderr) == (1, f"FAIL {expected}\n", "")
+    assert not db.exists()
+
+
 def test_config_option_after_subcommand(tmp_path: Path) -> None:
     result = run_bot("check", "--config", "nowhere.toml", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.strip().splitlines() == [
-        "FAIL config: nowhere.toml not found: copy config.example.toml to nowhere.toml and set "
-        "telegram.bot_token (or pass --config PATH)"
+        "FAIL config: nowhere.toml not found: `python -m bot init --config nowhere.toml` writes "
+        "one (or copy config.example.toml to nowhere.toml and set telegram.bot_token; "
+        "--config PATH for another file)"
     ]
 
 
@@ -98,6 +120,7 @@ def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
 def test_admin_create_through_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(
         f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nsecret_key = "0123456789abcdef"\n'
+        '[engine]\nkind = "local"\n'
         f'[storage]\ndatabase_url = "sqlite+aiosqlite:///{tmp_path / "a.db"}"\n'
     )
     first = run_bot(

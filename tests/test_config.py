@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, settings_from_mapping
 
 TOKEN = "123456789:AAE-secret-token-value-abcdefghijk"
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +22,15 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+ACCOUNT = '[assistant]\napi_id = 5\napi_hash = "abc"\nsession_string = "sess"\n'
+
+
 def minimal(extra: str = "") -> str:
-    return f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nsecret_key = "s3cret-key-123"\n{extra}'
+    """Token, secret and, unless ``extra`` has its own, the account the default engine needs."""
+    account = "" if "[assistant" in extra else ACCOUNT
+    return (
+        f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nsecret_key = "s3cret-key-123"\n{account}{extra}'
+    )
 
 
 def test_minimal_file_gives_documented_defaults(tmp_path: Path) -> None:
@@ -102,11 +109,47 @@ def test_bad_token_is_not_echoed(tmp_path: Path) -> None:
 
 
 def test_web_enabled_requires_secret_key(tmp_path: Path) -> None:
-    path = write(tmp_path, f'[telegram]\nbot_token = "{TOKEN}"\n')
+    path = write(tmp_path, f'[telegram]\nbot_token = "{TOKEN}"\n{ACCOUNT}')
     with pytest.raises(ConfigError, match=r"web\.secret_key: required when web\.enabled"):
         load_settings(path)
-    path.write_text(f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nenabled = false\n')
+    path.write_text(f'[telegram]\nbot_token = "{TOKEN}"\n[web]\nenabled = false\n{ACCOUNT}')
     assert load_settings(path).web.enabled is False
+
+
+def test_engine_needs_its_account_in_one_line(tmp_path: Path) -> None:
+    """The keys the chosen engine needs are checked with the rest of the config."""
+    no_account = minimal().replace(ACCOUNT, "")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, no_account))
+    message = str(info.value)
+    assert message.startswith(
+        "config: assistant.api_id, assistant.api_hash, assistant.session_string: "
+        'required for engine.kind = "pytgcalls"'
+    )
+    assert "python -m bot session" in message
+    assert "\n" not in message
+    partial = minimal().replace('session_string = "sess"', "")
+    with pytest.raises(ConfigError, match=r"^config: assistant\.session_string: required"):
+        load_settings(write(tmp_path, partial))
+    local = load_settings(write(tmp_path, no_account + '[engine]\nkind = "local"\n'))
+    assert local.engine.kind == "local"
+    # a command that makes the missing part can still read the rest
+    assert load_settings(write(tmp_path, partial), cross_field=False).assistant.api_id == 5
+
+
+def test_every_cross_field_problem_is_named_at_once(tmp_path: Path) -> None:
+    text = (
+        f'[telegram]\nbot_token = "{TOKEN}"\n'
+        "[player]\nauto_end_seconds = 10\nauto_end_warning_seconds = 20\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    problems = str(info.value).removeprefix("config: ").split("; ")
+    assert [p.split(":")[0] for p in problems] == [
+        "web.secret_key",
+        "player.auto_end_warning_seconds",
+        "assistant.api_id, assistant.api_hash, assistant.session_string",
+    ]
 
 
 def test_environment_overrides_file_key_by_key(
@@ -153,10 +196,14 @@ def test_example_lists_every_key_and_loads() -> None:
         for key in table
     }
     assert example == _keys(Settings)
-    # validates as it stands except for the one secret the operator must choose
+    # validates as it stands except for what the operator provides: the secret (generated
+    # by `python -m bot init`) and the assistant account (made by `python -m bot session`)
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(data)
+    assert str(info.value).count("required") == 2
     data["web"]["secret_key"] = "chosen-by-the-operator"
-    settings = Settings(**data)
-    settings.check_consistency()
+    data["assistants"][0].update(api_id=5, api_hash="abc", session_string="sess")
+    settings = settings_from_mapping(data)
     assert settings.telegram.owners == []
 
 
@@ -226,7 +273,7 @@ def test_pool_and_cluster_rules_are_one_line(tmp_path: Path, extra: str, line: s
     ],
 )
 def test_webhook_rules_are_one_line(tmp_path: Path, telegram: str, line: str) -> None:
-    body = f'[telegram]\nbot_token = "{TOKEN}"\n{telegram}\n[web]\nsecret_key = "s3cret-key-123"\n'
+    body = minimal().replace("[web]", f"{telegram}\n[web]")
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, body))
     assert str(info.value).startswith(line)
@@ -236,7 +283,7 @@ def test_webhook_accepted_and_cluster_refused_until_built(tmp_path: Path) -> Non
     webhook = (
         f'[telegram]\nbot_token = "{TOKEN}"\nmode = "webhook"\n'
         'webhook_url = "https://bot.example/telegram/webhook"\nwebhook_secret = "s_e-cret"\n'
-        '[web]\nsecret_key = "s3cret-key-123"\n'
+        f'[web]\nsecret_key = "s3cret-key-123"\n{ACCOUNT}'
     )
     assert load_settings(write(tmp_path, webhook)).telegram.mode == "webhook"
     # the cluster passes its own checks, then is refused in one line: not pretended
@@ -253,3 +300,17 @@ def test_node_id_defaults_to_host_and_pid(tmp_path: Path) -> None:
     assert settings.node_id().endswith(f"-{os.getpid()}")
     named = load_settings(write(tmp_path, minimal('[cluster]\nnode_id = "n7"\n')))
     assert named.node_id() == "n7"
+
+
+def test_each_pool_account_needs_its_keys(tmp_path: Path) -> None:
+    pool = (
+        '[[assistants]]\nname = "ok"\napi_id = 1\napi_hash = "h"\nsession_string = "s"\n'
+        '[[assistants]]\nname = "bad"\napi_id = 2\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, minimal(pool)))
+    assert str(info.value).startswith(
+        "config: assistants[bad].api_hash, assistants[bad].session_string: required for "
+        'engine.kind = "pytgcalls"'
+    )
+    assert "assistants[ok]" not in str(info.value)

@@ -40,7 +40,7 @@ from bot.engines.base import (
     TrackFailed,
     VoiceEngine,
 )
-from bot.storage.queue import QueueStore
+from bot.storage.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -151,21 +151,34 @@ class PlayerManager:
             return 0
         restored = 0
 
+        snapshots: dict[int, QueueSnapshot] = {}
+        positions: list[Checkpoint] = []
+
         async def one(chat_id: int) -> None:
             nonlocal restored
-            if await self.chat(chat_id).recover():
+            if await self.chat(chat_id).recover(snapshots.pop(chat_id, None), positions):
                 restored += 1
 
         ordered = list(chats)
         for first in range(0, len(ordered), RECOVER_BATCH):
             batch = ordered[first : first + RECOVER_BATCH]
+            # one read for the batch instead of several per chat, for the queues and for
+            # the settings (each player's own settings read then hits the cache, still
+            # fresh since the batch is small); a chat without a snapshot reads its own
             try:
-                # one query for the batch instead of one per chat: each player's own read
-                # then comes from the settings cache, still fresh since the batch is small
+                snapshots.update(await self._store.load_many(batch))
+            except QueueError as exc:
+                log.warning("queues of %d chats unreadable at once: %s", len(batch), exc)
+            try:
                 await self._deps.settings.get_many(batch)
             except Exception:
                 log.warning("settings of %d chats unreadable at once", len(batch), exc_info=True)
             await for_each(batch, one)
+            try:
+                await self._store.checkpoint_many(positions)
+            except QueueError as exc:  # they resume at the old position after a crash
+                log.warning("resume positions of %d chats not written: %s", len(positions), exc)
+            positions.clear()
         log.info("recovered %d of %d chats", restored, len(chats))
         return restored
 

@@ -30,12 +30,12 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import EventBus
-from bot.domain.models import EndReason, MediaKind, NowPlaying, Track
+from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
 from bot.domain.ports import ChatSettingsSource, PlayHistorySink
 from bot.domain.stream_stats import StreamStats
 from bot.domain.video import VideoSpec, fit
 from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
-from bot.storage.queue import AdvanceResult, QueueError, QueueStore
+from bot.storage.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +144,15 @@ class Playback:
         finished: Track | None = None,
         recovering: bool = False,
         failed: list[tuple[str, MediaError]] | None = None,
+        deferred: list[Checkpoint] | None = None,
     ) -> NowPlaying | None:
         """Plays the slot's track; skips tracks that cannot be played; at the end of the
         queue falls back to the 24/7 playlist, else goes idle.  Returns what plays.
 
         ``recovering``: ``current`` was playing before a restart: resume it at its stored
-        position less the rewind, paused if it was paused, continuing its history row."""
+        position less the rewind, paused if it was paused, continuing its history row.
+        ``deferred``: the position it resumes at is appended there instead of written
+        (see ``_engine_play``)."""
         while True:
             if current is None:
                 if self._failures < MAX_CONSECUTIVE_FAILURES:
@@ -159,7 +162,7 @@ class Playback:
                     return None
                 reason = "always_on"
             try:
-                started = await self._engine_play(current, recovering=recovering)
+                started = await self._engine_play(current, recovering=recovering, deferred=deferred)
             except MediaError as exc:
                 if failed is not None:
                     failed.append((current.track.id, exc))
@@ -171,9 +174,20 @@ class Playback:
             await self._announce(started, reason, continued=recovering)
             return started
 
-    async def _engine_play(self, current: NowPlaying, *, recovering: bool) -> NowPlaying:
+    async def _engine_play(
+        self,
+        current: NowPlaying,
+        *,
+        recovering: bool,
+        deferred: list[Checkpoint] | None = None,
+    ) -> NowPlaying:
         """Tells the engine to play the slot (store first if its position or pause flag
-        changes); returns the slot as now stored."""
+        changes); returns the slot as now stored.
+
+        ``deferred`` (recovery only): the resume position is handed to the caller, which
+        writes a whole batch of chats' positions at once after their plays.  A crash before
+        that write leaves the position from before the restart, from which the next start
+        rewinds again: the same track resumes, a few seconds later than it would have."""
         d = self._d
         now = d.clock.time()
         live = current.position_at(now)
@@ -187,9 +201,12 @@ class Playback:
             position = live
         paused = recovering and current.paused
         if position != current.position or paused != current.paused:
-            await d.store.checkpoint(
-                self.chat_id, current.track.id, position=position, paused=paused, now=now
-            )
+            if deferred is not None:
+                deferred.append(Checkpoint(self.chat_id, current.track.id, position, paused, now))
+            else:
+                await d.store.checkpoint(
+                    self.chat_id, current.track.id, position=position, paused=paused, now=now
+                )
             current = replace(current, position=position, updated_at=now, paused=paused)
         self.current = current
         request = PlayRequest(
@@ -320,10 +337,11 @@ class Playback:
         await self._history_ended(track, reason)
         self._d.stats.track_ended(reason)
 
-    async def _queue_changed(self) -> None:
+    async def _queue_changed(self, known: tuple[list[Track], LoopMode] | None = None) -> None:
+        """Publishes the queue; ``known``: pending and loop mode just read (recovery)."""
         d = self._d
         try:
-            pending, loop = await d.store.pending_and_loop(self.chat_id)
+            pending, loop = known or await d.store.pending_and_loop(self.chat_id)
         except QueueError as exc:
             log.warning("chat %s: queue not readable: %s", self.chat_id, exc)
             return

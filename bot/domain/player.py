@@ -13,10 +13,10 @@ from typing import TypeVar
 
 from bot.domain.control import PlayOutcome
 from bot.domain.errors import PlayerError, PlayerErrorCode
-from bot.domain.models import EndReason, NowPlaying, Track
+from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, ran_out
 from bot.engines.base import EngineError, MediaError
-from bot.storage.queue import QueueStore
+from bot.storage.queue import Checkpoint, QueueSnapshot, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -203,15 +203,27 @@ class ChatPlayer(Playback):
             await self._go_idle("call_gone")
             return True
 
-    async def recover(self) -> bool:
-        """Replays what the store says after a restart; True when something plays."""
+    async def recover(
+        self,
+        snapshot: QueueSnapshot | None = None,
+        deferred: list[Checkpoint] | None = None,
+    ) -> bool:
+        """Replays what the store says after a restart; True when something plays.
+
+        ``snapshot``: the chat's state as the manager read it for a whole batch of chats
+        (``QueueStore.load_many``), saving this chat its own reads.  ``deferred``: where a
+        resumed track's position goes for the manager's batched write (see ``_engine_play``)."""
         d = self._d
         async with self.lock:
             if self.engine_track is not None:
                 return False
             now = d.clock.time()
-            slot = await d.store.now_playing(self.chat_id)
+            if snapshot is not None:
+                slot = snapshot.current
+            else:
+                slot = await d.store.now_playing(self.chat_id)
             finished: Track | None = None
+            unchanged: tuple[list[Track], LoopMode] | None = None
             if slot is not None and ran_out(slot, now):
                 result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
                 if result.advanced and result.finished is not None:
@@ -226,13 +238,18 @@ class ChatPlayer(Playback):
                 reason, resuming = "resume", False
             else:
                 reason, resuming = "resume", True
+                if snapshot is not None:  # resuming leaves pending as it was read
+                    unchanged = (snapshot.pending, snapshot.loop)
             try:
-                started = await self._start(slot, reason, finished=finished, recovering=resuming)
+                started = await self._start(
+                    slot, reason, finished=finished, recovering=resuming, deferred=deferred
+                )
             except EngineError as exc:
                 log.warning("chat %s not resumed: %s", self.chat_id, exc)
                 started = None
+                unchanged = None
             finally:
-                await self._queue_changed()
+                await self._queue_changed(unchanged)
             return started is not None
 
     async def checkpoint(self, *, force: bool = False) -> bool:

@@ -1,12 +1,14 @@
 """The engine the configuration asks for (``engine.kind``), as an assistant pool.
 
 Every account of ``[[assistants]]`` (or the single ``[assistant]``) becomes an engine of its
-own; the pool in front of them is what the player talks to.
+own; the pool in front of them is what the player talks to.  The config's validation
+guarantees the keys each account needs (a missing one is the one-line config error, before
+anything starts), so building never fails on them here.
 """
 
 from __future__ import annotations
 
-from bot.config import AssistantEntry, ConfigError, Settings
+from bot.config import AssistantEntry, Settings
 from bot.engines.base import VoiceEngine
 from bot.engines.local import LocalEngine
 from bot.engines.pool import Assignments, AssistantPool, Notice, PoolMember, Unban
@@ -18,24 +20,6 @@ from bot.engines.tgcalls import InviteLink, PyTgCallsEngine
 VIRTUAL_USER_ID = 9_000_000_000
 
 
-def missing_credentials(entry: AssistantEntry) -> list[str]:
-    """The keys a real account still lacks (empty: it can log in)."""
-    return [
-        key
-        for key, present in (
-            ("api_id", entry.api_id > 0),
-            ("api_hash", bool(entry.api_hash.get_secret_value())),
-            ("session_string", bool(entry.session_string.get_secret_value())),
-        )
-        if not present
-    ]
-
-
-def entry_key(settings: Settings, entry: AssistantEntry) -> str:
-    """How the config names this account's table in an error line."""
-    return f"assistants[{entry.name}]" if settings.assistants else "assistant"
-
-
 def build_member(
     settings: Settings, entry: AssistantEntry, index: int, *, invite_link: InviteLink
 ) -> PoolMember:
@@ -44,13 +28,6 @@ def build_member(
             default_listeners=settings.engine.local_listeners,
             account=entry.name,
             user_id=VIRTUAL_USER_ID + index,
-        )
-    missing = missing_credentials(entry)
-    if missing:
-        raise ConfigError(
-            f"config: {entry_key(settings, entry)}.{missing[0]}: required for engine.kind = "
-            '"pytgcalls" (run `python -m bot session` for the session string, or use '
-            'engine.kind = "local")'
         )
     return PyTgCallsEngine(
         api_id=entry.api_id,

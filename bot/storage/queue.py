@@ -8,6 +8,7 @@ store, not the process, is the truth: the player re-reads it after a restart.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,26 @@ class AdvanceResult:
     advanced: bool
     finished: Track | None
     current: NowPlaying | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """One chat's whole queue state, as ``load_many`` reads it for recovery."""
+
+    current: NowPlaying | None
+    pending: list[Track]
+    loop: LoopMode
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One ``checkpoint`` call's arguments, for ``checkpoint_many``."""
+
+    chat_id: int
+    track_id: str
+    position: float
+    paused: bool
+    now: float
 
 
 class QueueStore(Protocol):
@@ -102,8 +123,17 @@ class QueueStore(Protocol):
     ) -> bool:
         """Records the playing position; False (and no change) if the slot moved on."""
 
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        """``checkpoint`` for many chats in one round trip (recovery resumes thousands);
+        returns how many were written (a stale one is skipped, as ``checkpoint`` would)."""
+
     async def chats_with_state(self) -> list[int]:
         """Chats with a now-playing track or pending tracks: what to recover at start."""
+
+    async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
+        """Slot, pending and loop mode of every listed chat, read together (a pipeline on
+        Redis, one query per table in SQL): recovery reads thousands of chats at start and
+        one round trip per chat was most of its time.  Every listed chat is in the result."""
 
     async def ping(self) -> None:
         """Raises StorageUnavailable when the backend does not answer."""

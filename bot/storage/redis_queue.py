@@ -34,7 +34,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.metrics import QUEUE_OPERATIONS
 from bot.storage import redis_lua
-from bot.storage.queue import AdvanceResult, QueueFull, QueuePositionError, StorageUnavailable
+from bot.storage.queue import (
+    AdvanceResult,
+    Checkpoint,
+    QueueFull,
+    QueuePositionError,
+    QueueSnapshot,
+    StorageUnavailable,
+)
 
 T = TypeVar("T")
 
@@ -50,6 +57,7 @@ POOL_WAIT_SECONDS = 30.0
 # Error replies meaning "not now" rather than "wrong": persistence failing, no replicas.
 REFUSALS = ("MISCONF", "NOREPLICAS")
 MIN_REDIS_MAJOR = 7  # script shebangs and flags
+SLOT_FIELDS = ("track", "started_at", "position", "updated_at", "paused")
 
 
 def _slot(fields: Sequence[str]) -> NowPlaying | None:
@@ -206,8 +214,9 @@ class RedisQueueStore:
         )
 
     async def now_playing(self, chat_id: int) -> NowPlaying | None:
-        fields = ("track", "started_at", "position", "updated_at", "paused")
-        reply = await self._guard("now_playing", self._client.hmget(self._keys(chat_id)[1], fields))
+        reply = await self._guard(
+            "now_playing", self._client.hmget(self._keys(chat_id)[1], SLOT_FIELDS)
+        )
         return None if reply[0] is None else _slot(cast(list[str], reply))
 
     async def pending(self, chat_id: int) -> list[Track]:
@@ -270,9 +279,40 @@ class RedisQueueStore:
         )
         return bool(reply)
 
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        """The checkpoint script once per item, pipelined (each script stays atomic)."""
+        if not items:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        script = self._scripts["CHECKPOINT"]
+        for item in items:
+            args = (item.track_id, repr(item.position), _flag(item.paused), repr(item.now))
+            pipe.evalsha(script.sha, 4, *self._keys(item.chat_id), item.chat_id, *args)
+        replies = await self._guard("checkpoint_many", pipe.execute())
+        return sum(1 for reply in replies if reply)
+
     async def chats_with_state(self) -> list[int]:
         members = await self._guard("chats_with_state", self._client.smembers(CHATS_KEY))
         return sorted(int(member) for member in members)
+
+    async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
+        """One MULTI/EXEC of HMGET + LRANGE + GET per chat: one round trip, one snapshot."""
+        pipe = self._client.pipeline(transaction=True)
+        for chat_id in chat_ids:
+            pending, now, loop, _ = self._keys(chat_id)
+            pipe.hmget(now, SLOT_FIELDS)
+            pipe.lrange(pending, 0, -1)
+            pipe.get(loop)
+        replies = await self._guard("load_many", pipe.execute()) if chat_ids else []
+        snapshots: dict[int, QueueSnapshot] = {}
+        for i, chat_id in enumerate(chat_ids):
+            slot, items, mode = replies[3 * i : 3 * i + 3]
+            snapshots[chat_id] = QueueSnapshot(
+                current=None if slot[0] is None else _slot(slot),
+                pending=[Track.from_json(item) for item in items],
+                loop=LoopMode(mode) if mode else LoopMode.OFF,
+            )
+        return snapshots
 
     async def ping(self) -> None:
         await self._guard("ping", self._client.ping())

@@ -18,6 +18,7 @@ from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.engines.base import EngineError
 from bot.sources.base import SourceError
 from bot.storage.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
+from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,10 @@ async def on_error(event: ErrorEvent) -> bool:
         if update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
         elif update.message is not None:
-            await update.message.answer(text)
+            user = update.message.from_user
+            # an error sentence: behind the chat's real answers, merged when the budget is spent
+            with minor_answer(user.id if user is not None else 0):
+                await update.message.answer(text)
     except TelegramAPIError as answer_exc:
         log.warning("update %s: could not answer: %s", update.update_id, answer_exc)
     return True

@@ -1,8 +1,9 @@
 """Language choice: the chat's setting, else the user's Telegram language, else the default.
 
 Catalogues are gettext ``.po`` files under ``locales/`` (domain ``messages``), compiled to
-``.mo`` by the install step.  Code outside a handler (the announcer) enters a locale with
-``in_chat_locale`` so that every sentence still goes through ``_``.
+``.mo`` by scripts/setup.sh in a checkout and by the wheel's build (setup.py).  Code outside
+a handler (the announcer) enters a locale with ``in_chat_locale`` so that every sentence
+still goes through ``_``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
 from bot.domain.ports import ChatSettingsSource
+from bot.resources import bundled
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ DOMAIN = "messages"
 
 
 def default_locales_dir() -> Path:
-    """``locales/`` at the project root, where scripts/setup.sh compiles the catalogues."""
-    return Path(__file__).resolve().parents[2] / "locales"
+    """``locales/`` inside the package of an installed wheel (compiled by its build), else at
+    the project root of a checkout (compiled by scripts/setup.sh)."""
+    return bundled("locales")
 
 
 def make_i18n(default_locale: str, path: Path | None = None) -> I18n:

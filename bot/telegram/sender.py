@@ -13,14 +13,17 @@ announcements, edits and broadcasts all pass through it without a second code pa
 - 400 "message to edit not found" on a text edit: the text is sent as a new message.
 - 400 "message is not modified": a success (the message already shows that).
 - Throttle: per chat (groups ~20 messages a minute) and globally (~30 a second).
+- Minor answers (usage lines, refusals, error sentences; marked with ``minor_answer``) wait
+  behind every other send to their chat and never take the chat's last few slots, so junk
+  commands cannot delay the answers to real ones; while one waits for the chat's budget, a
+  further minor answer to the same user joins it (a new sentence is added, a repeated one
+  dropped) instead of queueing a message of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,6 +43,7 @@ from aiogram.methods import EditMessageText, Response, SendMessage, TelegramMeth
 from aiogram.methods.base import TelegramType
 
 from bot.metrics import LAST_POLL, TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
+from bot.telegram.throttle import MINOR, MINOR_FOR, NORMAL, PendingMinor, RateLimiter
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -66,37 +70,6 @@ UNTHROTTLED = frozenset({"getUpdates"})
 EDIT_METHODS = frozenset(
     {"editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup"}
 )
-
-Clock = Callable[[], float]
-
-
-class RateLimiter:
-    """A sliding window: at most ``limit`` acquisitions in any ``window`` seconds."""
-
-    def __init__(self, limit: int, window: float, clock: Clock = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._times: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    def delay(self) -> float:
-        """Seconds until one more acquisition fits (0: now)."""
-        now = self._clock()
-        while self._times and self._times[0] <= now - self.window:
-            self._times.popleft()
-        if len(self._times) < self.limit:
-            return 0.0
-        return self._times[0] + self.window - now
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            wait = self.delay()
-            while wait > 0:  # a timed wait: no event would say "a slot is free"
-                await asyncio.sleep(wait)
-                wait = self.delay()
-            self._times.append(self._clock())
-
 
 ForbiddenHook = Callable[[int], Awaitable[None]]
 
@@ -131,8 +104,12 @@ class Sender(BaseRequestMiddleware):
         max_retry_after: float = 120.0,
         retry_delay: float = 0.5,
         max_retry_delay: float = 8.0,
+        minor_reserve: int | None = None,
     ) -> None:
+        """``minor_reserve``: a group's slots per window minor answers leave to the others
+        (default: a quarter of ``group_limit``)."""
         self.group = (group_limit, group_window)
+        self.minor_reserve = group_limit // 4 if minor_reserve is None else minor_reserve
         self.private = (private_limit, private_window)
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
@@ -140,6 +117,7 @@ class Sender(BaseRequestMiddleware):
         self.max_retry_delay = max_retry_delay
         self.global_limiter = RateLimiter(global_limit, global_window)
         self._chat_limiters: dict[int, RateLimiter] = {}
+        self._minor: dict[tuple[int, int], PendingMinor] = {}
         self._on_forbidden: ForbiddenHook | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -150,8 +128,12 @@ class Sender(BaseRequestMiddleware):
     def chat_limiter(self, chat_id: int) -> RateLimiter:
         limiter = self._chat_limiters.get(chat_id)
         if limiter is None:
-            limit, window = self.group if chat_id < 0 else self.private
-            limiter = self._chat_limiters[chat_id] = RateLimiter(limit, window)
+            if chat_id < 0:
+                limit, window = self.group
+                limiter = RateLimiter(limit, window, reserve=self.minor_reserve)
+            else:
+                limiter = RateLimiter(*self.private)
+            self._chat_limiters[chat_id] = limiter
         return limiter
 
     def chat_delay(self, chat_id: int) -> float:
@@ -171,11 +153,61 @@ class Sender(BaseRequestMiddleware):
             return response
         raw_chat = getattr(method, "chat_id", None)
         chat_id = raw_chat if isinstance(raw_chat, int) else None
+        minor_for = MINOR_FOR.get()
+        if minor_for is not None and chat_id is not None and isinstance(method, SendMessage):
+            return await self._send_minor(make_request, bot, method, chat_id, minor_for)
+        return await self._send(make_request, bot, method, chat_id)
+
+    async def _send_minor(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: SendMessage,
+        chat_id: int,
+        user_id: int,
+    ) -> Response[TelegramType]:
+        key = (chat_id, user_id)
+        pending = self._minor.get(key)
+        if pending is not None:
+            pending.join(method.text)
+            result: Response[TelegramType] = await asyncio.shield(pending.result)
+            return result
+        pending = self._minor[key] = PendingMinor([method.text])
+        try:
+            try:
+                await self.chat_limiter(chat_id).acquire(MINOR)
+            finally:
+                del self._minor[key]  # sent from here on: a later answer is a new message
+            merged = cast(
+                TelegramMethod[TelegramType],
+                method.model_copy(update={"text": "\n".join(pending.texts)}),
+            )
+            result = await self._send(
+                make_request, bot, merged, chat_id, priority=MINOR, slot_taken=True
+            )
+        except BaseException as exc:
+            pending.settle(exc=exc)
+            raise
+        pending.settle(result)
+        return result
+
+    async def _send(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        chat_id: int | None,
+        *,
+        priority: int = NORMAL,
+        slot_taken: bool = False,
+    ) -> Response[TelegramType]:
+        """``slot_taken``: the chat's slot for the first attempt is already acquired."""
+        name = method.__api_method__
         attempt = 0
         while True:
             await self.global_limiter.acquire()
-            if chat_id is not None and name in CHAT_METHODS:
-                await self.chat_limiter(chat_id).acquire()
+            if chat_id is not None and name in CHAT_METHODS and not (slot_taken and not attempt):
+                await self.chat_limiter(chat_id).acquire(priority)
             TELEGRAM_CALLS.labels(name).inc()
             try:
                 return await make_request(bot, method)

@@ -58,9 +58,11 @@ def card_text(snapshot: ChatSnapshot) -> str:
     if track.requested_by_name:
         lines.append(_("Requested by {name}").format(name=track.requested_by_name))
     if snapshot.pending:
+        title = track_title(snapshot.pending[0])
+        more = len(snapshot.pending) - 1
         lines.append(
-            _("Up next: {title} (+{more} more)").format(
-                title=track_title(snapshot.pending[0]), more=len(snapshot.pending) - 1
-            )
+            _("Up next: {title} (+{more} more)").format(title=title, more=more)
+            if more
+            else _("Up next: {title}").format(title=title)
         )
     return "\n".join(lines)

@@ -6,6 +6,7 @@ loopback with the shipped file, changed only where a placeholder must name this 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ DEPLOY = ROOT / "deploy"
 ADMIN = "operator"
 PASSWORD = "a long operator password"
 TOKEN = "deploy-test-monitoring-token"
+WEBHOOK_SECRET = "deploy-test-webhook-secret"
 # as README "Deploying" says for a node behind nginx on the same machine
 WEB = f"""monitoring_token = "{TOKEN}"
 trusted_proxies = ["127.0.0.1"]
@@ -71,20 +73,42 @@ async def create_admin(config: Path, workdir: Path) -> None:
     assert proc.returncode == 0, out.decode()
 
 
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+@contextlib.asynccontextmanager
+async def running_node(workdir: Path, telegram: str = "") -> AsyncIterator[Node]:
     async with FakeBotAPI() as api:
+        api.on("setWebhook", lambda params: True)  # webhook mode registers itself at start
         port = free_port()
-        config = write_config(tmp_path, api, port, "", web=WEB)
-        await create_admin(config, tmp_path)
-        process = BotProcess(config, tmp_path)
+        config = write_config(workdir, api, port, "", telegram=telegram, web=WEB)
+        await create_admin(config, workdir)
+        process = BotProcess(config, workdir)
         await process.start()
         try:
             await wait_healthy(port)
-            yield Node(api, port, tmp_path, process)
+            yield Node(api, port, workdir, process)
         finally:
             if process.proc is not None and process.proc.returncode is None:
                 await process.signal(15)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    """A node that long-polls the fake Bot API."""
+    async with running_node(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def webhook_node(tmp_path: Path) -> AsyncIterator[Node]:
+    """A node that takes its updates at POST /telegram/webhook."""
+    telegram = "\n".join(
+        (
+            'mode = "webhook"',
+            'webhook_url = "https://bot.example.org/telegram/webhook"',
+            f'webhook_secret = "{WEBHOOK_SECRET}"',
+        )
+    )
+    async with running_node(tmp_path, telegram) as running:
+        yield running
 
 
 async def stop(proc: asyncio.subprocess.Process) -> None:

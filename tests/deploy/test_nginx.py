@@ -5,6 +5,7 @@ from the allowed network, and a slow client cut off by nginx before it reaches t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import ssl
@@ -18,9 +19,22 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.deploy.conftest import ADMIN, DEPLOY, PASSWORD, TOKEN, Node, placed, stop, tool
+from bot.telegram.webhook import SECRET_HEADER
+from tests.deploy.conftest import (
+    ADMIN,
+    DEPLOY,
+    PASSWORD,
+    TOKEN,
+    WEBHOOK_SECRET,
+    Node,
+    placed,
+    stop,
+    tool,
+)
 from tests.support.procs import free_port, wait_port
+from tests.support.tg_objects import UpdateFactory, user
 
+MEMBER = user(31, "Member")
 CERT = "/etc/ssl/sattva/fullchain.pem"
 KEY = "/etc/ssl/sattva/privkey.pem"
 
@@ -94,8 +108,8 @@ class Front:
         )
 
 
-@pytest.fixture
-async def front(node: Node, tmp_path: Path) -> AsyncIterator[Front]:
+@contextlib.asynccontextmanager
+async def nginx_before(node: Node, tmp_path: Path) -> AsyncIterator[Front]:
     folder = tmp_path / "nginx"
     folder.mkdir()
     cert, key = certificate(folder)
@@ -120,6 +134,40 @@ async def front(node: Node, tmp_path: Path) -> AsyncIterator[Front]:
         yield Front(https, http, folder)
     finally:
         await stop(proc)
+
+
+@pytest.fixture
+async def front(node: Node, tmp_path: Path) -> AsyncIterator[Front]:
+    async with nginx_before(node, tmp_path) as running:
+        yield running
+
+
+async def test_webhook_delivery_through_nginx(webhook_node: Node, tmp_path: Path) -> None:
+    api = webhook_node.api
+    group = -1001700000009
+    update = {"update_id": api.next_id(), **UpdateFactory(api).message(group, MEMBER, "/queue")}
+    async with nginx_before(webhook_node, tmp_path) as front, front.client() as client:
+        refused = await client.post("/telegram/webhook", json=update)
+        assert refused.status_code == 401
+        wrong = await client.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: "not-the-secret"}
+        )
+        assert wrong.status_code == 403
+        only_post = await client.get("/telegram/webhook", headers={SECRET_HEADER: WEBHOOK_SECRET})
+        assert only_post.status_code == 403  # nginx: limit_except POST
+        mark = api.mark()
+        taken = await client.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+        )
+        assert taken.status_code == 200
+        await api.wait_text(group, None, timeout=20, after=mark)
+        # Telegram redelivers an update whose answer it missed: handled once
+        again = await client.post(
+            "/telegram/webhook", json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
+        )
+        assert again.status_code == 200
+        await asyncio.sleep(2)
+        assert len(api.calls_of("sendMessage", group)) == 1
 
 
 async def test_login_and_panel_through_nginx(front: Front) -> None:

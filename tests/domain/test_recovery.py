@@ -15,6 +15,7 @@ import pytest
 from bot.domain.control import PlayerState
 from bot.domain.models import EndReason
 from bot.engines.base import TrackEnded
+from bot.metrics import QUEUE_OPERATIONS
 from tests.domain.conftest import CHAT, Rig, change, make_track, queue, status
 from tests.support.crash_points import CrashingStore, SimulatedCrash
 
@@ -265,3 +266,34 @@ async def test_recovery_of_many_chats_is_bounded_and_quick(rig: Rig, store_kind:
     if store_kind == "redis":  # SQLite transactions queue one by one in the store anyway
         assert rig.engine.max_in_flight > 1
     assert elapsed < 15, elapsed
+
+
+async def test_recovery_reads_and_writes_queues_per_batch_not_per_chat(rig: Rig) -> None:
+    """Resumed chats: one load_many read and one checkpoint_many write per batch of chats;
+    a chat whose slot changes (ran out, or empty) still does its own steps."""
+
+    def count(op: str) -> float:
+        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+
+    chats = range(1, 31)
+    for chat in chats:
+        await rig.store.enqueue(chat, make_track(f"now {chat}"), limit=10)
+        await rig.store.start_next(chat, now=rig.clock.time())
+        await rig.store.enqueue(chat, make_track(f"next {chat}"), limit=10)
+    await rig.store.enqueue(99, make_track("waiting"), limit=10)  # nothing in its slot
+    ops = ("load_many", "checkpoint_many", "now_playing", "pending_and_loop", "checkpoint")
+    before = {op: count(op) for op in ops}
+    assert await restart(rig, after=60) == len(chats) + 1
+    assert {op: count(op) - before[op] for op in ops} == {
+        "load_many": 1,
+        "checkpoint_many": 1,
+        "now_playing": 0,
+        "pending_and_loop": 1,  # chat 99: its pending list changed when it started
+        "checkpoint": 0,
+    }
+    for chat in chats:  # the resume position (60 s less the 3 s rewind) is stored
+        stored = await rig.store.now_playing(chat)
+        assert stored is not None
+        assert (stored.position, stored.updated_at) == (57.0, rig.clock.time())
+        assert await rig.pending_titles(chat) == [f"next {chat}"]
+    assert ("play", 99) in {call[:2] for call in rig.engine.calls}

@@ -1,13 +1,11 @@
-"""The engine named by the configuration (an assistant pool of one or more accounts), and a
-clear line when an account's credentials are missing."""
+"""The engine named by the configuration (an assistant pool of one or more accounts); an
+account's missing credentials are a config error (test_config)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from bot.config import ConfigError, settings_from_mapping
+from bot.config import settings_from_mapping
 from bot.engines.factory import build_engine
 from bot.engines.local import LocalEngine
 from bot.engines.pool import AssistantPool
@@ -52,22 +50,6 @@ def test_local_assistants_are_virtual_accounts() -> None:
     assert list(members) == ["x", "y"]
     assert all(isinstance(e, LocalEngine) for e in members.values())
     assert len({e.user_id for e in members.values() if isinstance(e, LocalEngine)}) == 2
-
-
-def test_pytgcalls_needs_the_assistant() -> None:
-    with pytest.raises(ConfigError, match=r"assistant\.api_id: required"):
-        build(settings())
-    partial = settings(assistant={"api_id": 5, "api_hash": "abc"})
-    with pytest.raises(ConfigError, match=r"assistant\.session_string: required"):
-        build(partial)
-    pool = settings(
-        assistants=[
-            {"name": "ok", "api_id": 1, "api_hash": "h", "session_string": "s"},
-            {"name": "bad", "api_id": 2},
-        ]
-    )
-    with pytest.raises(ConfigError, match=r"assistants\[bad\]\.api_hash: required"):
-        build(pool)
 
 
 def test_pytgcalls_engine_built_without_connecting() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
 from bot.metrics import QUEUE_OPERATIONS
-from bot.storage.queue import QueueFull, QueuePositionError, QueueStore
+from bot.storage.queue import Checkpoint, QueueFull, QueuePositionError, QueueSnapshot, QueueStore
 from tests.storage.conftest import Backend
 
 CHAT = -1001234567890123  # supergroup ids need 64 bits
@@ -110,6 +110,54 @@ async def test_pending_and_loop_reads_both_in_one_operation(store: QueueStore) -
     assert await store.pending_and_loop(OTHER) == ([other], LoopMode.OFF)
     after = {op: count(op) - before[op] for op in before}
     assert after == {"pending_and_loop": 2, "pending": 0, "get_loop": 0}
+
+
+async def test_load_many_reads_every_listed_chat_in_one_operation(store: QueueStore) -> None:
+    def count() -> float:
+        return QUEUE_OPERATIONS.labels(op="load_many")._value.get()
+
+    a, b, c = await fill(store, "a", "b", "c")
+    playing = await store.start_next(CHAT, now=10.0)
+    await store.checkpoint(CHAT, a.id, position=4.5, paused=True, now=12.0)
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    [other] = await fill(store, "other", chat=OTHER)
+    await store.set_loop(7, LoopMode.TRACK)  # a loop mode and nothing else
+    before = count()
+    found = await store.load_many([CHAT, OTHER, 7, 99])
+    assert count() - before == 1
+    assert playing is not None
+    assert found == {
+        CHAT: QueueSnapshot(
+            current=replace(playing, position=4.5, updated_at=12.0, paused=True),
+            pending=[b, c],
+            loop=LoopMode.QUEUE,
+        ),
+        OTHER: QueueSnapshot(current=None, pending=[other], loop=LoopMode.OFF),
+        7: QueueSnapshot(current=None, pending=[], loop=LoopMode.TRACK),
+        99: QueueSnapshot(current=None, pending=[], loop=LoopMode.OFF),
+    }
+    assert await store.load_many([]) == {}
+
+
+async def test_checkpoint_many_writes_each_current_slot_and_skips_stale_ones(
+    store: QueueStore,
+) -> None:
+    a, b = await fill(store, "a", "b")
+    [other] = await fill(store, "other", chat=OTHER)
+    await store.start_next(CHAT, now=1.0)
+    await store.start_next(OTHER, now=1.0)
+    written = await store.checkpoint_many(
+        [
+            Checkpoint(CHAT, a.id, position=7.25, paused=True, now=9.0),
+            Checkpoint(OTHER, other.id, position=3.0, paused=False, now=8.0),
+            Checkpoint(OTHER, b.id, position=99.0, paused=True, now=10.0),  # not its slot
+            Checkpoint(7, "nothing", position=1.0, paused=False, now=10.0),
+        ]
+    )
+    assert written == 2
+    assert await store.now_playing(CHAT) == NowPlaying(a, 1.0, 7.25, 9.0, paused=True)
+    assert await store.now_playing(OTHER) == NowPlaying(other, 1.0, 3.0, 8.0)
+    assert await store.checkpoint_many([]) == 0
 
 
 async def test_loop_track_replays_on_natural_end_and_skip_moves_on(store: QueueStore) -> None:

@@ -18,16 +18,24 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def write_config(
-    workdir: Path, api: FakeBotAPI, web_port: int, redis_url: str, *, web: str = "", extra: str = ""
+    workdir: Path,
+    api: FakeBotAPI,
+    web_port: int,
+    redis_url: str,
+    *,
+    telegram: str = "",
+    web: str = "",
+    extra: str = "",
 ) -> Path:
-    """A config for the local engine and the fake Bot API.  ``web`` is more lines for the
-    ``[web]`` table; ``extra`` is more tables, appended."""
+    """A config for the local engine and the fake Bot API.  ``telegram`` and ``web`` are more
+    lines for those tables; ``extra`` is more tables, appended."""
     path = workdir / "config.toml"
     path.write_text(
         f"""
 [telegram]
 bot_token = "{api.token}"
 api_base = "{api.url}"
+{telegram}
 [engine]
 kind = "local"
 [storage]

@@ -41,6 +41,7 @@ async def fake_api() -> AsyncIterator[FakeBotAPI]:
 def bot_settings(api_base: str, **sections: Any) -> Settings:
     data: dict[str, Any] = {
         "telegram": {"bot_token": TOKEN, "api_base": api_base, "owners": [1]},
+        "engine": {"kind": "local"},
         "web": {"enabled": False},
     }
     for name, values in sections.items():

@@ -11,10 +11,14 @@ from aiogram import Bot
 from aiogram.utils.i18n import I18n
 from PIL import Image
 
+from bot.domain.control import ChatSnapshot, PlayerState
+from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.telegram.announcer import Announcer
 from bot.telegram.covers import cover_png
 from bot.telegram.dispatcher import set_commands
 from bot.telegram.formatting import duration, parse_position, progress_bar
+from bot.telegram.i18n import in_locale
+from bot.telegram.views import card_text
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
@@ -102,3 +106,34 @@ def test_time_formats() -> None:
     assert parse_position("-5") is None
     assert progress_bar(30, 60, width=4) == "▰▰▱▱"
     assert progress_bar(None, 60) == ""
+
+
+@pytest.mark.parametrize(
+    ("locale", "alone", "with_more"),
+    [
+        ("en", "Up next: Second", "Up next: Second (+2 more)"),
+        ("ru", "Далее: Second", "Далее: Second (и ещё 2)"),
+        ("uk", "Далі: Second", "Далі: Second (і ще 2)"),
+    ],
+)
+def test_card_names_the_count_only_when_there_are_more(
+    i18n: I18n, locale: str, alone: str, with_more: str
+) -> None:
+    def card(pending: int) -> list[str]:
+        tracks = [Track(title=t, source=t, media=t) for t in ("Second", "Third", "Fourth")]
+        snapshot = ChatSnapshot(
+            chat_id=GROUP,
+            state=PlayerState.PLAYING,
+            now=NowPlaying(track=Track(title="First", source="a", media="a"), started_at=0),
+            position=1.0,
+            pending=tracks[:pending],
+            loop=LoopMode.OFF,
+            listeners=1,
+            volume=100,
+        )
+        with in_locale(i18n, locale):
+            return card_text(snapshot).splitlines()
+
+    assert card(1)[-1] == alone
+    assert card(3)[-1] == with_more
+    assert not any(line.startswith(alone.split(":")[0]) for line in card(0))

@@ -11,7 +11,8 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, Teleg
 
 from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
 from bot.telegram.dispatcher import create_bot
-from bot.telegram.sender import RateLimiter, Sender
+from bot.telegram.sender import Sender
+from bot.telegram.throttle import RateLimiter
 from tests.support.fake_botapi import FakeBotAPI
 from tests.telegram.conftest import bot_settings
 

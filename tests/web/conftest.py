@@ -78,6 +78,7 @@ def make_settings(**web: Any) -> Settings:
     return settings_from_mapping(
         {
             "telegram": {"bot_token": "123456:" + "A" * 35},
+            "engine": {"kind": "local"},
             "web": {
                 "secret_key": "x" * 40,
                 "monitoring_token": TOKEN,

@@ -9,7 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.commands import usage
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import may_configure, sender_id
+from bot.telegram.routers.common import answer_minor, may_configure, sender_id
 from bot.telegram.services import BotServices
 
 
@@ -36,7 +36,7 @@ async def authorize(
         return
     target = target_of(message, command)
     if target is None:
-        await message.answer(usage("auth"))
+        await answer_minor(message, usage("auth"))
         return
     user_id, name, stored_name = target
     chat_id = message.chat.id
@@ -66,7 +66,7 @@ async def unauthorize(
         return
     target = target_of(message, command)
     if target is None:
-        await message.answer(usage("unauth"))
+        await answer_minor(message, usage("unauth"))
         return
     user_id, name, _stored = target
     chat_id = message.chat.id

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.commands import help_text, usage
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import may_configure, sender_id
+from bot.telegram.routers.common import answer_minor, may_configure, sender_id
 from bot.telegram.routers.settings import apply_change
 from bot.telegram.services import BotServices
 
@@ -31,7 +31,7 @@ async def language(
 ) -> None:
     raw = (command.args or "").strip().lower()
     if raw not in (*SUPPORTED_LOCALES, "auto"):
-        await message.answer(usage("lang"))
+        await answer_minor(message, usage("lang"))
         return
     if not await may_configure(message, bot, permissions):
         return

@@ -13,7 +13,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.telegram.commands import usage
 from bot.telegram.formatting import duration
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import sender_id
+from bot.telegram.routers.common import answer_minor, sender_id
 from bot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 async def _owner(message: Message, permissions: Permissions) -> bool:
     if permissions.is_owner(sender_id(message)):
         return True
-    await message.answer(_("Only the bot's owners can do that."))
+    await answer_minor(message, _("Only the bot's owners can do that."))
     return False
 
 
@@ -54,7 +54,7 @@ async def broadcast(
         return
     text = (command.args or "").strip()
     if not text:
-        await message.answer(usage("broadcast"))
+        await answer_minor(message, usage("broadcast"))
         return
     sent = failed = 0
     for chat_id in [chat.id for chat in await services.chat_settings.list_chats()]:

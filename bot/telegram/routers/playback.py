@@ -17,7 +17,7 @@ from bot.telegram.keyboards import loop_label, next_choice
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
 from bot.telegram.progress import ProgressMessage
-from bot.telegram.routers.common import may_control, sender_id, sender_name
+from bot.telegram.routers.common import answer_minor, may_control, sender_id, sender_name
 from bot.telegram.services import BotServices
 
 LOOP_ORDER = (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE)
@@ -89,12 +89,14 @@ async def _play(
 ) -> None:
     chat_id = message.chat.id
     if not await permissions.can_play(bot, chat_id, sender_id(message)):
-        await message.answer(_("This chat is in admin-only mode: only admins can add tracks."))
+        await answer_minor(
+            message, _("This chat is in admin-only mode: only admins can add tracks.")
+        )
         return
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
-        await message.answer(usage("vplay" if video else "play"))
+        await answer_minor(message, usage("vplay" if video else "play"))
         return
     quality: str | None = None
     if video:
@@ -201,7 +203,7 @@ async def seek(
         return
     position = parse_position(command.args or "")
     if position is None:
-        await message.answer(usage("seek"))
+        await answer_minor(message, usage("seek"))
         return
     snapshot = await services.players.snapshot(message.chat.id)
     if snapshot.now is None:
@@ -228,7 +230,7 @@ async def volume(
         return
     raw = (command.args or "").strip()
     if not raw.isdecimal() or not 1 <= int(raw) <= 200:
-        await message.answer(usage("volume"))
+        await answer_minor(message, usage("volume"))
         return
     await services.players.set_volume(message.chat.id, int(raw))
     await message.answer(_("🔊 Volume: {volume}%").format(volume=int(raw)))
@@ -247,7 +249,7 @@ async def loop(
     raw = (command.args or "").strip().lower()
     if raw:
         if raw not in {m.value for m in LoopMode}:
-            await message.answer(usage("loop"))
+            await answer_minor(message, usage("loop"))
             return
         mode = LoopMode(raw)
     else:

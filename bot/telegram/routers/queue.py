@@ -13,7 +13,7 @@ from bot.telegram.formatting import short_title
 from bot.telegram.keyboards import queue_pages as queue_keyboard
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers.common import may_control
+from bot.telegram.routers.common import answer_minor, may_control
 from bot.telegram.services import BotServices
 from bot.telegram.views import card_text, queue_pages, queue_text
 
@@ -31,7 +31,7 @@ async def show_queue(message: Message, command: CommandObject, services: BotServ
     if raw:
         numbers = _ints(raw, 1)
         if numbers is None:
-            await message.answer(usage("queue"))
+            await answer_minor(message, usage("queue"))
             return
         page = numbers[0]
     snapshot = await services.players.snapshot(message.chat.id)
@@ -81,7 +81,7 @@ async def remove(
         return
     numbers = _ints(command.args, 1)
     if numbers is None:
-        await message.answer(usage("remove"))
+        await answer_minor(message, usage("remove"))
         return
     track = await services.players.remove(message.chat.id, numbers[0])
     await message.answer(
@@ -102,7 +102,7 @@ async def move(
         return
     numbers = _ints(command.args, 2)
     if numbers is None:
-        await message.answer(usage("move"))
+        await answer_minor(message, usage("move"))
         return
     src, dst = numbers
     track = await services.players.move(message.chat.id, src, dst)

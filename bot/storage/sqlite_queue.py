@@ -1,0 +1,324 @@
+"""The database queue store's SQLite half: each operation is one transaction run in one
+hop to the store's own connection thread.
+
+Why not through SQLAlchemy on aiosqlite: there every DBAPI call (BEGIN, each statement,
+each fetch, COMMIT) is a separate hop to aiosqlite's thread plus the ORM's per-call work,
+about 60 hops per enqueue + start_next + advance cycle; the cost that cannot be avoided is
+the commit's fsync.  Here a whole transaction is one plain function run on one thread
+that owns one ``sqlite3`` connection, so a call costs one hop and one fsync, like a single
+autocommit statement.  SQLite has no data-modifying CTEs, so an operation that moves a row
+between tables is two or three statements, but they run back to back on that thread
+inside ``BEGIN IMMEDIATE ... COMMIT``: a microsecond each, against milliseconds for the
+hop and the sync.
+
+Guarantees are the ones the SQLAlchemy version had: ``BEGIN IMMEDIATE`` takes the write
+lock before the first read, so no other writer (another process, or the application's own
+engine) can interleave; the one thread runs this process's operations in the order they
+were called; WAL with ``synchronous=FULL`` makes a commit durable before the call returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
+from bot.storage.database import SQLITE_BUSY_TIMEOUT_MS
+from bot.storage.queue import (
+    AdvanceResult,
+    Checkpoint,
+    QueueFull,
+    QueuePositionError,
+    QueueSnapshot,
+)
+from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots, with_id
+
+T = TypeVar("T")
+Db = sqlite3.Connection
+
+# Creates the chat's state row on first use and hands out the next ordering key.
+NEXT_SEQ = (
+    "INSERT INTO queue_chats (chat_id, loop_mode, next_seq) VALUES (?, 'off', ?) "
+    "ON CONFLICT (chat_id) DO UPDATE SET next_seq = next_seq + excluded.next_seq "
+    "RETURNING next_seq, loop_mode"
+)
+HEAD = "SELECT id, track_json FROM queue_entries WHERE chat_id = ? ORDER BY seq LIMIT 1"
+FILL_SLOT = (
+    f"INSERT INTO queue_now_playing (chat_id, track_id, {SLOT_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, 0.0, ?, 0)"
+)
+APPEND = "INSERT INTO queue_entries (chat_id, seq, track_id, track_json) VALUES (?, ?, ?, ?)"
+ENTRIES = "SELECT id, track_json FROM queue_entries WHERE chat_id = ? ORDER BY seq"
+LOOP = "SELECT loop_mode FROM queue_chats WHERE chat_id = ?"
+CHECKPOINT = (
+    "UPDATE queue_now_playing SET position = ?, paused = ?, updated_at = ? "
+    "WHERE chat_id = ? AND track_id = ?"
+)
+SLOT = f"SELECT {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = ?"
+
+
+def next_seq(db: Db, chat_id: int, count: int = 1) -> tuple[int, str]:
+    """Reserves ``count`` ordering keys (creating the chat row); returns the first and the
+    chat's loop mode."""
+    row = db.execute(NEXT_SEQ, (chat_id, count)).fetchone()
+    return int(row[0]) - count, str(row[1])
+
+
+def pop_into_slot(db: Db, chat_id: int, now: float) -> tuple[str, str] | None:
+    """Moves the head of pending into the (empty) slot; returns (track id, JSON)."""
+    head = db.execute(HEAD, (chat_id,)).fetchone()
+    if head is None:
+        return None
+    track_id = db.execute(
+        "DELETE FROM queue_entries WHERE id = ? RETURNING track_id", (head[0],)
+    ).fetchone()[0]
+    db.execute(FILL_SLOT, (chat_id, track_id, head[1], now, now))
+    return track_id, head[1]
+
+
+def renumber(db: Db, chat_id: int, ids: Sequence[int]) -> None:
+    """Gives ``ids`` fresh, increasing keys above every existing one, in this order."""
+    if ids:
+        first, _ = next_seq(db, chat_id, len(ids))
+        db.executemany(
+            "UPDATE queue_entries SET seq = ? WHERE id = ?",
+            [(first + i, entry_id) for i, entry_id in enumerate(ids)],
+        )
+
+
+class SqliteQueue:
+    """One ``sqlite3`` connection on one thread; ``write`` runs a function in a
+    ``BEGIN IMMEDIATE`` transaction, ``read`` in a plain (snapshot) one."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sattva-queue-sqlite")
+        self._db: Db | None = None
+
+    def _connect(self) -> Db:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in (  # the application engine's pragmas (bot.storage.database)
+                "PRAGMA foreign_keys=ON",
+                f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=FULL",
+            ):
+                db.execute(pragma)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _call(self, begin: str, fn: Callable[[Db], T]) -> T:
+        if self._db is None:
+            self._db = self._connect()
+        db = self._db
+        db.execute(begin)
+        try:
+            result = fn(db)
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    async def _submit(self, begin: str, fn: Callable[[Db], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, begin, fn)
+
+    async def write(self, fn: Callable[[Db], T]) -> T:
+        return await self._submit("BEGIN IMMEDIATE", fn)
+
+    async def read(self, fn: Callable[[Db], T]) -> T:
+        return await self._submit("BEGIN", fn)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=False)
+
+
+class SqliteQueueStore:
+    """The queue operations on ``SqliteQueue``: each method is one transaction, one hop.
+    Metrics and error mapping are ``DatabaseQueueStore``'s."""
+
+    def __init__(self, path: str) -> None:
+        self._db = SqliteQueue(path)
+
+    async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
+        def run(db: Db) -> int:
+            count = db.execute(
+                "SELECT count(*) FROM queue_entries WHERE chat_id = ?", (chat_id,)
+            ).fetchone()[0]
+            if count >= limit:
+                raise QueueFull(limit)
+            seq, _ = next_seq(db, chat_id)
+            db.execute(APPEND, (chat_id, seq, track.id, track.to_json()))
+            return int(count) + 1
+
+        return await self._db.write(run)
+
+    async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
+        def run(db: Db) -> NowPlaying | None:
+            occupant = db.execute(SLOT, (chat_id,)).fetchone()
+            if occupant is not None:
+                return slot(occupant)
+            popped = pop_into_slot(db, chat_id, now)
+            return None if popped is None else slot((popped[1], now, 0.0, now, False))
+
+        return await self._db.write(run)
+
+    async def advance(
+        self, chat_id: int, expected_track_id: str, *, now: float, natural: bool
+    ) -> AdvanceResult:
+        fresh = new_track_id()
+
+        def run(db: Db) -> AdvanceResult:
+            occupant = db.execute(
+                f"SELECT track_id, {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = ?",
+                (chat_id,),
+            ).fetchone()
+            if occupant is None or occupant[0] != expected_track_id:
+                current = None if occupant is None else slot(occupant[1:])
+                return AdvanceResult(advanced=False, finished=None, current=current)
+            finished = occupant[1]
+            replay = with_id(finished, expected_track_id, fresh)
+            db.execute("DELETE FROM queue_now_playing WHERE chat_id = ?", (chat_id,))
+            mode = db.execute(LOOP, (chat_id,)).fetchone()[0]
+            if mode == LoopMode.TRACK.value and natural:
+                db.execute(FILL_SLOT, (chat_id, fresh, replay, now, now))
+                popped: tuple[str, str] | None = (fresh, replay)
+            else:
+                if mode == LoopMode.QUEUE.value:
+                    seq, _ = next_seq(db, chat_id)
+                    db.execute(APPEND, (chat_id, seq, fresh, replay))
+                popped = pop_into_slot(db, chat_id, now)
+            current = None if popped is None else slot((popped[1], now, 0.0, now, False))
+            return AdvanceResult(True, Track.from_json(finished), current)
+
+        return await self._db.write(run)
+
+    async def now_playing(self, chat_id: int) -> NowPlaying | None:
+        return await self._db.read(lambda db: slot(db.execute(SLOT, (chat_id,)).fetchone()))
+
+    async def pending(self, chat_id: int) -> list[Track]:
+        rows = await self._db.read(lambda db: db.execute(ENTRIES, (chat_id,)).fetchall())
+        return [Track.from_json(row[1]) for row in rows]
+
+    async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
+        snapshot = (await self.load_many([chat_id]))[chat_id]
+        return snapshot.pending, snapshot.loop
+
+    async def length(self, chat_id: int) -> int:
+        query = "SELECT count(*) FROM queue_entries WHERE chat_id = ?"
+        return int(await self._db.read(lambda db: db.execute(query, (chat_id,)).fetchone()[0]))
+
+    async def remove(self, chat_id: int, position: int) -> Track:
+        def run(db: Db) -> Track:
+            entries = db.execute(ENTRIES, (chat_id,)).fetchall()
+            if not 1 <= position <= len(entries):
+                raise QueuePositionError(position, len(entries))
+            entry_id, track_json = entries[position - 1]
+            db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
+            return Track.from_json(track_json)
+
+        return await self._db.write(run)
+
+    async def move(self, chat_id: int, src: int, dst: int) -> Track:
+        def run(db: Db) -> Track:
+            entries = db.execute(ENTRIES, (chat_id,)).fetchall()
+            for position in (src, dst):
+                if not 1 <= position <= len(entries):
+                    raise QueuePositionError(position, len(entries))
+            moved = entries.pop(src - 1)
+            entries.insert(dst - 1, moved)
+            if src != dst:
+                renumber(db, chat_id, [row[0] for row in entries[min(src, dst) - 1 :]])
+            return Track.from_json(moved[1])
+
+        return await self._db.write(run)
+
+    async def shuffle(self, chat_id: int, rng: random.Random | None = None) -> None:
+        def run(db: Db) -> None:
+            ids = [row[0] for row in db.execute(ENTRIES, (chat_id,)).fetchall()]
+            (rng or random.Random()).shuffle(ids)
+            renumber(db, chat_id, ids)
+
+        await self._db.write(run)
+
+    async def clear(self, chat_id: int, *, include_current: bool) -> int:
+        def run(db: Db) -> int:
+            count = db.execute("DELETE FROM queue_entries WHERE chat_id = ?", (chat_id,)).rowcount
+            if include_current:
+                query = "DELETE FROM queue_now_playing WHERE chat_id = ?"
+                count += db.execute(query, (chat_id,)).rowcount
+            return int(count)
+
+        return await self._db.write(run)
+
+    async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
+        query = (
+            "INSERT INTO queue_chats (chat_id, loop_mode, next_seq) VALUES (?, ?, 0) "
+            "ON CONFLICT (chat_id) DO UPDATE SET loop_mode = excluded.loop_mode"
+        )
+        await self._db.write(lambda db: db.execute(query, (chat_id, mode.value)))
+
+    async def get_loop(self, chat_id: int) -> LoopMode:
+        row = await self._db.read(lambda db: db.execute(LOOP, (chat_id,)).fetchone())
+        return loop_mode(None if row is None else row[0])
+
+    async def checkpoint(
+        self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
+    ) -> bool:
+        args = (position, paused, now, chat_id, track_id)
+        return bool(await self._db.write(lambda db: db.execute(CHECKPOINT, args).rowcount == 1))
+
+    async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
+        args = [(i.position, i.paused, i.now, i.chat_id, i.track_id) for i in items]
+
+        def run(db: Db) -> int:
+            return sum(db.execute(CHECKPOINT, row).rowcount for row in args)
+
+        return await self._db.write(run) if args else 0
+
+    async def chats_with_state(self) -> list[int]:
+        query = "SELECT chat_id FROM queue_entries UNION SELECT chat_id FROM queue_now_playing"
+        rows = await self._db.read(lambda db: db.execute(query).fetchall())
+        return sorted(int(row[0]) for row in rows)
+
+    async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
+        ids = list(chat_ids)
+        marks = ",".join("?" * len(ids))
+
+        def run(db: Db) -> dict[int, QueueSnapshot]:
+            if not ids:
+                return {}
+            where = f"WHERE chat_id IN ({marks})"
+            return snapshots(
+                ids,
+                db.execute(f"SELECT chat_id, {SLOT_COLUMNS} FROM queue_now_playing {where}", ids),
+                db.execute(
+                    f"SELECT chat_id, track_json FROM queue_entries {where} ORDER BY chat_id, seq",
+                    ids,
+                ),
+                db.execute(f"SELECT chat_id, loop_mode FROM queue_chats {where}", ids),
+            )
+
+        return await self._db.read(run)
+
+    async def ping(self) -> None:
+        await self._db.read(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        await self._db.close()
