@@ -23,10 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "audio_cpu": "benchmarks.audio_cpu",
     "play_latency": "benchmarks.latency",
     "track_gap": "benchmarks.latency",
-    "video_cpu": "benchmarks.video_cpu",
     "rtmp_cpu": "benchmarks.rtmp_cpu",
-    "video_play_latency": "benchmarks.video_latency",
-    "video_track_gap": "benchmarks.video_latency",
 }
 
 

@@ -18,7 +18,6 @@ import psutil
 
 from benchmarks.audio_cpu import cpu_of
 from benchmarks.common import Result, scratch_dir
-from benchmarks.video_cpu import own_cpu
 from bot.domain.video import fit
 from bot.engines.base import EngineEvent, PlayRequest, TrackEnded
 from bot.engines.decode import canvas_filter, frame_bitrate
@@ -30,6 +29,11 @@ SECONDS = 20.0
 ROUNDS = 2
 QUALITY = "720p"
 KEY = "bench"
+
+
+def own_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 async def children_cpu(pid: int) -> float:

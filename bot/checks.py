@@ -10,6 +10,7 @@ import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Settings
 
@@ -82,7 +83,8 @@ async def check_redis(settings: Settings) -> CheckResult:
     return CheckResult("redis", True, "reachable, appendonly on")
 
 
-async def check_telegram(settings: Settings) -> CheckResult:
+async def check_telegram(settings: Settings) -> list[CheckResult]:
+    """getMe with the token, then how updates reach the bot (getWebhookInfo)."""
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -92,15 +94,40 @@ async def check_telegram(settings: Settings) -> CheckResult:
     bot = Bot(settings.telegram.bot_token.get_secret_value(), session=session)
     try:
         me = await bot.get_me(request_timeout=10)
+        hook = await bot.get_webhook_info(request_timeout=10)
     except TelegramUnauthorizedError:
-        return CheckResult("telegram", False, "the bot token was rejected (getMe: 401)")
+        return [CheckResult("telegram", False, "the bot token was rejected (getMe: 401)")]
     except TelegramNetworkError:
-        return CheckResult("telegram", False, f"cannot reach {settings.telegram.api_base}")
+        return [CheckResult("telegram", False, f"cannot reach {settings.telegram.api_base}")]
     except TelegramAPIError as exc:
-        return CheckResult("telegram", False, f"getMe failed: {exc.message}")
+        return [
+            CheckResult("telegram", False, f"{exc.method.__api_method__} failed: {exc.message}")
+        ]
     finally:
         await bot.session.close()
-    return CheckResult("telegram", True, f"@{me.username} (id {me.id})")
+    return [CheckResult("telegram", True, f"@{me.username} (id {me.id})"), _updates(settings, hook)]
+
+
+def _updates(settings: Settings, hook: Any) -> CheckResult:
+    url: str = hook.url or ""
+    if settings.telegram.mode == "polling":
+        if url:
+            return CheckResult(
+                "updates",
+                False,
+                f"a webhook is set ({url}): Telegram refuses polling until it is deleted "
+                '(deleteWebhook), or set telegram.mode = "webhook"',
+            )
+        return CheckResult("updates", True, "polling")
+    if hook.last_error_message:
+        return CheckResult(
+            "updates", False, f"Telegram's last delivery failed: {hook.last_error_message}"
+        )
+    if url != settings.telegram.webhook_url:
+        return CheckResult(
+            "updates", True, "webhook: set to telegram.webhook_url when the bot starts"
+        )
+    return CheckResult("updates", True, f"webhook: {url}")
 
 
 async def check_assistants(settings: Settings) -> list[CheckResult]:

@@ -215,9 +215,23 @@ class WebConfig(_Section):
     https_only: bool = False
     login_attempts_per_minute: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
+    # Host header names answered besides localhost, 127.0.0.1, ::1 and ``host``; "*": any
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # open connections (HTTP + WebSocket) at once; more are answered 503 and closed
+    max_connections: int = Field(default=100, ge=1)
+    # a request's headers and body must arrive within this many seconds
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
     # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks):
     # behind nginx, the client address (login throttle) and scheme (redirects) come from them.
     trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or any(c in name for c in "/@?#") or name.count(":") == 1:
+                raise ValueError(f"{name!r}: a host name without scheme, port or path")
+        return [name.strip().lower() for name in value]
 
 
 class MetricsConfig(_Section):

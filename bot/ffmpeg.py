@@ -7,9 +7,16 @@ is either an http(s) URL (network protocols only) or an absolute local path (``f
 and ``-protocol_whitelist`` makes ffmpeg itself refuse anything else, including protocols a
 playlist (m3u8) or a redirect tries to pull in.
 
-Network inputs also go through the egress proxy (``bot.sources.egress``) once the app has
-started it: ``-http_proxy`` makes every http request and every https ``CONNECT`` that
-ffmpeg opens (redirect hops and playlist segments included) pass the source guard again.
+Network inputs go through the egress proxy (``bot.sources.egress``) once the app has started
+it, and then ffmpeg speaks only plain http, only to that proxy: ``-http_proxy`` sends every
+http request it makes (redirect hops, playlist segments, keys, variants included) to the
+proxy, which runs the source guard on it.  Its https, tls and httpproxy protocols are off:
+a playlist could name them (``httpproxy://127.0.0.1:22/``) and ffmpeg would connect there
+by itself.  An https URL is handed over in the proxy's mapped http form
+(``bot.sources.egress_urls``) and the proxy makes the TLS connection.  ``tcp`` must stay
+on, as http's transport to the proxy, so the demuxers are limited too
+(``-format_whitelist``): HLS and DASH only open nested http URLs, the demuxers that would
+open any URL (concat, IMF, SDP...) are not on the list.
 """
 
 from __future__ import annotations
@@ -18,8 +25,21 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-#: protocols ffmpeg may use for a network input (HLS playlists and their segments included)
-NETWORK_PROTOCOLS = "http,https,tcp,tls,crypto,hls,httpproxy"
+from bot.sources.egress_urls import to_proxied
+
+#: protocols ffmpeg may use for a network input behind the egress proxy: http (always sent
+#: to the proxy), tcp only as its transport, crypto for AES-128 HLS segments
+NETWORK_PROTOCOLS = "http,tcp,crypto"
+#: without the proxy (tests of the parts, tools run outside the app) ffmpeg connects itself
+DIRECT_PROTOCOLS = "http,https,tcp,tls,crypto"
+#: demuxers a network input may use: audio and the common audio/video containers, HLS and
+#: DASH (whose nested URLs must be http).  Not concat, imf, sdp, rtsp and other demuxers
+#: that open URLs of any protocol a file names.
+NETWORK_FORMATS = (
+    "aac,ac3,aiff,amr,ape,asf,au,avi,caf,dash,dsf,dts,dtshd,eac3,flac,flv,gsm,hls,iff,"
+    "libgme,libopenmpt,loas,matroska,mlp,mov,mp3,mpc,mpc8,mpeg,mpegts,nut,ogg,rm,shn,"
+    "spdif,tak,truehd,tta,voc,w64,wav,webvtt,wsaud,wv,xwma"
+)
 #: protocols ffmpeg may use for a local file
 FILE_PROTOCOLS = "file"
 
@@ -52,7 +72,7 @@ class UnsafeMedia(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FfmpegInput:
-    target: str  # what follows -i
+    target: str  # what follows -i (an https URL in the egress proxy's mapped form)
     protocols: str  # the value for -protocol_whitelist
     is_network: bool
 
@@ -69,7 +89,9 @@ def ffmpeg_input(media: str) -> FfmpegInput:
     if lowered.startswith(("http://", "https://")):
         if not urlsplit(media).hostname:
             raise UnsafeMedia("URL without a host")
-        return FfmpegInput(media, NETWORK_PROTOCOLS, True)
+        if _http_proxy is None:
+            return FfmpegInput(media, DIRECT_PROTOCOLS, True)
+        return FfmpegInput(to_proxied(media), NETWORK_PROTOCOLS, True)
     if not os.path.isabs(media):
         # a relative string such as "concat:a|b" or "subfile:..." would name a protocol
         raise UnsafeMedia("media must be an http(s) URL or an absolute path")
@@ -81,8 +103,10 @@ def ffmpeg_input(media: str) -> FfmpegInput:
 def source_options(source: FfmpegInput) -> list[str]:
     """The input options every ffmpeg that opens ``source`` gets (pytgcalls' included)."""
     args = ["-protocol_whitelist", source.protocols]
-    if source.is_network and _http_proxy is not None:
-        args += ["-http_proxy", _http_proxy]
+    if source.is_network:
+        args += ["-format_whitelist", NETWORK_FORMATS]
+        if _http_proxy is not None:
+            args += ["-http_proxy", _http_proxy]
     return args
 
 

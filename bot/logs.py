@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
 from typing import Any
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# Password hashes are secrets of their own (offline guessing): masked whatever their source.
+# The PHC format: $argon2id$v=19$m=...,t=...,p=...$salt$hash (also argon2i, argon2d).
+_HASH_RE = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=,$.-]*")
 
 
 class SecretMask(logging.Filter):
@@ -24,14 +28,21 @@ class SecretMask(logging.Filter):
     def mask(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return _HASH_RE.sub("***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = self.mask(record.getMessage())
-            record.args = None
-            if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+        record.msg = self.mask(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        # fields given with ``extra=`` are written too (JsonFormatter): masked alike
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                shown = value if isinstance(value, str) else str(value)
+                if shown != (masked := self.mask(shown)):
+                    setattr(record, key, masked)
         return True
 
 
@@ -63,5 +74,6 @@ def setup_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Each poll and each HTTP access would otherwise be a line: keep them for DEBUG.
-    for noisy in ("aiogram.event", "uvicorn.access", "pyrogram", "ntgcalls"):
+    # aiosqlite logs every statement with its values at DEBUG: never wanted.
+    for noisy in ("aiogram.event", "uvicorn.access", "pyrogram", "ntgcalls", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

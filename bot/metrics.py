@@ -25,9 +25,6 @@ ACTIVE_STREAMS_BY_KIND = Gauge(
 VIDEO_FRAMES = Counter(
     "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
 )
-LIVE_RESTARTS = Counter(
-    "sattva_live_restarts", "Live sources restarted after their ffmpeg stopped", registry=REGISTRY
-)
 RTMP_RECONNECTS = Counter(
     "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
 )

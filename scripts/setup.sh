@@ -11,6 +11,8 @@ want_test=0
 need=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# the egress proxy verifies https upstreams against the system's CA store
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ "$want_test" = 1 ]; then
     command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -18,7 +20,7 @@ if [ "$want_test" = 1 ]; then
     command -v nginx >/dev/null 2>&1 || need+=(nginx)
     command -v promtool >/dev/null 2>&1 || need+=(prometheus)
     command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-    command -v openssl >/dev/null 2>&1 || need+=(openssl)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)  # self-signed certs (TLS tests)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${need[*]}"

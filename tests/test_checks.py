@@ -40,7 +40,7 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         settings = make_settings(api.url, tmp_path, storage={"redis_url": redis_url})
         ok, lines = await check(settings)
         assert not ok
-        assert lines[2].startswith("FAIL database: 3 migration(s) pending (0001, 0002, 0003)")
+        assert lines[2].startswith("FAIL database: 4 migration(s) pending (0001, 0002, 0003, 0004)")
         engine = create_engine(settings.storage.database_url)
         await migrate(engine)
         await engine.dispose()
@@ -53,10 +53,12 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         "ok   database",
         "ok   redis",
         "ok   telegram",
+        "ok   updates",
         "ok   assistant",
     ]
     assert lines[4] == "ok   telegram: @sattva_test_bot (id 123456)"
-    assert lines[5] == "ok   assistant: not needed: engine.kind is local"
+    assert lines[5] == "ok   updates: polling"
+    assert lines[6] == "ok   assistant: not needed: engine.kind is local"
 
 
 async def test_each_failure_is_named(tmp_path: Path) -> None:
@@ -107,3 +109,30 @@ async def test_each_assistant_of_the_pool_has_its_line(tmp_path: Path) -> None:
     assert "ok   assistant a1: session string present (api_id 5)" in lines
     assert "ok   assistant b2: session string present (api_id 6)" in lines
     assert not any("secret-string" in line for line in lines)
+
+
+async def test_updates_line_says_how_updates_arrive(tmp_path: Path) -> None:
+    hook = "https://bot.example/telegram/webhook"
+    async with FakeBotAPI() as api:
+        api.webhook = {"url": hook}
+        polling = make_settings(api.url, tmp_path)
+        ok, lines = await check(polling)
+        assert not ok
+        assert (
+            f"FAIL updates: a webhook is set ({hook}): Telegram refuses polling until it is "
+            'deleted (deleteWebhook), or set telegram.mode = "webhook"'
+        ) in lines
+        webhook = make_settings(
+            api.url,
+            tmp_path,
+            telegram={"mode": "webhook", "webhook_url": hook, "webhook_secret": "s-1"},
+            web={"enabled": True, "secret_key": "k" * 20},
+        )
+        ok, lines = await check(webhook)
+        assert f"ok   updates: webhook: {hook}" in lines
+        api.webhook["last_error_message"] = "Connection refused"
+        ok, lines = await check(webhook)
+        assert "FAIL updates: Telegram's last delivery failed: Connection refused" in lines
+        api.webhook = {}
+        ok, lines = await check(webhook)
+        assert "ok   updates: webhook: set to telegram.webhook_url when the bot starts" in lines

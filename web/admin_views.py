@@ -7,12 +7,16 @@ from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 from sqladmin import ModelView
+from sqladmin.helpers import object_identifier_values
+from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
 from bot.domain.video import QUALITIES
-from bot.storage.admins import check_username, hash_password
+from bot.storage.admins import AdminError, check_username, end_sessions_of, hash_password
 from bot.storage.models import (
     AuditLog,
     AuthorizedUser,
@@ -24,9 +28,37 @@ from bot.storage.models import (
 from web.audit import actor_of, diff, record, row_values
 
 _BEFORE = "sattva_audit_before"
+# Every integer key column is at most 64 bits; a larger number is no row (and would make
+# the database driver raise instead of finding nothing).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-class AuditedView(ModelView):
+class PanelView(ModelView):
+    """A view whose pages are addressed by a key from the URL: a key that cannot be one of
+    this model's (not a number, out of range) is "not found", not an error."""
+
+    def _key_or_404(self, identifier: Any) -> None:
+        try:
+            values = object_identifier_values(str(identifier), self.model)
+        except (ValueError, TypeError, OverflowError):
+            raise HTTPException(status_code=404) from None
+        if any(isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX for v in values):
+            raise HTTPException(status_code=404)
+
+    def details_query(self, request: Request) -> Select[Any]:
+        self._key_or_404(request.path_params["pk"])
+        return super().details_query(request)
+
+    def form_edit_query(self, request: Request) -> Select[Any]:
+        self._key_or_404(request.path_params["pk"])
+        return super().form_edit_query(request)
+
+    async def get_object_for_delete(self, value: Any) -> Any:
+        self._key_or_404(value)
+        return await super().get_object_for_delete(value)
+
+
+class AuditedView(PanelView):
     """Records create/update/delete through sqladmin's model hooks."""
 
     # Columns never written to the audit log (password hashes).
@@ -200,7 +232,7 @@ class AuthorizedUserAdmin(AuditedView, model=AuthorizedUser):
     ]
 
 
-class PlayHistoryAdmin(ModelView, model=PlayHistory):
+class PlayHistoryAdmin(PanelView, model=PlayHistory):
     name = "Play history"
     name_plural = "Play history"
     icon = "fa-solid fa-clock-rotate-left"
@@ -224,7 +256,7 @@ class PlayHistoryAdmin(ModelView, model=PlayHistory):
     column_default_sort: ClassVar[Any] = (PlayHistory.started_at, True)
 
 
-class ChatAssistantAdmin(ModelView, model=ChatAssistant):
+class ChatAssistantAdmin(PanelView, model=ChatAssistant):
     """Which assistant account serves each chat (the pool moves chats by itself)."""
 
     name = "Chat assistant"
@@ -280,11 +312,37 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
         elif is_created:
             raise ValueError("a new admin needs a password")
 
+    async def after_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        if "password_hash" in data and not is_created:
+            # a new password ends the admin's sessions (the editor's own one included)
+            async with self._sessions()() as session, session.begin():
+                await end_sessions_of(session, int(model.id))
+        await super().after_model_change(data, model, is_created, request)
+
     def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
         return {"password": "(set)"} if "password_hash" in data else {}
 
+    # The name is unique in the table: the database's refusal, said in words.
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        try:
+            return await super().insert_model(request, data)
+        except IntegrityError:
+            raise _name_taken(data) from None
 
-class AuditLogAdmin(ModelView, model=AuditLog):
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        try:
+            return await super().update_model(request, pk, data)
+        except IntegrityError:
+            raise _name_taken(data) from None
+
+
+def _name_taken(data: dict[str, Any]) -> AdminError:
+    return AdminError(f"an admin named {data.get('username')} exists already")
+
+
+class AuditLogAdmin(PanelView, model=AuditLog):
     name = "Audit entry"
     name_plural = "Audit log"
     icon = "fa-solid fa-list-check"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,13 +15,19 @@ from web.dashboard import dashboard_routes
 from web.health import health_route
 from web.metrics import HttpMetricsMiddleware, install_system_collector, metrics_route
 from web.monitoring import MonitoringHub, monitoring_route
-from web.security import OriginCheckMiddleware, SecurityHeadersMiddleware
+from web.security import (
+    HostCheckMiddleware,
+    OriginCheckMiddleware,
+    SecurityHeadersMiddleware,
+    allowed_host_names,
+)
 from web.services import WebServices
 from web.webhook import PATH as WEBHOOK_PATH
 from web.webhook import webhook_route
 
 
 def create_app(services: WebServices) -> Starlette:
+    web = services.settings.web
     install_system_collector(services.disk_path)
     hub = MonitoringHub(services)
 
@@ -44,10 +51,14 @@ def create_app(services: WebServices) -> Starlette:
                 else []
             ),
         ],
-        # Outermost first: metrics see every answer, including the Origin refusals.
+        # Outermost first: metrics see every answer, including the Host and Origin refusals.
         middleware=[
             Middleware(HttpMetricsMiddleware),
             Middleware(SecurityHeadersMiddleware),
+            Middleware(
+                HostCheckMiddleware,
+                allowed=allowed_host_names(web.host, _known_names(services)),
+            ),
             Middleware(OriginCheckMiddleware, exempt=(WEBHOOK_PATH,)),
             session_middleware(services),
         ],
@@ -57,3 +68,13 @@ def create_app(services: WebServices) -> Starlette:
     app.state.services = services
     mount_admin(app, services)
     return app
+
+
+def _known_names(services: WebServices) -> list[str]:
+    """``web.allowed_hosts``, plus the host of ``telegram.webhook_url``: Telegram posts
+    updates with that name, which is this service's public name by definition."""
+    names = list(services.settings.web.allowed_hosts)
+    webhook_host = urlsplit(services.settings.telegram.webhook_url).hostname
+    if webhook_host:
+        names.append(webhook_host)
+    return names

@@ -2,19 +2,19 @@
 
 One signed session cookie (Starlette's SessionMiddleware, installed once on the whole app so
 ``/``, ``/api`` and ``/ws`` see the same login as ``/admin``): HttpOnly, SameSite=Strict,
-Secure when ``web.https_only``.  Failed logins are throttled per client address and per
-username, so guessing a password costs minutes, not milliseconds.
+Secure when ``web.https_only``.  The cookie names a server-side session (a row of
+``web_sessions``), checked on every request: logout, a password change or the admin's
+removal ends it, wherever copies of the cookie went.  Failed logins are throttled per client
+address and per username, so guessing a password costs minutes, not milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqladmin.authentication import AuthenticationBackend
@@ -24,7 +24,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from bot.storage.admins import MAX_USERNAME_LENGTH, hash_password, needs_rehash, verify_password
+from bot.storage.admins import (
+    MAX_USERNAME_LENGTH,
+    end_session,
+    hash_password,
+    needs_rehash,
+    open_session,
+    session_username,
+    verify_password,
+)
 from bot.storage.models import WebAdmin
 from web.services import WebServices
 
@@ -34,8 +42,8 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "sattva_session"
 SESSION_MAX_AGE = 12 * 3600
 SESSION_KEY = "admin"
-# A tag of the admin's password hash: a password reset ends every session opened before it.
-SESSION_TAG = "key"
+# The server-side session's token (see bot.storage.admins.open_session).
+SESSION_ID_KEY = "sid"
 WINDOW_SECONDS = 60.0
 # Bounds the throttle's memory when addresses are many (a spray): the oldest keys go first.
 MAX_TRACKED_KEYS = 10_000
@@ -85,7 +93,19 @@ class LoginThrottle:
                 wait = max(wait, times[-self.limit] + WINDOW_SECONDS - now)
         return wait
 
-    def failed(self, keys: list[str]) -> None:
+    def attempt(self, keys: list[str]) -> tuple[float, float]:
+        """Admits an attempt and counts it as failed until ``succeeded`` says otherwise, or
+        refuses it: (seconds to wait, 0) or (0, the attempt's time).
+
+        Counting before the password is checked (a slow hash, off the loop) is what makes
+        the limit hold for attempts sent at once: each is counted before the next is seen.
+        """
+        wait = self.retry_after(keys)
+        if wait > 0:
+            return wait, 0.0
+        return 0.0, self.failed(keys)
+
+    def failed(self, keys: list[str]) -> float:
         now = self._clock()
         for key in keys:
             times = self._recent(key, now)
@@ -95,32 +115,31 @@ class LoginThrottle:
             self._failures.move_to_end(key)
         while len(self._failures) > MAX_TRACKED_KEYS:
             self._failures.popitem(last=False)
+        return now
 
-    def succeeded(self, username_key: str) -> None:
+    def succeeded(self, address_key: str, username_key: str, at: float) -> None:
+        """The attempt made at ``at`` was right: it does not count against the address,
+        and the username's earlier failures are forgiven."""
         self._failures.pop(username_key, None)
-
-
-def password_tag(services: WebServices, password_hash: str) -> str:
-    secret = services.settings.web.secret_key.get_secret_value().encode()
-    return hmac.new(secret, password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+        times = self._failures.get(address_key)
+        if times is not None and at in times:
+            times.remove(at)
 
 
 async def session_admin(services: WebServices, conn: HTTPConnection) -> str | None:
-    """The logged-in admin's username, or None.  An admin deleted meanwhile, or whose
-    password was reset since this session began, is logged out."""
+    """The logged-in admin's username, or None.  A session ended on the server (logout,
+    password change, admin deleted, past its 12 h) is cleared from the cookie too."""
     if "session" not in conn.scope:
         return None
-    username = conn.session.get(SESSION_KEY)
-    tag = conn.session.get(SESSION_TAG)
-    if not isinstance(username, str) or not isinstance(tag, str):
+    token = conn.session.get(SESSION_ID_KEY)
+    if not isinstance(token, str):
         return None
-    async with services.sessionmaker() as session:
-        stored = await session.scalar(
-            select(WebAdmin.password_hash).where(WebAdmin.username == username)
-        )
-    if stored is None or not hmac.compare_digest(tag, password_tag(services, stored)):
+    username = await session_username(services.sessionmaker, token)
+    if username is None:
         conn.session.clear()
         return None
+    if conn.session.get(SESSION_KEY) != username:  # renamed in the panel meanwhile
+        conn.session[SESSION_KEY] = username
     return username
 
 
@@ -143,25 +162,27 @@ class AdminAuth(AuthenticationBackend):
         password = str(form.get("password") or "")
         address = request.client.host if request.client else "unknown"
         keys = [f"ip:{address}", f"user:{username.lower()}"]
-        wait = self.throttle.retry_after(keys)
+        wait, at = self.throttle.attempt(keys)
         if wait > 0:
             return await self._refuse(
                 request,
                 f"Too many failed logins. Try again in {math.ceil(wait)} seconds.",
                 429,
             )
-        stored = await self._check(username, password) if username and password else None
-        if stored is None:
-            self.throttle.failed(keys)
+        admin_id = await self._check(username, password) if username and password else None
+        if admin_id is None:
             return False
-        self.throttle.succeeded(keys[1])
+        self.throttle.succeeded(keys[0], keys[1], at)
+        token = await open_session(
+            self.services.sessionmaker, admin_id, timedelta(seconds=SESSION_MAX_AGE)
+        )
         request.session.clear()
         request.session[SESSION_KEY] = username
-        request.session[SESSION_TAG] = password_tag(self.services, stored)
+        request.session[SESSION_ID_KEY] = token
         return True
 
-    async def _check(self, username: str, password: str) -> str | None:
-        """The admin's (possibly upgraded) password hash when the password is right."""
+    async def _check(self, username: str, password: str) -> int | None:
+        """The admin's id when the password is right (its hash upgraded if it is old)."""
         async with self.services.sessionmaker() as session:
             admin = await session.scalar(select(WebAdmin).where(WebAdmin.username == username))
         # argon2 is CPU-heavy by design: run it off the event loop the bot shares.
@@ -170,15 +191,13 @@ class AdminAuth(AuthenticationBackend):
             return None
         if not await asyncio.to_thread(verify_password, admin.password_hash, password):
             return None
-        stored = admin.password_hash
         values: dict[str, object] = {"last_login_at": datetime.now(UTC)}
-        if needs_rehash(stored):
-            stored = await asyncio.to_thread(hash_password, password)
-            values["password_hash"] = stored
+        if needs_rehash(admin.password_hash):
+            values["password_hash"] = await asyncio.to_thread(hash_password, password)
         # A write-only transaction: a read-then-write one can fail on SQLite (WAL snapshot).
         async with self.services.sessionmaker() as session, session.begin():
             await session.execute(update(WebAdmin).where(WebAdmin.id == admin.id).values(values))
-        return stored
+        return admin.id
 
     async def _refuse(self, request: Request, message: str, status: int) -> Response:
         if self.templates is None:
@@ -188,6 +207,9 @@ class AdminAuth(AuthenticationBackend):
         )
 
     async def logout(self, request: Request) -> Response | bool:
+        token = request.session.get(SESSION_ID_KEY)
+        if isinstance(token, str):
+            await end_session(self.services.sessionmaker, token)
         request.session.clear()
         return False  # sqladmin then redirects to the login page
 

@@ -27,6 +27,18 @@ from web.health import check
 from web.services import WebServices
 
 UNMATCHED = "<unmatched>"
+# Label values come from fixed sets only: a client chooses the method name and the path, and
+# each distinct label value is a new series kept for the life of the process.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else OTHER
 
 
 class SystemCollector(Collector):
@@ -136,6 +148,6 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = route_template(scope, root_before)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            method = method_label(scope["method"])
+            HTTP_REQUESTS.labels(method, route, status_label(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)

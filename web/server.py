@@ -12,6 +12,7 @@ from collections.abc import Generator
 import uvicorn
 
 from web.app import create_app
+from web.limits import guarded_protocol
 from web.services import WebServices
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class WebServer:
             # clients only ever send "ping"; a big frame is not a monitoring client
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             timeout_graceful_shutdown=5,
+            # h11 with a connection cap and a request read deadline (see web.limits)
+            http=guarded_protocol(web.max_connections, web.read_timeout_seconds),
         )
         self.server = _Server(self.config)
         self._task: asyncio.Task[None] | None = None

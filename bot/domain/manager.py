@@ -229,9 +229,9 @@ class PlayerManager:
 
     async def snapshot(self, chat_id: int) -> ChatSnapshot:
         player = self.chat(chat_id)
-        now = await self._store.now_playing(chat_id)
-        pending = await self._store.pending(chat_id)
-        loop = await self._store.get_loop(chat_id)
+        # slot, pending and loop in one round trip (and one consistent read) instead of three
+        queue = (await self._store.load_many([chat_id]))[chat_id]
+        now, pending, loop = queue.current, queue.pending, queue.loop
         position: float | None = None
         if now is None:
             state = PlayerState.IDLE

@@ -219,6 +219,7 @@ class Playback:
             video=self._video_spec(current.track),
             has_audio=current.track.has_audio,
             audio_media=current.track.audio_media,
+            duration=current.track.duration,
         )
         try:
             await d.engine.play(request)
@@ -355,6 +356,27 @@ class Playback:
                 "loop": loop.value,
             },
         )
+        if self.engine_track is not None:
+            await self._preload(pending[0] if pending and loop is not LoopMode.TRACK else None)
+
+    async def _preload(self, upcoming: Track | None) -> None:
+        """Tells the engine what plays after the current track (the head of pending; on
+        loop ``track`` a copy under an id not drawn yet, so nothing), so that the switch at
+        the end does not wait for the next track's decoder to start."""
+        request = None
+        if upcoming is not None:
+            request = PlayRequest(
+                chat_id=self.chat_id,
+                track_id=upcoming.id,
+                media=upcoming.media,
+                volume=await self.volume(),
+                is_live=upcoming.is_live,
+                duration=upcoming.duration,
+            )
+        try:
+            await self._d.engine.preload(self.chat_id, request)
+        except EngineError as exc:
+            log.info("chat %s: next track not preloaded: %s", self.chat_id, exc)
 
     async def _engine_position(self, slot: NowPlaying, now: float) -> float:
         position = await self._d.engine.position(self.chat_id)

@@ -117,6 +117,7 @@ class PlayRequest:
     has_audio: bool = True
     #: the sound of a video whose ``media`` is picture only (same rules as ``media``)
     audio_media: str | None = None
+    duration: float | None = None  # the track's length when known (pre-roll needs it)
 
 
 class VoiceEngine(Protocol):
@@ -131,6 +132,12 @@ class VoiceEngine(Protocol):
 
     async def play(self, request: PlayRequest) -> None:
         """Starts (or replaces) the chat's stream; raises EngineError."""
+
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """What will most likely play next in the chat (None: nothing known), so that its
+        ``play`` can start at once: the engine resolves, probes and (local engine) starts
+        decoding it ahead.  Best effort and silent: a failure shows at ``play``, and a
+        ``play`` of anything else discards it."""
 
     async def pause(self, chat_id: int) -> None: ...
 

@@ -5,27 +5,28 @@ It exists for development and for tests of everything above the engine: the play
 the same calls and the same events as with the real engine (first frame, natural end,
 failures, listener changes), with real decoding and real timing.
 
-Pause is implemented as "stop ffmpeg, remember the position" and resume as "start again
-with -ss there", not as SIGSTOP/SIGCONT: ffmpeg's ``-re`` paces output against the wall
-clock since the process started, so a process stopped for a minute bursts a minute of audio
-when continued, and a stopped process keeps its HTTP connection open until the server drops
-it.  Restarting costs a few milliseconds of decoder start-up and is exact for files; a live
-stream simply rejoins at its live edge.
+Real-time pace comes from the reader, not from ffmpeg's ``-re``: ffmpeg decodes until the
+pipe is full and then waits, and the engine reads at most ``LEAD_SECONDS`` ahead of the
+wall clock.  That is what makes pre-roll possible: ``preload`` starts the next track's
+ffmpeg shortly before the current one ends (``PREROLL_SECONDS``) and reads nothing from
+it, so its input is opened, probed and decoded up to a full pipe while the current track
+still plays; the following ``play`` of that track adopts the waiting process and its first
+audio is already there, instead of a process start after the end.  (``-re`` would not
+allow it: it paces against the wall clock since the process started, so a process kept
+waiting bursts the waited time's audio when read.)
 
-A video track decodes its picture too (``bot.engines.decode``): scaled to the chat's
-quality, at real-time pace, into a second pipe whose frames are counted, so tests and
-benchmarks pay for real video decoding without Telegram.  Its first picture is reported
-like its first sound; a silent video's picture is its primary stream (position and end).
+Pause is implemented as "stop ffmpeg, remember the position" and resume as "start again
+with -ss there", not as SIGSTOP/SIGCONT: a stopped process keeps its HTTP connection open
+until the server drops it.  Restarting costs a few milliseconds of decoder start-up and is
+exact for files; a live stream simply rejoins at its live edge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
+from dataclasses import dataclass, field
 
-from bot import metrics
 from bot.engines.base import (
     EngineError,
     EngineEvent,
@@ -37,20 +38,17 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
-from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
 from bot.engines.dispatch import EventDispatcher
-from bot.engines.live import LiveBackoff
-from bot.engines.local_state import Run, Session
-from bot.engines.pipes import reader
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
 
-log = logging.getLogger(__name__)
-
-BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
+#: s16le, 2 channels, 48 kHz
+BYTES_PER_SECOND = 48_000 * 2 * 2
 #: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
 CHUNK = BYTES_PER_SECOND // 10
-#: picture reads: large, since a 720p stream moves 40 MB/s through the pipe
-VIDEO_CHUNK = 1 << 20
+#: how far reading may run ahead of real time (what a pause or a stop can cut short)
+LEAD_SECONDS = 0.2
+#: how long before the current track's end the next one's ffmpeg starts
+PREROLL_SECONDS = 2.0
 _STDERR_KEEP = 4096
 
 
@@ -74,6 +72,56 @@ class VirtualFaults:
                 raise pending.pop(0)
 
 
+@dataclass(eq=False)
+class _Run:
+    """One ffmpeg process; a pause, seek or volume change replaces it with another."""
+
+    proc: asyncio.subprocess.Process
+    start_offset: float
+    announce_first_frame: bool
+    bytes_read: int = 0
+    cancelled: bool = False
+    stderr: bytearray = field(default_factory=bytearray)
+    task: asyncio.Task[None] | None = None
+
+    def position(self) -> float:
+        return self.start_offset + self.bytes_read / BYTES_PER_SECOND
+
+
+@dataclass(eq=False)
+class _Preroll:
+    """The next track's ffmpeg, started and waiting on its full pipe until ``play``."""
+
+    request: PlayRequest
+    starting: bool = False
+    proc: asyncio.subprocess.Process | None = None  # None until it is time to start it
+
+    def matches(self, request: PlayRequest) -> bool:
+        mine = self.request
+        return (mine.track_id, mine.media, mine.position, mine.volume) == (
+            request.track_id,
+            request.media,
+            request.position,
+            request.volume,
+        )
+
+
+@dataclass(eq=False)
+class _Session:
+    """The chat's presence "in the call": from the first play until stop."""
+
+    track_id: str = ""
+    source: FfmpegInput | None = None
+    media: str = ""
+    volume: int = 100
+    is_live: bool = False
+    duration: float | None = None
+    paused_at: float | None = None
+    first_frame_sent: bool = False
+    run: _Run | None = None
+    preroll: _Preroll | None = None
+
+
 class LocalEngine:
     name = "local"
 
@@ -93,10 +141,9 @@ class LocalEngine:
         self.faults = VirtualFaults()
         self.left: list[int] = []
         self._events = EventDispatcher(f"local-engine-{account}")
-        self._sessions: dict[int, Session] = {}
+        self._sessions: dict[int, _Session] = {}
         self._listeners: dict[int, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        self._restarts: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def set_handler(self, handler: EventHandler) -> None:
@@ -108,11 +155,10 @@ class LocalEngine:
 
     async def close(self) -> None:
         self._closed = True
-        for task in list(self._restarts):
-            task.cancel()
         for chat_id in list(self._sessions):
             session = self._sessions.pop(chat_id)
             await self._halt(session)
+            await self._drop_preroll(session)
         self._listeners.clear()
         await self._events.close()
 
@@ -124,29 +170,51 @@ class LocalEngine:
         self.faults.raise_for(request.chat_id)
         try:
             source = ffmpeg_input(request.media)
-            audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
         self._events.start()
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
             if session is None:
-                session = self._sessions[request.chat_id] = Session()
+                session = self._sessions[request.chat_id] = _Session()
             else:
                 await self._halt(session)  # replaced: the old track reports nothing
             session.track_id = request.track_id
             session.source = source
-            session.audio_source = audio
             session.media = request.media
             session.volume = request.volume
             session.is_live = request.is_live
-            session.video = request.video
-            session.has_audio = request.has_audio or request.video is None
+            session.duration = request.duration
             session.paused_at = None
             session.first_frame_sent = False
-            session.first_picture_sent = False
-            session.live = LiveBackoff() if request.is_live else None
+            preroll, session.preroll = session.preroll, None
+            if preroll is not None and preroll.proc is not None and preroll.matches(request):
+                self._adopt(request.chat_id, session, preroll.proc, max(0.0, request.position))
+                return
+            if preroll is not None:
+                await self._discard(preroll.proc)
             await self._launch(request.chat_id, session, max(0.0, request.position))
+
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """``request`` is what will play next in the chat (None: nothing known).  Its
+        ffmpeg starts ``PREROLL_SECONDS`` before the current track's end (at once if that
+        is nearer), and a ``play`` of the same request adopts it; anything else drops it."""
+        async with self._lock(chat_id):
+            session = self._sessions.get(chat_id)
+            if session is None:
+                return
+            if session.preroll is not None and (
+                request is None or not session.preroll.matches(request)
+            ):
+                await self._drop_preroll(session)
+            if request is None or request.is_live or session.preroll is not None:
+                return
+            try:
+                ffmpeg_input(request.media)
+            except UnsafeMedia:
+                return  # play() will refuse it with the reason
+            session.preroll = _Preroll(request)
+            await self._maybe_preroll(session, session.run)
 
     async def pause(self, chat_id: int) -> None:
         async with self._lock(chat_id):
@@ -171,6 +239,7 @@ class LocalEngine:
             self._listeners.pop(chat_id, None)
             if session is not None:
                 await self._halt(session)
+                await self._drop_preroll(session)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         async with self._lock(chat_id):
@@ -232,11 +301,13 @@ class LocalEngine:
 
     def process_ids(self) -> list[int]:
         """The ffmpeg processes alive now (tests check that none is left behind)."""
-        return [
-            s.run.proc.pid
+        procs = [s.run.proc for s in self._sessions.values() if s.run is not None]
+        procs += [
+            s.preroll.proc
             for s in self._sessions.values()
-            if s.run is not None and s.run.proc.returncode is None
+            if s.preroll is not None and s.preroll.proc is not None
         ]
+        return [proc.pid for proc in procs if proc.returncode is None]
 
     # -- internals -------------------------------------------------------------------------
 
@@ -246,151 +317,155 @@ class LocalEngine:
     def _emit(self, event: EngineEvent) -> None:
         self._events.emit(event)
 
-    async def _launch(self, chat_id: int, session: Session, position: float) -> None:
-        assert session.source is not None
-        job = DecodeJob(
-            session.source,
-            position=0.0 if session.is_live else position,
-            volume=session.volume,
-            video=session.video,
-            has_audio=session.has_audio,
-            audio_source=session.audio_source,
-        )
-        # sound and picture together: the picture gets a pipe of its own
-        extra = session.video is not None and session.has_audio
-        read_fd, write_fd = os.pipe() if extra else (-1, -1)
-        args = decode_args(self._ffmpeg, job, video_pipe=f"pipe:{write_fd}")
+    async def _spawn(
+        self, source: FfmpegInput, *, position: float, volume: int, is_live: bool
+    ) -> asyncio.subprocess.Process:
+        args = [
+            self._ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *input_args(source, position=0.0 if is_live else position),
+            "-vn",
+            "-af",
+            f"volume={volume / 100:.2f}",
+            "-f",
+            "s16le",
+            "-ac",
+            "2",
+            "-ar",
+            "48000",
+            "pipe:1",
+        ]
         try:
-            proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=(write_fd,) if extra else (),
             )
         except OSError as exc:
-            if extra:
-                os.close(read_fd)
             raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
-        finally:
-            if extra:
-                os.close(write_fd)
-        if session.live is not None:
-            session.live.started()
-        run = Run(
-            proc,
-            position,
-            announce_first_frame=session.has_audio and not session.first_frame_sent,
-            announce_first_picture=session.video is not None and not session.first_picture_sent,
-            video=session.video,
-            has_audio=session.has_audio,
+
+    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
+        assert session.source is not None
+        proc = await self._spawn(
+            session.source, position=position, volume=session.volume, is_live=session.is_live
         )
-        if extra:
-            run.video_reader = await reader(read_fd, limit=2 * VIDEO_CHUNK)
+        self._adopt(chat_id, session, proc, position)
+
+    def _adopt(
+        self, chat_id: int, session: _Session, proc: asyncio.subprocess.Process, position: float
+    ) -> None:
+        run = _Run(proc, position, announce_first_frame=not session.first_frame_sent)
         session.run = run
         run.task = asyncio.create_task(
             self._pump(chat_id, session, run), name=f"local-engine-{chat_id}"
         )
 
-    async def _pump(self, chat_id: int, session: Session, run: Run) -> None:
+    async def _pump(self, chat_id: int, session: _Session, run: _Run) -> None:
         proc = run.proc
         assert proc.stdout is not None
         assert proc.stderr is not None
-        helpers = [asyncio.create_task(self._drain_stderr(proc.stderr, run))]
-        if run.video_reader is not None:
-            helpers.append(asyncio.create_task(self._read_video(chat_id, session, run)))
+        stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
+        loop = asyncio.get_running_loop()
+        began: float | None = None
         try:
-            if run.has_audio:
-                while chunk := await proc.stdout.read(CHUNK):
-                    run.bytes_read += len(chunk)
-                    if run.announce_first_frame and not run.cancelled:
-                        run.announce_first_frame = False
-                        session.first_frame_sent = True
-                        self._emit(FirstFrame(chat_id, session.track_id))
-            else:
-                await self._count_frames(chat_id, session, run, proc.stdout)
+            while chunk := await proc.stdout.read(CHUNK):
+                now = loop.time()
+                began = now if began is None else began
+                run.bytes_read += len(chunk)
+                if run.announce_first_frame and not run.cancelled:
+                    run.announce_first_frame = False
+                    session.first_frame_sent = True
+                    self._emit(FirstFrame(chat_id, session.track_id))
+                if session.preroll is not None and not session.preroll.starting:
+                    await self._maybe_preroll(session, run)
+                ahead = run.bytes_read / BYTES_PER_SECOND - (now - began) - LEAD_SECONDS
+                if ahead > 0:  # real-time pace (see the module doc)
+                    await asyncio.sleep(ahead)
             code = await proc.wait()
-            await asyncio.gather(*helpers)
+            await stderr_task
         finally:
-            for helper in helpers:
-                if not helper.done():
-                    helper.cancel()
+            if not stderr_task.done():
+                stderr_task.cancel()
         if run.cancelled or session.run is not run or self._sessions.get(chat_id) is not session:
             return
         session.run = None
-        delay = session.live.next_delay() if session.live is not None else None
-        if delay is not None:
-            # a live source's ffmpeg stopping (even with status 0) is an outage
-            log.info("chat %s: live source stopped (%s); restart in %.1f s", chat_id, code, delay)
-            track_id = session.track_id
-            task = asyncio.create_task(self._restart_live(chat_id, session, track_id, delay))
-            self._restarts.add(task)
-            task.add_done_callback(self._restarts.discard)
-            return
         if code == 0:
             self._emit(TrackEnded(chat_id, session.track_id))
         else:
             message = tail_message(bytes(run.stderr), session.media)
             self._emit(TrackFailed(chat_id, session.track_id, message))
 
-    async def _restart_live(
-        self, chat_id: int, session: Session, track_id: str, delay: float
-    ) -> None:
-        await asyncio.sleep(delay)
-        async with self._lock(chat_id):
-            # stopped, replaced, paused or already running again: nothing to restart
-            if (
-                self._closed
-                or self._sessions.get(chat_id) is not session
-                or session.track_id != track_id
-                or session.run is not None
-                or session.paused_at is not None
-            ):
-                return
-            try:
-                await self._launch(chat_id, session, 0.0)
-            except EngineError as exc:
-                self._emit(TrackFailed(chat_id, track_id, str(exc)))
-
-    async def _read_video(self, chat_id: int, session: Session, run: Run) -> None:
-        assert run.video_reader is not None
-        await self._count_frames(chat_id, session, run, run.video_reader)
-
-    async def _count_frames(
-        self, chat_id: int, session: Session, run: Run, stream: asyncio.StreamReader
-    ) -> None:
-        """Reads the picture pipe to its end, counting whole frames as they complete."""
-        while chunk := await stream.read(VIDEO_CHUNK):
-            before = run.frames
-            run.video_bytes += len(chunk)
-            if run.frames > before:
-                metrics.VIDEO_FRAMES.inc(run.frames - before)
-                if run.announce_first_picture and not run.cancelled:
-                    run.announce_first_picture = False
-                    session.first_picture_sent = True
-                    self._emit(FirstFrame(chat_id, session.track_id, media="video"))
-
-    def frames(self, chat_id: int) -> int:
-        """Frames of picture the current run has decoded (tests and benchmarks)."""
-        session = self._sessions.get(chat_id)
-        return 0 if session is None or session.run is None else session.run.frames
-
     @staticmethod
-    async def _drain_stderr(stream: asyncio.StreamReader, run: Run) -> None:
+    async def _drain_stderr(stream: asyncio.StreamReader, run: _Run) -> None:
         while chunk := await stream.read(1024):
             run.stderr += chunk
             del run.stderr[:-_STDERR_KEEP]
 
-    async def _halt(self, session: Session) -> None:
+    async def _maybe_preroll(self, session: _Session, run: _Run | None) -> None:
+        """Starts the waiting next track's ffmpeg once the current one is near its end (or
+        past it; not while paused)."""
+        preroll = session.preroll
+        if preroll is None or preroll.starting or session.paused_at is not None:
+            return
+        if run is not None:
+            if session.is_live or session.duration is None:
+                return  # no known end: the next one starts after it, as without pre-roll
+            if session.duration - run.position() > PREROLL_SECONDS:
+                return
+        preroll.starting = True
+        request = preroll.request
+        try:
+            proc = await self._spawn(
+                ffmpeg_input(request.media),
+                position=max(0.0, request.position),
+                volume=request.volume,
+                is_live=request.is_live,
+            )
+        except (EngineError, UnsafeMedia):
+            session.preroll = None  # play() will start it the usual way and report why
+            return
+        if session.preroll is preroll:
+            preroll.proc = proc
+        else:  # dropped or replaced while it started
+            await self._discard(proc)
+
+    async def _drop_preroll(self, session: _Session) -> None:
+        preroll, session.preroll = session.preroll, None
+        if preroll is not None:
+            await self._discard(preroll.proc)
+
+    @staticmethod
+    async def _discard(proc: asyncio.subprocess.Process | None) -> None:
+        """Kills a pre-rolled process nobody read from and reads its pipes to the end:
+        asyncio stopped reading them when their buffers filled, and until both pipes
+        reach their end the process counts as running and its pipes stay open."""
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.communicate()  # (``wait`` alone would wait for those ends forever)
+
+    @staticmethod
+    async def _kill(proc: asyncio.subprocess.Process | None) -> None:
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.wait()
+
+    async def _halt(self, session: _Session) -> None:
         """Ends the session's process without any event about it."""
         run, session.run = session.run, None
         if run is None:
             return
         run.cancelled = True
-        if run.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                run.proc.kill()
-        await run.proc.wait()
+        await self._kill(run.proc)
         if run.task is not None and run.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await run.task

@@ -312,6 +312,12 @@ class AssistantPool:
         name = self._route.get(chat_id)
         return None if name is None else self._members[name].engine
 
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """To the account playing the chat: the next track plays on it too (a move to
+        another account goes through ``play``, which drops the preload)."""
+        if (engine := self._current(chat_id)) is not None:
+            await engine.preload(chat_id, request)
+
     async def pause(self, chat_id: int) -> None:
         if (engine := self._current(chat_id)) is not None:
             await engine.pause(chat_id)

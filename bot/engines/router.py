@@ -52,6 +52,9 @@ class EngineRouter:
         self._held[request.chat_id] = engine
         await engine.play(request)
 
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        await self.engine_of(chat_id).preload(chat_id, request)
+
     async def pause(self, chat_id: int) -> None:
         await self.engine_of(chat_id).pause(chat_id)
 

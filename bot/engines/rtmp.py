@@ -118,6 +118,10 @@ class RtmpEngine:
             track = self._tracks[request.chat_id] = Track(request, max(0.0, request.position))
             await self._launch(request.chat_id, push, track)
 
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """No pre-roll here (yet): the next track's decoder starts at the end of this one,
+        on the same connection."""
+
     async def pause(self, chat_id: int) -> None:
         async with self._lock(chat_id):
             track = self._tracks.get(chat_id)

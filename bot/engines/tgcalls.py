@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,6 +56,24 @@ class _Playing:
     ended: bool = False
 
 
+@functools.cache
+def _probed_once_class() -> type[Any]:
+    """py-tgcalls' MediaStream whose probe (``check_stream``: ffprobe, and building the
+    ffmpeg command) runs once per stream: ``preload`` may have run it already, and
+    ``play`` runs it again otherwise."""
+    from pytgcalls.types import MediaStream
+
+    class ProbedOnce(MediaStream):  # type: ignore[misc]
+        _probed = False
+
+        async def check_stream(self) -> None:
+            if not self._probed:
+                await super().check_stream()
+                self._probed = True
+
+    return ProbedOnce
+
+
 class PyTgCallsEngine:
     name = "pytgcalls"
 
@@ -83,6 +102,7 @@ class PyTgCallsEngine:
         self._events = EventDispatcher(f"pytgcalls-{account}")
         self.translator = UpdateTranslator()
         self._playing: dict[int, _Playing] = {}
+        self._prepared: dict[int, tuple[PlayRequest, asyncio.Task[Any]]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._checks: set[asyncio.Task[None]] = set()
         #: how long an early end waits before the call state is asked (tests shorten it)
@@ -149,6 +169,9 @@ class PyTgCallsEngine:
     async def close(self) -> None:
         for task in list(self._checks):
             task.cancel()
+        for _, task in self._prepared.values():
+            task.cancel()
+        self._prepared.clear()
         for chat_id in list(self._playing):
             with contextlib.suppress(Exception):
                 await self.stop(chat_id)
@@ -209,6 +232,7 @@ class PyTgCallsEngine:
         from pytgcalls.types import AudioQuality, MediaStream
         from pytgcalls.types.raw import VideoParameters
 
+        stream_class = _probed_once_class()
         try:
             source = ffmpeg_input(request.media)
             sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
@@ -221,13 +245,13 @@ class PyTgCallsEngine:
             params += f" -ss {position:.3f}"
         video = request.video
         if video is None:
-            return MediaStream(
+            return stream_class(
                 source.target,
                 audio_parameters=AudioQuality.HIGH,
                 video_flags=MediaStream.Flags.IGNORE,
                 ffmpeg_parameters=params,
             )
-        return MediaStream(
+        return stream_class(
             source.target,
             audio_parameters=AudioQuality.HIGH,
             video_parameters=VideoParameters(video.width, video.height, video.fps),
@@ -276,8 +300,43 @@ class PyTgCallsEngine:
                 "the assistant could not join the group", code="not_member"
             ) from exc
 
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """Builds the next track's stream and runs py-tgcalls' probe of it (ffprobe, the
+        slow part of ``play`` before audio flows) in the background; a ``play`` of the
+        same request takes that stream and skips the probe."""
+        old = self._prepared.pop(chat_id, None)
+        if old is not None:
+            old[1].cancel()
+        if request is None or request.is_live:
+            return
+        task = asyncio.create_task(self._probe(request), name=f"pytgcalls-preload-{chat_id}")
+        self._prepared[chat_id] = (request, task)
+
+    async def _probe(self, request: PlayRequest) -> Any:
+        stream = self._stream(request, max(0.0, request.position))
+        await stream.check_stream()
+        return stream
+
+    async def _prepared_stream(self, request: PlayRequest, position: float) -> Any:
+        """The preloaded stream for exactly this request, or None (then ``play`` probes)."""
+        entry = self._prepared.pop(request.chat_id, None)
+        if entry is None:
+            return None
+        mine, task = entry
+        if (mine.track_id, mine.media, mine.position) != (
+            request.track_id,
+            request.media,
+            position,
+        ):
+            task.cancel()
+            return None
+        try:
+            return await task
+        except Exception:  # probing failed: play probes again and reports the reason
+            return None
+
     async def _start_stream(self, request: PlayRequest, position: float) -> None:
-        stream = self._stream(request, position)
+        stream = await self._prepared_stream(request, position) or self._stream(request, position)
         try:
             await self._calls.play(request.chat_id, stream, self._config())
         except NOT_A_MEMBER:
@@ -319,6 +378,9 @@ class PyTgCallsEngine:
 
         async with self._lock(chat_id):
             self._playing.pop(chat_id, None)
+            prepared = self._prepared.pop(chat_id, None)
+            if prepared is not None:
+                prepared[1].cancel()
             self.translator.forget(chat_id)
             try:
                 await self._calls.leave_call(chat_id)

@@ -1,5 +1,5 @@
 """The one door ffmpeg, ffprobe and yt-dlp use to the outside: an HTTP proxy on loopback
-that runs the source guard on every connection they open.
+that runs the source guard on every connection it opens for them.
 
 The guard checks the URL a user gave and every redirect the bot itself follows, but ffmpeg
 then fetches the media again: it resolves the name again and follows redirects on its own,
@@ -7,7 +7,11 @@ so a host could serve audio to the check and send ffmpeg to 127.0.0.1 or a rebin
 answer afterwards.  Through this proxy every request ffmpeg makes (each redirect hop is a
 new request) and every ``CONNECT`` tunnel for https is checked and connected to the
 addresses the guard approved, never to a second DNS answer.  Redirects are not followed
-here: they go back to the client unchanged, and its next request is checked in turn.
+here: they go back to the client, and its next request is checked in turn.
+
+ffmpeg itself speaks only plain http to this proxy (``bot.ffmpeg``); https upstreams it asks
+for in a mapped http form (``egress_urls``), and the proxy opens and verifies the TLS
+connection.  ``CONNECT`` tunnels remain for yt-dlp, which does its own TLS.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import urlsplit
+import ssl
 
 from bot.metrics import SOURCE_FAILURES
 from bot.sources.base import SourceError
+from bot.sources.egress_relay import BadUpstream, Touch, relay_response
+from bot.sources.egress_urls import REFUSED_HOST, Upstream, upstream_of
 from bot.sources.guard import CheckedUrl, check_url
 from bot.tasks import cancel_and_wait
 
@@ -37,7 +43,13 @@ MAX_TUNNELS = 256
 #: methods ffmpeg and yt-dlp use to read media; anything else is refused
 METHODS = ("GET", "HEAD")
 #: hop-by-hop headers meant for the proxy, not for the origin
-_PROXY_HEADERS = (b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive")
+_PROXY_HEADERS = (
+    b"proxy-connection",
+    b"proxy-authorization",
+    b"connection",
+    b"keep-alive",
+    b"host",
+)
 #: what a client that goes away or stalls mid-request raises
 _READ_ERRORS = (
     ConnectionError,
@@ -65,8 +77,11 @@ class EgressProxy:
         allow_private: bool,
         max_tunnels: int = MAX_TUNNELS,
         idle_timeout: float = IDLE_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls`` verifies https upstreams; the default trusts the system's CA store."""
         self._allow_private = allow_private
+        self._tls = tls if tls is not None else ssl.create_default_context()
         self._max_tunnels = max_tunnels
         self._idle_timeout = idle_timeout
         self._server: asyncio.Server | None = None
@@ -114,7 +129,7 @@ class EgressProxy:
             finally:
                 self._active -= 1
         except Refused as exc:
-            await self._refuse(writer, exc)
+            await _refuse(writer, exc)
         except _READ_ERRORS:
             pass
         except asyncio.CancelledError:
@@ -148,24 +163,63 @@ class EgressProxy:
             if not host or not port.isdigit() or any(c in host for c in "/@?#"):
                 raise Refused(400, "malformed_request")  # only host:port, nothing to reinterpret
             checked = await self._check(f"https://{target}/", target)
-            to_client, to_upstream = b"HTTP/1.1 200 Connection established\r\n\r\n", b""
+            await self._tunnel(reader, writer, checked)
         elif method in METHODS:
-            if not target.lower().startswith("http://"):
-                raise Refused(400, "not_absolute_http")
-            checked = await self._check(target, target)
-            to_client, to_upstream = b"", _origin_request(method, target, version, rest)
+            try:
+                upstream = upstream_of(target)
+            except ValueError:
+                raise Refused(400, "not_absolute_http") from None
+            if upstream.host == REFUSED_HOST:
+                raise Refused(403, "refused_in_playlist")  # see egress_urls.rewrite_hls
+            checked = await self._check(upstream.url, target)
+            await self._forward(method, version, rest, upstream, checked, reader, writer)
         else:
             raise Refused(405, "method_not_allowed")
-        upstream_reader, upstream_writer = await self._connect(checked)
+
+    async def _tunnel(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, checked: CheckedUrl
+    ) -> None:
+        upstream_reader, upstream_writer = await self._connect(checked, None)
         try:
-            writer.write(to_client)
-            upstream_writer.write(to_upstream)
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
             await self._relay(reader, writer, upstream_reader, upstream_writer)
         finally:
-            upstream_writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await upstream_writer.wait_closed()
+            await _close(upstream_writer)
+
+    async def _forward(
+        self,
+        method: str,
+        version: str,
+        headers: bytes,
+        upstream: Upstream,
+        checked: CheckedUrl,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """One request to the checked address (over TLS for a mapped https host), its
+        answer relayed by ``relay_response`` until done, the client gone or idle too long."""
+        upstream_reader, upstream_writer = await self._connect(checked, upstream)
+        try:
+            upstream_writer.write(_origin_request(method, upstream, version, headers))
+            await upstream_writer.drain()
+            async with asyncio.timeout(self._idle_timeout) as idle:
+                touch = Touch(idle, self._idle_timeout)
+                asked = b"\r\naccept-encoding:" in b"\r\n" + headers.lower()
+                answer = asyncio.create_task(
+                    _answer(method, upstream, writer, upstream_reader, touch, asked)
+                )
+                gone = asyncio.create_task(_until_eof(reader))
+                try:
+                    await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (answer, gone):
+                        task.cancel()
+                    await asyncio.gather(answer, gone, return_exceptions=True)
+        except TimeoutError:
+            log.info("egress connection idle, closed")
+        finally:
+            await _close(upstream_writer)
 
     async def _check(self, url: str, shown: str) -> CheckedUrl:
         try:
@@ -175,13 +229,23 @@ class EgressProxy:
             raise Refused(403, exc.code) from None
 
     async def _connect(
-        self, checked: CheckedUrl
+        self, checked: CheckedUrl, upstream: Upstream | None
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Connects to the first checked address that answers: never a fresh DNS answer."""
+        """Connects to the first checked address that answers: never a fresh DNS answer.
+        A mapped https upstream gets TLS, verified against its host name."""
+        tls = upstream is not None and upstream.tls
         for address in checked.addresses:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
-                    return await asyncio.open_connection(address, checked.port)
+                    if not tls:
+                        return await asyncio.open_connection(address, checked.port)
+                    assert upstream is not None
+                    return await asyncio.open_connection(
+                        address, checked.port, ssl=self._tls, server_hostname=upstream.host
+                    )
+            except ssl.SSLCertVerificationError:
+                log.warning("egress: bad TLS certificate", extra={"target": checked.host[:200]})
+                raise Refused(502, "tls_failed") from None
             except (OSError, TimeoutError):
                 continue
         raise Refused(502, "connect_failed")
@@ -220,29 +284,70 @@ class EgressProxy:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _refuse(self, writer: asyncio.StreamWriter, exc: Refused) -> None:
-        SOURCE_FAILURES.labels(kind="egress", reason=exc.reason).inc()
-        body = f"{exc.reason}\n".encode()
-        head = (
-            f"HTTP/1.1 {exc.status} Refused\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        ).encode()
-        with contextlib.suppress(ConnectionError, OSError):
-            writer.write(head + body)
-            await writer.drain()
+
+async def _refuse(writer: asyncio.StreamWriter, exc: Refused) -> None:
+    SOURCE_FAILURES.labels(kind="egress", reason=exc.reason).inc()
+    body = f"{exc.reason}\n".encode()
+    head = (
+        f"HTTP/1.1 {exc.status} Refused\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(ConnectionError, OSError):
+        writer.write(head + body)
+        await writer.drain()
 
 
-def _origin_request(method: str, target: str, version: str, headers: bytes) -> bytes:
-    """The request as the origin expects it: a path instead of the absolute URL, no proxy
-    headers, and one request per connection (so a kept-alive client cannot reuse it)."""
-    parts = urlsplit(target)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
+
+
+async def _answer(
+    method: str,
+    upstream: Upstream,
+    writer: asyncio.StreamWriter,
+    reader: asyncio.StreamReader,
+    touch: Touch,
+    asked_encoding: bool,
+) -> None:
+    """``relay_response``, where either side going away just ends it, and an answer the
+    proxy will not relay is a 502 (when nothing was sent yet) or a cut connection."""
+    try:
+        await relay_response(method, upstream, writer, reader, touch, asked_encoding=asked_encoding)
+    except BadUpstream as exc:
+        log.warning("egress: upstream answer refused", extra={"reason": exc.reason})
+        if exc.unsent:
+            await _refuse(writer, Refused(502, exc.reason))
+        else:
+            SOURCE_FAILURES.labels(kind="egress", reason=exc.reason).inc()
+    except (*_READ_ERRORS, OSError):
+        pass
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client hangs up (anything it sends meanwhile is ignored)."""
+    with contextlib.suppress(*_READ_ERRORS):
+        while await reader.read(65536):
+            pass
+
+
+def _origin_request(method: str, upstream: Upstream, version: str, headers: bytes) -> bytes:
+    """The request as the origin expects it: a path instead of the absolute URL, its real
+    Host, no proxy headers, and one request per connection (so a kept-alive client cannot
+    reuse it)."""
+    path = "/" + upstream.url.split("/", 3)[3]
     kept = [
         h
         for h in headers.split(b"\r\n")
         if h and h.split(b":", 1)[0].strip().lower() not in _PROXY_HEADERS
     ]
-    lines = [f"{method} {path} {version}".encode(), *kept, b"Connection: close", b"", b""]
+    lines = [
+        f"{method} {path} {version}".encode(),
+        f"Host: {upstream.host_header}".encode("ascii"),
+        *kept,
+        b"Connection: close",
+        b"",
+        b"",
+    ]
     return b"\r\n".join(lines)

@@ -121,6 +121,9 @@ def parse_probe(data: dict[str, Any], *, max_seconds: int, want_video: bool = Fa
 
 def _reason(stderr: str, *, is_network: bool) -> SourceError:
     text = stderr.lower()
+    if "format not on whitelist" in text:
+        # a demuxer we do not allow for network media (text, images, concat scripts...)
+        return SourceError("not_audio", "not a media format we play")
     # first: a playlist pointing at file: fails as "invalid data" too, after this line
     if "not on whitelist" in text or "protocol not found" in text:
         return SourceError("unsupported", "protocol refused")

@@ -6,14 +6,17 @@ passwords; ``needs_rehash`` lets a login upgrade hashes made with older paramete
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage.models import WebAdmin
+from bot.storage.models import WebAdmin, WebSession
 
 MIN_PASSWORD_LENGTH = 8
 MAX_USERNAME_LENGTH = 64
@@ -80,4 +83,52 @@ async def create_or_reset_admin(
             session.add(WebAdmin(username=name, password_hash=password_hash))
             return AdminSaved(name, created=True)
         admin.password_hash = password_hash
+        await end_sessions_of(session, admin.id)
         return AdminSaved(name, created=False)
+
+
+def _session_id(token: str) -> str:
+    """What the table stores: the token's SHA-256, so a copy of the table opens nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(
+    sessionmaker: async_sessionmaker[AsyncSession], admin_id: int, lifetime: timedelta
+) -> str:
+    """A new session of the admin; returns the token its cookie carries.  Sessions past
+    their end are removed on the way, so the table holds only live ones."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    async with sessionmaker() as session, session.begin():
+        await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+        session.add(
+            WebSession(
+                id=_session_id(token), admin_id=admin_id, created_at=now, expires_at=now + lifetime
+            )
+        )
+    return token
+
+
+async def session_username(
+    sessionmaker: async_sessionmaker[AsyncSession], token: str
+) -> str | None:
+    """The username of the admin whose live session ``token`` is, else None."""
+    async with sessionmaker() as session:
+        return await session.scalar(
+            select(WebAdmin.username)
+            .join(WebSession, WebSession.admin_id == WebAdmin.id)
+            .where(
+                WebSession.id == _session_id(token),
+                WebSession.expires_at > datetime.now(UTC),
+            )
+        )
+
+
+async def end_session(sessionmaker: async_sessionmaker[AsyncSession], token: str) -> None:
+    async with sessionmaker() as session, session.begin():
+        await session.execute(delete(WebSession).where(WebSession.id == _session_id(token)))
+
+
+async def end_sessions_of(session: AsyncSession, admin_id: int) -> None:
+    """Ends every session of the admin, in the caller's transaction (a password change)."""
+    await session.execute(delete(WebSession).where(WebSession.admin_id == admin_id))

@@ -40,7 +40,12 @@ CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URLs."""
+    """An engine for ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URLs.
+
+    ``hide_parameters``: a statement's error (a unique key violated, say) carries its bound
+    values in its text, and that text reaches logs and pages; a value can be a password hash.
+    """
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)

@@ -114,6 +114,21 @@ class WebAdmin(Base):
         return self.username
 
 
+class WebSession(Base):
+    """A logged-in panel session: the cookie names one row by a random token (stored here
+    only as its SHA-256).  Deleting the row ends the session wherever its cookie went:
+    logout, a password change and the admin's removal do."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    admin_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("web_admins.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
 

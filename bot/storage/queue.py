@@ -34,6 +34,14 @@ class QueuePositionError(QueueError):
         self.length = length
 
 
+class Fenced(QueueError):
+    """The chat's assistant has a newer holder (another process took it over): this
+    process's lease is stale and the write was refused.  Nothing was changed."""
+
+    def __init__(self) -> None:
+        super().__init__("the chat is served by another process now")
+
+
 class StorageUnavailable(QueueError):
     """The backend did not answer (Redis down, database gone).  Nothing was changed."""
 

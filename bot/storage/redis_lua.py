@@ -6,7 +6,9 @@ all.  So a track moves between the pending list and the slot in one step that a 
 not cut in half.
 
 Keys (``KEYS``): 1 pending list (track JSON, head first), 2 now-playing hash, 3 loop mode
-string, 4 the set of chats with state.  ``ARGV[1]`` is always the chat id.
+string, 4 the set of chats with state.  ``ARGV[1]`` is always the chat id.  With fencing
+(several processes) ``KEYS[5]`` is the fencing counter of the chat's assistant lease and
+the last ``ARGV`` this process's token: a script run for a stale holder is refused whole.
 
 The slot is a hash (``id``, ``track`` = the track's JSON, ``started_at``, ``position``,
 ``updated_at``, ``paused``) so that the scripts never re-encode JSON: Redis's cjson would
@@ -23,6 +25,15 @@ from __future__ import annotations
 _COMMON = """#!lua
 local pending, slot_key, loop_key, chats_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local chat = ARGV[1]
+
+-- Fenced writes (several processes): KEYS[5] is the counter of the chat's assistant lease
+-- and the last ARGV the token this process holds; a newer holder refuses the whole script
+-- before it writes anything.
+if KEYS[5] then
+  if tonumber(redis.call('GET', KEYS[5]) or '0') > tonumber(ARGV[#ARGV]) then
+    return redis.error_reply('FENCED a newer holder of the chat exists')
+  end
+end
 
 local function touch()
   if redis.call('EXISTS', pending, slot_key) > 0 then
@@ -195,6 +206,15 @@ CHECKPOINT = (
     + """
 if redis.call('HGET', slot_key, 'id') ~= ARGV[2] then return 0 end
 redis.call('HSET', slot_key, 'position', ARGV[3], 'paused', ARGV[4], 'updated_at', ARGV[5])
+return 1
+"""
+)
+
+# ARGV: chat, loop mode.
+SET_LOOP = (
+    _COMMON
+    + """
+redis.call('SET', loop_key, ARGV[2])
 return 1
 """
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -37,6 +37,7 @@ from bot.storage import redis_lua
 from bot.storage.queue import (
     AdvanceResult,
     Checkpoint,
+    Fenced,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
@@ -44,6 +45,9 @@ from bot.storage.queue import (
 )
 
 T = TypeVar("T")
+
+#: (fencing counter key, token) for a chat whose writes must be fenced, else None
+Fence = Callable[[int], tuple[str, int] | None]
 
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
@@ -84,6 +88,8 @@ def _mapped_errors() -> Iterator[None]:
     except (OutOfMemoryError, ReadOnlyError) as exc:
         raise StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}") from exc
     except ResponseError as exc:
+        if "FENCED a newer holder" in str(exc):  # alone, or inside a pipeline's error
+            raise Fenced() from exc
         if str(exc).startswith(REFUSALS):
             raise StorageUnavailable(f"redis refuses writes: {exc}") from exc
         raise
@@ -126,8 +132,9 @@ class RedisQueueStore:
     """``QueueStore`` on Redis.  Keys per chat: ``sattva:q:<chat>:pending`` (list of track
     JSON), ``:now`` (hash), ``:loop`` (string); plus the set ``sattva:q:chats``."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, *, fence: Fence | None = None) -> None:
         self._client = client
+        self._fence = fence
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(redis_lua, name))
             for name in (
@@ -139,11 +146,12 @@ class RedisQueueStore:
                 "SHUFFLE",
                 "CLEAR",
                 "CHECKPOINT",
+                "SET_LOOP",
             )
         }
 
     @classmethod
-    async def open(cls, url: str) -> RedisQueueStore:
+    async def open(cls, url: str, *, fence: Fence | None = None) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
         pool = BlockingConnectionPool.from_url(
             url,
@@ -155,7 +163,7 @@ class RedisQueueStore:
             timeout=POOL_WAIT_SECONDS,
         )
         client = Redis.from_pool(pool)
-        store = cls(client)
+        store = cls(client, fence=fence)
         try:
             with _mapped_errors():
                 await _honouring_cancel(store._load())
@@ -185,8 +193,18 @@ class RedisQueueStore:
         with _mapped_errors():
             return await _honouring_cancel(call)
 
+    def _script_args(self, chat_id: int, *args: str | int) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of a script run for the chat (fenced: its lease counter and token)."""
+        keys, argv = self._keys(chat_id), [chat_id, *args]
+        fenced = self._fence(chat_id) if self._fence is not None else None
+        if fenced is not None:
+            keys.append(fenced[0])
+            argv.append(fenced[1])
+        return keys, argv
+
     def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
-        return self._scripts[name.upper()](keys=self._keys(chat_id), args=[chat_id, *args])
+        keys, argv = self._script_args(chat_id, *args)
+        return self._scripts[name.upper()](keys=keys, args=argv)
 
     async def _script(self, op: str, chat_id: int, *args: str | int) -> Any:
         return await self._guard(op, self._run(op, chat_id, *args))
@@ -265,7 +283,10 @@ class RedisQueueStore:
         return int(await self._script("clear", chat_id, _flag(include_current)))
 
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
-        await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
+        if self._fence is not None and self._fence(chat_id) is not None:
+            await self._script("set_loop", chat_id, mode.value)  # fenced like every write
+        else:
+            await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
 
     async def get_loop(self, chat_id: int) -> LoopMode:
         value = await self._guard("get_loop", self._client.get(self._keys(chat_id)[2]))
@@ -286,8 +307,10 @@ class RedisQueueStore:
         pipe = self._client.pipeline(transaction=False)
         script = self._scripts["CHECKPOINT"]
         for item in items:
-            args = (item.track_id, repr(item.position), _flag(item.paused), repr(item.now))
-            pipe.evalsha(script.sha, 4, *self._keys(item.chat_id), item.chat_id, *args)
+            keys, argv = self._script_args(
+                item.chat_id, item.track_id, repr(item.position), _flag(item.paused), repr(item.now)
+            )
+            pipe.evalsha(script.sha, len(keys), *keys, *argv)
         replies = await self._guard("checkpoint_many", pipe.execute())
         return sum(1 for reply in replies if reply)
 

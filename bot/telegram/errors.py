@@ -17,7 +17,13 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.engines.base import EngineError
 from bot.sources.base import SourceError
-from bot.storage.queue import QueueError, QueueFull, QueuePositionError, StorageUnavailable
+from bot.storage.queue import (
+    Fenced,
+    QueueError,
+    QueueFull,
+    QueuePositionError,
+    StorageUnavailable,
+)
 from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,8 @@ def queue_error_text(exc: QueueError) -> str:
         return _("There is no track #{position} (the queue has {length}).").format(
             position=exc.position, length=exc.length
         )
+    if isinstance(exc, Fenced):
+        return _("This chat is being handed to another process; try again in a moment.")
     if isinstance(exc, StorageUnavailable):
         return _("Storage is unavailable, try again in a moment.")
     return _("The queue could not be changed; try again.")

@@ -282,3 +282,33 @@ async def test_queue_update_names_only_the_first_five(rig: Rig) -> None:
     for name in names:
         await rig.players.play(CHAT, make_track(name))
     assert rig.events()[-1] == queue("T1", "T2", "T3", "T4", "T5", length=7)
+
+
+async def test_the_engine_always_knows_what_plays_next(rig: Rig) -> None:
+    """After every queue change the engine is told the head of pending (so it can start
+    decoding it before the current track ends), or that nothing is known to come next."""
+    players = rig.players
+
+    def upcoming() -> str | None:
+        request = rig.engine.preloaded.get(CHAT)
+        return None if request is None else request.track_id
+
+    await players.play(CHAT, A)
+    assert upcoming() is None
+    await players.play(CHAT, B)
+    assert upcoming() == B.id
+    request = rig.engine.preloaded[CHAT]
+    assert request is not None
+    assert (request.media, request.position, request.duration) == (B.media, 0.0, B.duration)
+    await players.play(CHAT, C)
+    assert upcoming() == B.id
+    await players.move(CHAT, 2, 1)
+    assert upcoming() == C.id
+    await rig.end()  # C starts; B is next
+    assert (rig.engine.playing(CHAT), upcoming()) == (C.id, B.id)
+    await players.set_loop(CHAT, LoopMode.TRACK)  # the replay's id is not drawn yet
+    assert upcoming() is None
+    await players.set_loop(CHAT, LoopMode.OFF)
+    assert upcoming() == B.id
+    await players.clear(CHAT)
+    assert upcoming() is None

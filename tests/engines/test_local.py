@@ -308,3 +308,54 @@ async def test_plays_http_media_through_the_egress_proxy(
     finally:
         await public.close()
         await inside.close()
+
+
+async def test_preload_starts_the_next_decoder_before_the_end_and_play_adopts_it(
+    engine: tuple[LocalEngine, Recorder], tmp_path: Path, long_tone: Path
+) -> None:
+    eng, rec = engine
+    first = make_tone(tmp_path / "first.mp3", seconds=1.5, title="First")
+    # shorter than PREROLL_SECONDS: its successor starts at once
+    await eng.play(PlayRequest(CHAT, "t1", str(first), duration=1.5))
+    await eng.preload(CHAT, PlayRequest(CHAT, "t2", str(long_tone), duration=30.0))
+    [current, waiting] = eng.process_ids()
+    await rec.wait_for(TrackEnded)
+    assert eng.process_ids() == [waiting]  # the next decoder waits, nothing read from it
+    began = asyncio.get_running_loop().time()
+    await eng.play(PlayRequest(CHAT, "t2", str(long_tone), duration=30.0))
+    assert eng.process_ids() == [waiting]  # adopted: no new process
+    await rec.wait_for(FirstFrame, nth=2)
+    assert asyncio.get_running_loop().time() - began < 0.5
+    assert not alive(current)
+    # it plays in real time from its start, not a burst of what it decoded while waiting
+    await asyncio.sleep(1.0)
+    position = await eng.position(CHAT)
+    assert position is not None
+    assert 0.8 < position < 2.0  # unpaced, the whole 30 s would be read by now
+
+
+async def test_a_preload_not_played_is_dropped(
+    engine: tuple[LocalEngine, Recorder], short_tone: Path, long_tone: Path
+) -> None:
+    eng, _ = engine
+    await eng.play(PlayRequest(CHAT, "t1", str(long_tone), duration=30.0))
+    # far from the end of a 30 s track: nothing starts yet
+    await eng.preload(CHAT, PlayRequest(CHAT, "t2", str(short_tone), duration=1.0))
+    assert len(eng.process_ids()) == 1
+    await eng.play(PlayRequest(CHAT, "t1", str(long_tone), position=29.0, duration=30.0))
+    await eng.preload(CHAT, PlayRequest(CHAT, "t2", str(long_tone), duration=30.0))
+    waiting = eng.process_ids()[-1]  # pre-rolled ones are listed last
+    await asyncio.sleep(0.5)  # its output fills the pipe and asyncio's buffer meanwhile
+    async with asyncio.timeout(10):  # dropping it must not wait for a reader that is not
+        await eng.preload(CHAT, None)  # the queue changed: nothing known to come next
+    assert not alive(waiting)
+    await eng.preload(CHAT, PlayRequest(CHAT, "t3", str(long_tone), duration=30.0))
+    waiting = eng.process_ids()[-1]  # pre-rolled ones are listed last
+    await asyncio.sleep(0.5)
+    async with asyncio.timeout(10):
+        await eng.play(PlayRequest(CHAT, "t4", str(long_tone)))  # something else was chosen
+    assert not alive(waiting)
+    assert len(eng.process_ids()) == 1
+    await eng.preload(CHAT, PlayRequest(CHAT, "t5", str(short_tone)))
+    await eng.stop(CHAT)
+    assert eng.process_ids() == []

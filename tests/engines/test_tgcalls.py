@@ -38,7 +38,7 @@ from bot.engines.base import (
 )
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
-from bot.ffmpeg import NETWORK_PROTOCOLS
+from bot.ffmpeg import NETWORK_FORMATS, NETWORK_PROTOCOLS
 from tests.support.egress import routed_through_egress
 from tests.support.media_server import MediaServer
 from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_public
@@ -501,10 +501,26 @@ async def test_network_stream_goes_through_the_egress_proxy(
         await server.close()
     command = stream.microphone.path
     assert command.startswith(
-        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -http_proxy {egress.url} "
+        f"ffmpeg -protocol_whitelist {NETWORK_PROTOCOLS} -format_whitelist {NETWORK_FORMATS} "
+        f"-http_proxy {egress.url} "
     )
     assert f" -i {url} " in command
     assert server.requests[:1] == ["/files/tone.mp3"]
+
+
+async def test_https_stream_handed_over_in_the_proxy_mapping() -> None:
+    """py-tgcalls' ffprobe and ffmpeg get https media as the egress proxy's mapped http URL,
+    with the same whitelists as the bot's own: they never speak TLS (or anything but http)."""
+    engine = PyTgCallsEngine(
+        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
+    )
+    async with routed_through_egress(allow_private=False) as egress:
+        stream = engine._stream(PlayRequest(CHAT, "t1", "https://cdn.example/a.mp3"), 0.0)
+    assert stream._media_path == "http://cdn.example.https.egress.invalid:443/a.mp3"
+    assert stream._ffmpeg_parameters == (
+        f"-protocol_whitelist http,tcp,crypto -format_whitelist {NETWORK_FORMATS} "
+        f"-http_proxy {egress.url}"
+    )
 
 
 async def test_two_accounts_in_one_process_have_their_own_clients(tone: Path) -> None:
@@ -572,3 +588,47 @@ async def test_a_pool_of_two_accounts_moves_a_chat_on_flood_wait(
     finally:
         await pool.close()
         await database.dispose()
+
+
+async def test_preload_probes_the_next_stream_once_and_play_takes_it(
+    adapter: tuple[PyTgCallsEngine, FakeCalls, FakeClient, list[Any]],
+    tone: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """py-tgcalls probes a stream (ffprobe) in ``play`` before audio flows; a preloaded
+    stream was probed already and is handed over as it is."""
+    from pytgcalls.types.stream import media_stream
+
+    engine, calls, _, _ = adapter
+    probes: list[str] = []
+    real_check = media_stream.check_stream
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        probes.append(str(args[1]))
+        return await real_check(*args, **kwargs)
+
+    monkeypatch.setattr(media_stream, "check_stream", counting)
+    played: list[Any] = []
+    fake_play = calls.play
+
+    async def play(chat_id: int, stream: MediaStream) -> None:
+        await stream.check_stream()  # what py-tgcalls' play does first
+        played.append(stream)
+        await fake_play(chat_id, stream)
+
+    calls.play = play  # type: ignore[method-assign]
+    request = PlayRequest(CHAT, "t1", str(tone), duration=2.0)
+    await engine.preload(CHAT, request)
+    for _ in range(200):
+        if probes:
+            break
+        await asyncio.sleep(0.01)
+    await engine.play(request)
+    assert probes == [str(tone)]  # probed ahead, not again in play
+    assert played[0].microphone.path.startswith("ffmpeg -protocol_whitelist file -i ")
+    # something else plays: the preloaded stream is dropped and the new one probed
+    await engine.preload(CHAT, PlayRequest(CHAT, "t2", str(tone)))
+    await engine.play(PlayRequest(CHAT, "t3", str(tone)))
+    assert len(probes) in (2, 3)
+    assert probes[-1] == str(tone)
+    assert engine._prepared == {}

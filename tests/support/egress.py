@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from bot.ffmpeg import set_http_proxy
 from bot.sources.egress import EgressProxy
 
 
 @contextlib.asynccontextmanager
-async def routed_through_egress(*, allow_private: bool) -> AsyncIterator[EgressProxy]:
-    proxy = EgressProxy(allow_private=allow_private)
+async def routed_through_egress(
+    *, allow_private: bool, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[EgressProxy]:
+    """``tls``: what the proxy trusts for https upstreams (default: the system's CAs)."""
+    proxy = EgressProxy(allow_private=allow_private, tls=tls)
     await proxy.start()
     set_http_proxy(proxy.url)
     try:
@@ -58,3 +65,34 @@ class CountingListener:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         writer.close()
+
+
+@dataclass(frozen=True)
+class SelfSignedCert:
+    """A self-signed certificate for one host name, made with the openssl command."""
+
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, folder: Path, host: str) -> SelfSignedCert:
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}",
+                "-addext", f"subjectAltName=DNS:{host}",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verifies like production (host name, chain), trusting only this certificate."""
+        return ssl.create_default_context(cafile=str(self.cert))

@@ -162,6 +162,7 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1_000)
         self.faults: list[tuple[str, str]] = []  # (method, kind) of every fault served
+        self.webhook: dict[str, Any] = {}  # setWebhook's url (+ a scripted last_error_message)
 
     # ----- lifecycle -----------------------------------------------------------------
     @property
@@ -531,7 +532,20 @@ class FakeBotAPI:
         return True
 
     def _m_deleteWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {}
         return True
+
+    def _m_setWebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = {"url": params["url"], "last_error_message": None}
+        return True
+
+    def _m_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+            **{k: v for k, v in self.webhook.items() if k != "url" and v is not None},
+        }
 
     def _m_createChatInviteLink(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

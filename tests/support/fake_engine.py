@@ -29,6 +29,7 @@ class FakeEngine:
 
     def __init__(self, *, clock: Clock | None = None, default_listeners: int = 1) -> None:
         self.calls: list[Call] = []
+        self.preloaded: dict[int, PlayRequest | None] = {}
         self.streams: dict[int, PlayRequest] = {}  # chat -> what "plays" (or is paused)
         self.paused: set[int] = set()
         # chat -> (position, clock.monotonic() then): playing moves on with the clock
@@ -130,6 +131,10 @@ class FakeEngine:
         self.streams[request.chat_id] = request
         self.paused.discard(request.chat_id)
         self.set_position(request.chat_id, request.position)
+
+    async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
+        """Remembered in ``preloaded``, not in ``calls`` (tests compare those exactly)."""
+        self.preloaded[chat_id] = request
 
     async def pause(self, chat_id: int) -> None:
         self._record("pause", chat_id)

@@ -5,6 +5,7 @@ request so tests can prove that a refused URL never reached it."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,13 @@ class MediaServer:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[str] = field(default_factory=list)
+    #: serve https with this context (see ``tests.support.egress.SelfSignedCert``)
+    tls: ssl.SSLContext | None = None
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/{path.lstrip('/')}"
 
     def hits(self, prefix: str = "/") -> int:
         return sum(1 for p in self.requests if p.startswith(prefix))
@@ -42,7 +46,7 @@ class MediaServer:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         self.port = self.port or free_port()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls).start()
 
     async def close(self) -> None:
         if self._runner is not None:

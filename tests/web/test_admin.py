@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.domain.models import Track
 from bot.domain.ports import ChatSettings
-from bot.storage.admins import verify_password
+from bot.logs import SecretMask
+from bot.storage.admins import hash_password, verify_password
 from bot.storage.models import AuditLog, Chat, WebAdmin
 from tests.web.conftest import BOTH_DATABASES, Sidecar
+from web.admin_views import MODEL_VIEWS
 
 CHAT = -1001234567890
 
@@ -202,3 +207,52 @@ async def test_queues_view_shows_the_store_and_its_actions_go_through_the_player
     r = await client.post("/admin/queues/abc/skip", headers=sidecar.origin)
     page = await client.get(r.headers["location"])
     assert "not a chat id: abc" in page.text
+
+
+@BOTH_DATABASES
+async def test_an_id_that_cannot_be_a_key_is_404_on_every_view(sidecar: Sidecar) -> None:
+    await add_chat(sidecar)
+    client = await sidecar.login()
+    seen = []
+    for view in MODEL_VIEWS:
+        for pk in ("notanumber", "1.5", "9" * 30, "-" + "9" * 25):
+            for method, action in (("GET", "details"), ("GET", "edit"), ("POST", "edit")):
+                r = await client.request(
+                    method, f"/admin/{view.identity}/{action}/{pk}", headers=sidecar.origin
+                )
+                # a view that cannot edit refuses its edit pages before looking at the key
+                expected = 404 if action == "details" or view.can_edit else 403
+                seen.append((view.identity, method, action, pk[:12], r.status_code, expected))
+    assert [s for s in seen if s[-2] != s[-1]] == []
+    # a real key still opens
+    assert (await client.get(f"/admin/chat/details/{CHAT}")).status_code == 200
+
+
+@BOTH_DATABASES
+async def test_no_password_hash_reaches_the_log_or_the_page(
+    sidecar: Sidecar, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # as in production (bot.logs.setup_logging), the mask sits on the handler
+    caplog.handler.addFilter(SecretMask(()))
+    client = await sidecar.login()
+    r = await client.post(
+        "/admin/web-admin/create",
+        data={"username": "alice", "password": "another-password"},
+        headers=sidecar.origin,
+    )
+    assert r.status_code == 400
+    assert "an admin named alice exists already" in r.text
+    # the database's own refusal (two panels saving the same name at once) carries no values
+    with pytest.raises(IntegrityError) as refused:
+        async with sidecar.sessionmaker() as session, session.begin():
+            session.add(WebAdmin(username="alice", password_hash=hash_password("p4ssword!")))
+    logging.getLogger("sqladmin.application").exception(refused.value)
+    assert "$argon2" not in str(refused.value)
+    assert "$argon2" not in r.text
+    formatter = logging.Formatter("%(message)s")
+    lines = [formatter.format(record) for record in caplog.records]
+    assert any("unique" in line.lower() for line in lines)
+    assert [line for line in lines if "$argon2" in line] == []
+    # the statement's values are in no error text, masked or not
+    assert not any("INSERT" in line and "***" in line for line in lines if "Error" in line)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.storage.admins import create_or_reset_admin, needs_rehash
-from bot.storage.models import WebAdmin
+from bot.storage.models import WebAdmin, WebSession
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 from web.admin_views import MODEL_VIEWS
 
@@ -186,3 +189,77 @@ async def test_login_upgrades_a_weak_hash_and_the_session_holds(sidecar: Sidecar
     assert stored != weak
     assert not needs_rehash(stored)
     assert (await client.get("/admin/")).status_code == 200
+
+
+async def test_logins_sent_at_once_are_counted_before_the_password_is_checked(
+    sidecar: Sidecar,
+) -> None:
+    client = sidecar.client()
+    client.timeout = httpx.Timeout(120)  # unthrottled, 25 argon2 checks queue up
+
+    async def attempt(password: str) -> int:
+        r = await client.post(
+            "/admin/login", data={"username": ADMIN, "password": password}, headers=sidecar.origin
+        )
+        return r.status_code
+
+    wrong = [attempt(f"guess-{i}") for i in range(24)]
+    statuses = await asyncio.gather(*wrong[:12], attempt(PASSWORD), *wrong[12:])
+    evaluated = [s for s in statuses if s != 429]
+    assert len(evaluated) <= 5, statuses
+    assert statuses.count(429) >= 20
+    right = statuses[12]
+    # the right password got in only if it was among the five admitted
+    assert right in (302, 429)
+
+
+def copy_of(sidecar: Sidecar, client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Another client holding the same session cookie (a stolen or copied cookie)."""
+    other = sidecar.client()
+    other.cookies.set("sattva_session", client.cookies["sattva_session"])
+    return other
+
+
+async def test_a_copied_cookie_is_refused_after_logout(sidecar: Sidecar) -> None:
+    client = await sidecar.login()
+    copy = copy_of(sidecar, client)
+    assert (await copy.get("/admin/")).status_code == 200
+    assert (await client.get("/admin/logout")).status_code == 302
+    for path in ("/admin/", "/admin/chat/list"):
+        assert (await copy.get(path)).status_code == 302, path
+    assert (await copy.get("/api/state")).status_code == 401
+    async with sidecar.sessionmaker() as session:
+        assert (await session.scalars(select(WebSession))).all() == []
+
+
+async def test_a_password_change_in_the_panel_ends_that_admins_sessions(sidecar: Sidecar) -> None:
+    bob = sidecar.client()
+    await create_or_reset_admin(sidecar.sessionmaker, "bob", "bobs password")
+    r = await bob.post(
+        "/admin/login",
+        data={"username": "bob", "password": "bobs password"},
+        headers=sidecar.origin,
+    )
+    assert r.status_code == 302
+    alice = await sidecar.login()
+    alice_copy = copy_of(sidecar, alice)
+    async with sidecar.sessionmaker() as session:
+        alice_id = await session.scalar(select(WebAdmin.id).where(WebAdmin.username == ADMIN))
+    r = await alice.post(
+        f"/admin/web-admin/edit/{alice_id}",
+        data={"username": ADMIN, "password": "a new password!"},
+        headers=sidecar.origin,
+    )
+    assert r.status_code == 302, r.text
+    assert (await alice_copy.get("/admin/")).status_code == 302
+    assert (await alice.get("/admin/")).status_code == 302
+    assert (await bob.get("/admin/")).status_code == 200  # another admin's session stays
+
+
+async def test_a_session_ends_on_the_server_after_its_lifetime(sidecar: Sidecar) -> None:
+    client = await sidecar.login()
+    async with sidecar.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert (await client.get("/admin/")).status_code == 302

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import random
+import string
+
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_format_families
 
 from bot.domain.models import Track
 from tests.web.conftest import Sidecar
+from web.metrics import KNOWN_METHODS
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -111,6 +115,30 @@ async def test_http_requests_are_counted_by_route_template(sidecar: Sidecar) -> 
         (("method", "GET"), ("route", "/healthz")),
     )
     assert after[latency] - before.get(latency, 0) == 1
+
+
+async def test_random_methods_and_paths_add_no_series(sidecar: Sidecar) -> None:
+    client = sidecar.client()
+    # every route family the requests below can touch, seen once, so only new label values
+    # could add series
+    for method in ("GET", "POST"):
+        for path in ("/healthz", "/nowhere", "/admin/x/list", "/static/x"):
+            await client.request(method, path, headers=sidecar.origin)
+    await client.request("BREW", "/healthz", headers=sidecar.origin)
+    await client.request("BREW", "/nowhere", headers=sidecar.origin)
+    await client.request("BREW", "/admin/x/list", headers=sidecar.origin)
+    await client.request("BREW", "/static/x", headers=sidecar.origin)
+    before = await scrape(sidecar)
+    rng = random.Random(9)
+    for i in range(500):
+        method = "".join(rng.choices(string.ascii_uppercase, k=8))
+        path = rng.choice(["/healthz", f"/n{i}", f"/admin/x{i}/list", f"/static/{i}"])
+        await client.request(method if i % 2 else "GET", path, headers=sidecar.origin)
+    after = await scrape(sidecar)
+    http_series = {key for key in after if "http" in key[0]}
+    assert http_series - set(before) == set()
+    methods = {dict(labels).get("method") for name, labels in after if "http" in name}
+    assert methods <= KNOWN_METHODS | {"other"}  # the registry is the process's: other tests
 
 
 async def test_each_scrape_reports_health_as_healthz_sees_it(sidecar: Sidecar) -> None:

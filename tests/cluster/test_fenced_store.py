@@ -1,0 +1,91 @@
+"""Queue-store writes carry the fencing token of the chat's assistant lease (Redis scripts):
+once a newer holder exists, the old one's writes are refused and nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.cluster.leases import Lease, Leases
+from bot.domain.models import LoopMode, Track
+from bot.storage.queue import Checkpoint, Fenced
+from bot.storage.redis_queue import RedisQueueStore
+
+CHAT, OTHER = -100, -200
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def track(title: str) -> Track:
+    return Track(title=title, source=f"lib:{title}", media=f"/{title}.mp3", duration=60)
+
+
+async def test_stale_holder_writes_are_refused(redis: Redis, redis_url: str) -> None:
+    old_node = Leases(redis, "n1", ttl=30)
+    lease = await old_node.acquire("a1")
+    assert lease is not None
+    held: dict[int, Lease] = {CHAT: lease}
+
+    def fence(chat_id: int) -> tuple[str, int] | None:
+        chat_lease = held.get(chat_id)
+        return None if chat_lease is None else (Leases.fence_key("a1"), chat_lease.token)
+
+    store = await RedisQueueStore.open(redis_url, fence=fence)
+    try:
+        assert await store.enqueue(CHAT, track("one"), limit=10) == 1
+        await store.start_next(CHAT, now=1.0)
+        await store.enqueue(CHAT, track("two"), limit=10)
+        await store.set_loop(CHAT, LoopMode.QUEUE)
+
+        # n1 stalls past its lease; n2 takes the account (a newer token)
+        await old_node.release(lease)
+        newer = await Leases(redis, "n2", ttl=30).acquire("a1")
+        assert newer is not None
+        assert newer.token > lease.token
+
+        now = await store.now_playing(CHAT)
+        assert now is not None
+        for write in (
+            store.enqueue(CHAT, track("stale"), limit=10),
+            store.advance(CHAT, now.track.id, now=2.0, natural=True),
+            store.checkpoint(CHAT, now.track.id, position=9.0, paused=False, now=2.0),
+            store.clear(CHAT, include_current=True),
+            store.set_loop(CHAT, LoopMode.OFF),
+            store.remove(CHAT, 1),
+            store.checkpoint_many([Checkpoint(CHAT, now.track.id, 9.0, False, 2.0)]),
+        ):
+            with pytest.raises(Fenced):
+                await write
+        # nothing changed, and the reads still answer
+        assert [t.title for t in await store.pending(CHAT)] == ["two"]
+        after = await store.now_playing(CHAT)
+        assert after == now
+        assert await store.get_loop(CHAT) is LoopMode.QUEUE
+        # a chat without a fence (not leased: one process) is written as before
+        assert await store.enqueue(OTHER, track("free"), limit=10) == 1
+
+        # the new holder writes with its token
+        held[CHAT] = newer
+        assert await store.enqueue(CHAT, track("three"), limit=10) == 2
+    finally:
+        await store.close()
+
+
+def test_a_fenced_write_reads_as_one_line_in_the_chat(tmp_path: Path) -> None:
+    from bot.telegram.errors import describe
+    from bot.telegram.i18n import in_locale, make_i18n
+    from tests.support.locales import compile_locales
+
+    i18n = make_i18n("en", compile_locales(tmp_path / "locales"))
+    with in_locale(i18n, "ru"):
+        assert (
+            describe(Fenced()) == "Этот чат передаётся другому процессу; попробуйте через минуту."
+        )
