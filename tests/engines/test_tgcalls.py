@@ -611,10 +611,10 @@ async def test_preload_probes_the_next_stream_once_and_play_takes_it(
     played: list[Any] = []
     fake_play = calls.play
 
-    async def play(chat_id: int, stream: MediaStream) -> None:
+    async def play(chat_id: int, stream: MediaStream, config: Any = None) -> None:
         await stream.check_stream()  # what py-tgcalls' play does first
         played.append(stream)
-        await fake_play(chat_id, stream)
+        await fake_play(chat_id, stream, config)
 
     calls.play = play  # type: ignore[method-assign]
     request = PlayRequest(CHAT, "t1", str(tone), duration=2.0)
