@@ -251,6 +251,9 @@ class RtmpEngine:
                     push.proc.kill()
                 await push.proc.wait()
         if push.watcher is not None and push.watcher is not asyncio.current_task():
+            # cancelled, not awaited to its end: a watcher reconnecting waits for the lock
+            # that stop() holds here
+            push.watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await push.watcher
 
