@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 import time
@@ -28,6 +29,7 @@ from bot.engines.pool import AssistantPool
 from bot.ffmpeg import set_http_proxy
 from bot.logs import setup_logging
 from bot.metrics import POLLING
+from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
@@ -45,6 +47,9 @@ from web.services import WebServices
 
 log = logging.getLogger("sattva")
 
+#: the open-descriptor soft limit is raised to the hard limit, but not beyond this
+OPEN_FILES_CAP = 65536
+
 
 @dataclass
 class Application:
@@ -60,6 +65,13 @@ class Application:
         await migrate(self.db)
         self.sessions = session_factory(self.db)
         self.store: QueueStore = await open_queue_store(s.storage, self.db)
+        # the stored queues say which downloads are still needed: the rest goes now
+        self.cache = DownloadCache(
+            s.sources.cache_dir,
+            max_bytes=s.sources.cache_max_mb * 1024 * 1024,
+            references=store_references(self.store),
+        )
+        await self.cache.sweep(at_start=True)
         self.sender = Sender()
         self.bot: Bot = create_bot(s, self.sender)
         # before anything can start ffmpeg, ffprobe or yt-dlp: all their fetches go through it
@@ -78,7 +90,8 @@ class Application:
                 notice=self._assistant_notice,
                 unban=self._unban_assistant,
             )
-        self.resolver = SourceResolver.from_settings(s, self.bot)
+        self.resolver = SourceResolver.from_settings(s, self.bot, self.cache)
+        self.cache.watch(self.bus)
         # one instance for the player, the bot and the web panel: its cache is only
         # invalidated by writes that go through it
         self.chat_settings = ChatSettingsRepo(
@@ -174,6 +187,8 @@ class Application:
                 await asyncio.wait_for(task, timeout=15)
         if hasattr(self, "players"):
             await self.players.close()
+        if hasattr(self, "cache"):
+            await self.cache.close()
         if hasattr(self, "engine"):
             await self.engine.close()
         if hasattr(self, "egress"):
@@ -206,7 +221,9 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
-        POLLING.set(1)
+        # webhook mode starts the dispatcher too, but never calls getUpdates: the gauge says
+        # whether getUpdates answers are expected (the "polling stalled" alert reads it)
+        POLLING.set(1 if self.webhook is None else 0)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)
@@ -233,9 +250,31 @@ def _secrets(settings: Settings) -> list[str]:
     ]
 
 
+def raise_open_files_limit(cap: int = OPEN_FILES_CAP) -> int:
+    """Raises the soft limit on open descriptors to the hard limit (at most ``cap``);
+    returns the soft limit now in force.
+
+    The common default soft limit (1024, sometimes 256) is shared by everything the process
+    holds: web clients, Bot API connections, downloads, ffmpeg pipes, Redis and database
+    sockets.  With it, a few hundred idle web connections made /play fail with "Too many
+    open files"; the hard limit is what the system actually allows us.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open files limit stays %d: %s", soft, exc)
+            return soft
+        return target
+    return soft
+
+
 async def run(settings: Settings) -> int:
     """Runs until SIGTERM/SIGINT; returns the exit code."""
     setup_logging(settings.logging.level, settings.logging.format, _secrets(settings))
+    log.info("open files limit", extra={"nofile": raise_open_files_limit()})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

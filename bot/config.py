@@ -178,7 +178,16 @@ class SourcesConfig(_Section):
     probe_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     library_dir: str = ""
     cache_dir: str = ".sattva-cache"
+    # the download folder's bound: unneeded files go least recently used first, and a
+    # download that would not fit beside the queued ones is refused
+    cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
     ytdlp_enabled: bool = True
+    # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
+    max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
+    # ... and in one chat; a request beyond it is answered "busy" at once
+    max_resolves_per_chat: int = Field(default=2, ge=1, le=16)
+    # how long a request waits for a free fetch slot before it is answered "busy"
+    resolve_wait_seconds: float = Field(default=30.0, ge=0, le=600)
 
 
 class PlayerConfig(_Section):
@@ -200,6 +209,8 @@ class PlayerConfig(_Section):
 class BotConfig(_Section):
     now_playing_images: bool = False
     progress_update_seconds: int = Field(default=20, ge=5)
+    # /play requests one user may make per minute (in all chats together)
+    plays_per_user_per_minute: int = Field(default=20, ge=1, le=1000)
 
 
 class I18nConfig(_Section):
@@ -321,6 +332,11 @@ def _web_needs_secret(s: Settings) -> Iterable[str]:
         )
 
 
+def _cache_holds_a_download(s: Settings) -> Iterable[str]:
+    if s.sources.cache_max_mb < s.sources.max_download_mb:
+        yield "sources.cache_max_mb: must be at least sources.max_download_mb"
+
+
 def _auto_end_warning_fits(s: Settings) -> Iterable[str]:
     if s.player.auto_end_warning_seconds > s.player.auto_end_seconds > 0:
         yield "player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
@@ -388,6 +404,7 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
 CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
     _web_needs_secret,
     _auto_end_warning_fits,
+    _cache_holds_a_download,
     _assistants_are_one_pool,
     _webhook_is_reachable,
     _cluster_is_supported,

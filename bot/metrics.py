@@ -8,6 +8,8 @@ a chat's stream ends (see ``forget_chat``).
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -40,6 +42,20 @@ QUEUE_LENGTH = Histogram(
 )
 QUEUE_OPERATIONS = Counter(
     "sattva_queue_operations", "Queue store operations", ["op"], registry=REGISTRY
+)
+QUEUE_STORE_SECONDS = Histogram(
+    "sattva_queue_store_seconds",
+    "Queue store operation latency (one Lua script or one transaction)",
+    ["op"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+    registry=REGISTRY,
+)
+QUEUE_STORE_ERRORS = Counter(
+    "sattva_queue_store_errors",
+    "Queue store operations that failed because the store could not be reached or answered "
+    "wrongly (a full queue or a stale position is an answer, not an error)",
+    ["op"],
+    registry=REGISTRY,
 )
 TRACKS_STARTED = Counter("sattva_tracks_started", "Tracks started", registry=REGISTRY)
 TRACKS_ENDED = Counter("sattva_tracks_ended", "Tracks ended", ["reason"], registry=REGISTRY)
@@ -139,6 +155,21 @@ PER_CHAT_QUEUE = Gauge(
     registry=REGISTRY,
 )
 PER_CHAT = (PER_CHAT_LISTENERS, PER_CHAT_QUEUE)
+
+
+@contextlib.contextmanager
+def queue_operation(op: str, failure: type[BaseException]) -> Iterator[None]:
+    """Counts, times and, when it raises ``failure``, counts as failed one store operation:
+    both stores pass every operation through here, so the families mean the same on each."""
+    QUEUE_OPERATIONS.labels(op=op).inc()
+    started = time.perf_counter()
+    try:
+        yield
+    except failure:
+        QUEUE_STORE_ERRORS.labels(op=op).inc()
+        raise
+    finally:
+        QUEUE_STORE_SECONDS.labels(op=op).observe(time.perf_counter() - started)
 
 
 def forget_chat(chat_id: int) -> None:

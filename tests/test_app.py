@@ -6,7 +6,9 @@ stops cleanly, /healthz answers.
 
 from __future__ import annotations
 
+import resource
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -107,3 +109,46 @@ async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
     log = (tmp_path / "bot.log").read_text(errors="replace")
     assert "Traceback" not in log
     assert api.token.split(":")[1] not in log
+
+
+async def test_idle_web_clients_do_not_starve_the_bot(
+    api: FakeBotAPI, media: MediaServer, tmp_path: Path, redis_url: str
+) -> None:
+    """Started with a 256-descriptor soft limit (hard 4096), 300 web connections that never
+    finish their request must not make /play fail: the process raises its soft limit."""
+    port = free_port()
+    config = write_config(tmp_path, api, port, redis_url)
+    (tmp_path / "cache").mkdir()
+    orphan = tmp_path / "cache" / "tg-left-over.mp3"  # no stored queue names it
+    orphan.write_bytes(b"\0" * 4096)
+    bot = BotProcess(config, tmp_path)
+    await bot.start(open_files=(256, 4096))
+    try:
+        await wait_healthy(port)
+        assert not orphan.exists()
+        assert bot.proc is not None
+        soft, _ = resource.prlimit(bot.proc.pid, resource.RLIMIT_NOFILE)
+        assert soft == 4096
+        idle: list[socket.socket] = []
+        try:
+            for _ in range(300):
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                client.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+                idle.append(client)
+            mark = api.mark()
+            api.push_update(
+                UpdateFactory(api).message(GROUP, BOB, f"/play {media.url('/files/one.mp3')}")
+            )
+            answer = await api.wait_text(GROUP, "Now playing", timeout=30, after=mark)
+            assert "First Song" in answer.text
+        finally:
+            for client in idle:
+                client.close()
+        assert await bot.signal(signal.SIGTERM) == 0
+        log = (tmp_path / "bot.log").read_text(errors="replace")
+        assert "Too many open files" not in log
+        assert "Traceback" not in log
+    finally:
+        if bot.proc is not None and bot.proc.returncode is None:  # failed before SIGTERM
+            bot.proc.kill()
+            await bot.proc.wait()

@@ -11,13 +11,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.domain.control import PlayerState
-from bot.engines.base import EngineError
 from bot.storage.database import SQLITE_IMMEDIATE
-from bot.storage.queue import QueueError
 from web.admin_views import MODEL_VIEWS, ChatAdmin, chat_admin_view
-from web.audit import actor_of, record
+from web.audit import actor_of
 from web.auth import AdminAuth
+from web.player_actions import ActionRefused, perform
 from web.services import WebServices
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -70,35 +68,13 @@ def make_queues_view(services: WebServices) -> type[BaseView]:
             chat_id = int(raw_chat_id)
         except ValueError:
             return _back(request, f"not a chat id: {raw_chat_id[:40]}")
-        players = services.players
         try:
-            before = await players.snapshot(chat_id)
-            if action == "skip":
-                if before.state is PlayerState.IDLE:
-                    message = f"chat {chat_id}: nothing is playing"
-                    return _back(request, message)
-                nxt = await players.skip(chat_id)
-                after: dict[str, Any] = {"now": nxt.track.title if nxt else None}
-                message = f"chat {chat_id}: skipped"
-            else:
-                removed = await players.clear(chat_id)
-                after = {"pending": 0}
-                message = f"chat {chat_id}: cleared {removed} queued tracks"
-        except (QueueError, EngineError) as exc:
-            return _back(request, f"chat {chat_id}: {action} failed: {exc}")
-        await record(
-            services.sessionmaker,
-            actor=actor_of(request),
-            action=f"queue.{action}",
-            entity="queue",
-            entity_id=str(chat_id),
-            before={
-                "now": before.now.track.title if before.now else None,
-                "pending": len(before.pending),
-            },
-            after=after,
-        )
-        return _back(request, message)
+            result = await perform(
+                services, actor=actor_of(request), chat_id=chat_id, action=action
+            )
+        except ActionRefused as exc:
+            return _back(request, str(exc))
+        return _back(request, result.message)
 
     def _back(request: Request, message: str) -> Response:
         url = request.url_for("admin:view-queues").include_query_params(message=message)

@@ -1,4 +1,5 @@
-"""The live dashboard at ``/``: one static page fed by /api/state and the WebSocket."""
+"""The live dashboard at ``/``: one static page fed by /api/state and the WebSocket, and
+the playback commands its buttons send (POST, admin session, same-origin only)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,62 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.domain.control import ChatSnapshot
+from bot.domain.playback import track_data
+from bot.storage.models import Chat
+from web.audit import actor_of
 from web.auth import session_admin
 from web.monitoring import MonitoringHub
+from web.player_actions import ACTIONS, ActionRefused, perform
+from web.recent import RecentEvents
+from web.services import WebServices
 
 STATIC_DIR = Path(__file__).parent / "static"
 # The page shows this many chats in detail; the totals still count every chat.
 MAX_CHATS = 200
+# Each stream card lists this many upcoming tracks (and the count of all of them).
+NEXT_TRACKS = 5
 
 
-def snapshot_json(snap: ChatSnapshot, now: float) -> dict[str, Any]:
+def snapshot_json(
+    snap: ChatSnapshot, now: float, title: str | None = None, recent: RecentEvents | None = None
+) -> dict[str, Any]:
     track = snap.now.track if snap.now else None
     return {
         "chat_id": snap.chat_id,
+        "chat_title": title or None,
         "state": snap.state.value,
+        "track": track_data(track) if track else None,
         "title": track.title if track else None,
         "duration": track.duration if track else None,
         "position": snap.position,
         "listeners": snap.listeners,
         "queued": len(snap.pending),
+        "next": [
+            {"track_id": t.id, "title": t.title, "duration": t.duration}
+            for t in snap.pending[:NEXT_TRACKS]
+        ],
         "loop": snap.loop.value,
         "volume": snap.volume,
+        "placement": recent.placement.get(snap.chat_id, {}) if recent else {},
+        "errors": recent.errors(snap.chat_id) if recent else 0,
         "at": now,
     }
+
+
+async def chat_titles(services: WebServices, chat_ids: list[int]) -> dict[int, str]:
+    """Titles from the chats table (a chat the bot never recorded has none)."""
+    if not chat_ids:
+        return {}
+    async with services.sessionmaker() as session:
+        rows = await session.execute(select(Chat.id, Chat.title).where(Chat.id.in_(chat_ids)))
+        return {chat_id: title for chat_id, title in rows if title}
 
 
 def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
@@ -49,21 +78,52 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
             return JSONResponse({"error": "log in at /admin/login"}, status_code=401)
         now = time.time()
         active = services.players.active_chats()
-        chats = []
-        for chat_id in sorted(active)[:MAX_CHATS]:
-            chats.append(snapshot_json(await services.players.snapshot(chat_id), now))
+        shown = sorted(active, key=lambda c: (-hub.recent.errors(c), c))[:MAX_CHATS]
+        titles = await chat_titles(services, shown)
+        chats = [
+            snapshot_json(await services.players.snapshot(c), now, titles.get(c), hub.recent)
+            for c in shown
+        ]
         return JSONResponse(
             {
                 "chats": chats,
                 "active_total": len(active),
+                "events": list(hub.recent.events),
+                "engine": services.settings.engine.kind,
                 "figures": await hub.figures(),
                 "metrics_interval_seconds": services.settings.web.metrics_interval_seconds,
             },
             headers={"Cache-Control": "no-store"},
         )
 
+    async def act(request: Request) -> Response:
+        """``POST /api/chats/{chat_id}/{action}``; remove takes ``track_id`` in the form."""
+        if await session_admin(services, request) is None:
+            return JSONResponse({"error": "log in at /admin/login"}, status_code=401)
+        raw, action = request.path_params["chat_id"], request.path_params["action"]
+        try:
+            chat_id = int(raw)  # group ids are negative: Starlette's int convertor refuses them
+        except ValueError:
+            return JSONResponse({"error": f"not a chat id: {raw[:40]}"}, status_code=400)
+        if action not in ACTIONS:
+            return JSONResponse({"error": f"unknown action: {action[:40]}"}, status_code=404)
+        form = await request.form()
+        track_id = form.get("track_id")
+        try:
+            result = await perform(
+                services,
+                actor=actor_of(request),
+                chat_id=chat_id,
+                action=action,
+                track_id=track_id if isinstance(track_id, str) else None,
+            )
+        except ActionRefused as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({"message": result.message, **result.after})
+
     return [
         Route("/", page, methods=["GET"], name="dashboard"),
         Route("/api/state", state, methods=["GET"], name="api-state"),
+        Route("/api/chats/{chat_id}/{action}", act, methods=["POST"], name="api-chat-action"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

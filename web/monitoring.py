@@ -24,6 +24,7 @@ from bot.domain.events import EVENT_NAMES, Event, EventBus, Subscription
 from bot.metrics import REGISTRY, WS_CONNECTIONS, WS_DROPPED
 from bot.tasks import cancel_and_wait
 from web.auth import session_admin
+from web.recent import RecentEvents
 from web.security import same_origin
 from web.services import WebServices
 
@@ -79,6 +80,7 @@ class MonitoringHub:
     def __init__(self, services: WebServices) -> None:
         self.services = services
         self.clients: set[Client] = set()
+        self.recent = RecentEvents()  # what the dashboard lists and shows per chat
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -104,7 +106,9 @@ class MonitoringHub:
 
     async def _pump(self, sub: Subscription) -> None:
         async for event in sub:
-            text = json.dumps(event.as_dict(), ensure_ascii=False)
+            as_dict = event.as_dict()
+            self.recent.note(as_dict)
+            text = json.dumps(as_dict, ensure_ascii=False)
             for client in tuple(self.clients):
                 if client.wants(event):
                     client.put(text)

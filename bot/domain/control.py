@@ -49,6 +49,10 @@ class Players(Protocol):
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome: ...
 
+    async def room(self, chat_id: int) -> int:
+        """How many more tracks the chat's queue takes now (0: full): asked before a
+        request is fetched, so a full queue costs no probe or download."""
+
     async def skip(self, chat_id: int) -> NowPlaying | None:
         """Ends the current track; returns what plays next (None: the queue ran out)."""
 

@@ -192,6 +192,9 @@ class PlayerManager:
     async def play(self, chat_id: int, track: Track) -> PlayOutcome:
         return await self.chat(chat_id).play(track)
 
+    async def room(self, chat_id: int) -> int:
+        return max(0, self._config.queue_limit - await self._store.length(chat_id))
+
     async def skip(self, chat_id: int) -> NowPlaying | None:
         return await self.chat(chat_id).skip()
 

@@ -45,6 +45,8 @@ MAX_CONSECUTIVE_FAILURES = 5
 CHECKPOINT_DRIFT_SECONDS = 1.0
 #: a stored position this close to the live one is used as is (no checkpoint write)
 POSITION_SLACK_SECONDS = 0.5
+#: a track (not live) is ended this long after its announced length if it still plays
+OVERRUN_SLACK_SECONDS = 30.0
 #: queue_update carries the titles of the first few pending tracks
 QUEUE_UPDATE_TITLES = 5
 
@@ -87,6 +89,16 @@ def track_data(track: Track) -> dict[str, Any]:
         "thumbnail": track.thumbnail,
         "is_live": track.is_live,
     }
+
+
+def overran(track: Track, position: float, max_seconds: int) -> bool:
+    """A track (not live) still playing well past its announced length, or past the longest
+    a track may be: a server that announced three minutes and sends forever.  Live streams
+    (media served without a length) are exempt and play until stopped."""
+    if track.is_live:
+        return False
+    limit = max_seconds if track.duration is None else min(track.duration, max_seconds)
+    return position > limit + OVERRUN_SLACK_SECONDS
 
 
 def ran_out(now_playing: NowPlaying, now: float) -> bool:

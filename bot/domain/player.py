@@ -14,7 +14,7 @@ from typing import TypeVar
 from bot.domain.control import PlayOutcome
 from bot.domain.errors import PlayerError, PlayerErrorCode
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
-from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, ran_out
+from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, overran, ran_out
 from bot.engines.base import EngineError, MediaError
 from bot.storage.queue import Checkpoint, QueueSnapshot, QueueStore
 
@@ -253,7 +253,8 @@ class ChatPlayer(Playback):
             return started is not None
 
     async def checkpoint(self, *, force: bool = False) -> bool:
-        """Records the engine's position when it drifted from what the store extrapolates.
+        """Records the engine's position when it drifted from what the store extrapolates;
+        ends a track that plays past its length (see ``overran``).
 
         Skipped while a transition holds the lock: that transition writes the slot anyway.
         """
@@ -272,12 +273,26 @@ class ChatPlayer(Playback):
             position = await d.engine.position(self.chat_id)
             if position is None:
                 return False
-            now = d.clock.time()
-            if not force and abs(position - current.position_at(now)) <= CHECKPOINT_DRIFT_SECONDS:
-                return False
-            written = await d.store.checkpoint(
-                self.chat_id, current.track.id, position=position, paused=False, now=now
-            )
-            if written:
-                self.current = replace(current, position=position, updated_at=now)
-            return written
+            if overran(current.track, position, d.config.max_track_seconds):
+                ended = current.track.id
+            else:
+                return await self._write_position(current, position, force=force)
+        log.warning(
+            "chat %s: %s plays past its length (%.0f s); ended",
+            self.chat_id,
+            ended,
+            position,
+        )
+        return await self.on_track_ended(ended)
+
+    async def _write_position(self, current: NowPlaying, position: float, *, force: bool) -> bool:
+        d = self._d
+        now = d.clock.time()
+        if not force and abs(position - current.position_at(now)) <= CHECKPOINT_DRIFT_SECONDS:
+            return False
+        written = await d.store.checkpoint(
+            self.chat_id, current.track.id, position=position, paused=False, now=now
+        )
+        if written:
+            self.current = replace(current, position=position, updated_at=now)
+        return written

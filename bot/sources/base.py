@@ -24,6 +24,9 @@ ERROR_CODES = (
     "timeout",  # probing or downloading took too long
     "not_found",  # search or library lookup found nothing
     "unavailable",  # the needed tool (yt-dlp) is missing or refused
+    "bad_file",  # Telegram described the file in a way that is unsafe to fetch
+    "busy",  # too many requests of this chat (or of all chats) are being fetched
+    "cache_full",  # the download folder is full of files still queued
 )
 
 
@@ -58,6 +61,8 @@ class SourceRequest:
     requested_by_name: str = ""
     #: /vplay: the chat's quality preset ("720p"...); None: /play, sound only
     video_quality: str | None = None
+    #: the chat it is for: bounds how many of one chat's requests are fetched at once
+    chat_id: int | None = None
 
 
 #: progress callback: a stage name ("download", "probe", "search") and a fraction or None

@@ -21,8 +21,10 @@ from bot.domain.models import SourceKind, Track, new_track_id
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
+from bot.sources.cache import DownloadCache
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
+from bot.sources.limits import ResolveGate
 from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
 from bot.sources.telegram import TelegramFiles
@@ -67,14 +69,22 @@ class SourceResolver:
         self._max_seconds = max_track_seconds
         self._telegram = telegram
         self.library = Library(sources.library_dir)
+        self.gate = ResolveGate(
+            total=sources.max_concurrent_resolves,
+            per_chat=sources.max_resolves_per_chat,
+            wait_seconds=sources.resolve_wait_seconds,
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings, bot: Bot | None) -> SourceResolver:
+    def from_settings(
+        cls, settings: Settings, bot: Bot | None, cache: DownloadCache | None = None
+    ) -> SourceResolver:
+        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``."""
         files = None
-        if bot is not None:
+        if bot is not None and cache is not None:
             files = TelegramFiles(
                 bot,
-                cache_dir=settings.sources.cache_dir,
+                cache=cache,
                 max_download_mb=settings.sources.max_download_mb,
                 probe_timeout=settings.sources.probe_timeout_seconds,
                 max_track_seconds=settings.player.max_track_seconds,
@@ -102,7 +112,8 @@ class SourceResolver:
         kind = self.route(request)
         started = time.monotonic()
         try:
-            return await self._dispatch(kind, request, progress)
+            async with self.gate.slot(request.chat_id):
+                return await self._dispatch(kind, request, progress)
         except SourceError as exc:
             SOURCE_FAILURES.labels(kind=kind, reason=exc.code).inc()
             raise
@@ -233,7 +244,8 @@ class SourceResolver:
             anonymous = SourceRequest(query="")
             for item in folder:
                 try:
-                    tracks.append(await self._library_track(item, anonymous))
+                    async with self.gate.slot(None):
+                        tracks.append(await self._library_track(item, anonymous))
                 except SourceError as exc:
                     SOURCE_FAILURES.labels(kind="library", reason=exc.code).inc()
             if not tracks:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 from aiogram import Bot
@@ -22,6 +24,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import Progress, SourceError, TelegramMedia
+from bot.sources.cache import DownloadCache
 from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
 
@@ -29,6 +32,33 @@ from bot.sources.progress import report
 PROGRESS_INTERVAL = 1.0
 CHUNK = 64 * 1024
 DOWNLOAD_TIMEOUT = 300
+#: probe refusals that depend only on the file's bytes
+UNPLAYABLE = frozenset({"not_audio", "too_long"})
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def checked_file_path(file_path: str) -> str:
+    """``file_path`` from getFile, quoted for the download URL; SourceError if it could
+    leave the bot's file folder on the API server.
+
+    aiogram pastes the path into ``{base}/file/bot{token}/{path}`` as it is, so a path with
+    ``..`` segments, a query or a scheme would make the download call another Bot API
+    method (``../../bot<token>/sendMessage?...``) or another file of the server.  Telegram's
+    own paths are plain relative names such as ``music/file_7.mp3``.
+    """
+    segments = file_path.split("/")
+    if (
+        not file_path
+        or len(file_path) > 1024
+        or _SCHEME.match(file_path)
+        or any(ch in file_path for ch in "?#\\%")
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in file_path)
+        or any(segment in ("", ".", "..") for segment in segments)
+    ):
+        raise SourceError("bad_file", "Telegram gave an unsafe file path")
+    return quote(file_path, safe="/")
 
 
 def _safe_suffix(file_path: str, file_name: str | None) -> str:
@@ -57,13 +87,13 @@ class TelegramFiles:
         self,
         bot: Bot,
         *,
-        cache_dir: str,
+        cache: DownloadCache,
         max_download_mb: int,
         probe_timeout: float,
         max_track_seconds: int,
     ) -> None:
         self._bot = bot
-        self._cache = Path(cache_dir)
+        self._cache = cache
         self._max_bytes = max_download_mb * 1024 * 1024
         self._probe_timeout = probe_timeout
         self._max_seconds = max_track_seconds
@@ -93,22 +123,34 @@ class TelegramFiles:
             raise SourceError("too_big", f"{file.file_size} bytes")
         if not file.file_path:
             raise SourceError("unreachable", "Telegram gave no file path")
+        file_path = checked_file_path(file.file_path)
         unique = file.file_unique_id or hashlib.sha256(media.file_id.encode()).hexdigest()[:32]
         name = "".join(c for c in unique if c.isalnum() or c in "-_") or "file"
-        target = self._cache / f"tg-{name}{_safe_suffix(file.file_path, media.file_name)}"
-        if not (target.is_file() and file.file_size and target.stat().st_size == file.file_size):
-            await self._download(file.file_path, target, file.file_size, progress)
-        await report(progress, "probe", None)
-        result = await probe(
-            str(target.resolve()),
-            timeout=self._probe_timeout,
-            max_seconds=self._max_seconds,
-            want_video=video_quality is not None,
-        )
+        target = self._cache.path_for(name, _safe_suffix(file.file_path, media.file_name))
+        with self._cache.hold(target):
+            if target.is_file() and file.file_size and target.stat().st_size == file.file_size:
+                self._cache.touch(target)
+            else:
+                await self._cache.make_room(file.file_size or 0, keep=target)
+                await self._download(file_path, target, file.file_size, progress)
+                # a size Telegram did not announce is known now: the bound holds after all
+                await self._cache.make_room(0, keep=target)
+            await report(progress, "probe", None)
+            try:
+                result = await probe(
+                    str(target),
+                    timeout=self._probe_timeout,
+                    max_seconds=self._max_seconds,
+                    want_video=video_quality is not None,
+                )
+            except SourceError as exc:
+                if exc.code in UNPLAYABLE:  # the same bytes will never play: gone at once
+                    self._cache.discard(target)
+                raise
         track = Track(
             title=result.display_title() or fallback_title(media),
             source=f"tg:{media.file_id}",
-            media=str(target.resolve()),
+            media=str(target),
             kind=SourceKind.TELEGRAM,
             duration=result.duration if result.duration is not None else media.duration,
             requested_by=requested_by,
@@ -120,7 +162,8 @@ class TelegramFiles:
     async def _download(
         self, file_path: str, target: Path, expected: int | None, progress: Progress | None
     ) -> None:
-        self._cache.mkdir(parents=True, exist_ok=True)
+        """``file_path``: as ``checked_file_path`` returned it (checked and quoted)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
         received = 0
         last_report = time.monotonic()

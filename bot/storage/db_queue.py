@@ -24,7 +24,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
-from bot.metrics import QUEUE_OPERATIONS
+from bot.metrics import queue_operation
 from bot.storage.pg_queue import PostgresQueueStore
 from bot.storage.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
 from bot.storage.sqlite_queue import SqliteQueueStore
@@ -70,8 +70,7 @@ class DatabaseQueueStore:
         self._impl = _backend(engine)
 
     async def _op(self, op: str, call: Awaitable[T]) -> T:
-        QUEUE_OPERATIONS.labels(op=op).inc()
-        with _mapped_errors():
+        with queue_operation(op, StorageUnavailable), _mapped_errors():
             return await call
 
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:

@@ -32,7 +32,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
-from bot.metrics import QUEUE_OPERATIONS
+from bot.metrics import queue_operation
 from bot.storage import redis_lua
 from bot.storage.queue import (
     AdvanceResult,
@@ -189,8 +189,7 @@ class RedisQueueStore:
     async def _guard(self, op: str, call: Awaitable[T]) -> T:
         """Every store operation passes here once: counted, errors mapped, and a
         cancellation never lost."""
-        QUEUE_OPERATIONS.labels(op=op).inc()
-        with _mapped_errors():
+        with queue_operation(op, StorageUnavailable), _mapped_errors():
             return await _honouring_cancel(call)
 
     def _script_args(self, chat_id: int, *args: str | int) -> tuple[list[str], list[str | int]]:

@@ -19,7 +19,17 @@ from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import CommandTimer, KnownChats, registered_commands
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
-from bot.telegram.routers import auth, basic, controls, owner, playback, queue, rtmp, settings
+from bot.telegram.routers import (
+    auth,
+    basic,
+    controls,
+    elsewhere,
+    owner,
+    playback,
+    queue,
+    rtmp,
+    settings,
+)
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
 
@@ -39,6 +49,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     dp = Dispatcher(services=services, permissions=Permissions(services), i18n=i18n)
     dp.include_routers(
         basic.build_router(),
+        elsewhere.build_router(),
         playback.build_router(),
         queue.build_router(),
         controls.build_router(),

@@ -41,6 +41,11 @@ def source_error_text(exc: SourceError) -> str:
         "timeout": _("Fetching that took too long; try again."),
         "not_found": _("Nothing was found."),
         "unavailable": _("That source is unavailable right now."),
+        "busy": _("Busy fetching other requests; try again in a moment."),
+        "cache_full": _(
+            "The download space is full of queued files; try again when some have played."
+        ),
+        "bad_file": _("Telegram gave an unsafe location for that file; it was not downloaded."),
     }
     return texts.get(exc.code, _("That cannot be played."))
 

@@ -19,6 +19,7 @@ from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource, RtmpTarget
 from bot.sources.base import Resolver
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
+from bot.telegram.rate import UserRate
 from bot.telegram.sender import Sender
 
 
@@ -112,6 +113,10 @@ class BotServices:
     started_at: float
     stats: StatsProvider
     sender: Sender = field(default_factory=Sender)
+    play_rate: UserRate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.play_rate = UserRate(self.settings.bot.plays_per_user_per_minute)
 
     @property
     def owners(self) -> frozenset[int]:

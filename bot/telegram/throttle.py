@@ -72,6 +72,14 @@ class RateLimiter:
             return 0.0
         return self._times[len(self._times) - limit] + self.window - now
 
+    def take(self) -> float:
+        """Takes a slot now and returns 0, or returns the seconds until one is free (and
+        takes nothing): for callers that refuse instead of waiting (/play's user rate)."""
+        wait = self.delay()
+        if wait <= 0:
+            self._times.append(self._clock())
+        return wait
+
     async def acquire(self, priority: int = NORMAL) -> None:
         if not self._waiters and self.delay(priority) <= 0:  # the common case: no queue
             self._times.append(self._clock())

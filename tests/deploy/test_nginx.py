@@ -168,6 +168,9 @@ async def test_webhook_delivery_through_nginx(webhook_node: Node, tmp_path: Path
         assert again.status_code == 200
         await asyncio.sleep(2)
         assert len(api.calls_of("sendMessage", group)) == 1
+        # no getUpdates is expected in webhook mode, so "polling stalled" must not fire
+        metrics = (await client.get("/metrics")).text
+        assert "\nsattva_polling 0.0\n" in metrics
 
 
 async def test_login_and_panel_through_nginx(front: Front) -> None:

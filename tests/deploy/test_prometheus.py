@@ -30,7 +30,7 @@ def promtool(*args: str, cwd: Path = DEPLOY / "prometheus") -> str:
 
 
 def test_promtool_checks_the_rules_and_runs_their_unit_tests() -> None:
-    assert "SUCCESS: 7 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "alerts.yml")
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml")
 
 

@@ -10,6 +10,8 @@ from bot.domain.models import EndReason
 from tests.domain.conftest import CHAT, Rig, make_track, queue, status
 
 A, B = make_track("Alpha", duration=3600.0), make_track("Bravo", duration=3600.0)
+#: for waits longer than a track lasts (a track playing past its length would be ended)
+RADIO = make_track("Radio", duration=None, is_live=True)
 
 
 def auto_ends() -> float:
@@ -94,7 +96,7 @@ async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
     other = CHAT + 1
     await rig.configure(CHAT, auto_end_minutes=0)  # never
     await rig.configure(other, auto_end_minutes=2)
-    await rig.players.play(CHAT, A)
+    await rig.players.play(CHAT, RADIO)
     await rig.players.play(other, B)
     rig.events(None)
     for chat in (CHAT, other):
@@ -112,9 +114,9 @@ async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
     assert rig.engine.playing(other) == B.id
     await rig.clock.advance(1)
     assert rig.engine.playing(other) is None
-    assert rig.engine.playing(CHAT) == A.id
+    assert rig.engine.playing(CHAT) == RADIO.id
     await rig.clock.advance(10_000)
-    assert rig.engine.playing(CHAT) == A.id
+    assert rig.engine.playing(CHAT) == RADIO.id
     assert rig.events(None) == [
         ("stream_status", (other, {"state": "idle", "reason": "auto_end"})),
         ("queue_update", (other, {"length": 0, "titles": [], "loop": "off"})),
@@ -125,11 +127,11 @@ async def test_the_chat_setting_overrides_the_default(started: Rig) -> None:
 async def test_24_7_chats_are_never_auto_ended(started: Rig) -> None:
     rig = started
     await rig.configure(CHAT, playlist=["lib:radio"])
-    await rig.players.play(CHAT, A)
+    await rig.players.play(CHAT, RADIO)
     await rig.engine.set_listeners(CHAT, 0)
     await rig.players.drain()
     await rig.clock.advance(10_000)
-    assert rig.engine.playing(CHAT) == A.id
+    assert rig.engine.playing(CHAT) == RADIO.id
 
 
 async def test_a_stream_that_ends_on_its_own_disarms_the_timer(started: Rig) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.domain.models import SourceKind
 from bot.sources.base import SourceError, TelegramMedia
+from bot.sources.cache import DownloadCache
 from bot.sources.telegram import TelegramFiles
 from tests.support.audio import make_tone
 from tests.support.procs import free_port
@@ -113,10 +114,16 @@ async def bot(api: FakeFilesApi) -> AsyncIterator[Bot]:
     await bot.session.close()
 
 
+async def nothing_queued() -> set[str]:
+    return set()
+
+
 def files(bot: Bot, tmp_path: Path, *, max_mb: int = 1, max_seconds: int = 3600) -> TelegramFiles:
     return TelegramFiles(
         bot,
-        cache_dir=str(tmp_path / "cache"),
+        cache=DownloadCache(
+            tmp_path / "cache", max_bytes=64 * 1024 * 1024, references=nothing_queued
+        ),
         max_download_mb=max_mb,
         probe_timeout=5.0,
         max_track_seconds=max_seconds,

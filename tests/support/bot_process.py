@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import sys
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 from tests.support.fake_botapi import FakeBotAPI
@@ -58,13 +60,18 @@ format = "text"
     return path
 
 
+def limit_open_files(limits: tuple[int, int]) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
 class BotProcess:
     def __init__(self, config: Path, workdir: Path) -> None:
         self.config = config
         self.workdir = workdir
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, open_files: tuple[int, int] | None = None) -> None:
+        """``open_files``: the (soft, hard) descriptor limit the process starts with."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SATTVA_")}
         env["PYTHONPATH"] = str(ROOT)
         self.log = (self.workdir / "bot.log").open("ab")
@@ -78,6 +85,7 @@ class BotProcess:
             env=env,
             stdout=self.log,
             stderr=self.log,
+            preexec_fn=None if open_files is None else partial(limit_open_files, open_files),
         )
 
     async def signal(self, sig: int) -> int:

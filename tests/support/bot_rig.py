@@ -20,6 +20,7 @@ from bot.config import Settings, settings_from_mapping
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.engines.local import LocalEngine
+from bot.sources.cache import DownloadCache, store_references
 from bot.sources.resolver import SourceResolver
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.redis_queue import RedisQueueStore
@@ -50,6 +51,8 @@ def rig_settings(api_base: str, workdir: Path, redis_url: str, **sections: Any) 
             "ytdlp_enabled": False,
         },
         "web": {"enabled": False},
+        # tests send one user's /play faster than a person would; test_play_guards lowers it
+        "bot": {"plays_per_user_per_minute": 1000},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
@@ -109,7 +112,15 @@ class BotRig:
         engine = LocalEngine()
         await engine.start()
         bus = EventBus()
-        resolver = SourceResolver.from_settings(settings, bot)
+        # the download folder kept as the app keeps it: swept at start and after queue changes
+        cache = DownloadCache(
+            settings.sources.cache_dir,
+            max_bytes=settings.sources.cache_max_mb * 1024 * 1024,
+            references=store_references(store),
+        )
+        await cache.sweep(at_start=True)
+        cache.watch(bus)
+        resolver = SourceResolver.from_settings(settings, bot, cache)
         players = PlayerManager(
             store=store,
             engine=engine,
@@ -153,6 +164,7 @@ class BotRig:
             else:
                 await dp.emit_shutdown(bot=bot, dispatcher=dp, **dp.workflow_data)
             await players.close()
+            await cache.close()
             await engine.close()
             await sender.drain()
             await store.close()

@@ -38,6 +38,7 @@ FULL_INFO: dict[str, Any] = {
 }  # fmt: skip
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+_WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -162,6 +163,9 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1_000)
         self.faults: list[tuple[str, str]] = []  # (method, kind) of every fault served
+        #: every HTTP request's method and raw path with query, routed or not (tests prove
+        #: that a hostile file path made no request it should not)
+        self.requests: list[tuple[str, str]] = []
         self.webhook: dict[str, Any] = {}  # setWebhook's url (+ a scripted last_error_message)
 
     # ----- lifecycle -----------------------------------------------------------------
@@ -170,7 +174,7 @@ class FakeBotAPI:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> FakeBotAPI:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
         app.router.add_post("/bot{token}/{method}", self._handle_method)
         app.router.add_get("/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
@@ -335,6 +339,11 @@ class FakeBotAPI:
         return len(self.calls)
 
     # ----- HTTP --------------------------------------------------------------------------
+    @web.middleware
+    async def _record(self, request: web.Request, handler: _WebHandler) -> web.StreamResponse:
+        self.requests.append((request.method, request.raw_path))
+        return await handler(request)
+
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)

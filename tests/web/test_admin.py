@@ -197,7 +197,7 @@ async def test_queues_view_shows_the_store_and_its_actions_go_through_the_player
 
     skip, clear = await audit_rows(sidecar)
     assert (skip.action, skip.entity_id, skip.actor) == ("queue.skip", str(CHAT), "web:alice")
-    assert json.loads(skip.before) == {"now": "First song", "pending": 2}
+    assert json.loads(skip.before) == {"state": "playing", "now": "First song", "pending": 2}
     assert json.loads(skip.after) == {"now": "Second song"}
     assert (clear.action, json.loads(clear.before)["pending"]) == ("queue.clear", 1)
 

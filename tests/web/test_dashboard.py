@@ -24,6 +24,7 @@ pytestmark = [
 async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> None:
     from playwright.async_api import async_playwright, expect
 
+    await sidecar.chat_settings.ensure_chat(CHAT, "Morning Show")
     await sidecar.players.play(CHAT, Track(title="Warm-up", source="w", media="/w.mp3"))
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -50,7 +51,10 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
 
             await page.goto(f"{sidecar.base}/")
             await expect(page.locator("#conn")).to_have_text("live")
-            await expect(page.locator(f'.chat[data-chat="{CHAT}"] .title')).to_have_text("Warm-up")
+            first = page.locator(f'.chat[data-chat="{CHAT}"]')
+            await expect(first.locator(".title")).to_have_text("Warm-up")
+            # the chat's title from the chats table, not its id
+            await expect(first.locator(".name")).to_have_text("Morning Show")
 
             # a track started by the test appears live, through the WebSocket
             song = Track(title="Live Song", source="l", media="/l.mp3", duration=180)
@@ -62,16 +66,41 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(live.locator(".title")).to_have_text("Live Song")
             await expect(live.locator(".meta")).to_contain_text("listeners 2 · queued 1")
             await expect(live.locator(".meta")).to_contain_text("/ 3:00")
+            await expect(live.locator(".name")).to_have_text("chat -100666")  # no chats row
+            await expect(live.locator("ol.queue li")).to_have_text(["Later✕"])
             await expect(page.locator("#totals")).to_have_text("2 active · 2 listeners · 1 queued")
             # the charts received metrics_update frames
             await expect(page.locator("#cpu-now")).not_to_have_text("")
             # published as the player's auto-end does
             sidecar.services.bus.publish("auto_end_warning", CHAT, {"seconds_left": 45})
             await expect(page.locator("#warnings")).to_contain_text(
-                f"Chat {CHAT}: the stream will end automatically in 0:4"
+                "Morning Show: the stream will end automatically in 0:4"
             )
+            # the recent-events list got the track changes, live
+            await expect(page.locator("#events")).to_contain_text("now playing “Live Song”")
+            await page.select_option("#event-kind", "auto_end_warning")
+            await expect(page.locator("#events li")).to_have_count(1)
+            await page.select_option("#event-kind", "")
+
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # Skip: the next track plays, the queue empties, the notice says so
+            await live.get_by_role("button", name="Skip").click()
+            await expect(page.locator("#notice")).to_have_text("chat -100666: skipped")
+            await expect(live.locator(".title")).to_have_text("Later")
+            await expect(live.locator("ol.queue")).to_have_count(0)
+            now = await sidecar.store.now_playing(-100666)
+            assert now is not None
+            assert now.track.title == "Later"
+
+            # phone width: one column, nothing wider than the screen
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await expect(live.locator(".title")).to_have_text("Later")
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390
+            await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
         finally:
             await browser.close()
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "dashboard-phone.png").stat().st_size > 10_000

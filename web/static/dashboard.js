@@ -5,6 +5,7 @@
 const HISTORY_SECONDS = 600;
 const state = {
   chats: new Map(), cpu: [], mem: [], warnings: new Map(), interval: 5, streams: null, activeTotal: 0,
+  events: [], engine: null,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -21,34 +22,170 @@ function livePosition(c) {
   return c.position + (Date.now() / 1000 - c.at);
 }
 
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function chatName(chatId) {
+  const c = state.chats.get(chatId);
+  return c && c.chat_title ? c.chat_title : `chat ${chatId}`;
+}
+
+function button(label, action, chatId, extra, cls) {
+  const b = el("button", cls || "", label);
+  b.type = "button";
+  b.dataset.action = action;
+  b.addEventListener("click", () => act(chatId, action, extra));
+  return b;
+}
+
+function showProgress(card, c) {
+  const pos = livePosition(c);
+  card.querySelector(".bar > div").style.width = (c.duration ? Math.min(100, (100 * (pos || 0)) / c.duration) : 0) + "%";
+  card.querySelector(".meta").textContent =
+    `${fmtTime(pos)} / ${fmtTime(c.duration)} · listeners ${c.listeners ?? "?"} · queued ${c.queued}`;
+}
+
+// every second: only the moving parts, so buttons are not replaced under the pointer
+function tick() {
+  for (const card of document.querySelectorAll("#chats .chat")) {
+    const c = state.chats.get(Number(card.dataset.chat));
+    if (c) showProgress(card, c);
+  }
+  renderWarnings();
+}
+
+function chatCard(c) {
+  const card = el("article", "chat" + (c.errors ? " has-errors" : ""));
+  card.dataset.chat = c.chat_id;
+  const head = el("div", "head");
+  head.append(el("span", "name", c.chat_title || `chat ${c.chat_id}`));
+  if (c.chat_title) head.append(el("span", "id", String(c.chat_id)));
+  head.append(el("span", `badge ${c.state}`, c.state));
+  if (c.track && c.track.kind) head.append(el("span", "badge kind", c.track.kind));
+  if (c.track && c.track.is_live) head.append(el("span", "badge", "live"));
+  if (c.errors) head.append(el("span", "badge err", `${c.errors} error${c.errors > 1 ? "s" : ""}`));
+  card.append(head);
+
+  const now = el("div", "now");
+  const thumb = c.track && c.track.thumbnail;
+  if (thumb && /^https?:\/\//.test(thumb)) {
+    const img = el("img");
+    img.src = thumb; img.alt = ""; img.loading = "lazy"; img.referrerPolicy = "no-referrer";
+    now.append(img);
+  }
+  now.append(el("div", "title", c.title || "—"));
+  card.append(now);
+
+  const bar = el("div", "bar");
+  bar.append(el("div"));
+  card.append(bar, el("div", "meta"));
+  showProgress(card, c);
+
+  const where = [["engine", c.placement.engine || state.engine], ["assistant", c.placement.assistant], ["node", c.placement.node]]
+    .filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(" · ");
+  if (where) card.append(el("div", "where", where));
+
+  if (c.next.length) {
+    const list = el("ol", "queue");
+    for (const t of c.next) {
+      const li = el("li");
+      li.dataset.track = t.track_id;
+      li.append(el("span", "", t.title));
+      li.append(button("✕", "remove", c.chat_id, { track_id: t.track_id }, "danger"));
+      li.lastChild.title = `Remove “${t.title}” from the queue`;
+      list.append(li);
+    }
+    card.append(list);
+    if (c.queued > c.next.length) card.append(el("div", "more", `and ${c.queued - c.next.length} more`));
+  }
+
+  const controls = el("div", "controls");
+  if (c.state === "paused") controls.append(button("Resume", "resume", c.chat_id));
+  else controls.append(button("Pause", "pause", c.chat_id));
+  controls.append(button("Skip", "skip", c.chat_id));
+  controls.append(button("Stop", "stop", c.chat_id, null, "danger"));
+  card.append(controls);
+  return card;
+}
+
 function renderChats() {
   const box = $("chats");
-  const chats = [...state.chats.values()].sort((a, b) => a.chat_id - b.chat_id);
+  // chats with recent errors first, then by name
+  const chats = [...state.chats.values()].sort((a, b) =>
+    (b.errors - a.errors) || chatName(a.chat_id).localeCompare(chatName(b.chat_id)) || a.chat_id - b.chat_id);
   if (!chats.length) {
     box.innerHTML = '<p class="empty">Nothing is playing.</p>';
   } else {
-    box.replaceChildren(...chats.map((c) => {
-      const el = document.createElement("article");
-      el.className = "chat";
-      el.dataset.chat = c.chat_id;
-      const pos = livePosition(c);
-      const pct = c.duration ? Math.min(100, (100 * (pos || 0)) / c.duration) : 0;
-      el.innerHTML = `<div class="id"></div><div class="title"></div>
-        <div class="bar"><div></div></div><div class="meta"></div>`;
-      el.querySelector(".id").textContent = `chat ${c.chat_id} · ${c.state}`;
-      el.querySelector(".title").textContent = c.title || "—";
-      el.querySelector(".bar > div").style.width = pct + "%";
-      el.querySelector(".meta").textContent =
-        `${fmtTime(pos)} / ${fmtTime(c.duration)} · listeners ${c.listeners ?? "?"} · queued ${c.queued}`;
-      return el;
-    }));
+    box.replaceChildren(...chats.map(chatCard));
   }
-  // the player's running totals (every chat), from the last snapshot or metrics_update
-  const t = state.streams;
+  renderTotals();
+}
+
+// the player's running totals (every chat), from the last snapshot or metrics_update
+function renderTotals() {
+  const t = state.streams, shown = state.chats.size;
   if (t) {
-    const more = state.activeTotal > chats.length ? ` (showing ${chats.length})` : "";
+    const more = state.activeTotal > shown ? ` (showing ${shown})` : "";
     $("totals").textContent = `${t.active} active · ${t.listeners} listeners · ${t.queued} queued${more}`;
   }
+}
+
+function notice(text, bad) {
+  const n = $("notice");
+  n.textContent = text; n.hidden = false; n.className = bad ? "bad" : "";
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => { n.hidden = true; }, 6000);
+}
+
+async function act(chatId, action, extra) {
+  if (action === "stop" && !confirm(`Stop ${chatName(chatId)} and clear its queue?`)) return;
+  const body = new FormData();
+  for (const [k, v] of Object.entries(extra || {})) body.append(k, v);
+  const r = await fetch(`/api/chats/${chatId}/${action}`, { method: "POST", body, credentials: "same-origin" });
+  if (r.status === 401) { location.href = "/admin/login"; return; }
+  let answer = {};
+  try { answer = await r.json(); } catch (e) { answer = { error: `${r.status} ${r.statusText}` }; }
+  notice(answer.message || answer.error || `${action}: ${r.status}`, !r.ok);
+  refresh();
+}
+
+function describe(e) {
+  const d = e.data || {};
+  switch (e.event) {
+    case "track_change": return `now playing “${d.title}”${d.reason ? ` (${d.reason})` : ""}`;
+    case "stream_status": return `stream ${d.state}${d.reason ? ` (${d.reason})` : ""}${d.error ? `: ${d.error}` : ""}`;
+    case "auto_end_warning": return `will end in ${fmtTime(d.seconds_left)} (nobody listening)`;
+    case "system_alert": return `alert: ${d.kind || ""}${d.code ? ` ${d.code}` : ""}${d.message ? ` — ${d.message}` : ""}`;
+    default: return e.event;
+  }
+}
+
+function renderEvents() {
+  const kind = $("event-kind").value, needle = $("event-chat").value.trim().toLowerCase();
+  const shown = state.events.filter((e) => {
+    if (kind === "problem" ? !e.problem : kind && e.event !== kind) return false;
+    if (!needle) return true;
+    return e.chat_id != null && (String(e.chat_id).includes(needle) || chatName(e.chat_id).toLowerCase().includes(needle));
+  }).slice(-100).reverse();
+  const list = $("events");
+  if (!shown.length) { list.replaceChildren(el("li", "empty", "No events yet.")); return; }
+  list.replaceChildren(...shown.map((e) => {
+    const li = el("li", e.problem ? "problem" : "");
+    li.dataset.event = e.event;
+    li.append(el("time", "", new Date(e.timestamp * 1000).toLocaleTimeString()));
+    li.append(document.createTextNode(`${e.chat_id != null ? chatName(e.chat_id) + ": " : ""}${describe(e)}`));
+    return li;
+  }));
+}
+
+const LISTED = new Set(["track_change", "stream_status", "auto_end_warning", "system_alert"]);
+function isProblem(e) {
+  const d = e.data || {};
+  return e.event === "system_alert" || (e.event === "stream_status" && (d.state === "error" || d.reason === "error" || d.reason === "failures"));
 }
 
 function renderWarnings() {
@@ -59,7 +196,7 @@ function renderWarnings() {
     .map(([chat, w]) => {
       const el = document.createElement("div");
       el.className = "warning";
-      el.textContent = `Chat ${chat}: the stream will end automatically in ${fmtTime(w.until - now)} (${w.reason}).`;
+      el.textContent = `${chatName(chat)}: the stream will end automatically in ${fmtTime(w.until - now)} (${w.reason}).`;
       return el;
     }));
 }
@@ -87,7 +224,7 @@ function drawChart(canvas, points, color) {
 
 function pushFigures(f, t) {
   if (!f || !f.system) return;
-  if (f.streams) { state.streams = f.streams; renderChats(); }
+  if (f.streams) { state.streams = f.streams; renderTotals(); }
   const cut = t - HISTORY_SECONDS;
   state.cpu.push([t, f.system.cpu_percent]); state.mem.push([t, f.system.memory_percent]);
   state.cpu = state.cpu.filter(([x]) => x >= cut); state.mem = state.mem.filter(([x]) => x >= cut);
@@ -107,7 +244,10 @@ async function refresh() {
   state.interval = body.metrics_interval_seconds || state.interval;
   state.chats = new Map(body.chats.map((c) => [c.chat_id, c]));
   state.activeTotal = body.active_total;
+  state.engine = body.engine;
+  state.events = body.events;
   renderChats();
+  renderEvents();
   pushFigures(body.figures, Date.now() / 1000);
 }
 function scheduleRefresh() {
@@ -115,6 +255,11 @@ function scheduleRefresh() {
 }
 
 function onEvent(msg) {
+  if (LISTED.has(msg.event)) {
+    state.events.push({ ...msg, problem: isProblem(msg) });
+    if (state.events.length > 200) state.events.shift();
+    renderEvents();
+  }
   switch (msg.event) {
     case "metrics_update":
       pushFigures(msg.data, msg.timestamp);
@@ -157,5 +302,7 @@ function connect(delay) {
   };
 }
 
-setInterval(() => { renderChats(); renderWarnings(); }, 1000);
+$("event-kind").addEventListener("change", renderEvents);
+$("event-chat").addEventListener("input", renderEvents);
+setInterval(tick, 1000);
 refresh().then(() => connect(1000));

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -10,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest, TelegramMedia
+from bot.storage.queue import QueueFull
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe, video_limit_text
 from bot.telegram.formatting import duration, parse_position, short_title, track_title
@@ -98,6 +101,19 @@ async def _play(
     if not query and media is None:
         await answer_minor(message, usage("vplay" if video else "play"))
         return
+    # the cheap refusals first: nothing is fetched or probed for a request that cannot stay
+    user = sender_id(message)
+    # anonymous admins post as the group: each group is its own sender then
+    wait = 0.0 if user in services.owners else services.play_rate.take(user or chat_id)
+    if wait > 0:
+        await message.answer(
+            _("You are adding tracks too fast; try again in {seconds} s.").format(
+                seconds=math.ceil(wait)
+            )
+        )
+        return
+    if await services.players.room(chat_id) <= 0:
+        raise QueueFull(services.settings.player.queue_limit)
     quality: str | None = None
     if video:
         if not services.players.may_stream_video(chat_id):
@@ -112,6 +128,7 @@ async def _play(
         requested_by=sender_id(message) or None,
         requested_by_name=sender_name(message),
         video_quality=quality,
+        chat_id=chat_id,
     )
     progress = ProgressMessage(message)
     try:

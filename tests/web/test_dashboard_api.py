@@ -1,0 +1,128 @@
+"""The dashboard's data (/api/state) and its playback commands, over a real uvicorn."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from bot.domain.models import Track
+from bot.storage.models import AuditLog
+from tests.web.conftest import BOTH_DATABASES, Sidecar
+
+CHAT = -100777
+
+
+async def audit_rows(sidecar: Sidecar) -> list[AuditLog]:
+    async with sidecar.sessionmaker() as session:
+        return list((await session.scalars(select(AuditLog).order_by(AuditLog.id))).all())
+
+
+async def queue_of(sidecar: Sidecar, titles: list[str]) -> list[Track]:
+    tracks = [Track(title=t, source=t, media=f"/{i}.mp3") for i, t in enumerate(titles)]
+    for track in tracks:
+        await sidecar.players.play(CHAT, track)
+    await sidecar.players.drain()
+    return tracks
+
+
+async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) -> None:
+    await sidecar.chat_settings.ensure_chat(CHAT, "Night Radio")
+    await queue_of(sidecar, [f"Song {n}" for n in range(8)])
+    sidecar.services.bus.publish("system_alert", CHAT, {"kind": "assistant_moved", "code": "x"})
+    sidecar.services.bus.publish(
+        "track_change", CHAT, {"title": "Song 0", "assistant": "a2", "node": "n1"}
+    )
+    client = await sidecar.login()
+    for _ in range(100):  # the hub reads the bus in its own task
+        body = (await client.get("/api/state")).json()
+        if any(e["event"] == "system_alert" for e in body["events"]):
+            break
+    (chat,) = body["chats"]
+    assert chat["chat_title"] == "Night Radio"
+    assert chat["title"] == "Song 0"
+    assert chat["track"]["kind"] == "url"
+    assert chat["queued"] == 7
+    assert [t["title"] for t in chat["next"]] == [f"Song {n}" for n in range(1, 6)]
+    assert chat["placement"] == {"assistant": "a2", "node": "n1"}
+    assert chat["errors"] == 1
+    assert body["engine"] == "local"
+    alert = next(e for e in body["events"] if e["event"] == "system_alert")
+    assert alert["problem"] is True
+    assert alert["chat_id"] == CHAT
+    assert "metrics_update" not in {e["event"] for e in body["events"]}
+
+
+async def test_actions_are_refused_without_a_session(sidecar: Sidecar) -> None:
+    await queue_of(sidecar, ["One", "Two"])
+    client = sidecar.client()
+    r = await client.post(f"/api/chats/{CHAT}/skip", headers=sidecar.origin)
+    assert r.status_code == 401
+    assert (await sidecar.store.now_playing(CHAT)).track.title == "One"  # type: ignore[union-attr]
+    assert await audit_rows(sidecar) == []
+
+
+async def test_a_forged_origin_is_refused_and_nothing_changes(sidecar: Sidecar) -> None:
+    await queue_of(sidecar, ["One", "Two"])
+    client = await sidecar.login()
+    for headers in ({"Origin": "http://evil.example"}, {}):
+        r = await client.post(f"/api/chats/{CHAT}/skip", headers=headers)
+        assert r.status_code == 403
+        r = await client.post(f"/api/chats/{CHAT}/stop", headers=headers)
+        assert r.status_code == 403
+    assert (await sidecar.store.now_playing(CHAT)).track.title == "One"  # type: ignore[union-attr]
+    assert [t.title for t in await sidecar.store.pending(CHAT)] == ["Two"]
+    assert await audit_rows(sidecar) == []
+    # GET is not an action
+    assert (await client.get(f"/api/chats/{CHAT}/skip")).status_code == 405
+
+
+@BOTH_DATABASES
+async def test_an_admins_skip_advances_the_queue_and_is_audited(sidecar: Sidecar) -> None:
+    await queue_of(sidecar, ["One", "Two", "Three"])
+    client = await sidecar.login()
+    r = await client.post(f"/api/chats/{CHAT}/skip", headers=sidecar.origin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"message": f"chat {CHAT}: skipped", "now": "Two"}
+    assert (await sidecar.store.now_playing(CHAT)).track.title == "Two"  # type: ignore[union-attr]
+    (row,) = await audit_rows(sidecar)
+    assert (row.actor, row.action, row.entity, row.entity_id) == (
+        "web:alice",
+        "queue.skip",
+        "queue",
+        str(CHAT),
+    )
+    assert json.loads(row.before) == {"state": "playing", "now": "One", "pending": 2}
+    assert json.loads(row.after) == {"now": "Two"}
+
+
+async def test_pause_resume_remove_and_stop(sidecar: Sidecar) -> None:
+    tracks = await queue_of(sidecar, ["One", "Two", "Three"])
+    client = await sidecar.login()
+
+    async def post(action: str, **form: str) -> tuple[int, dict[str, str]]:
+        r = await client.post(f"/api/chats/{CHAT}/{action}", data=form, headers=sidecar.origin)
+        return r.status_code, r.json()
+
+    assert (await post("pause"))[0] == 200
+    assert (await sidecar.store.now_playing(CHAT)).paused  # type: ignore[union-attr]
+    assert await post("pause") == (409, {"error": f"chat {CHAT}: nothing is playing"})
+    assert (await post("resume"))[0] == 200
+    assert not (await sidecar.store.now_playing(CHAT)).paused  # type: ignore[union-attr]
+
+    # by track id: "Three" goes, "Two" stays, whatever its position
+    status, body = await post("remove", track_id=tracks[2].id)
+    assert (status, body["removed"]) == (200, "Three")
+    assert [t.title for t in await sidecar.store.pending(CHAT)] == ["Two"]
+    status, body = await post("remove", track_id=tracks[2].id)
+    assert (status, body) == (409, {"error": f"chat {CHAT}: that track is no longer queued"})
+
+    assert (await post("stop"))[0] == 200
+    assert await sidecar.store.now_playing(CHAT) is None
+    assert await sidecar.store.pending(CHAT) == []
+    actions = [row.action for row in await audit_rows(sidecar)]
+    assert actions == ["queue.pause", "queue.resume", "queue.remove", "queue.stop"]
+
+    assert (await post("reboot"))[0] == 404
+    r = await client.post("/api/chats/general/skip", headers=sidecar.origin)
+    assert r.status_code == 400
