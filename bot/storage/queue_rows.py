@@ -1,4 +1,5 @@
-"""Row decoding shared by the SQLite and PostgreSQL halves of the database queue store."""
+"""Row decoding shared by the SQLite and PostgreSQL halves of the database queue store (and
+by the Redis store, whose scripts return the same five slot fields as strings)."""
 
 from __future__ import annotations
 

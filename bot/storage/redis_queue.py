@@ -43,6 +43,7 @@ from bot.domain.queue import (
 )
 from bot.metrics import queue_operation
 from bot.storage import redis_lua
+from bot.storage.queue_rows import slot as decode_slot
 
 T = TypeVar("T")
 
@@ -69,14 +70,8 @@ def _slot(fields: Sequence[str]) -> NowPlaying | None:
     paused), or None for an empty reply."""
     if not fields:
         return None
-    track, started_at, position, updated_at, paused = fields
-    return NowPlaying(
-        track=Track.from_json(track),
-        started_at=float(started_at),
-        position=float(position),
-        updated_at=float(updated_at),
-        paused=paused == "1",
-    )
+    *rest, paused = fields
+    return decode_slot([*rest, paused == "1"])
 
 
 @contextlib.contextmanager
