@@ -92,6 +92,14 @@ def test_nginx_t_accepts_the_shipped_file(tmp_path: Path) -> None:
     assert "test is successful" in result.stderr
 
 
+def unverified_tls() -> ssl.SSLContext:
+    """A client context for nginx's throwaway self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @dataclass
 class Front:
     https: int
@@ -194,9 +202,7 @@ async def test_login_and_panel_through_nginx(front: Front) -> None:
 
 
 async def test_monitoring_websocket_through_nginx(front: Front) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
     url = f"wss://127.0.0.1:{front.https}/ws/monitoring?token={TOKEN}&events=metrics_update"
     async with connect(url, ssl=context, open_timeout=20) as ws:
         frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
@@ -221,9 +227,7 @@ async def test_metrics_only_from_the_allowed_network(front: Front) -> None:
 
 
 async def test_slow_client_is_cut_off_by_nginx(front: Front, node: Node) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
     reader, writer = await asyncio.open_connection("127.0.0.1", front.https, ssl=context)
     started = time.monotonic()
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")

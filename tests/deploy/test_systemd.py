@@ -13,6 +13,16 @@ from tests.deploy.conftest import DEPLOY, placed, tool
 VENV_PYTHON = "/opt/sattva/.venv/bin/python"
 
 
+def verify(unit: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("systemd-analyze"), "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize(
     ("shipped", "unit"),
     [
@@ -24,13 +34,7 @@ def test_unit_verifies_cleanly(shipped: str, unit: str, tmp_path: Path) -> None:
     text = (DEPLOY / "systemd" / shipped).read_text()
     # verify checks that ExecStart's program exists: point it at this machine's Python
     (tmp_path / shipped).write_text(placed(text, {VENV_PYTHON: sys.executable}))
-    result = subprocess.run(
-        [tool("systemd-analyze"), "verify", str(tmp_path / unit)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = verify(tmp_path / unit)
     ours = [line for line in result.stderr.splitlines() if shipped.split("@")[0] in line]
     assert result.returncode == 0, result.stderr
     assert ours == [], "\n".join(ours)
@@ -58,11 +62,5 @@ def test_verify_catches_a_bad_key(tmp_path: Path) -> None:
     text = (DEPLOY / "systemd" / "sattva.service").read_text()
     text = placed(text, {VENV_PYTHON: sys.executable, "PrivateTmp=": "PrivateTemp="})
     (tmp_path / "sattva.service").write_text(text)
-    result = subprocess.run(
-        [tool("systemd-analyze"), "verify", str(tmp_path / "sattva.service")],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = verify(tmp_path / "sattva.service")
     assert "PrivateTemp" in result.stderr
