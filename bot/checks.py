@@ -138,11 +138,12 @@ async def check_assistants(settings: Settings) -> list[CheckResult]:
     results = []
     for entry in settings.assistant_pool():
         label = f"assistant {entry.name}" if settings.assistants else "assistant"
-        if settings.engine.kind == "local":
+        if settings.engine.kind in ("local", "rtmp"):
+            kind = settings.engine.kind
             detail = (
-                "virtual account (engine.kind is local)"
-                if settings.assistants
-                else "not needed: engine.kind is local"
+                f"virtual account (engine.kind is {kind})"
+                if settings.assistants and kind == "local"
+                else f"not needed: engine.kind is {kind}"
             )
         else:
             detail = f"session string present (api_id {entry.api_id})"

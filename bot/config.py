@@ -139,9 +139,12 @@ class ClusterConfig(_Section):
 
 
 class EngineConfig(_Section):
-    kind: Literal["pytgcalls", "local"] = "pytgcalls"
+    kind: Literal["pytgcalls", "local", "rtmp"] = "pytgcalls"
     # engine "local" has no call: the listener count it reports until set_listeners changes it
     local_listeners: int = Field(default=1, ge=0)
+    # may the assistant start a chat's voice/video chat itself when none is running?
+    # (py-tgcalls would do it silently; off: "start a voice chat first" is answered)
+    start_video_chat: bool = False
 
 
 class StorageConfig(_Section):
@@ -199,6 +202,10 @@ class PlayerConfig(_Section):
     resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
     default_volume: int = Field(default=100, ge=VOLUME_MIN, le=VOLUME_MAX)
     checkpoint_seconds: int = Field(default=5, ge=1, le=300)
+    # /vplay's bounding box unless a chat chose its own: 360p, 480p, 720p or 1080p
+    video_quality: Literal["360p", "480p", "720p", "1080p"] = "720p"
+    # concurrent video streams per process (video costs far more CPU than audio)
+    max_video_streams: int = Field(default=20, ge=0)
 
     def policy(self) -> PlayerPolicy:
         """The domain's view of this section (the domain does not import the config)."""
@@ -212,6 +219,8 @@ class PlayerConfig(_Section):
             resume_rewind_seconds=self.resume_rewind_seconds,
             default_volume=self.default_volume,
             checkpoint_seconds=self.checkpoint_seconds,
+            video_quality=self.video_quality,
+            max_video_streams=self.max_video_streams,
         )
 
 

@@ -18,6 +18,18 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 ACTIVE_STREAMS = Gauge(
     "sattva_active_streams", "Chats with a stream playing or paused", registry=REGISTRY
 )
+ACTIVE_STREAMS_BY_KIND = Gauge(
+    "sattva_active_streams_by_kind",
+    "Chats with a stream playing or paused, by media kind (audio, video)",
+    ["kind"],
+    registry=REGISTRY,
+)
+VIDEO_FRAMES = Counter(
+    "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
+)
+RTMP_RECONNECTS = Counter(
+    "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
+)
 LISTENERS = Gauge(
     "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY
 )
@@ -178,6 +190,9 @@ class PrometheusSink:
 
     def streams(self, active: int) -> None:
         ACTIVE_STREAMS.set(active)
+
+    def streams_by_kind(self, kind: str, count: int) -> None:
+        ACTIVE_STREAMS_BY_KIND.labels(kind).set(count)
 
     def stream_ended(self, chat_id: int, listeners_total: int) -> None:
         LISTENERS.set(listeners_total)

@@ -31,8 +31,9 @@ from bot.domain.health import HealthWatch
 from bot.domain.manager import PlayerManager
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
-from bot.engines.factory import build_engine
-from bot.engines.pool import Notice, Unban
+from bot.engines.factory import build_engine, player_engine
+from bot.engines.pool import AssistantPool, Notice, Unban
+from bot.engines.router import engine_name
 from bot.engines.tgcalls import InviteLink
 from bot.ffmpeg import set_http_proxy
 from bot.players import make_players
@@ -128,29 +129,34 @@ async def build_core(
         await stack.enter_async_context(
             routed_through_egress(allow_private=settings.sources.allow_private_networks)
         )
+        chat_settings = ChatSettingsRepo(
+            sessions, cache_seconds=settings.storage.settings_cache_seconds
+        )
         placement: Callable[[int], dict[str, Any]] | None = None
         if engine is None:
-            pool = build_engine(
+            # engine.kind = "rtmp" needs no assistant account: no pool at all
+            pool: AssistantPool | None = None
+            if settings.engine.kind != "rtmp":
+                pool = build_engine(
+                    settings,
+                    invite_link=_invite_link(bot),
+                    assignments=AssignmentRepo(sessions),
+                    notice=_assistant_notice(events),
+                    unban=_unban(bot),
+                )
+            # what the players talk to: the pool, or the RTMP engine for chats that chose it
+            engine = player_engine(
                 settings,
-                invite_link=_invite_link(bot),
-                assignments=AssignmentRepo(sessions),
-                notice=_assistant_notice(events),
-                unban=_unban(bot),
+                pool,
+                rtmp_targets=chat_settings.rtmp_target,
+                engine_choice=chat_settings.engine_choice,
             )
-            node = settings.node_id()
-
-            def placement(chat_id: int) -> dict[str, Any]:
-                return {"assistant": pool.assistant_of(chat_id), "node": node}
-
-            engine = pool
+            placement = _placement(settings.node_id(), pool, engine)
         # started and closed here even when passed in: after the egress proxy, before the
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
         await engine.start()
         resolver = SourceResolver.from_settings(settings, bot, cache)
-        chat_settings = ChatSettingsRepo(
-            sessions, cache_seconds=settings.storage.settings_cache_seconds
-        )
         players = make_players(
             settings.player.policy(),
             store=store,
@@ -224,6 +230,20 @@ async def build(
             services=services,
             dp=dp,
         )
+
+
+def _placement(
+    node: str, pool: AssistantPool | None, engine: VoiceEngine
+) -> Callable[[int], dict[str, Any]]:
+    """Where a chat is served, as track_change and the dashboard show it: its assistant
+    account (None for RTMP, which needs none), the node, and the engine that streams it."""
+
+    def placement(chat_id: int) -> dict[str, Any]:
+        name = engine_name(engine, chat_id)
+        assistant = None if pool is None or name == "rtmp" else pool.assistant_of(chat_id)
+        return {"assistant": assistant, "node": node, "engine": name}
+
+    return placement
 
 
 def _assistant_notice(bus: EventBus) -> Notice:

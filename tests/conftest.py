@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.audio import make_tone
 from tests.support.procs import RedisServer
+from tests.support.video import make_mp3_with_cover, make_video
 
 POSTGRES_URL = os.environ.get(
     "SATTVA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -48,6 +49,19 @@ def short_tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 0.5-second mp3, for tests that wait for natural track ends."""
     path = tmp_path_factory.mktemp("audio") / "short.mp3"
     return make_tone(path, seconds=0.5, freq=660, title="Short Tone")
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Generated media for video tests: landscape and portrait clips with sound, a silent
+    clip, and an mp3 with cover art (audio, however ffprobe lists the picture)."""
+    folder = tmp_path_factory.mktemp("video")
+    return {
+        "landscape": make_video(folder / "landscape.mp4", size="640x360", title="Wide"),
+        "portrait": make_video(folder / "portrait.mp4", size="360x640", title="Tall"),
+        "silent": make_video(folder / "silent.mp4", audio=False, title="Mute"),
+        "cover": make_mp3_with_cover(folder / "cover.mp3"),
+    }
 
 
 # --- PostgreSQL: a fresh database per test on the server at SATTVA_TEST_POSTGRES ----------

@@ -62,7 +62,7 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("extra", "key", "problem"),
     [
-        ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls' or 'local'"),
+        ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls', 'local' or 'rtmp'"),
         ('[storage]\ndatabase_url = "mysql://x"', "storage.database_url", "async driver"),
         ('[storage]\nredis_url = "http://x"', "storage.redis_url", "redis://"),
         ('[web]\nport = "eighty"', "web.port", "integer"),

@@ -91,3 +91,6 @@ class Players(Protocol):
         ...
 
     def active_chats(self) -> list[int]: ...
+
+    def may_stream_video(self, chat_id: int) -> bool:
+        """False when ``player.max_video_streams`` other chats stream video already."""

@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     CHANNELS_TOO_MUCH = "channels_too_much"  # the account is in too many groups
     NO_ASSISTANT = "no_assistant"  # every assistant account is out of service
     MEDIA_ERROR = "media_error"
+    NO_RTMP_TARGET = "no_rtmp_target"  # an RTMP chat without its URL and key
     FLOOD_WAIT = "flood_wait"  # params: seconds
     CALL_TIMEOUT = "call_timeout"  # Telegram did not answer the call request in time
     CONNECTION = "connection"  # the voice chat connection failed
@@ -52,6 +53,7 @@ class ErrorCode(StrEnum):
     BAD_POSITION = "bad_position"  # seek outside 0 <= position < duration
     NOT_SEEKABLE = "not_seekable"  # seek on a live stream
     BAD_VOLUME = "bad_volume"  # volume outside VOLUME_MIN..VOLUME_MAX
+    VIDEO_LIMIT = "video_limit"  # player.max_video_streams video streams run already
 
 
 class SattvaError(Exception):

@@ -263,6 +263,9 @@ class PlayerManager:
     async def chats_with_state(self) -> list[int]:
         return await self._store.chats_with_state()
 
+    def may_stream_video(self, chat_id: int) -> bool:
+        return self.stats.video_slot_free(chat_id, self._config.max_video_streams)
+
     def active_chats(self) -> list[int]:
         """Chats whose stream the engine holds (playing or paused)."""
         return [c for c, p in self._players.items() if p.engine_track is not None]

@@ -23,6 +23,13 @@ class SourceKind(StrEnum):
     PLAYLIST = "playlist"  # a 24/7 fallback entry
 
 
+class MediaKind(StrEnum):
+    """What the engine sends into the call: sound only, or picture and sound."""
+
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
 class EndReason(StrEnum):
     FINISHED = "finished"
     SKIPPED = "skipped"
@@ -42,6 +49,11 @@ class Track:
 
     ``source`` is what the user asked for (kept for history and for re-resolving a URL
     that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).
+
+    ``media_kind`` VIDEO: the engine streams picture too, fitted into ``quality`` (a name
+    from ``bot.domain.video.QUALITIES``, chosen when it was queued); ``width``, ``height``
+    and ``fps`` describe the source's video stream as probed (None when unknown), and
+    ``has_audio`` is False for a silent video, whose end is the end of its picture.
     """
 
     title: str
@@ -53,7 +65,19 @@ class Track:
     requested_by_name: str = ""
     thumbnail: str | None = None
     is_live: bool = False
+    media_kind: MediaKind = MediaKind.AUDIO
+    quality: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_audio: bool = True
+    #: a separate sound stream for ``media`` (yt-dlp's video-only + audio-only formats)
+    audio_media: str | None = None
     id: str = field(default_factory=new_track_id)
+
+    @property
+    def is_video(self) -> bool:
+        return self.media_kind is MediaKind.VIDEO
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -62,6 +86,8 @@ class Track:
     def from_json(cls, raw: str | bytes) -> Track:
         data: dict[str, Any] = json.loads(raw)
         data["kind"] = SourceKind(data.get("kind", SourceKind.URL))
+        # rows written before video existed have no media kind: they are audio
+        data["media_kind"] = MediaKind(data.get("media_kind", MediaKind.AUDIO))
         return cls(**data)
 
     def with_new_id(self) -> Track:

@@ -59,6 +59,9 @@ class ChatPlayer:
 
     async def play(self, track: Track) -> PlayOutcome:
         d = self._d
+        if track.is_video and not d.stats.video_slot_free(self.chat_id, d.config.max_video_streams):
+            # refused, not degraded: every running picture stays as it is
+            raise PlayerError(ErrorCode.VIDEO_LIMIT, str(d.config.max_video_streams))
         async with self._p.lock:
             queued_at = await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
             self._p.failures = 0

@@ -18,6 +18,22 @@ class ChatSettings:
     always_on: bool = False
     playlist: tuple[str, ...] = field(default_factory=tuple)
     volume: int = 100
+    video_quality: str | None = None  # None: the configured player.video_quality
+    engine: str | None = None  # "rtmp" when the chat streams to its RTMP target
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpTarget:
+    """Where an RTMP chat pushes its stream; ``key`` is a secret (never in a repr)."""
+
+    url: str  # rtmp:// or rtmps://
+    key: str = field(repr=False)
+
+    def address(self) -> str:
+        return f"{self.url.rstrip('/')}/{self.key}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.key, "<key>") if self.key else text
 
 
 class ChatSettingsSource(Protocol):

@@ -46,7 +46,7 @@ class TelegramMedia:
     """An attachment of the message /play replied to, as the Bot API described it."""
 
     file_id: str
-    kind: str  # audio | voice | video | video_note | document
+    kind: str  # audio | voice | video | video_note | animation | document
     file_size: int | None = None
     file_name: str | None = None
     mime_type: str | None = None
@@ -61,6 +61,8 @@ class SourceRequest:
     media: TelegramMedia | None = None
     requested_by: int | None = None
     requested_by_name: str = ""
+    #: /vplay: the chat's quality preset ("720p"...); None: /play, sound only
+    video_quality: str | None = None
     #: the chat it is for: bounds how many of one chat's requests are fetched at once
     chat_id: int | None = None
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from aiogram import Bot
 
 from bot.config import Settings, SourcesConfig
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import SourceKind, Track, new_track_id
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
@@ -24,7 +25,7 @@ from bot.sources.cache import DownloadCache
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
-from bot.sources.probe import probe
+from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
 from bot.sources.telegram_files import TelegramFiles
 
@@ -132,6 +133,7 @@ class SourceResolver:
                 requested_by=request.requested_by,
                 requested_by_name=request.requested_by_name,
                 progress=progress,
+                video_quality=request.video_quality,
             )
         if kind == "empty":
             raise SourceError("empty")
@@ -167,11 +169,16 @@ class SourceResolver:
                 raise SourceError("unsupported", "a web page, not media")
             return await self._ytdlp(final.url, url, request, progress)
         await report(progress, "probe", None)
-        result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
+        result = await probe(
+            final.url,
+            timeout=timeout,
+            max_seconds=self._max_seconds,
+            want_video=request.video_quality is not None,
+        )
         # a radio's station name says more than the tags of whatever song it sent first
         station = final.icy_name if result.is_live else None
         title = station or result.display_title() or final.icy_name or title_from_url(final.url)
-        return Track(
+        track = Track(
             title=title,
             source=url,
             media=final.url,
@@ -181,6 +188,7 @@ class SourceResolver:
             requested_by_name=request.requested_by_name,
             is_live=result.is_live,
         )
+        return with_media(track, result, request.video_quality)
 
     async def _ytdlp(
         self, target: str, query: str, request: SourceRequest, progress: Progress | None
@@ -195,9 +203,12 @@ class SourceResolver:
             max_seconds=self._max_seconds,
             requested_by=request.requested_by,
             requested_by_name=request.requested_by_name,
+            video_quality=request.video_quality,
         )
-        # the stream URL yt-dlp chose is what ffmpeg will open: it passes the same guard
-        await check_url(track.media, allow_private=self._cfg.allow_private_networks)
+        # the stream URLs yt-dlp chose are what ffmpeg will open: they pass the same guard
+        for url in (track.media, track.audio_media):
+            if url is not None:
+                await check_url(url, allow_private=self._cfg.allow_private_networks)
         return track
 
     async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
@@ -205,8 +216,9 @@ class SourceResolver:
             str(entry.path),
             timeout=self._cfg.probe_timeout_seconds,
             max_seconds=self._max_seconds,
+            want_video=request.video_quality is not None,
         )
-        return Track(
+        track = Track(
             title=result.display_title() or entry.path.stem,
             source=LIBRARY_PREFIX + entry.relative,
             media=str(entry.path),
@@ -216,6 +228,7 @@ class SourceResolver:
             requested_by_name=request.requested_by_name,
             is_live=result.is_live,
         )
+        return with_media(track, result, request.video_quality)
 
     # -- PlaylistResolver ------------------------------------------------------------------
 
@@ -242,12 +255,7 @@ class SourceResolver:
 
 
 def _as_playlist(track: Track) -> Track:
-    return Track(
-        title=track.title,
-        source=track.source,
-        media=track.media,
-        kind=SourceKind.PLAYLIST,
-        duration=track.duration,
-        thumbnail=track.thumbnail,
-        is_live=track.is_live,
+    """A 24/7 entry: nobody requested it; its media kind and picture stay."""
+    return replace(
+        track, kind=SourceKind.PLAYLIST, requested_by=None, requested_by_name="", id=new_track_id()
     )

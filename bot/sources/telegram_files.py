@@ -1,4 +1,5 @@
-"""A Telegram audio/voice/video/document that /play replied to: downloaded, then probed.
+"""A Telegram audio, voice, video, animation or document that /play or /vplay replied to:
+downloaded, then probed.
 
 The file goes through the Bot API (getFile, then the file URL of whatever server
 ``telegram.api_base`` names), into ``sources.cache_dir`` under its unique id, so a file
@@ -24,7 +25,7 @@ from aiogram.exceptions import TelegramAPIError
 from bot.domain.models import SourceKind, Track
 from bot.sources.base import Progress, SourceError, TelegramMedia
 from bot.sources.cache import DownloadCache
-from bot.sources.probe import probe
+from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
 
 #: progress reports at most this often (seconds), plus one at the end
@@ -73,9 +74,12 @@ def fallback_title(media: TelegramMedia) -> str:
         return f"{media.performer} — {media.title}" if media.performer else media.title
     if media.file_name:
         return Path(media.file_name).stem or media.file_name
-    return {"voice": "Voice message", "video_note": "Video message"}.get(
-        media.kind, "Telegram audio"
-    )
+    return {
+        "voice": "Voice message",
+        "video_note": "Video message",
+        "video": "Telegram video",
+        "animation": "Animation",
+    }.get(media.kind, "Telegram audio")
 
 
 class TelegramFiles:
@@ -101,7 +105,9 @@ class TelegramFiles:
         requested_by: int | None = None,
         requested_by_name: str = "",
         progress: Progress | None = None,
+        video_quality: str | None = None,
     ) -> Track:
+        """``video_quality``: /vplay asked for picture (it plays as audio if there is none)."""
         if media.file_size is not None and media.file_size > self._max_bytes:
             raise SourceError("too_big", f"{media.file_size} bytes")
         try:
@@ -132,13 +138,16 @@ class TelegramFiles:
             await report(progress, "probe", None)
             try:
                 result = await probe(
-                    str(target), timeout=self._probe_timeout, max_seconds=self._max_seconds
+                    str(target),
+                    timeout=self._probe_timeout,
+                    max_seconds=self._max_seconds,
+                    want_video=video_quality is not None,
                 )
             except SourceError as exc:
                 if exc.code in UNPLAYABLE:  # the same bytes will never play: gone at once
                     self._cache.discard(target)
                 raise
-        return Track(
+        track = Track(
             title=result.display_title() or fallback_title(media),
             source=f"tg:{media.file_id}",
             media=str(target),
@@ -148,6 +157,7 @@ class TelegramFiles:
             requested_by_name=requested_by_name,
             is_live=False,
         )
+        return with_media(track, result, video_quality)
 
     async def _download(
         self, file_path: str, target: Path, expected: int | None, progress: Progress | None

@@ -4,6 +4,11 @@ yt-dlp only finds the stream: it runs in a worker thread with ``download=False``
 chosen audio format's URL becomes the track's media, which ffmpeg streams like any other
 URL (after the guard has checked it too).  yt-dlp is optional: when it is disabled or not
 installed, these requests get "unavailable" and everything else keeps working.
+
+For /vplay the picture is chosen here from the formats yt-dlp lists (not with a format
+string, whose filters cannot say "inside the box whichever way the video is turned"): the
+largest h264/vp9 format inside the chat's quality box, oriented like that format, plus the
+best m4a/opus sound when the picture comes without one.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import MediaKind, SourceKind, Track
+from bot.domain.video import BOXES, DEFAULT_QUALITY
 from bot.ffmpeg import http_proxy
 from bot.sources.base import SourceError
 from bot.sources.guard import split_url
@@ -144,6 +151,66 @@ def _audio_url(entry: dict[str, Any]) -> str:
     return str(best["url"])
 
 
+#: video codecs every engine decodes cheaply (ffmpeg decodes anything, but av1 costs a core)
+VIDEO_CODECS = ("avc1", "h264", "vp9", "vp09")
+AUDIO_CODECS = ("mp4a", "opus", "aac")
+_STREAM_PROTOCOLS = ("https", "http", "m3u8", "m3u8_native")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _fits(fmt: dict[str, Any], quality: str) -> bool:
+    long_side, short_side = BOXES.get(quality, BOXES[DEFAULT_QUALITY])
+    width, height = _number(fmt.get("width")), _number(fmt.get("height"))
+    if width >= height:
+        return width <= long_side and height <= short_side
+    return width <= short_side and height <= long_side
+
+
+def _has(fmt: dict[str, Any], key: str, prefixes: tuple[str, ...]) -> bool:
+    return str(fmt.get(key) or "none").lower().startswith(prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoChoice:
+    video: dict[str, Any]
+    audio: dict[str, Any] | None  # None: the video format carries its own sound
+
+
+def pick_video(entry: dict[str, Any], quality: str) -> VideoChoice | None:
+    """The best picture inside ``quality``'s box (and its sound); None: no usable video."""
+    formats = [
+        f
+        for f in entry.get("formats") or []
+        if f.get("url") and str(f.get("protocol") or "https") in _STREAM_PROTOCOLS
+    ]
+    videos = [
+        f
+        for f in formats
+        if _has(f, "vcodec", VIDEO_CODECS)
+        and f.get("width")
+        and f.get("height")
+        and _fits(f, quality)
+    ]
+    if not videos:
+        return None
+
+    def size(f: dict[str, Any]) -> tuple[float, float, float]:
+        muxed = 1.0 if _has(f, "acodec", AUDIO_CODECS) else 0.0
+        return (_number(f.get("width")) * _number(f.get("height")), muxed, _number(f.get("tbr")))
+
+    video = max(videos, key=size)
+    if _has(video, "acodec", AUDIO_CODECS):
+        return VideoChoice(video, None)
+    sounds = [
+        f for f in formats if _has(f, "acodec", AUDIO_CODECS) and str(f.get("vcodec")) == "none"
+    ]
+    audio = max(sounds, key=lambda f: _number(f.get("abr") or f.get("tbr")), default=None)
+    return VideoChoice(video, audio)
+
+
 def info_to_track(
     info: dict[str, Any],
     *,
@@ -151,11 +218,20 @@ def info_to_track(
     max_seconds: int,
     requested_by: int | None = None,
     requested_by_name: str = "",
+    video_quality: str | None = None,
 ) -> Track:
-    """yt-dlp's info dict (a search result or a page) as a Track; raises SourceError."""
+    """yt-dlp's info dict (a search result or a page) as a Track; raises SourceError.
+
+    ``video_quality``: /vplay; without a usable picture the track is audio."""
     entry = _pick_entry(info)
-    media = _audio_url(entry)
-    split_url(media)  # the media must be a plain http(s) URL before ffmpeg sees it
+    choice = pick_video(entry, video_quality) if video_quality is not None else None
+    media = str(choice.video["url"]) if choice is not None else _audio_url(entry)
+    audio_media = (
+        str(choice.audio["url"]) if choice is not None and choice.audio is not None else None
+    )
+    for url in (media, audio_media):
+        if url is not None:
+            split_url(url)  # a plain http(s) URL before ffmpeg sees it
     is_live = bool(entry.get("is_live")) or entry.get("live_status") == "is_live"
     duration_raw = entry.get("duration")
     duration = float(duration_raw) if isinstance(duration_raw, int | float) else None
@@ -181,6 +257,15 @@ def info_to_track(
         requested_by_name=requested_by_name,
         thumbnail=str(thumbnail) if isinstance(thumbnail, str) else None,
         is_live=is_live,
+        media_kind=MediaKind.AUDIO if choice is None else MediaKind.VIDEO,
+        quality=None if choice is None else video_quality,
+        width=None if choice is None else int(_number(choice.video.get("width"))),
+        height=None if choice is None else int(_number(choice.video.get("height"))),
+        fps=None if choice is None else (_number(choice.video.get("fps")) or None),
+        has_audio=choice is None
+        or choice.audio is not None
+        or _has(choice.video, "acodec", AUDIO_CODECS),
+        audio_media=audio_media,
     )
 
 

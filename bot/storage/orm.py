@@ -44,6 +44,13 @@ class Chat(Base):
     # 24/7 playlist: one URL, library name or folder per line
     playlist: Mapped[str] = mapped_column(Text, default="")
     volume: Mapped[int] = mapped_column(Integer, default=100)
+    # /vplay's bounding box ("720p"...); None: the configured player.video_quality
+    video_quality: Mapped[str | None] = mapped_column(String(8), default=None)
+    # the engine this chat streams through ("rtmp"); None: the configured engine.kind
+    engine: Mapped[str | None] = mapped_column(String(16), default=None)
+    rtmp_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # a secret: never shown in the panel, an export, a log or an audit row
+    rtmp_key: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

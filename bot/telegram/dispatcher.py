@@ -28,6 +28,7 @@ from bot.telegram.routers import (
     owner,
     playback,
     queue,
+    rtmp,
     settings,
 )
 from bot.telegram.sender import Sender
@@ -56,6 +57,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         settings.build_router(),
         auth.build_router(),
         owner.build_router(),
+        rtmp.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )

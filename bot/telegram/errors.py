@@ -61,6 +61,10 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.CHANNELS_TOO_MUCH: _("The assistant is in too many groups; try again shortly."),
         ErrorCode.NO_ASSISTANT: _("No assistant account is available right now; try again later."),
         ErrorCode.MEDIA_ERROR: _("This media cannot be played."),
+        ErrorCode.NO_RTMP_TARGET: _(
+            "This chat has no RTMP stream set: an administrator sets one with /rtmp in a "
+            "private message to me."
+        ),
         ErrorCode.FLOOD_WAIT: _("Telegram asks the assistant to wait {seconds} s; try again then."),
         ErrorCode.CALL_TIMEOUT: _("Playback failed; try again."),
         ErrorCode.CONNECTION: _("Playback failed; try again."),
@@ -68,7 +72,16 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.BAD_POSITION: _("That position is outside the track."),
         ErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
         ErrorCode.BAD_VOLUME: usage("volume"),
+        ErrorCode.VIDEO_LIMIT: video_limit_text(),
     }
+
+
+def video_limit_text() -> str:
+    """The /vplay refusal past player.max_video_streams, offering the sound instead."""
+    return _(
+        "Too many videos are streaming right now, so this one cannot start. "
+        "Send /play with the same link or reply to hear its sound instead."
+    )
 
 
 def describe(exc: BaseException) -> str | None:

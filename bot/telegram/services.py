@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
-from bot.domain.ports import ChatSettingsSource
+from bot.domain.ports import ChatSettingsSource, RtmpTarget
 from bot.sources.base import Resolver
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
 from bot.telegram.rate import UserRate
@@ -42,6 +42,14 @@ class ChatSettingsStore(ChatSettingsSource, Protocol):
     async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None: ...
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
+
+    async def set_video_quality(self, chat_id: int, quality: str | None) -> None: ...
+
+    async def set_rtmp(self, chat_id: int, url: str, key: str) -> None: ...
+
+    async def clear_rtmp(self, chat_id: int) -> None: ...
+
+    async def rtmp_target(self, chat_id: int) -> RtmpTarget | None: ...
 
 
 class AuthorizedEntry(Protocol):

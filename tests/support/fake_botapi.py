@@ -26,6 +26,16 @@ from tests.support.tg_objects import member, user
 
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Sattva", "username": "sattva_test_bot"}
+#: the fields getChat always carries (ChatFullInfo requires them)
+FULL_INFO: dict[str, Any] = {
+    "accent_color_id": 0,
+    "max_reaction_count": 0,
+    "accepted_gift_types": dict.fromkeys(
+        ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",
+         "gifts_from_channels"),
+        False,
+    ),
+}  # fmt: skip
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
 _WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,7 +62,8 @@ class Call:
     @property
     def chat_id(self) -> int | None:
         raw = self.params.get("chat_id")
-        return int(raw) if raw is not None else None
+        # "@username" names a chat too (getChat); it has no number
+        return int(raw) if raw is not None and str(raw).lstrip("-").isdecimal() else None
 
     @property
     def text(self) -> str:
@@ -144,6 +155,7 @@ class FakeBotAPI:
         self._failures: dict[str, list[_Failure]] = {}
         self._handlers: dict[str, Handler] = {}
         self._admins: dict[int, list[dict[str, Any]]] = {}
+        self._chats: dict[int, dict[str, Any]] = {}
         self._members: dict[tuple[int, int], dict[str, Any]] = {}
         self._files: dict[str, tuple[str, bytes]] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
@@ -234,6 +246,11 @@ class FakeBotAPI:
     def set_admins(self, chat_id: int, admins: list[dict[str, Any]]) -> None:
         """Chat members as getChatAdministrators returns them (see ``admin``)."""
         self._admins[chat_id] = admins
+
+    def set_chat(self, chat_id: int, **fields: Any) -> None:
+        """What getChat answers for ``chat_id`` (title, username, type, linked_chat_id...);
+        a chat given admins is known as a supergroup; any other id is "chat not found"."""
+        self._chats[chat_id] = {"id": chat_id, **fields}
 
     def set_member(self, chat_id: int, member: dict[str, Any]) -> None:
         self._members[(chat_id, member["user"]["id"])] = member
@@ -547,6 +564,16 @@ class FakeBotAPI:
             "is_primary": False,
             "is_revoked": False,
         }
+
+    def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        ref = str(params["chat_id"])
+        for chat in self._chats.values():
+            if ref in (str(chat["id"]), f"@{chat.get('username')}"):
+                return {"type": "supergroup", **FULL_INFO, **chat}
+        if ref.lstrip("-").isdecimal() and int(ref) in self._admins:
+            chat_id = int(ref)
+            return {**self._chat(chat_id), **FULL_INFO}
+        raise ApiError(400, "Bad Request: chat not found")
 
     def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = int(params["chat_id"])

@@ -49,7 +49,7 @@ async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) 
     (chat,) = body["chats"]
     assert chat["chat_title"] == "Night Radio"
     assert chat["title"] == "Song 0"
-    assert chat["track"]["kind"] == "url"
+    assert chat["track"]["kind"] == "audio"
     assert chat["queued"] == 7
     assert [t["title"] for t in chat["next"]] == [f"Song {n}" for n in range(1, 6)]
     assert chat["placement"] == {"assistant": "a2", "node": "n1"}

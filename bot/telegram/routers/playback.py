@@ -1,4 +1,5 @@
-"""/play and the playback controls: /skip /end /stop /pause /resume /seek /volume /loop."""
+"""/play, /vplay and the playback controls: /skip /end /stop /pause /resume /seek /volume
+/loop."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
 from bot.telegram import actions
 from bot.telegram.commands import usage
-from bot.telegram.errors import describe
-from bot.telegram.formatting import duration, parse_position, short_title
+from bot.telegram.errors import describe, video_limit_text
+from bot.telegram.formatting import duration, parse_position, track_title
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
@@ -47,6 +48,11 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     if message.video_note is not None:
         n = message.video_note
         return TelegramMedia(n.file_id, "video_note", n.file_size, duration=n.duration)
+    if message.animation is not None:
+        m = message.animation
+        return TelegramMedia(
+            m.file_id, "animation", m.file_size, m.file_name, m.mime_type, duration=m.duration
+        )
     if message.document is not None:
         doc = message.document
         return TelegramMedia(doc.file_id, "document", doc.file_size, doc.file_name, doc.mime_type)
@@ -54,11 +60,22 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
 
 
 async def play(message: Message, command: CommandObject, services: BotServices) -> None:
+    await _play(message, command, services, video=False)
+
+
+async def vplay(message: Message, command: CommandObject, services: BotServices) -> None:
+    """/vplay: picture and sound, fitted into the chat's video quality."""
+    await _play(message, command, services, video=True)
+
+
+async def _play(
+    message: Message, command: CommandObject, services: BotServices, *, video: bool
+) -> None:
     chat_id = message.chat.id
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
-        await answer_minor(message, usage("play"))
+        await answer_minor(message, usage("vplay" if video else "play"))
         return
     # the cheap refusals first: nothing is fetched or probed for a request that cannot stay
     user = sender_id(message)
@@ -73,11 +90,20 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
         return
     if await services.players.room(chat_id) <= 0:
         raise QueueFull(services.settings.player.queue_limit)
+    quality: str | None = None
+    if video:
+        if not services.players.may_stream_video(chat_id):
+            # refused before any download: no other chat's picture is degraded
+            await message.answer(video_limit_text())
+            return
+        chosen = (await services.chat_settings.get(chat_id)).video_quality
+        quality = chosen or services.settings.player.video_quality
     request = SourceRequest(
         query=query,
         media=media,
         requested_by=sender_id(message) or None,
         requested_by_name=sender_name(message),
+        video_quality=quality,
         chat_id=chat_id,
     )
     progress = ProgressMessage(message)
@@ -90,7 +116,7 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
             raise
         await progress.finish(text)
         return
-    title = short_title(outcome.track.title)
+    title = track_title(outcome.track)
     if outcome.started:
         answer = _("▶️ Now playing: {title} ({duration})").format(
             title=title, duration=duration(outcome.track.duration)
@@ -99,6 +125,8 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
         answer = _("🕒 Queued #{position}: {title} ({duration})").format(
             position=outcome.position, title=title, duration=duration(outcome.track.duration)
         )
+    if video and not outcome.track.is_video:
+        answer += "\n" + _("There is no video in that: it plays as audio.")
     await progress.finish(answer)
 
 
@@ -173,6 +201,7 @@ def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="playback")
     router.message.register(play, Command("play"), flags=needs(Need.PLAY))
+    router.message.register(vplay, Command("vplay"), flags=needs(Need.PLAY))
     control = needs(Need.CONTROL)
     router.message.register(skip, Command("skip"), flags=control)
     router.message.register(end, Command("end", "stop"), flags=control)
