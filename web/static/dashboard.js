@@ -65,7 +65,10 @@ function chatCard(c) {
   head.append(el("span", "name", c.chat_title || `chat ${c.chat_id}`));
   if (c.chat_title) head.append(el("span", "id", String(c.chat_id)));
   head.append(el("span", `badge ${c.state}`, c.state));
-  if (c.track && c.track.kind) head.append(el("span", "badge kind", c.track.kind));
+  if (c.track && c.track.kind) {
+    const kind = c.track.kind === "video" && c.track.quality ? `🎬 video ${c.track.quality}` : c.track.kind;
+    head.append(el("span", `badge kind ${c.track.kind}`, kind));
+  }
   if (c.track && c.track.is_live) head.append(el("span", "badge", "live"));
   if (c.errors) head.append(el("span", "badge err", `${c.errors} error${c.errors > 1 ? "s" : ""}`));
   card.append(head);
