@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "audio_cpu": "benchmarks.audio_cpu",
     "play_latency": "benchmarks.latency",
     "track_gap": "benchmarks.latency",
+    "video_cpu": "benchmarks.video_cpu",
     "rtmp_cpu": "benchmarks.rtmp_cpu",
 }
 

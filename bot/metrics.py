@@ -27,6 +27,11 @@ ACTIVE_STREAMS_BY_KIND = Gauge(
 VIDEO_FRAMES = Counter(
     "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
 )
+LIVE_RESTARTS = Counter(
+    "sattva_live_restarts",
+    "Live sources restarted after their decoder stopped (an outage, not an end)",
+    registry=REGISTRY,
+)
 RTMP_RECONNECTS = Counter(
     "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
 )
@@ -212,6 +217,9 @@ class PrometheusSink:
 
     def track_started(self) -> None:
         TRACKS_STARTED.inc()
+
+    def live_restarted(self) -> None:
+        LIVE_RESTARTS.inc()
 
     def track_ended(self, reason: str) -> None:
         TRACKS_ENDED.labels(reason).inc()

@@ -168,6 +168,7 @@ async def build_core(
             clock=clock,
             per_chat_labels=settings.metrics.per_chat_labels,
             placement=placement,
+            refresher=resolver,
         )
         stack.push_async_callback(players.close)
         await players.start()

@@ -29,7 +29,13 @@ from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
+from bot.domain.ports import (
+    ChatSettingsSource,
+    KeepMedia,
+    MediaRefresher,
+    PlayHistorySink,
+    PlaylistResolver,
+)
 from bot.domain.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
 from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
@@ -85,6 +91,7 @@ class PlayerManager:
         clock: Clock | None = None,
         stats_sink: StatsSink | None = None,
         placement: Callable[[int], dict[str, Any]] | None = None,
+        refresher: MediaRefresher | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -107,6 +114,7 @@ class PlayerManager:
             config=config,
             stats=self.stats,
             placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
+            refresher=refresher or KeepMedia(),
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}
@@ -136,6 +144,8 @@ class PlayerManager:
         """Stops the loops, finishes queued engine events and records every position."""
         loops, self._loops = self._loops, []
         await cancel_and_wait(loops)
+        for player in self._players.values():
+            player.cancel_live_restart()
         await self.autoend.close()
         await self.drain()
 

@@ -29,9 +29,10 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
+from bot.domain.live import LiveBackoff
 from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink
+from bot.domain.ports import ChatSettingsSource, KeepMedia, MediaRefresher, PlayHistorySink
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
 from bot.domain.video import VideoSpec, fit
@@ -65,6 +66,8 @@ class PlayerDeps:
     stats: StreamStats
     #: where a chat is served (``{"assistant": name, "node": id}``), carried by track_change
     placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
+    #: makes a live track's media playable again before it is restarted (bot.domain.live)
+    refresher: MediaRefresher = field(default_factory=KeepMedia)
 
 
 def overran(track: Track, position: float, max_seconds: int) -> bool:
@@ -104,6 +107,8 @@ class Playback:
         self._volume: int | None = None
         self._history_open: Track | None = None
         self.failures = 0
+        self.live = LiveBackoff()
+        self.live_restart: asyncio.Task[None] | None = None
 
     def remember_volume(self, volume: int) -> None:
         """The chat's volume as just set (the settings row is written by the adapter)."""
@@ -226,6 +231,8 @@ class Playback:
             await self.go_idle("error")
             raise
         self.engine_track = current.track.id
+        if current.track.is_live:
+            self.live.started(current.track.id, d.clock.time())
         d.stats.stream_started(
             self.chat_id, MediaKind.AUDIO if request.video is None else MediaKind.VIDEO
         )
@@ -245,6 +252,12 @@ class Playback:
             log.info("chat %s: video slots taken; %s plays as audio", self.chat_id, track.id)
             return None
         return fit(track.quality or d.config.video_quality, track.width, track.height, track.fps)
+
+    async def restart(self, current: NowPlaying) -> None:
+        """Plays the slot's (live) track again after an outage: no announcement, no
+        history row, the same track id (see ``bot.domain.live``)."""
+        await self._engine_play(current, recovering=False)
+        self.status("playing")
 
     async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
         """``continued``: the play began before a restart; its history row (if its start

@@ -50,6 +50,20 @@ class PlayHistorySink(Protocol):
     async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None: ...
 
 
+class MediaRefresher(Protocol):
+    """Makes a track's media playable again (a live stream's URL may have expired);
+    raises ``SattvaError`` when the source cannot be reached now."""
+
+    async def refresh(self, track: Track) -> Track: ...
+
+
+class KeepMedia:
+    """A refresher that changes nothing: the same media is opened again."""
+
+    async def refresh(self, track: Track) -> Track:
+        return track
+
+
 class PlaylistResolver(Protocol):
     """Turns a 24/7 playlist entry (URL, library name or folder) into playable tracks."""
 

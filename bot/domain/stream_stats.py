@@ -31,6 +31,9 @@ class StatsSink(Protocol):
 
     def track_started(self) -> None: ...
 
+    def live_restarted(self) -> None:
+        """A live source stopped and is restarted (``bot.domain.live``)."""
+
     def track_ended(self, reason: str) -> None: ...
 
     def auto_ended(self, reason: str) -> None: ...
@@ -55,6 +58,9 @@ class NoSink:
         pass
 
     def track_started(self) -> None:
+        pass
+
+    def live_restarted(self) -> None:
         pass
 
     def track_ended(self, reason: str) -> None:
@@ -140,6 +146,9 @@ class StreamStats:
 
     def track_started(self) -> None:
         self._sink.track_started()
+
+    def live_restarted(self) -> None:
+        self._sink.live_restarted()
 
     def track_ended(self, reason: EndReason) -> None:
         self._sink.track_ended(reason.value)

@@ -32,14 +32,20 @@ def video_filter(video: VideoSpec) -> str:
     return f"scale={video.width}:{video.height},fps={video.fps}"
 
 
-def decode_args(ffmpeg: str, job: DecodeJob, *, video_pipe: str = "pipe:1") -> list[str]:
-    """Audio goes to stdout; a video track's picture to ``video_pipe`` (stdout too when the
-    track has no sound, else an extra pipe the caller passes to the process)."""
+def decode_args(
+    ffmpeg: str, job: DecodeJob, *, video_pipe: str = "pipe:1", realtime: bool = True
+) -> list[str]:
+    """Audio goes to stdout; a video track's picture to ``video_pipe`` (stdout by default;
+    with sound on stdout too, an extra pipe the caller passes to the process).
+
+    ``realtime``: ffmpeg paces itself (``-re``); the local engine paces by reading instead,
+    so that a pre-rolled decoder can wait on its full pipes (see ``bot.engines.local``)."""
+    pace = ["-re"] if realtime else []
     args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
-    args += ["-re", *input_args(job.source, position=job.position)]
+    args += [*pace, *input_args(job.source, position=job.position)]
     audio_input = 0
     if job.audio_source is not None and job.has_audio:
-        args += ["-re", *input_args(job.audio_source, position=job.position)]
+        args += [*pace, *input_args(job.audio_source, position=job.position)]
         audio_input = 1
     if job.has_audio:
         if job.video is not None:
@@ -50,7 +56,7 @@ def decode_args(ffmpeg: str, job: DecodeJob, *, video_pipe: str = "pipe:1") -> l
         args += ["-f", "s16le", "-ac", "2", "-ar", "48000", "pipe:1"]
     if job.video is not None:
         args += ["-map", "0:v:0", "-vf", video_filter(job.video), "-pix_fmt", "yuv420p"]
-        args += ["-f", "rawvideo", video_pipe if job.has_audio else "pipe:1"]
+        args += ["-f", "rawvideo", video_pipe]
     return args
 
 

@@ -230,6 +230,20 @@ class SourceResolver:
         )
         return with_media(track, result, request.video_quality)
 
+    # -- MediaRefresher --------------------------------------------------------------------
+
+    async def refresh(self, track: Track) -> Track:
+        """``track`` with media that plays now: a live stream whose decoder stopped is
+        resolved again from what the user asked for (a YouTube live URL expires; a direct
+        URL passes the guard and the probe again, which also tells whether it is back).
+        Telegram files and library files are local: they stay as they are."""
+        source = track.source
+        if not looks_like_url(source):
+            return track
+        quality = track.quality if track.is_video else None
+        fresh = await self.resolve(SourceRequest(query=source, video_quality=quality))
+        return replace(track, media=fresh.media, audio_media=fresh.audio_media)
+
     # -- PlaylistResolver ------------------------------------------------------------------
 
     async def expand(self, entry: str) -> list[Track]:
