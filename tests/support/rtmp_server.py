@@ -62,7 +62,9 @@ class RtmpServer:
             await self.proc.wait()
 
     def streams(self) -> dict[str, object]:
-        """ffprobe's view of the recording: stream kinds and duration."""
+        """ffprobe's view of the recording: stream kinds and duration (none: nothing came)."""
+        if not self.recording.exists():
+            return {"kinds": [], "codecs": [], "duration": 0.0}
         out = subprocess.run(
             ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
              str(self.recording)],
