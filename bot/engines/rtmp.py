@@ -325,7 +325,9 @@ class RtmpEngine:
         track.proc = proc
         track.cancelled = False
         track.frames = track.samples = 0  # this run's; earlier runs are in ``offset``
-        video = await reader(read_fd) if picture else None
+        # a buffer of about one frame: every whole frame taken cuts the front off the
+        # buffer, so a big buffer is a big copy per frame (benchmarks/rtmp_cpu.py)
+        video = await reader(read_fd, limit=push.frame.frame_bytes // 2) if picture else None
         track.task = asyncio.create_task(
             self._pump(chat_id, push, track, video, job.has_audio), name=f"rtmp-track-{chat_id}"
         )
