@@ -151,7 +151,7 @@ async def build_core(
                 rtmp_targets=chat_settings.rtmp_target,
                 engine_choice=chat_settings.engine_choice,
             )
-            placement = _placement(settings.node_id(), pool, engine)
+            placement = chat_placement(settings.node_id(), pool, engine)
         # started and closed here even when passed in: after the egress proxy, before the
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
@@ -233,7 +233,7 @@ async def build(
         )
 
 
-def _placement(
+def chat_placement(
     node: str, pool: AssistantPool | None, engine: VoiceEngine
 ) -> Callable[[int], dict[str, Any]]:
     """Where a chat is served, as track_change and the dashboard show it: its assistant

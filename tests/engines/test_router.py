@@ -9,10 +9,11 @@ from pathlib import Path
 from bot.domain.video import fit
 from bot.engines.base import FirstFrame, PlayRequest, TrackEnded
 from bot.engines.local import LocalEngine
-from bot.engines.router import EngineRouter
+from bot.engines.router import EngineRouter, engine_name
 from bot.engines.rtmp import RtmpEngine
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.repos import ChatSettingsRepo
+from bot.wiring import chat_placement
 from tests.engines.test_local import Recorder
 from tests.support.rtmp_server import RtmpServer
 
@@ -40,6 +41,10 @@ async def test_chats_choose_their_engine(tmp_path: Path, videos: dict[str, Path]
         assert local.active_chats() == [VOICE]
         assert rtmp.active_chats() == [STREAMED]
         assert sorted(router.active_chats()) == [STREAMED, VOICE]
+        # what track_change and the dashboard show as each chat's engine
+        assert (engine_name(router, VOICE), engine_name(router, STREAMED)) == ("local", "rtmp")
+        where = chat_placement("n1", None, router)
+        assert where(STREAMED) == {"assistant": None, "node": "n1", "engine": "rtmp"}
         await rec.wait_for(TrackEnded, nth=2, timeout=20)
         # switching back is read at the next start, not in the middle of a stream
         await repo.clear_rtmp(STREAMED)
