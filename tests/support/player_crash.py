@@ -72,7 +72,7 @@ def track(index: int, media: Media, *, prefix: str = "") -> Track:
         width=width,
         height=height,
         fps=fps,
-        id=f"{prefix}{index:032x}"[-32:],
+        id=f"{prefix}{index:0{32 - len(prefix)}x}",
     )
 
 
@@ -146,7 +146,10 @@ async def run(config: dict[str, Any]) -> None:
         playlists=NoPlaylists(),
     )
     # a natural end (or a failure that advanced) is journaled once the player handled it
-    players.on_track_handled(lambda event: journal.write("ok end"))
+    # (the journal is the first chat's: the second one's looped tracks end too)
+    players.on_track_handled(
+        lambda event: journal.write("ok end") if event.chat_id == CHAT else None
+    )
     await engine.start()
     journal.write("try recover")
     await players.recover()
@@ -155,7 +158,7 @@ async def run(config: dict[str, Any]) -> None:
     channel = await players.snapshot(RTMP_CHAT)
     if channel.now is None and not channel.pending:
         for k in range(2):
-            await players.play(RTMP_CHAT, track(k, film, prefix="e"))
+            await players.play(RTMP_CHAT, track(k, film, prefix="e"))  # ids apart from CHAT's
     if channel.loop is not LoopMode.QUEUE:  # looped for ever: every restart resumes it
         await players.set_loop(RTMP_CHAT, LoopMode.QUEUE)
     print("ready", flush=True)
