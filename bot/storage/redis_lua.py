@@ -224,3 +224,12 @@ redis.call('SET', loop_key, ARGV[2])
 return 1
 """
 )
+
+# KEYS: pending, slot, loop of one chat (no chat set, no fencing: it writes nothing).
+# Returns {slot fields (track, started_at, position, updated_at, paused; nil when empty),
+# pending JSON items, loop mode or ''}: one chat's consistent snapshot in one command.
+SNAPSHOT = """#!lua flags=no-writes
+local s = redis.call('HMGET', KEYS[2], 'track', 'started_at', 'position', 'updated_at',
+                     'paused')
+return {s, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('GET', KEYS[3]) or ''}
+"""
