@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings, SourcesConfig, StorageConfig, settings_from_mapping
 from bot.domain.manager import PlayerManager
 from bot.storage.admins import create_or_reset_admin
-from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.channels import ChannelRepo
+from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.repos import ChatSettingsRepo
 from bot.wiring import Core, build_core
 from tests.support.clock import ManualClock
