@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.domain.control import PlayerState
+from bot.engines.base import NoActiveCall
 from bot.telegram.callbacks import CALLBACK_VERSION, Control, SettingChange, track_tag
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.fake_botapi import BOT_USER, Call, FakeBotAPI
@@ -367,3 +368,32 @@ async def test_automatic_forwards_of_channel_posts_are_not_commands(
     assert await ask(chan, DISCUSSION, telegram, f"/play {url(media, 'a')}", **forward) == []
     assert (await chan.players.snapshot(DISCUSSION)).now is None
     assert chan.engine.active_chats() == []
+
+
+async def test_failures_name_the_channel_and_reach_the_right_chat(
+    chan: BotRig, media: MediaServer
+) -> None:
+    await link(chan)
+    chan.engine.faults.add(NoActiveCall(), chat_id=CHANNEL)
+    assert await ask(chan, GROUP, ADMIN, f"/play {url(media, 'a')}") == [
+        "Start a video chat in the channel first."
+    ]
+    assert sent_to_channel(chan) == []
+    # a failure raised by a command posted in the channel: one reply there, the post kept
+    deleted, said = await post(chan, chan.api._chats[CHANNEL], "/remove 7")
+    assert deleted is None
+    assert [c.text for c in said] == ["There is no track #7 (the queue has 0)."]
+
+
+async def test_a_group_the_bot_leaves_stops_driving_its_channel(chan: BotRig) -> None:
+    await link(chan)
+    left = chan.updates.chat_member(
+        GROUP,
+        ADMIN,
+        BOT_USER_ADMIN,
+        {"status": "left", "user": BOT_USER_ADMIN["user"]},
+        about_the_bot=True,
+    )
+    await chan.feed(left)
+    assert await chan.services.channels.channel_of(GROUP) is None
+    assert await chan.services.channels.is_channel(CHANNEL)

@@ -59,6 +59,8 @@ async def bot_membership_changed(
         await services.players.stop(event.chat.id)
         if event.chat.type == ChatType.CHANNEL:
             await channel_gone(event, services, bot, i18n)
+        else:  # a group that drove a channel: the channel plays on, driven from nowhere
+            await services.channels.unlink_group(event.chat.id)
 
 
 def build_router() -> Router:

@@ -90,7 +90,7 @@ async def play(
         track = await services.resolver.resolve(request, progress)
         outcome = await services.players.play(chat_id, track)
     except Exception as exc:
-        text = describe(exc)
+        text = describe(exc, channel=target.linked or target.channel_post)
         if text is None or progress is None or progress.message is None:
             raise
         await progress.finish(text)
