@@ -16,11 +16,12 @@ from bot.telegram.callbacks import CALLBACK_VERSION, Control, SettingChange, tra
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.fake_botapi import BOT_USER, Call, FakeBotAPI
 from tests.support.media_server import MediaServer
-from tests.support.tg_objects import admin, creator, user
+from tests.support.tg_objects import admin, channel_chat, creator, user
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, VOICELESS_ADMIN, script_group
 
 CHANNEL = -1002600000001
 CHANNEL_TITLE = "Sattva Radio"
+CHANNEL_CHAT = channel_chat(CHANNEL, CHANNEL_TITLE, "sattva_radio")
 OTHER_GROUP = -1001500000002
 DISCUSSION = -1001500000003  # a group whose linked channel is CHANNEL
 PLAIN_GROUP_AS_CHANNEL = -1001500000004  # a group named where a channel is expected
@@ -273,7 +274,7 @@ async def post(rig: BotRig, channel: dict[str, Any], text: str) -> tuple[Call | 
 
 
 async def test_commands_posted_in_the_channel(chan: BotRig, media: MediaServer) -> None:
-    channel = chan.api._chats[CHANNEL]
+    channel = CHANNEL_CHAT
     deleted, said = await post(chan, channel, f"/play {url(media, 'a')}")
     assert deleted is not None
     assert deleted.status == 200
@@ -318,7 +319,7 @@ async def test_commands_posted_in_the_channel(chan: BotRig, media: MediaServer) 
 async def test_channel_post_off_unlinks_and_a_removed_bot_unlinks(
     chan: BotRig, media: MediaServer
 ) -> None:
-    channel = chan.api._chats[CHANNEL]
+    channel = CHANNEL_CHAT
     await link(chan)
     mark = chan.api.mark()
     deleted, said = await post(chan, channel, "/channelplay off")
@@ -362,7 +363,7 @@ async def test_automatic_forwards_of_channel_posts_are_not_commands(
     """A channel post copied into its discussion group must not run a second time."""
     forward = {
         "is_automatic_forward": True,
-        "sender_chat": chan.api._chats[CHANNEL],
+        "sender_chat": CHANNEL_CHAT,
     }
     telegram = user(777000, "Telegram")
     assert await ask(chan, DISCUSSION, telegram, f"/play {url(media, 'a')}", **forward) == []
@@ -380,7 +381,7 @@ async def test_failures_name_the_channel_and_reach_the_right_chat(
     ]
     assert sent_to_channel(chan) == []
     # a failure raised by a command posted in the channel: one reply there, the post kept
-    deleted, said = await post(chan, chan.api._chats[CHANNEL], "/remove 7")
+    deleted, said = await post(chan, CHANNEL_CHAT, "/remove 7")
     assert deleted is None
     assert [c.text for c in said] == ["There is no track #7 (the queue has 0)."]
 
