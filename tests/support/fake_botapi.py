@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.procs import free_port
-from tests.support.tg_objects import member, user
+from tests.support.tg_objects import channel_chat, member, user
 
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Sattva", "username": "sattva_test_bot"}
@@ -155,8 +155,11 @@ class FakeBotAPI:
         self._failures: dict[str, list[_Failure]] = {}
         self._handlers: dict[str, Handler] = {}
         self._admins: dict[int, list[dict[str, Any]]] = {}
-        self._chats: dict[int, dict[str, Any]] = {}
         self._members: dict[tuple[int, int], dict[str, Any]] = {}
+        #: chat id -> the chat object, for chats that are not plain supergroups (channels)
+        self._chats: dict[int, dict[str, Any]] = {}
+        #: group -> its linked channel, and channel -> its discussion group (getChat)
+        self._linked: dict[int, int] = {}
         self._files: dict[str, tuple[str, bytes]] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self.messages: dict[tuple[int, int], _Stored] = {}
@@ -250,10 +253,32 @@ class FakeBotAPI:
     def set_chat(self, chat_id: int, **fields: Any) -> None:
         """What getChat answers for ``chat_id`` (title, username, type, linked_chat_id...);
         a chat given admins is known as a supergroup; any other id is "chat not found"."""
-        self._chats[chat_id] = {"id": chat_id, **fields}
+        self._chats[chat_id] = {"id": chat_id, "type": "supergroup", **fields}
+
+    def add_channel(
+        self,
+        chat_id: int,
+        *,
+        title: str = "",
+        username: str | None = None,
+        discussion_group: int | None = None,
+    ) -> dict[str, Any]:
+        """A channel getChat and the bot's own messages know; ``discussion_group``: the
+        group linked to it (both sides report ``linked_chat_id``).  Its administrators
+        are ``set_admins`` as for a group (put the bot among them to make it an admin)."""
+        data = channel_chat(chat_id, title or f"Channel {chat_id}", username)
+        self._chats[chat_id] = data
+        if discussion_group is not None:
+            self._linked[discussion_group] = chat_id
+            self._linked[chat_id] = discussion_group
+        return data
 
     def set_member(self, chat_id: int, member: dict[str, Any]) -> None:
         self._members[(chat_id, member["user"]["id"])] = member
+
+    def keep(self, chat_id: int, message_id: int, text: str) -> None:
+        """A message someone else posted (a channel post) that the bot may edit or delete."""
+        self.messages[(chat_id, message_id)] = _Stored(chat_id, message_id, text)
 
     def register_file(self, file_id: str, content: bytes, file_path: str) -> None:
         self._files[file_id] = (file_path, content)
@@ -453,6 +478,8 @@ class FakeBotAPI:
         return {**self.bot_user, "can_join_groups": True, "supports_inline_queries": False}
 
     def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self._chats:
+            return dict(self._chats[chat_id])
         if chat_id < 0:
             return {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
         return {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
@@ -566,14 +593,34 @@ class FakeBotAPI:
         }
 
     def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
-        ref = str(params["chat_id"])
-        for chat in self._chats.values():
-            if ref in (str(chat["id"]), f"@{chat.get('username')}"):
-                return {"type": "supergroup", **FULL_INFO, **chat}
-        if ref.lstrip("-").isdecimal() and int(ref) in self._admins:
-            chat_id = int(ref)
-            return {**self._chat(chat_id), **FULL_INFO}
-        raise ApiError(400, "Bad Request: chat not found")
+        raw = str(params["chat_id"])
+        if raw.startswith("@"):
+            name = raw[1:].casefold()
+            found = [
+                c for c in self._chats.values() if (c.get("username") or "").casefold() == name
+            ]
+            if not found:
+                raise ApiError(400, "Bad Request: chat not found")
+            chat_id = int(found[0]["id"])
+        else:
+            chat_id = int(raw)
+            if chat_id < 0 and chat_id not in self._chats and chat_id not in self._admins:
+                raise ApiError(400, "Bad Request: chat not found")
+        info: dict[str, Any] = {
+            **self._chat(chat_id),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+        if chat_id in self._linked:
+            info["linked_chat_id"] = self._linked[chat_id]
+        return info
 
     def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = int(params["chat_id"])
