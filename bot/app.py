@@ -72,6 +72,7 @@ class Application:
                 players=parts.players,
                 forget_chat_settings=parts.chat_settings.forget,
                 telegram_webhook=webhook,
+                cookie_files=parts.resolver.cookies.report,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=parts.store,

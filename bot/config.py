@@ -181,6 +181,8 @@ class SourcesConfig(_Section):
     # download that would not fit beside the queued ones is refused
     cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
     ytdlp_enabled: bool = True
+    # a Netscape cookies file, or a folder of them, for yt-dlp (YouTube's "not a bot" check)
+    ytdlp_cookies: str = ""
     # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
     max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
     # ... and in one chat; a request beyond it is answered "busy" at once

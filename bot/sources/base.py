@@ -29,6 +29,7 @@ ERROR_CODES = frozenset(
         ErrorCode.BAD_FILE,
         ErrorCode.BUSY,
         ErrorCode.CACHE_FULL,
+        ErrorCode.BOT_CHECK,
     }
 )
 

@@ -21,6 +21,7 @@ from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
+from bot.sources.cookies import CookieJars, cookie_state_file
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
@@ -68,6 +69,7 @@ class SourceResolver:
         self._max_seconds = max_track_seconds
         self._telegram = telegram
         self.library = Library(sources.library_dir)
+        self.cookies = CookieJars(sources.ytdlp_cookies, state_file=cookie_state_file(sources))
         self.gate = ResolveGate(
             total=sources.max_concurrent_resolves,
             per_chat=sources.max_resolves_per_chat,
@@ -188,7 +190,9 @@ class SourceResolver:
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
         await report(progress, "search", None)
-        info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
+        info = await ytdlp.lookup(
+            target, timeout=2 * self._cfg.probe_timeout_seconds, cookies=self.cookies
+        )
         track = ytdlp.info_to_track(
             info,
             query=query,
