@@ -194,6 +194,8 @@ class SourcesConfig(_Section):
 class PlayerConfig(_Section):
     max_track_seconds: int = Field(default=3 * 3600, ge=1)
     queue_limit: int = Field(default=100, ge=1, le=10_000)
+    # the most tracks one album / playlist link queues
+    playlist_limit: int = Field(default=50, ge=1, le=1000)
     auto_end_seconds: int = Field(default=300, ge=0)
     auto_end_warning_seconds: int = Field(default=60, ge=0)
     participants_check_seconds: int = Field(default=30, ge=1)

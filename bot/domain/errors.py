@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"  # too many requests of this chat (or of all chats) are being fetched
     CACHE_FULL = "cache_full"  # the download folder is full of files still queued
     BOT_CHECK = "bot_check"  # YouTube: "Sign in to confirm you're not a bot" (needs cookies)
+    LINK_UNREADABLE = "link_unreadable"  # a streaming service's page: params: service
     # the queue store
     QUEUE_ERROR = "queue_error"  # any other store failure
     QUEUE_FULL = "queue_full"  # params: limit

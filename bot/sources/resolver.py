@@ -18,13 +18,14 @@ from aiogram import Bot
 from bot.config import Settings, SourcesConfig
 from bot.domain.models import SourceKind, Track
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
-from bot.sources import http, ytdlp
+from bot.sources import http, streaming, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
 from bot.sources.cookies import CookieJars, cookie_state_file
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
+from bot.sources.page_meta import Listing, Wanted
 from bot.sources.probe import probe
 from bot.sources.progress import report
 from bot.sources.telegram_files import TelegramFiles
@@ -152,6 +153,49 @@ class SourceResolver:
             else:
                 return await self._library_track(entry, request)
         return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
+
+    # -- streaming-service links -----------------------------------------------------------
+
+    def streaming_link(self, request: SourceRequest) -> streaming.ServiceLink | None:
+        """The Spotify / Apple Music / Deezer / Yandex Music / Tidal link of the request."""
+        query = request.query.strip()
+        if request.media is not None or not looks_like_url(query):
+            return None
+        return streaming.recognise(query)
+
+    async def read_link(
+        self, link: streaming.ServiceLink, request: SourceRequest, progress: Progress | None
+    ) -> Listing:
+        """What the link's page names (one fetch, in one of the chat's fetch slots)."""
+        started = time.monotonic()
+        try:
+            async with self.gate.slot(request.chat_id):
+                await report(progress, "search", None)
+                return await streaming.read(
+                    link,
+                    allow_private=self._cfg.allow_private_networks,
+                    timeout=self._cfg.probe_timeout_seconds,
+                )
+        except SourceError as exc:
+            SOURCE_FAILURES.labels(kind="streaming", reason=exc.code).inc()
+            raise
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind="streaming").observe(time.monotonic() - started)
+
+    async def match(
+        self, wanted: Wanted, request: SourceRequest, progress: Progress | None = None
+    ) -> Track:
+        """The first search result for one track a link named (the existing search path)."""
+        words = wanted.query()
+        return await self.resolve(
+            SourceRequest(
+                query=words,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                chat_id=request.chat_id,
+            ),
+            progress,
+        )
 
     # -- routes ----------------------------------------------------------------------------
 

@@ -50,6 +50,9 @@ def _messages() -> dict[ErrorCode, str]:
             "YouTube asks this server to prove it is not a bot, so YouTube cannot be played "
             "right now; the bot's owner can fix it with YouTube cookies."
         ),
+        ErrorCode.LINK_UNREADABLE: _(
+            "Could not read this {service} link: its page does not show what it plays."
+        ),
         ErrorCode.QUEUE_ERROR: _("The queue could not be changed; try again."),
         ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
         ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),

@@ -17,6 +17,7 @@ from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
 from bot.telegram.formatting import duration, parse_position, short_title
+from bot.telegram.link_play import play_link
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
@@ -81,7 +82,11 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
         chat_id=chat_id,
     )
     progress = ProgressMessage(message)
+    link = services.resolver.streaming_link(request)
     try:
+        if link is not None:
+            await play_link(message, services, request, link, progress)
+            return
         track = await services.resolver.resolve(request, progress)
         outcome = await services.players.play(chat_id, track)
     except Exception as exc:
