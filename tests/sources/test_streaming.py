@@ -4,8 +4,7 @@ search through real yt-dlp."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -245,15 +244,6 @@ def test_iso_durations() -> None:
 # -- fetched from loopback, searched through real yt-dlp --------------------------------------
 
 
-@pytest.fixture
-async def services(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServicePages]:
-    pages = ServicePages(tone)
-    await pages.start()
-    pages.install(monkeypatch)
-    yield pages
-    await pages.close()
-
-
 @pytest.mark.parametrize(
     ("url", "kind", "title", "count"),
     [
@@ -274,7 +264,7 @@ async def services(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
 )
 async def test_each_service_read_from_loopback(
     make_sources: Callable[..., SourcesConfig],
-    services: ServicePages,
+    service_pages: ServicePages,
     url: str,
     kind: str,
     title: str,
@@ -285,7 +275,7 @@ async def test_each_service_read_from_loopback(
     assert link is not None
     listing = await res.read_link(link, SourceRequest(query=url, chat_id=-1), None)
     assert (listing.kind, listing.title, len(listing.entries)) == (kind, title, count)
-    assert len(services.fetched) == 1
+    assert len(service_pages.fetched) == 1
 
 
 @pytest.mark.parametrize(
@@ -296,7 +286,7 @@ async def test_each_service_read_from_loopback(
     ],
 )
 async def test_a_page_that_changed_is_one_clear_refusal(
-    make_sources: Callable[..., SourcesConfig], services: ServicePages, url: str, service: str
+    make_sources: Callable[..., SourcesConfig], service_pages: ServicePages, url: str, service: str
 ) -> None:
     res = SourceResolver(make_sources(), max_track_seconds=3600)
     link = res.streaming_link(SourceRequest(query=url))
@@ -311,7 +301,7 @@ async def test_a_page_that_changed_is_one_clear_refusal(
 
 
 async def test_pages_go_through_the_guard(
-    make_sources: Callable[..., SourcesConfig], services: ServicePages
+    make_sources: Callable[..., SourcesConfig], service_pages: ServicePages
 ) -> None:
     """The page is fetched like any URL: a service "answering" from loopback is refused
     unless private networks are allowed, and nothing reaches the server."""
@@ -321,11 +311,11 @@ async def test_pages_go_through_the_guard(
     with pytest.raises(SourceError) as err:
         await res.read_link(link, SourceRequest(query=SPOTIFY_TRACK), None)
     assert err.value.code == "private_network"
-    assert services.fetched == []
+    assert service_pages.fetched == []
 
 
 async def test_a_missing_page_is_unreachable(
-    make_sources: Callable[..., SourcesConfig], services: ServicePages
+    make_sources: Callable[..., SourcesConfig], service_pages: ServicePages
 ) -> None:
     res = SourceResolver(make_sources(), max_track_seconds=3600)
     url = "https://open.spotify.com/track/1111111111111111111111"
@@ -337,14 +327,14 @@ async def test_a_missing_page_is_unreachable(
 
 
 async def test_a_named_track_is_searched_through_ytdlp(
-    make_sources: Callable[..., SourcesConfig], services: ServicePages
+    make_sources: Callable[..., SourcesConfig], service_pages: ServicePages
 ) -> None:
     res = SourceResolver(make_sources(ytdlp_enabled=True), max_track_seconds=3600)
     track = await res.match(w("Bohemian Rhapsody", "Queen"), SourceRequest(query="x", chat_id=-1))
-    assert services.searches == ["Queen Bohemian Rhapsody"]
+    assert service_pages.searches == ["Queen Bohemian Rhapsody"]
     # the generic extractor numbers a page's media elements: "... (1)"
     assert track.title.startswith("Queen Bohemian Rhapsody (Official Audio)")
-    assert track.media == f"{services.base}/tone.mp3"
+    assert track.media == f"{service_pages.base}/tone.mp3"
     with pytest.raises(SourceError) as err:
         await res.match(w("Missing Song"), SourceRequest(query="x"))
     assert err.value.code == "unsupported"

@@ -15,15 +15,6 @@ from tests.telegram.conftest import ADMIN, GROUP, script_group
 
 
 @pytest.fixture
-async def pages(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServicePages]:
-    server = ServicePages(tone)
-    await server.start()
-    server.install(monkeypatch)
-    yield server
-    await server.close()
-
-
-@pytest.fixture
 async def rig(
     fake_api: FakeBotAPI, tmp_path: Path, redis_url: str, locales_dir: Path
 ) -> AsyncIterator[BotRig]:
@@ -39,7 +30,9 @@ async def rig(
         yield rig
 
 
-async def test_a_track_link_says_which_match_was_chosen(rig: BotRig, pages: ServicePages) -> None:
+async def test_a_track_link_says_which_match_was_chosen(
+    rig: BotRig, service_pages: ServicePages
+) -> None:
     call = await rig.say(
         GROUP,
         ADMIN,
@@ -52,10 +45,10 @@ async def test_a_track_link_says_which_match_was_chosen(rig: BotRig, pages: Serv
     assert second.startswith(
         "🔎 Spotify: Queen — Bohemian Rhapsody; chosen match: Queen Bohemian Rhapsody"
     )
-    assert pages.searches == ["Queen Bohemian Rhapsody"]
+    assert service_pages.searches == ["Queen Bohemian Rhapsody"]
 
 
-async def test_an_album_queues_up_to_the_limit(rig: BotRig, pages: ServicePages) -> None:
+async def test_an_album_queues_up_to_the_limit(rig: BotRig, service_pages: ServicePages) -> None:
     """player.playlist_limit is 2 here: the third track is not even searched."""
     call = await rig.say(
         GROUP,
@@ -68,7 +61,7 @@ async def test_an_album_queues_up_to_the_limit(rig: BotRig, pages: ServicePages)
         "🕒 Queued 2 of 3 tracks from Spotify “Daft Punk — Random Access Memories”.\n"
         "Only the first 2 are taken."
     )
-    assert len(pages.searches) == 2
+    assert len(service_pages.searches) == 2
     snapshot = await rig.players.snapshot(GROUP)
     titles = [snapshot.now.track.title if snapshot.now else ""] + [
         t.title for t in snapshot.pending
@@ -79,7 +72,7 @@ async def test_an_album_queues_up_to_the_limit(rig: BotRig, pages: ServicePages)
     ]
 
 
-async def test_a_playlist_skips_what_is_not_found(rig: BotRig, pages: ServicePages) -> None:
+async def test_a_playlist_skips_what_is_not_found(rig: BotRig, service_pages: ServicePages) -> None:
     call = await rig.say(
         GROUP,
         ADMIN,
@@ -90,11 +83,14 @@ async def test_a_playlist_skips_what_is_not_found(rig: BotRig, pages: ServicePag
     assert call.text == (
         "🕒 Queued 1 of 2 tracks from Deezer “Top France”.\n1 were not found and were skipped."
     )
-    assert pages.searches == ["Orelsan Tout va bien", "Orelsan Stromae Missing Remix (Live)"]
+    assert service_pages.searches == [
+        "Orelsan Tout va bien",
+        "Orelsan Stromae Missing Remix (Live)",
+    ]
 
 
 async def test_a_page_that_changed_shape_is_a_clear_answer(
-    rig: BotRig, pages: ServicePages
+    rig: BotRig, service_pages: ServicePages
 ) -> None:
     await rig.say(
         GROUP,
