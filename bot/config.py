@@ -120,6 +120,9 @@ class AssistantEntry(AssistantConfig):
     """One account of the pool (``[[assistants]]``); the name shows in the panel and events."""
 
     name: str
+    # engine "local": a folder standing in for what this virtual account sees in Telegram,
+    # <messages_dir>/<chat>/<message id>.<ext> (files over 20 MB, t.me links)
+    messages_dir: str = ""
 
     @field_validator("name")
     @classmethod
@@ -378,6 +381,16 @@ def _engine_has_its_accounts(s: Settings) -> Iterable[str]:
             )
 
 
+def _messages_dir_is_virtual(s: Settings) -> Iterable[str]:
+    if s.engine.kind != "local":
+        for entry in s.assistants:
+            if entry.messages_dir:
+                yield (
+                    f"assistants[{entry.name}].messages_dir: only for engine.kind = "
+                    '"local" (a real account reads Telegram itself)'
+                )
+
+
 def _webhook_is_reachable(s: Settings) -> Iterable[str]:
     t = s.telegram
     if t.mode != "webhook":
@@ -420,6 +433,7 @@ CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
     _cache_holds_a_download,
     _assistants_are_one_pool,
     _webhook_is_reachable,
+    _messages_dir_is_virtual,
     _cluster_is_supported,
     # last: on a first run it is the expected gap, the others are mistakes worth reading first
     _engine_has_its_accounts,

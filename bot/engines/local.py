@@ -39,7 +39,9 @@ from bot.engines.base import (
     TrackFailed,
 )
 from bot.engines.dispatch import EventDispatcher
+from bot.engines.folder_messages import FolderMessages
 from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
+from bot.sources.tg_messages import MessageReader
 
 #: s16le, 2 channels, 48 kHz
 BYTES_PER_SECOND = 48_000 * 2 * 2
@@ -132,6 +134,7 @@ class LocalEngine:
         ffmpeg: str = "ffmpeg",
         account: str = "local",
         user_id: int | None = None,
+        messages_dir: str = "",
     ) -> None:
         self._default_listeners = default_listeners
         self._ffmpeg = ffmpeg
@@ -139,6 +142,8 @@ class LocalEngine:
         self.account = account
         self.user_id = user_id
         self.faults = VirtualFaults()
+        #: what this virtual account "sees" in Telegram (``[[assistants]] messages_dir``)
+        self.messages = FolderMessages(messages_dir, name=account) if messages_dir else None
         self.left: list[int] = []
         self._events = EventDispatcher(f"local-engine-{account}")
         self._sessions: dict[int, _Session] = {}
@@ -280,6 +285,9 @@ class LocalEngine:
         if chat_id not in self._sessions:
             return None
         return self._listeners.get(chat_id, self._default_listeners)
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        return [] if self.messages is None else [self.messages]
 
     def active_chats(self) -> list[int]:
         return list(self._sessions)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.domain.errors import ErrorCode, SattvaError
 from bot.domain.models import Track
+from bot.sources.tg_messages import MessageRef
 
 if TYPE_CHECKING:
     from bot.sources.page_meta import Listing, Wanted
@@ -35,6 +36,8 @@ ERROR_CODES = frozenset(
         ErrorCode.CACHE_FULL,
         ErrorCode.BOT_CHECK,
         ErrorCode.LINK_UNREADABLE,
+        ErrorCode.NO_READER,
+        ErrorCode.NOT_VISIBLE,
     }
 )
 
@@ -59,6 +62,8 @@ class TelegramMedia:
     title: str | None = None
     performer: str | None = None
     duration: int | None = None
+    #: the message it is attached to: an assistant reads it when the Bot API cannot (> 20 MB)
+    message: MessageRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from bot.sources.limits import ResolveGate
 from bot.sources.page_meta import Listing, Wanted
 from bot.sources.probe import probe
 from bot.sources.progress import report
-from bot.sources.telegram_files import TelegramFiles
+from bot.sources.telegram_files import Readers, TelegramFiles
+from bot.sources.tg_messages import parse_message_link
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
@@ -79,9 +80,14 @@ class SourceResolver:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, bot: Bot | None, cache: DownloadCache | None = None
+        cls,
+        settings: Settings,
+        bot: Bot | None,
+        cache: DownloadCache | None = None,
+        readers: Readers | None = None,
     ) -> SourceResolver:
-        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``."""
+        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``.
+        ``readers``: the assistant accounts that read files over 20 MB and t.me links."""
         files = None
         if bot is not None and cache is not None:
             files = TelegramFiles(
@@ -90,6 +96,7 @@ class SourceResolver:
                 max_download_mb=settings.sources.max_download_mb,
                 probe_timeout=settings.sources.probe_timeout_seconds,
                 max_track_seconds=settings.player.max_track_seconds,
+                readers=readers,
             )
         return cls(
             settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
@@ -106,6 +113,8 @@ class SourceResolver:
             return "empty"
         if query.lower().startswith(LIBRARY_PREFIX):
             return "library"
+        if parse_message_link(query) is not None:
+            return "telegram_link"
         if looks_like_url(query):
             return "url"
         return "search"
@@ -132,6 +141,18 @@ class SourceResolver:
                 raise SourceError("unavailable", "Telegram files are not available here")
             return await self._telegram.resolve(
                 request.media,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                progress=progress,
+            )
+        if kind == "telegram_link":
+            ref = parse_message_link(query)
+            assert ref is not None
+            if self._telegram is None:
+                raise SourceError("no_reader", "Telegram files are not available here")
+            return await self._telegram.resolve_message(
+                ref,
+                chat_id=request.chat_id,
                 requested_by=request.requested_by,
                 requested_by_name=request.requested_by_name,
                 progress=progress,

@@ -238,6 +238,9 @@ class FakeBotAPI:
     def set_member(self, chat_id: int, member: dict[str, Any]) -> None:
         self._members[(chat_id, member["user"]["id"])] = member
 
+    #: getFile refuses bigger files, as the public Bot API does above 20 MB (tests lower it)
+    max_file_bytes = 20 * 1024 * 1024
+
     def register_file(self, file_id: str, content: bytes, file_path: str) -> None:
         self._files[file_id] = (file_path, content)
 
@@ -568,6 +571,8 @@ class FakeBotAPI:
         if file_id not in self._files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self._files[file_id]
+        if len(content) > self.max_file_bytes:
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",

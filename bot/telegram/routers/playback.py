@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -13,6 +14,7 @@ from bot.domain.models import LoopMode
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
+from bot.sources.tg_messages import MessageRef
 from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
@@ -27,6 +29,14 @@ from bot.telegram.services import BotServices
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
     """The playable attachment of a replied-to message, as the resolver wants it."""
+    media = _attachment(message)
+    if media is None or message is None:
+        return None
+    # where an assistant account finds it when the Bot API will not serve it (> 20 MB)
+    return replace(media, message=MessageRef(message.chat.id, message.message_id))
+
+
+def _attachment(message: Message | None) -> TelegramMedia | None:
     if message is None:
         return None
     if message.audio is not None:
