@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yt_dlp
 
+from tests.sources.test_cookies import youtube_bot_check
 from tests.support.bot_rig import BotRig
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.service_pages import ServicePages
@@ -107,3 +109,23 @@ async def test_a_page_that_changed_shape_is_a_clear_answer(
         timeout=20,
     )
     assert (await rig.players.snapshot(GROUP)).now is None
+
+
+async def test_youtubes_bot_check_gets_its_own_answer(
+    rig: BotRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error yt-dlp raises for YouTube's bot check (as yt-dlp words it) reaches the
+    chat as its own sentence, not as "unavailable"."""
+
+    def extract_info(self: object, url: str, download: bool = True, **kw: object) -> object:
+        raise yt_dlp.utils.DownloadError(youtube_bot_check())
+
+    monkeypatch.setattr(yt_dlp.YoutubeDL, "extract_info", extract_info)
+    await rig.say(
+        GROUP,
+        ADMIN,
+        "/play never gonna give you up",
+        "YouTube asks this server to prove it is not a bot, so YouTube cannot be played right "
+        "now; the bot's owner can fix it with YouTube cookies.",
+        timeout=20,
+    )
