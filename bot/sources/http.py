@@ -9,6 +9,7 @@ this code.  The final URL is then handed to ffprobe (and later to the engine's f
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -117,9 +118,17 @@ async def _request_once(
         )
 
 
-async def follow(url: str, *, allow_private: bool, timeout: float, read: int = 0) -> FinalUrl:
+async def follow(
+    url: str,
+    *,
+    allow_private: bool,
+    timeout: float,
+    read: int = 0,
+    stop: Callable[[str], bool] | None = None,
+) -> FinalUrl:
     """Follows up to MAX_REDIRECTS redirects, guarding each hop; raises SourceError.
-    ``read``: also read the final body, up to that many bytes (more: "too_big")."""
+    ``read``: also read the final body, up to that many bytes (more: "too_big").
+    ``stop``: a redirect target it accepts is returned as the final URL, unfetched."""
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         checked = await check_url(current, allow_private=allow_private)
@@ -136,6 +145,8 @@ async def follow(url: str, *, allow_private: bool, timeout: float, read: int = 0
             if not location:
                 raise SourceError("unreachable", "redirect without a Location")
             current = urljoin(current, location)
+            if stop is not None and stop(current):
+                return FinalUrl(current, status, "", None)
             continue
         if status >= 400:
             raise SourceError("unreachable", f"HTTP {status}")

@@ -67,6 +67,16 @@ _YANDEX = re.compile(
 )
 _TIDAL = re.compile(r"^/(?:browse/)?(track|album|playlist)/([A-Za-z0-9\-]+)/?$")
 _YANDEX_HOSTS = re.compile(r"^music\.yandex\.(ru|com|by|kz|uz)$")
+#: share links that redirect to a service's page: followed (guarded) until they name one
+SHORT_HOSTS = {
+    "spotify.link": "Spotify",
+    "deezer.page.link": "Deezer",
+    "link.deezer.com": "Deezer",
+}
+
+
+def _short_link(html: str) -> Listing:
+    raise Unreadable("a share link that led to no service page")
 
 
 def recognise(url: str) -> ServiceLink | None:
@@ -79,6 +89,8 @@ def recognise(url: str) -> ServiceLink | None:
         return None
     host = (parts.hostname or "").lower().removeprefix("www.")
     path = parts.path
+    if host in SHORT_HOSTS and path.strip("/"):
+        return ServiceLink(SHORT_HOSTS[host], "link", url, _short_link)
     if host == "open.spotify.com" and (m := _SPOTIFY.match(path)):
         kind, ident = m.groups()
         page = f"https://open.spotify.com/embed/{kind}/{ident}"
@@ -106,6 +118,13 @@ def recognise(url: str) -> ServiceLink | None:
     return None
 
 
+def _leaves_the_share_link(url: str) -> bool:
+    """A redirect of a share link is followed only to another share link: a service page
+    is read by its own reader, and anything else is not fetched at all."""
+    found = recognise(url)
+    return found is None or found.kind != "link"
+
+
 def _fetched_url(page: str) -> str:
     for prefix, replacement in ORIGIN_OVERRIDES.items():
         if page.startswith(prefix):
@@ -115,6 +134,17 @@ def _fetched_url(page: str) -> str:
 
 async def read(link: ServiceLink, *, allow_private: bool, timeout: float) -> Listing:
     """The link's page, fetched and read; SourceError when it cannot be."""
+    if link.kind == "link":  # a share link: where it redirects is the real link
+        hop = await http.follow(
+            _fetched_url(link.page),
+            allow_private=allow_private,
+            timeout=timeout,
+            stop=_leaves_the_share_link,
+        )
+        target = recognise(hop.url)
+        if target is None or target.kind == "link":
+            raise SourceError("link_unreadable", "no service page", service=link.service)
+        link = target
     final = await http.follow(
         _fetched_url(link.page),
         allow_private=allow_private,

@@ -252,7 +252,8 @@ async def test_real_lookups_send_the_chosen_files_cookies(
     files = [cookie_file(jar / f"{n}.txt", f"account-{n}", domain=host) for n in ("one", "two")]
     before = [f.read_bytes() for f in files]
     res = SourceResolver(
-        make_sources(ytdlp_enabled=True, ytdlp_cookies=str(jar)), max_track_seconds=3600
+        make_sources(ytdlp_enabled=True, ytdlp_cookies=str(jar), probe_timeout_seconds=30),
+        max_track_seconds=3600,
     )
     for _ in range(3):
         media_server.cookies.clear()

@@ -278,6 +278,32 @@ async def test_each_service_read_from_loopback(
     assert len(service_pages.fetched) == 1
 
 
+async def test_share_links_are_followed_to_the_service_page(
+    make_sources: Callable[..., SourcesConfig], service_pages: ServicePages
+) -> None:
+    """spotify.link redirects to an open.spotify.com link: that link's page is read (the
+    redirect target itself is never fetched, only recognised); a share link leading
+    elsewhere is unreadable."""
+    res = SourceResolver(make_sources(), max_track_seconds=3600)
+    url = "https://spotify.link/AbCdEf"
+    link = res.streaming_link(SourceRequest(query=url))
+    assert link is not None
+    assert (link.service, link.kind) == ("Spotify", "link")
+    listing = await res.read_link(link, SourceRequest(query=url), None)
+    assert listing.title == "Queen — Bohemian Rhapsody"
+    assert service_pages.fetched == [
+        "/spotify-link/AbCdEf",
+        "/spotify/embed/track/4u7EnebtmKWzUH433cf5Qv",
+    ]
+    elsewhere = res.streaming_link(SourceRequest(query="https://link.deezer.com/s/xyz"))
+    assert elsewhere is not None
+    with pytest.raises(SourceError) as err:
+        await res.read_link(elsewhere, SourceRequest(query="x"), None)
+    assert err.value.code == "link_unreadable"
+    assert err.value.params == {"service": "Deezer"}
+    assert service_pages.fetched[-1] == "/deezer-link/s/xyz"  # example.com never asked
+
+
 @pytest.mark.parametrize(
     ("url", "service"),
     [
@@ -329,7 +355,10 @@ async def test_a_missing_page_is_unreachable(
 async def test_a_named_track_is_searched_through_ytdlp(
     make_sources: Callable[..., SourcesConfig], service_pages: ServicePages
 ) -> None:
-    res = SourceResolver(make_sources(ytdlp_enabled=True), max_track_seconds=3600)
+    # a loaded machine: yt-dlp's first import and lookup can take more than 10 s
+    res = SourceResolver(
+        make_sources(ytdlp_enabled=True, probe_timeout_seconds=30), max_track_seconds=3600
+    )
     track = await res.match(w("Bohemian Rhapsody", "Queen"), SourceRequest(query="x", chat_id=-1))
     assert service_pages.searches == ["Queen Bohemian Rhapsody"]
     # the generic extractor numbers a page's media elements: "... (1)"

@@ -46,6 +46,13 @@ ORIGINS = {
     "https://www.deezer.com": "/deezer",
     "https://music.yandex.ru": "/yandex",
     "https://tidal.com": "/tidal",
+    "https://spotify.link": "/spotify-link",
+    "https://link.deezer.com": "/deezer-link",
+}
+#: share links: where each redirects (a service page, or somewhere else)
+REDIRECTS = {
+    "/spotify-link/AbCdEf": "https://open.spotify.com/track/4u7EnebtmKWzUH433cf5Qv?si=1",
+    "/deezer-link/s/xyz": "https://www.example.com/not-music",
 }
 
 
@@ -86,6 +93,8 @@ class ServicePages:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         self.fetched.append(request.path)
+        if request.path in REDIRECTS:
+            raise web.HTTPFound(REDIRECTS[request.path])
         name = ROUTES.get(request.path)
         if name is None:
             raise web.HTTPNotFound()
