@@ -9,7 +9,6 @@ message edited as it goes.  Tracks not found are skipped and counted.
 
 from __future__ import annotations
 
-from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.sources.base import SourceError, SourceRequest
@@ -35,18 +34,30 @@ def _started_or_queued(started: bool, position: int, title: str, length: float |
 
 
 async def play_link(
-    message: Message,
+    chat_id: int,
     services: BotServices,
     request: SourceRequest,
     link: ServiceLink,
-    progress: ProgressMessage,
+    progress: ProgressMessage | None,
 ) -> None:
-    """Raises SattvaError for the chat's error sentence (the caller phrases it)."""
+    """``chat_id``: whose queue (a group's linked channel, with /channelplay);
+    ``progress``: None for a channel post (no chatter in a channel).  Raises SattvaError
+    for the chat's error sentence (the caller phrases it)."""
     listing = await services.resolver.read_link(link, request, progress)
     if listing.kind == "track":
-        await _one(message.chat.id, services, request, link, listing, progress)
+        await _one(chat_id, services, request, link, listing, progress)
     else:
-        await _many(message.chat.id, services, request, link, listing, progress)
+        await _many(chat_id, services, request, link, listing, progress)
+
+
+async def _note(progress: ProgressMessage | None, text: str) -> None:
+    if progress is not None:
+        await progress.note(text)
+
+
+async def _finish(progress: ProgressMessage | None, text: str) -> None:
+    if progress is not None:
+        await progress.finish(text)
 
 
 async def _one(
@@ -55,7 +66,7 @@ async def _one(
     request: SourceRequest,
     link: ServiceLink,
     listing: Listing,
-    progress: ProgressMessage,
+    progress: ProgressMessage | None,
 ) -> None:
     wanted = listing.entries[0]
     track = await services.resolver.match(wanted, request, progress)
@@ -66,7 +77,7 @@ async def _one(
     chosen = _("🔎 {service}: {wanted}; chosen match: {match}").format(
         service=link.service, wanted=short_title(wanted.label()), match=short_title(track.title)
     )
-    await progress.finish(f"{first}\n{chosen}")
+    await _finish(progress, f"{first}\n{chosen}")
 
 
 async def _many(
@@ -75,7 +86,7 @@ async def _many(
     request: SourceRequest,
     link: ServiceLink,
     listing: Listing,
-    progress: ProgressMessage,
+    progress: ProgressMessage | None,
 ) -> None:
     limit = services.settings.player.playlist_limit
     wanted = listing.entries[:limit]
@@ -84,7 +95,8 @@ async def _many(
     full = False
     stopped: SourceError | None = None
     for index, entry in enumerate(wanted):
-        await progress.note(
+        await _note(
+            progress,
             _("⏳ {service} “{title}”: {done} of {total} tracks queued…").format(
                 service=link.service, title=title, done=queued, total=len(wanted)
             )
@@ -119,4 +131,4 @@ async def _many(
         lines.append(_("The queue is full; the rest was not queued."))
     if stopped is not None:
         lines.append(describe(stopped) or "")
-    await progress.finish("\n".join(lines))
+    await _finish(progress, "\n".join(lines))
