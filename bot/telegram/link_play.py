@@ -99,7 +99,7 @@ async def _many(
             progress,
             _("⏳ {service} “{title}”: {done} of {total} tracks queued…").format(
                 service=link.service, title=title, done=queued, total=len(wanted)
-            )
+            ),
         )
         if await services.players.room(chat_id) <= 0:
             full = True
