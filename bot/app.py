@@ -73,6 +73,7 @@ class Application:
                 forget_chat_settings=parts.chat_settings.forget,
                 forget_channels=parts.channels.forget,
                 telegram_webhook=webhook,
+                cookie_files=parts.resolver.cookies.report,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=parts.store,

@@ -151,6 +151,14 @@ async def check_assistants(settings: Settings) -> list[CheckResult]:
     return results
 
 
+async def check_cookies(settings: Settings) -> CheckResult:
+    """The files of ``sources.ytdlp_cookies`` and those the running bot set aside."""
+    from bot.sources.cookies import cookie_state_file, cookie_verdict
+
+    ok, detail = cookie_verdict(settings.sources.ytdlp_cookies, cookie_state_file(settings.sources))
+    return CheckResult("yt-dlp cookies", ok, detail)
+
+
 Check = Callable[[Settings], Awaitable[CheckResult | list[CheckResult]]]
 
 CHECKS: tuple[Check, ...] = (
@@ -159,6 +167,7 @@ CHECKS: tuple[Check, ...] = (
     check_redis,
     check_telegram,
     check_assistants,
+    check_cookies,
 )
 
 

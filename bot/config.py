@@ -120,6 +120,9 @@ class AssistantEntry(AssistantConfig):
     """One account of the pool (``[[assistants]]``); the name shows in the panel and events."""
 
     name: str
+    # engine "local": a folder standing in for what this virtual account sees in Telegram,
+    # <messages_dir>/<chat>/<message id>.<ext> (files over 20 MB, t.me links)
+    messages_dir: str = ""
 
     @field_validator("name")
     @classmethod
@@ -184,6 +187,8 @@ class SourcesConfig(_Section):
     # download that would not fit beside the queued ones is refused
     cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
     ytdlp_enabled: bool = True
+    # a Netscape cookies file, or a folder of them, for yt-dlp (YouTube's "not a bot" check)
+    ytdlp_cookies: str = ""
     # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
     max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
     # ... and in one chat; a request beyond it is answered "busy" at once
@@ -195,6 +200,8 @@ class SourcesConfig(_Section):
 class PlayerConfig(_Section):
     max_track_seconds: int = Field(default=3 * 3600, ge=1)
     queue_limit: int = Field(default=100, ge=1, le=10_000)
+    # the most tracks one album / playlist link queues
+    playlist_limit: int = Field(default=50, ge=1, le=1000)
     auto_end_seconds: int = Field(default=300, ge=0)
     auto_end_warning_seconds: int = Field(default=60, ge=0)
     participants_check_seconds: int = Field(default=30, ge=1)
@@ -383,6 +390,16 @@ def _engine_has_its_accounts(s: Settings) -> Iterable[str]:
             )
 
 
+def _messages_dir_is_virtual(s: Settings) -> Iterable[str]:
+    if s.engine.kind != "local":
+        for entry in s.assistants:
+            if entry.messages_dir:
+                yield (
+                    f"assistants[{entry.name}].messages_dir: only for engine.kind = "
+                    '"local" (a real account reads Telegram itself)'
+                )
+
+
 def _webhook_is_reachable(s: Settings) -> Iterable[str]:
     t = s.telegram
     if t.mode != "webhook":
@@ -425,6 +442,7 @@ CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
     _cache_holds_a_download,
     _assistants_are_one_pool,
     _webhook_is_reachable,
+    _messages_dir_is_virtual,
     _cluster_is_supported,
     # last: on a first run it is the expected gap, the others are mistakes worth reading first
     _engine_has_its_accounts,

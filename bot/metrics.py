@@ -78,6 +78,18 @@ SOURCE_FAILURES = Counter(
     ["kind", "reason"],
     registry=REGISTRY,
 )
+YTDLP_BOT_CHECKS = Counter(
+    "sattva_ytdlp_bot_checks",
+    "YouTube answers 'confirm you are not a bot', by whether a cookies file was sent",
+    ["cookies"],  # none | file
+    registry=REGISTRY,
+)
+YTDLP_COOKIE_FILES = Gauge(
+    "sattva_ytdlp_cookie_files",
+    "Files of sources.ytdlp_cookies, by state",
+    ["state"],  # usable | set_aside
+    registry=REGISTRY,
+)
 TELEGRAM_CALLS = Counter(
     "sattva_telegram_api_calls", "Bot API calls", ["method"], registry=REGISTRY
 )

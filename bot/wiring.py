@@ -40,6 +40,7 @@ from bot.players import make_players
 from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
+from bot.sources.tg_messages import ReadsMessages
 from bot.storage.assignments import AssignmentRepo
 from bot.storage.channels import ChannelRepo
 from bot.storage.database import create_engine, migrate, session_factory
@@ -159,7 +160,8 @@ async def build_core(
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
         await engine.start()
-        resolver = SourceResolver.from_settings(settings, bot, cache)
+        readers = engine.message_readers if isinstance(engine, ReadsMessages) else None
+        resolver = SourceResolver.from_settings(settings, bot, cache, readers)
         players = make_players(
             settings.player.policy(),
             store=store,

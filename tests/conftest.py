@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.audio import make_tone
 from tests.support.procs import RedisServer
+from tests.support.service_pages import ServicePages
 from tests.support.video import make_mp3_with_cover, make_video
 
 POSTGRES_URL = os.environ.get(
@@ -42,6 +43,17 @@ def redis_url(redis_server: RedisServer) -> str:
 def tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-second mp3 titled "Test Tone"."""
     return make_tone(tmp_path_factory.mktemp("audio") / "tone.mp3", title="Test Tone")
+
+
+@pytest.fixture
+async def service_pages(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServicePages]:
+    """Spotify, Apple Music, Deezer, Yandex Music and Tidal pages and a search page on
+    loopback, installed as the streaming readers' and yt-dlp's targets."""
+    pages = ServicePages(tone)
+    await pages.start()
+    pages.install(monkeypatch)
+    yield pages
+    await pages.close()
 
 
 @pytest.fixture(scope="session")

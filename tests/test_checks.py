@@ -56,7 +56,9 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         "ok   telegram",
         "ok   updates",
         "ok   assistant",
+        "ok   yt-dlp cookies",
     ]
+    assert lines[-1] == "ok   yt-dlp cookies: not configured: yt-dlp asks YouTube without cookies"
     assert lines[4] == "ok   telegram: @sattva_test_bot (id 123456)"
     assert lines[5] == "ok   updates: polling"
     assert lines[6] == "ok   assistant: not needed: engine.kind is local"

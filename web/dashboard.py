@@ -92,6 +92,7 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
                 "events": list(hub.recent.events),
                 "engine": services.settings.engine.kind,
                 "figures": await hub.figures(),
+                "ytdlp_cookies": services.cookie_files(),
                 "metrics_interval_seconds": services.settings.web.metrics_interval_seconds,
             },
             headers={"Cache-Control": "no-store"},

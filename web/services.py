@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,3 +39,5 @@ class WebServices:
     forget_channels: Callable[[], None] = lambda: None
     # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
     telegram_webhook: WebhookIntake | None = None
+    # the files of sources.ytdlp_cookies and which are set aside (CookieJars.report)
+    cookie_files: Callable[[], list[dict[str, Any]]] = lambda: []

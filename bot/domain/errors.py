@@ -29,6 +29,10 @@ class ErrorCode(StrEnum):
     BAD_FILE = "bad_file"  # Telegram described the file in a way that is unsafe to fetch
     BUSY = "busy"  # too many requests of this chat (or of all chats) are being fetched
     CACHE_FULL = "cache_full"  # the download folder is full of files still queued
+    BOT_CHECK = "bot_check"  # YouTube: "Sign in to confirm you're not a bot" (needs cookies)
+    LINK_UNREADABLE = "link_unreadable"  # a streaming service's page: params: service
+    NO_READER = "no_reader"  # a file over 20 MB / a t.me link, and no assistant account runs
+    NOT_VISIBLE = "not_visible"  # no assistant account can see that Telegram message
     # the queue store
     QUEUE_ERROR = "queue_error"  # any other store failure
     QUEUE_FULL = "queue_full"  # params: limit

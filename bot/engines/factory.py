@@ -28,6 +28,7 @@ def build_member(
             default_listeners=settings.engine.local_listeners,
             account=entry.name,
             user_id=VIRTUAL_USER_ID + index,
+            messages_dir=entry.messages_dir,
         )
     return PyTgCallsEngine(
         api_id=entry.api_id,

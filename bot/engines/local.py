@@ -51,9 +51,11 @@ from bot.engines.base import (
 )
 from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
 from bot.engines.dispatch import EventDispatcher
+from bot.engines.folder_messages import FolderMessages
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
 from bot.engines.picture import PicturePipe
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+from bot.sources.tg_messages import MessageReader
 
 __all__ = ["BYTES_PER_SECOND", "LocalEngine", "VirtualFaults"]
 
@@ -78,6 +80,7 @@ class LocalEngine:
         ffmpeg: str = "ffmpeg",
         account: str = "local",
         user_id: int | None = None,
+        messages_dir: str = "",
     ) -> None:
         self._default_listeners = default_listeners
         self._ffmpeg = ffmpeg
@@ -85,6 +88,8 @@ class LocalEngine:
         self.account = account
         self.user_id = user_id
         self.faults = VirtualFaults()
+        #: what this virtual account "sees" in Telegram (``[[assistants]] messages_dir``)
+        self.messages = FolderMessages(messages_dir, name=account) if messages_dir else None
         self.left: list[int] = []
         self._events = EventDispatcher(f"local-engine-{account}")
         self._sessions: dict[int, Session] = {}
@@ -242,6 +247,9 @@ class LocalEngine:
         if chat_id not in self._sessions:
             return None
         return self._listeners.get(chat_id, self._default_listeners)
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        return [] if self.messages is None else [self.messages]
 
     def active_chats(self) -> list[int]:
         return list(self._sessions)

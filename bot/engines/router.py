@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from bot.engines.base import EventHandler, PlayRequest, VoiceEngine
+from bot.sources.tg_messages import MessageReader, ReadsMessages
 
 #: the engine kind a chat asks for ("rtmp", or None for the process default)
 EngineChoice = Callable[[int], Awaitable[str | None]]
@@ -28,6 +29,15 @@ class EngineRouter:
 
     def engines(self) -> list[VoiceEngine]:
         return [self.default, *self.others.values()]
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        """The assistant accounts behind the routed engines (the RTMP engine has none)."""
+        return [
+            reader
+            for engine in self.engines()
+            if isinstance(engine, ReadsMessages)
+            for reader in engine.message_readers(chat_id)
+        ]
 
     def engine_of(self, chat_id: int) -> VoiceEngine:
         return self._held.get(chat_id, self.default)

@@ -35,6 +35,7 @@ from bot.engines.base import (
     TrackEnded,
 )
 from bot.engines.dispatch import EventDispatcher
+from bot.engines.tg_reader import KurigramMessages
 from bot.engines.tgcalls_events import (
     EARLY_END_SECONDS,
     NOT_A_MEMBER,
@@ -43,6 +44,7 @@ from bot.engines.tgcalls_events import (
     map_error,
 )
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, source_options
+from bot.sources.tg_messages import MessageReader
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ class PyTgCallsEngine:
         self._checks: set[asyncio.Task[None]] = set()
         #: how long an early end waits before the call state is asked (tests shorten it)
         self.verify_delay = EARLY_END_SECONDS
+        #: the account reading messages (files over 20 MB, t.me links) with the same client
+        self.messages = KurigramMessages(lambda: self._client, name=account)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -448,3 +452,6 @@ class PyTgCallsEngine:
 
     async def healthy(self) -> bool:
         return self._calls is not None and bool(getattr(self._client, "is_connected", False))
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        return [self.messages]

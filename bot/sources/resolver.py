@@ -19,15 +19,18 @@ from aiogram import Bot
 from bot.config import Settings, SourcesConfig
 from bot.domain.models import SourceKind, Track, new_track_id
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
-from bot.sources import http, ytdlp
+from bot.sources import http, streaming, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
+from bot.sources.cookies import CookieJars, cookie_state_file
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
+from bot.sources.page_meta import Listing, Wanted
 from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
-from bot.sources.telegram_files import TelegramFiles
+from bot.sources.telegram_files import Readers, TelegramFiles
+from bot.sources.tg_messages import parse_message_link
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
@@ -69,6 +72,7 @@ class SourceResolver:
         self._max_seconds = max_track_seconds
         self._telegram = telegram
         self.library = Library(sources.library_dir)
+        self.cookies = CookieJars(sources.ytdlp_cookies, state_file=cookie_state_file(sources))
         self.gate = ResolveGate(
             total=sources.max_concurrent_resolves,
             per_chat=sources.max_resolves_per_chat,
@@ -77,9 +81,14 @@ class SourceResolver:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, bot: Bot | None, cache: DownloadCache | None = None
+        cls,
+        settings: Settings,
+        bot: Bot | None,
+        cache: DownloadCache | None = None,
+        readers: Readers | None = None,
     ) -> SourceResolver:
-        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``."""
+        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``.
+        ``readers``: the assistant accounts that read files over 20 MB and t.me links."""
         files = None
         if bot is not None and cache is not None:
             files = TelegramFiles(
@@ -88,6 +97,7 @@ class SourceResolver:
                 max_download_mb=settings.sources.max_download_mb,
                 probe_timeout=settings.sources.probe_timeout_seconds,
                 max_track_seconds=settings.player.max_track_seconds,
+                readers=readers,
             )
         return cls(
             settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
@@ -104,6 +114,8 @@ class SourceResolver:
             return "empty"
         if query.lower().startswith(LIBRARY_PREFIX):
             return "library"
+        if parse_message_link(query) is not None:
+            return "telegram_link"
         if looks_like_url(query):
             return "url"
         return "search"
@@ -135,6 +147,18 @@ class SourceResolver:
                 progress=progress,
                 video_quality=request.video_quality,
             )
+        if kind == "telegram_link":
+            ref = parse_message_link(query)
+            assert ref is not None
+            if self._telegram is None:
+                raise SourceError("no_reader", "Telegram files are not available here")
+            return await self._telegram.resolve_message(
+                ref,
+                chat_id=request.chat_id,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                progress=progress,
+            )
         if kind == "empty":
             raise SourceError("empty")
         if kind == "library":
@@ -152,6 +176,49 @@ class SourceResolver:
             else:
                 return await self._library_track(entry, request)
         return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
+
+    # -- streaming-service links -----------------------------------------------------------
+
+    def streaming_link(self, request: SourceRequest) -> streaming.ServiceLink | None:
+        """The Spotify / Apple Music / Deezer / Yandex Music / Tidal link of the request."""
+        query = request.query.strip()
+        if request.media is not None or not looks_like_url(query):
+            return None
+        return streaming.recognise(query)
+
+    async def read_link(
+        self, link: streaming.ServiceLink, request: SourceRequest, progress: Progress | None
+    ) -> Listing:
+        """What the link's page names (one fetch, in one of the chat's fetch slots)."""
+        started = time.monotonic()
+        try:
+            async with self.gate.slot(request.chat_id):
+                await report(progress, "search", None)
+                return await streaming.read(
+                    link,
+                    allow_private=self._cfg.allow_private_networks,
+                    timeout=self._cfg.probe_timeout_seconds,
+                )
+        except SourceError as exc:
+            SOURCE_FAILURES.labels(kind="streaming", reason=exc.code).inc()
+            raise
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind="streaming").observe(time.monotonic() - started)
+
+    async def match(
+        self, wanted: Wanted, request: SourceRequest, progress: Progress | None = None
+    ) -> Track:
+        """The first search result for one track a link named (the existing search path)."""
+        words = wanted.query()
+        return await self.resolve(
+            SourceRequest(
+                query=words,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                chat_id=request.chat_id,
+            ),
+            progress,
+        )
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -196,7 +263,9 @@ class SourceResolver:
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
         await report(progress, "search", None)
-        info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
+        info = await ytdlp.lookup(
+            target, timeout=2 * self._cfg.probe_timeout_seconds, cookies=self.cookies
+        )
         track = ytdlp.info_to_track(
             info,
             query=query,

@@ -17,12 +17,15 @@ import asyncio
 import functools
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.domain.models import MediaKind, SourceKind, Track
 from bot.domain.video import BOXES, DEFAULT_QUALITY
 from bot.ffmpeg import http_proxy
+from bot.metrics import YTDLP_BOT_CHECKS
 from bot.sources.base import SourceError
+from bot.sources.cookies import CookieJars
 from bot.sources.guard import split_url
 
 #: seconds yt-dlp waits on one socket operation; the whole lookup is bounded separately
@@ -45,8 +48,16 @@ _NETWORK_HINTS = (
 OPTION_OVERRIDES: dict[str, Any] = {}
 
 
+#: yt-dlp's warning when YouTube rotated (invalidated) the account cookies it was given
+COOKIES_REJECTED = "cookies are no longer valid"
+
+
 class _QuietLogger:
-    """yt-dlp prints to stdout/stderr unless given a logger; the bot logs its own outcome."""
+    """yt-dlp prints to stdout/stderr unless given a logger; the bot logs its own outcome.
+    It keeps one fact from the warnings: YouTube refused the cookies it was given."""
+
+    def __init__(self) -> None:
+        self.cookies_rejected = False
 
     def debug(self, msg: str) -> None:
         return None
@@ -55,7 +66,8 @@ class _QuietLogger:
         return None
 
     def warning(self, msg: str) -> None:
-        return None
+        if COOKIES_REJECTED in msg.lower():
+            self.cookies_rejected = True
 
     def error(self, msg: str) -> None:
         return None
@@ -82,14 +94,14 @@ def has_site_extractor(url: str) -> bool:
         return False
 
 
-def _options() -> dict[str, Any]:
+def _options(logger: _QuietLogger | None = None) -> dict[str, Any]:
     # yt-dlp fetches pages and APIs itself: through the egress proxy, each is guarded
     proxy = {"proxy": url} if (url := http_proxy()) is not None else {}
     return {
         "quiet": True,
-        "no_warnings": True,
+        "no_warnings": True,  # a given logger still gets them (it keeps the cookie verdict)
         "noprogress": True,
-        "logger": _QuietLogger(),
+        "logger": _QuietLogger() if logger is None else logger,
         "skip_download": True,
         "noplaylist": True,
         "format": "bestaudio/best",
@@ -102,8 +114,17 @@ def _options() -> dict[str, Any]:
     }
 
 
+def is_bot_check(message: str) -> bool:
+    """YouTube's "Sign in to confirm you're not a bot" (any apostrophe), as yt-dlp passes
+    it on from the player response's playability reason."""
+    text = message.lower()
+    return "sign in to confirm" in text and "not a bot" in text
+
+
 def _map_error(message: str) -> SourceError:
     text = message.lower()
+    if is_bot_check(message):
+        return SourceError("bot_check", "YouTube asks to confirm this is not a bot")
     if "unsupported url" in text:
         return SourceError("unsupported", "no extractor for this URL")
     if any(hint in text for hint in _NETWORK_HINTS):
@@ -111,15 +132,42 @@ def _map_error(message: str) -> SourceError:
     return SourceError("unavailable", "yt-dlp refused")
 
 
-def _extract(target: str) -> dict[str, Any]:
-    module = _module()
+def _load_cookies(ydl: Any, jars: CookieJars, path: Path) -> bool:
+    """The file's cookies into this run's jar (yt-dlp is never given the file name, so it
+    never writes back over it); an unreadable file is set aside."""
     try:
-        with module.YoutubeDL(_options()) as ydl:
+        ydl.cookiejar.load(str(path))
+    except (OSError, ValueError, UnicodeError) as exc:
+        jars.reject(path, f"cannot be loaded ({exc.__class__.__name__})")
+        return False
+    return True
+
+
+def _extract(target: str, cookies: CookieJars | None = None) -> dict[str, Any]:
+    module = _module()
+    logger = _QuietLogger()
+    chosen = cookies.choose() if cookies is not None else None
+    try:
+        with module.YoutubeDL(_options(logger)) as ydl:
+            if (
+                chosen is not None
+                and cookies is not None
+                and not _load_cookies(ydl, cookies, chosen)
+            ):
+                chosen = None
             info = ydl.extract_info(target, download=False)
-    except module.utils.DownloadError as exc:
-        raise _map_error(str(exc)) from None
-    except module.utils.YoutubeDLError as exc:
-        raise _map_error(str(exc)) from None
+    except module.utils.YoutubeDLError as exc:  # DownloadError included
+        error = _map_error(str(exc))
+        if error.code == "bot_check":
+            YTDLP_BOT_CHECKS.labels(cookies="none" if chosen is None else "file").inc()
+            if chosen is not None and cookies is not None:
+                cookies.bot_check(chosen)
+        raise error from None
+    finally:
+        if logger.cookies_rejected and chosen is not None and cookies is not None:
+            cookies.reject(chosen, "YouTube says its account cookies are no longer valid")
+    if chosen is not None and cookies is not None:
+        cookies.succeeded(chosen)
     if not isinstance(info, dict):
         raise SourceError("not_found", "no result")
     return info
@@ -269,8 +317,11 @@ def info_to_track(
     )
 
 
-async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
-    """extract_info in a worker thread, bounded by ``timeout`` seconds.
+async def lookup(
+    target: str, *, timeout: float, cookies: CookieJars | None = None
+) -> dict[str, Any]:
+    """extract_info in a worker thread, bounded by ``timeout`` seconds; ``cookies``: the
+    files of ``sources.ytdlp_cookies`` (one is chosen for this lookup).
 
     A timed-out thread cannot be killed; it finishes on its own (bounded by the socket
     timeout) and its result is dropped.
@@ -278,7 +329,7 @@ async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
     _module()
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.to_thread(_extract, target)
+            return await asyncio.to_thread(_extract, target, cookies)
     except TimeoutError:
         raise SourceError("timeout", "yt-dlp took too long") from None
 

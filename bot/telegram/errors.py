@@ -47,6 +47,21 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.CACHE_FULL: _(
             "The download space is full of queued files; try again when some have played."
         ),
+        ErrorCode.BOT_CHECK: _(
+            "YouTube asks this server to prove it is not a bot, so YouTube cannot be played "
+            "right now; the bot's owner can fix it with YouTube cookies."
+        ),
+        ErrorCode.LINK_UNREADABLE: _(
+            "Could not read this {service} link: its page does not show what it plays."
+        ),
+        ErrorCode.NO_READER: _(
+            "Files over 20 MB and t.me message links are read by an assistant account, and "
+            "none is running here."
+        ),
+        ErrorCode.NOT_VISIBLE: _(
+            "No assistant account can see that message: add one to that chat (or make the "
+            "chat public), then try again."
+        ),
         ErrorCode.QUEUE_ERROR: _("The queue could not be changed; try again."),
         ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
         ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),

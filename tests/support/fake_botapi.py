@@ -280,6 +280,9 @@ class FakeBotAPI:
         """A message someone else posted (a channel post) that the bot may edit or delete."""
         self.messages[(chat_id, message_id)] = _Stored(chat_id, message_id, text)
 
+    #: getFile refuses bigger files, as the public Bot API does above 20 MB (tests lower it)
+    max_file_bytes = 20 * 1024 * 1024
+
     def register_file(self, file_id: str, content: bytes, file_path: str) -> None:
         self._files[file_id] = (file_path, content)
 
@@ -642,6 +645,8 @@ class FakeBotAPI:
         if file_id not in self._files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self._files[file_id]
+        if len(content) > self.max_file_bytes:
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",

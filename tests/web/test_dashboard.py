@@ -7,6 +7,7 @@ import pytest
 
 from bot.domain.events import AutoEndWarning
 from bot.domain.models import Track
+from bot.sources.cookies import CookieStatus
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 
 CHROMIUM = "/usr/bin/chromium"
@@ -27,6 +28,12 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
 
     await sidecar.chat_settings.ensure_chat(CHAT, "Morning Show")
     await sidecar.players.play(CHAT, Track(title="Warm-up", source="w", media="/w.mp3"))
+    rotated = "YouTube says its account cookies are no longer valid"
+    aside = CookieStatus("b.txt", False, rotated, 1.0)
+    sidecar.services.cookie_files = lambda: [
+        {"name": s.name, "usable": s.usable, "reason": s.reason, "since": s.since}
+        for s in (CookieStatus("a.txt", True, "", None), aside)
+    ]
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -54,6 +61,13 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(page.locator("#conn")).to_have_text("live")
             first = page.locator(f'.chat[data-chat="{CHAT}"]')
             await expect(first.locator(".title")).to_have_text("Warm-up")
+            # a cookies file YouTube rejected is shown to the operator (the usable one is not)
+            await expect(page.locator("#warnings .cookies")).to_have_text(
+                [
+                    "yt-dlp cookies b.txt set aside: YouTube says its account cookies are no "
+                    "longer valid. Export it again to bring it back."
+                ]
+            )
             # the chat's title from the chats table, not its id
             await expect(first.locator(".name")).to_have_text("Morning Show")
 

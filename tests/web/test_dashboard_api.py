@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.domain.events import AssistantMoved, TrackChange
 from bot.domain.models import Track
+from bot.sources.cookies import CookieJars
 from bot.storage.orm import AuditLog, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 
@@ -59,6 +61,27 @@ async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) 
     assert alert["problem"] is True
     assert alert["chat_id"] == CHAT
     assert "metrics_update" not in {e["event"] for e in body["events"]}
+    assert body["ytdlp_cookies"] == []
+
+
+async def test_state_lists_the_cookie_files_and_those_set_aside(
+    sidecar: Sidecar, tmp_path: Path
+) -> None:
+    """What the bot's CookieJars report reaches the dashboard as it is."""
+    folder = tmp_path / "cookies"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(
+            "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t0\tSID\tx\n"
+        )
+    jars = CookieJars(str(folder))
+    jars.reject(folder / "b.txt", "YouTube says its account cookies are no longer valid")
+    sidecar.services.cookie_files = jars.report
+    body = (await (await sidecar.login()).get("/api/state")).json()
+    assert [(c["name"], c["usable"], c["reason"]) for c in body["ytdlp_cookies"]] == [
+        ("a.txt", True, ""),
+        ("b.txt", False, "YouTube says its account cookies are no longer valid"),
+    ]
 
 
 async def test_actions_are_refused_without_a_session(sidecar: Sidecar) -> None:

@@ -5,7 +5,7 @@
 const HISTORY_SECONDS = 600;
 const state = {
   chats: new Map(), cpu: [], mem: [], warnings: new Map(), interval: 5, streams: null, activeTotal: 0,
-  events: [], engine: null,
+  events: [], engine: null, cookies: [],
 };
 const $ = (id) => document.getElementById(id);
 
@@ -201,6 +201,13 @@ function renderWarnings() {
       el.className = "warning";
       el.textContent = `${chatName(chat)}: the stream will end automatically in ${fmtTime(w.until - now)} (${w.reason}).`;
       return el;
+    }),
+    // yt-dlp cookie files YouTube rejected: the operator has to export them again
+    ...state.cookies.filter((c) => !c.usable).map((c) => {
+      const el = document.createElement("div");
+      el.className = "warning cookies";
+      el.textContent = `yt-dlp cookies ${c.name} set aside: ${c.reason}. Export it again to bring it back.`;
+      return el;
     }));
 }
 
@@ -293,6 +300,8 @@ async function refresh() {
   state.chats = new Map(body.chats.map((c) => [c.chat_id, c]));
   state.activeTotal = body.active_total;
   state.engine = body.engine;
+  state.cookies = body.ytdlp_cookies || [];
+  renderWarnings();
   state.events = body.events;
   renderChats();
   renderEvents();

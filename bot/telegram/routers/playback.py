@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -15,10 +16,12 @@ from bot.domain.models import LoopMode
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
+from bot.sources.tg_messages import MessageRef
 from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
 from bot.telegram.formatting import duration, parse_position, track_title
+from bot.telegram.link_play import play_link
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
@@ -29,6 +32,14 @@ from bot.telegram.targets import Target
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
     """The playable attachment of a replied-to message, as the resolver wants it."""
+    media = _attachment(message)
+    if media is None or message is None:
+        return None
+    # where an assistant account finds it when the Bot API will not serve it (> 20 MB)
+    return replace(media, message=MessageRef(message.chat.id, message.message_id))
+
+
+def _attachment(message: Message | None) -> TelegramMedia | None:
     if message is None:
         return None
     if message.audio is not None:
@@ -120,7 +131,11 @@ async def _play(
     )
     # a channel post gets no progress message (no chatter in a channel)
     progress = None if target.channel_post else ProgressMessage(message)
+    link = services.resolver.streaming_link(request)
     try:
+        if link is not None:
+            await play_link(chat_id, services, request, link, progress)
+            return
         track = await services.resolver.resolve(request, progress)
         outcome = await services.players.play(chat_id, track)
     except Exception as exc:
