@@ -43,12 +43,10 @@ from bot.domain.queue import (
 )
 from bot.metrics import queue_operation
 from bot.storage import redis_lua
+from bot.storage.queue_rows import Fence
 from bot.storage.queue_rows import slot as decode_slot
 
 T = TypeVar("T")
-
-#: (fencing counter key, token) for a chat whose writes must be fenced, else None
-Fence = Callable[[int], tuple[str, int] | None]
 
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
@@ -330,6 +328,10 @@ class RedisQueueStore:
                 loop=LoopMode(mode) if mode else LoopMode.OFF,
             )
         return snapshots
+
+    async def raise_fence(self, name: str, token: int) -> None:
+        """Nothing to record here: a lease's fence is its own counter in this Redis, which
+        taking the lease raised (``bot.cluster.leases``); the scripts read it directly."""
 
     async def ping(self) -> None:
         await self._guard("ping", self._client.ping())
