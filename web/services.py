@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,3 +36,5 @@ class WebServices:
     forget_chat_settings: Callable[[int], None] = lambda chat_id: None
     # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
     telegram_webhook: WebhookIntake | None = None
+    # cluster mode: this node, the live nodes, the leases held here, the moves (/healthz)
+    cluster_status: Callable[[], dict[str, Any]] | None = None

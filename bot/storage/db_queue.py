@@ -52,9 +52,7 @@ def _mapped_errors() -> Iterator[None]:
         raise StorageUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 
 
-def _backend(
-    engine: AsyncEngine, fence: Fence | None
-) -> SqliteQueueStore | PostgresQueueStore:
+def _backend(engine: AsyncEngine, fence: Fence | None) -> SqliteQueueStore | PostgresQueueStore:
     url = engine.url
     if engine.dialect.name == "sqlite":
         path = url.database or ""

@@ -293,7 +293,9 @@ class PostgresQueueStore:
         return int(await self._value(query, chat_id))
 
     async def remove(self, chat_id: int, position: int) -> Track:
-        ((track_json, length),) = await self._fetch(REMOVE, chat_id, position, *self._fenced(chat_id))
+        ((track_json, length),) = await self._fetch(
+            REMOVE, chat_id, position, *self._fenced(chat_id)
+        )
         if track_json is None:
             raise QueuePositionError(position, int(length))
         return Track.from_json(track_json)
@@ -346,15 +348,16 @@ class PostgresQueueStore:
     async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
         if not items:
             return 0
-        columns = (
+        fences = [self._fenced(i.chat_id) for i in items]
+        columns: list[list[Any]] = [
             [i.chat_id for i in items],
             [i.track_id for i in items],
             [i.position for i in items],
             [i.paused for i in items],
             [i.now for i in items],
-        )
-        fences = [self._fenced(i.chat_id) for i in items]
-        columns += ([name for name, _ in fences], [token for _, token in fences])
+            [name for name, _ in fences],
+            [token for _, token in fences],
+        ]
         return int(await self._value(CHECKPOINT_MANY, *columns))
 
     async def chats_with_state(self) -> list[int]:
