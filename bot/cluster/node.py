@@ -88,7 +88,7 @@ class ClusterNode:
         self.keeper = LeaseKeeper(
             self.leases, self.nodes, list(self.names), self._gained, self._lost
         )
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._recoveries: dict[str, asyncio.Task[None]] = {}
         self._last_ok = time.monotonic()
 
@@ -122,16 +122,22 @@ class ClusterNode:
 
     async def start(self) -> None:
         """Announces the node and takes its first leases before returning (so the chats of
-        the accounts taken start recovering), then keeps them in the background."""
-        await self._round()
-        self._task = asyncio.create_task(self._keep(), name="cluster-leases")
+        the accounts taken start recovering), then keeps them in the background: renewals
+        every third of the lease in one task, taking and giving back in another, so that
+        starting an account (slow) never delays a renewal."""
+        await self._step(self.keeper.round)
+        self._tasks = [
+            asyncio.create_task(self._every(self.keeper.renew), name="cluster-renew"),
+            asyncio.create_task(self._every(self.keeper.balance), name="cluster-balance"),
+        ]
 
     async def close(self) -> None:
         """Gives every lease back so the others take over at once (a graceful stop)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         try:
             await self.keeper.close()
         except (RedisError, OSError) as exc:
@@ -140,42 +146,63 @@ class ClusterNode:
                 await self._stop_using(name)
         await self.redis.aclose()
 
-    async def _keep(self) -> None:
+    async def _every(self, step: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
-            await self._round()
+            await self._step(step)
 
-    async def _round(self) -> None:
+    async def _step(self, step: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self.keeper.round()
-            self.live = await self.nodes.live()
+            await step()
+            if step != self.keeper.balance:  # renewed
+                self._last_ok = time.monotonic()
+            if step != self.keeper.renew:
+                self.live = await self.nodes.live()
+                CLUSTER_NODES.set(len(self.live))
         except (RedisError, OSError) as exc:
             # unrenewed for a whole lease: another node may hold them now, stop using them
             stale = time.monotonic() - self._last_ok >= self.ttl
-            log.warning("cluster: lease round failed (%s)%s", exc, "; leases lost" if stale else "")
+            log.warning("cluster: lease step failed (%s)%s", exc, "; leases lost" if stale else "")
             if stale:
                 for name in list(self.keeper.held):
                     del self.keeper.held[name]
                     self.moves["lost"] += 1
                     CLUSTER_MOVES.labels("lost").inc()
                     await self._stop_using(name)
-            return
         except Exception:
-            log.exception("cluster: lease round failed")
-            return
-        self._last_ok = time.monotonic()
-        CLUSTER_NODES.set(len(self.live))
+            log.exception("cluster: lease step failed")
 
     # -- the keeper's callbacks ------------------------------------------------------------
 
     async def _gained(self, lease: Lease) -> None:
+        """The quick part, before the lease counts as held: its token goes to the store's
+        fence and to this node's writes.  Starting the account and its chats runs in the
+        background (``_take_up``): the lease is renewed meanwhile."""
         name = lease.name
         await self.store.raise_fence(Leases.fence_key(name), lease.token)
         previous = await self.redis.getset(LAST_HOLDER + name, self.node)
-        previous = previous.decode() if isinstance(previous, bytes) else previous
-        await self.pool.attach(name)
         self.tokens[name] = lease.token
         CLUSTER_LEASES.labels(name).set(1)
+        self._recoveries[name] = asyncio.create_task(
+            self._take_up(lease, previous.decode() if isinstance(previous, bytes) else previous),
+            name=f"take-up-{name}",
+        )
+
+    async def _take_up(self, lease: Lease, previous: str | None) -> None:
+        """Starts the account, serves its update stream, resumes its chats at their stored
+        positions; an account that cannot start is given back for another node to try."""
+        name = lease.name
+        try:
+            await self.pool.attach(name)
+        except Exception as exc:
+            log.error("cluster: assistant %s cannot start here: %s; lease given back", name, exc)
+            if self.keeper.held.get(name) is lease:
+                del self.keeper.held[name]
+            self.tokens.pop(name, None)
+            CLUSTER_LEASES.labels(name).set(0)
+            with contextlib.suppress(RedisError, OSError):
+                await self.leases.release(lease)
+            return
         if self.serve is not None:
             await self.serve(name)
         if previous and previous != self.node:
@@ -192,11 +219,10 @@ class ClusterNode:
         elif previous is not None:
             self.moves["rebalance"] += 1
             CLUSTER_MOVES.labels("rebalance").inc()
-        self._recoveries[name] = asyncio.create_task(self._recover(name), name=f"recover-{name}")
+        await self._recover(name)
 
     async def _recover(self, name: str) -> None:
-        """Resumes the account's chats at their stored positions (after the lease counts
-        as held: their writes need its token)."""
+        """Resumes the account's chats at their stored positions."""
         try:
             chats = await self.assignments.chats_of(name)
             for chat_id in chats:
