@@ -408,6 +408,12 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
             "storage.database_url: cluster.enabled needs PostgreSQL "
             "(postgresql+asyncpg://...), shared by every node"
         )
+    if s.telegram.mode == "polling":
+        # every node would call getUpdates, and Telegram answers all but one "Conflict"
+        yield (
+            'telegram.mode: cluster.enabled needs "webhook" in this version '
+            "(one polling node at a time is not built yet)"
+        )
 
 
 CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (

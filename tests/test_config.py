@@ -286,16 +286,19 @@ def test_webhook_and_cluster_accepted(tmp_path: Path) -> None:
         f'[web]\nsecret_key = "s3cret-key-123"\n{ACCOUNT}'
     )
     assert load_settings(write(tmp_path, webhook)).telegram.mode == "webhook"
-    cluster = minimal(
+    cluster = (
         '[cluster]\nenabled = true\nnode_id = "n1"\nlease_seconds = 3\n[storage]\n'
         'redis_url = "redis://h:1/0"\ndatabase_url = "postgresql+asyncpg://u@h/db"\n'
         'queue_store = "database"\n'
     )
-    settings = load_settings(write(tmp_path, cluster))
+    settings = load_settings(write(tmp_path, webhook + cluster))
     assert settings.cluster.enabled
     assert settings.cluster.lease_seconds == 3
     assert settings.node_id() == "n1"
     assert settings.storage.queue_store == "database"
+    # polling: every node would poll (one poller at a time is not built): one line
+    with pytest.raises(ConfigError, match=r"^config: telegram.mode: cluster.enabled needs"):
+        load_settings(write(tmp_path, minimal(cluster)))
 
 
 def test_node_id_defaults_to_host_and_pid(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ async def until(
 
 
 async def test_kill_and_pause_nodes_mid_play(
-    cluster: tuple[Cluster, FakeBotAPI], media: MediaServer, redis_url: str
+    media: MediaServer, redis_url: str, cluster: tuple[Cluster, FakeBotAPI]
 ) -> None:
     nodes, api = cluster
     updates = UpdateFactory(api)
@@ -160,7 +160,7 @@ async def test_kill_and_pause_nodes_mid_play(
             for s in nodes.events.seen
             if s.node == sleeper.node_id
             and s.event == "stream_status"
-            and s.data.get("status") == "idle"
+            and s.data.get("state") == "idle"
             and s.timestamp >= paused_at
         }
         return set(asleep) - idle

@@ -179,7 +179,7 @@ class Events:
             if s.event == "track_change" and s.data.get("title"):
                 open_at.setdefault(s.node, s.timestamp)
             elif (
-                s.event == "stream_status" and s.data.get("status") == "idle" and s.node in open_at
+                s.event == "stream_status" and s.data.get("state") == "idle" and s.node in open_at
             ):
                 spans.append((s.node, open_at.pop(s.node), s.timestamp))
         for node, start in open_at.items():
@@ -233,7 +233,11 @@ class Cluster:
                 if proc is not None and proc.returncode is None:
                     with contextlib.suppress(ProcessLookupError):
                         node.resume()
-                    await node.process.signal(signal.SIGTERM)  # type: ignore[union-attr]
+                    try:
+                        await node.process.signal(signal.SIGTERM)  # type: ignore[union-attr]
+                    except TimeoutError:  # a stop slower than 30 s: not what is tested here
+                        proc.kill()
+                        await proc.wait()
         finally:
             if self._http is not None:
                 await self._http.close()
