@@ -102,6 +102,10 @@ class ClusterNode:
             return None
         return Leases.fence_key(name), self.tokens.get(name, 0)
 
+    def assistant_of(self, chat_id: int) -> str | None:
+        """The account streaming the chat here (None: not streaming here)."""
+        return self.pool.assistant_of(chat_id)
+
     def holds(self, name: str) -> bool:
         return name in self.tokens
 

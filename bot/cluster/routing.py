@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -36,7 +35,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from bot.cluster.leases import PREFIX, Leases
-from bot.cluster.node import ClusterNode
 from bot.metrics import CLUSTER_FORWARDED
 
 log = logging.getLogger(__name__)
@@ -51,11 +49,21 @@ ANYWHERE = frozenset({"stats", "broadcast", "help", "start"})
 CONCURRENCY = 32
 #: how long a node giving an account back waits for the handlers in flight
 DRAIN_SECONDS = 10.0
-#: a node's own recent placements count for this long on top of the database's counts, so a
-#: burst of new chats on one node spreads instead of all taking the same account
-RECENT_SECONDS = 10.0
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class Ownership(Protocol):
+    """What the router asks of its node (``bot.cluster.node.ClusterNode``)."""
+
+    node: str
+    names: list[str]
+
+    def assistant_of(self, chat_id: int) -> str | None: ...
+
+    def holds(self, name: str) -> bool: ...
+
+    def adopt(self, chat_id: int, name: str) -> None: ...
 
 
 class AssignmentStore(Protocol):
@@ -95,7 +103,7 @@ class Router:
     def __init__(
         self,
         redis: Redis,
-        node: ClusterNode,
+        node: Ownership,
         assignments: AssignmentStore,
         *,
         dp: Dispatcher | None,
@@ -109,7 +117,7 @@ class Router:
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
         self._slots = asyncio.Semaphore(CONCURRENCY)
-        self._recent: list[tuple[float, str]] = []
+        self._placing = asyncio.Lock()
         self.forwarded = {"out": 0, "in": 0}
 
     def attach(self, dp: Dispatcher) -> None:
@@ -122,23 +130,21 @@ class Router:
 
     async def assistant_for(self, chat_id: int) -> str:
         """The chat's account; a new chat gets the least-loaded one held by a live node."""
-        name = self._node.pool.assistant_of(chat_id) or await self._assignments.get(chat_id)
+        name = self._node.assistant_of(chat_id) or await self._assignments.get(chat_id)
         if name in self._node.names:
             return name
-        held = await self._redis.mget([Leases.key(n) for n in self._node.names])
-        live = [n for n, holder in zip(self._node.names, held, strict=True) if holder]
-        candidates = live or list(self._node.names)
-        counts = await self._assignments.counts()
-        now = time.monotonic()
-        self._recent = [(t, n) for t, n in self._recent if now - t < RECENT_SECONDS]
-        for _, recent in self._recent:
-            counts[recent] = counts.get(recent, 0) + 1
-        low = min(counts.get(n, 0) for n in candidates)
-        pick = random.choice([n for n in candidates if counts.get(n, 0) == low])
-        stored = await self._assignments.claim(chat_id, pick)
-        if stored == pick:
-            self._recent.append((now, pick))
-        return stored
+        async with self._placing:
+            # one placement at a time here, so each reads the counts the last one changed
+            name = await self._assignments.get(chat_id)
+            if name in self._node.names:
+                return name
+            held = await self._redis.mget([Leases.key(n) for n in self._node.names])
+            live = [n for n, holder in zip(self._node.names, held, strict=True) if holder]
+            candidates = live or list(self._node.names)
+            counts = await self._assignments.counts()
+            low = min(counts.get(n, 0) for n in candidates)
+            pick = random.choice([n for n in candidates if counts.get(n, 0) == low])
+            return await self._assignments.claim(chat_id, pick)
 
     async def middleware(
         self, handler: Handler, update: TelegramObject, data: dict[str, Any]

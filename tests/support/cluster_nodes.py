@@ -178,9 +178,7 @@ class Events:
                 continue
             if s.event == "track_change" and s.data.get("title"):
                 open_at.setdefault(s.node, s.timestamp)
-            elif (
-                s.event == "stream_status" and s.data.get("state") == "idle" and s.node in open_at
-            ):
+            elif s.event == "stream_status" and s.data.get("state") == "idle" and s.node in open_at:
                 spans.append((s.node, open_at.pop(s.node), s.timestamp))
         for node, start in open_at.items():
             spans.append((node, start, ends.get(node) or time.time()))
