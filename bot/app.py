@@ -73,6 +73,7 @@ class Application:
                 players=parts.commands or parts.players,
                 cluster_status=None if parts.cluster is None else parts.cluster.status,
                 forget_chat_settings=parts.chat_settings.forget,
+                forget_channels=parts.channels.forget,
                 telegram_webhook=webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,

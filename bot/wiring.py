@@ -46,6 +46,7 @@ from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
+from bot.storage.channels import ChannelRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store, storage_probe
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
@@ -86,6 +87,8 @@ class Core:
     chat_settings: ChatSettingsRepo
     resolver: SourceResolver
     players: PlayerManager
+    #: channels and the groups driving them: one instance, shared with the web panel
+    channels: ChannelRepo
     #: cluster mode: this node (its leases start with ``build``; None: one process)
     cluster: ClusterNode | None
 
@@ -203,6 +206,7 @@ async def build_core(
         )
         stack.push_async_callback(watch.close)
         watch.start()
+        channels = ChannelRepo(sessions, cache_seconds=settings.storage.settings_cache_seconds)
         if settings.cluster.enabled:
             if leased is None:
                 raise ValueError("cluster mode runs its own leased assistant pool")
@@ -217,6 +221,7 @@ async def build_core(
             chat_settings,
             resolver,
             players,
+            channels,
             node[0] if node else None,
         )
 
@@ -247,7 +252,12 @@ async def build(
         router: Router | None = None
         if core.cluster is not None:
             router = Router(
-                core.cluster.redis, core.cluster, AssignmentRepo(core.sessions), dp=None, bot=bot
+                core.cluster.redis,
+                core.cluster,
+                AssignmentRepo(core.sessions),
+                dp=None,
+                bot=bot,
+                drives=core.channels.channel_of,
             )
             commands = OwnedPlayers(core.players, core.cluster, router.assistant_for)
         services = build_services(
@@ -259,6 +269,7 @@ async def build(
             sender=sender,
             started_at=started_at,
             chat_settings=core.chat_settings,
+            channels=core.channels,
         )
         dp = build_dispatcher(services, i18n=i18n)
         if router is not None and core.cluster is not None:
@@ -277,6 +288,7 @@ async def build(
             chat_settings=core.chat_settings,
             resolver=core.resolver,
             players=core.players,
+            channels=core.channels,
             sender=sender,
             bot=bot,
             services=services,

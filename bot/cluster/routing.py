@@ -80,6 +80,8 @@ def chat_of(update: Update) -> tuple[int, str] | None:
         chat = update.message.chat
     elif update.callback_query is not None and update.callback_query.message is not None:
         chat = update.callback_query.message.chat
+    elif update.channel_post is not None:
+        chat = update.channel_post.chat
     elif update.my_chat_member is not None:
         chat = update.my_chat_member.chat
     elif update.chat_member is not None:
@@ -91,7 +93,8 @@ def chat_of(update: Update) -> tuple[int, str] | None:
 
 def command_of(update: Update) -> str | None:
     """The command name of a message ("/play@bot x" -> "play"), else None."""
-    text = update.message.text if update.message is not None else None
+    message = update.message or update.channel_post
+    text = message.text if message is not None else None
     if not text or not text.startswith("/"):
         return None
     return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else None
@@ -108,12 +111,16 @@ class Router:
         *,
         dp: Dispatcher | None,
         bot: Bot,
+        drives: Callable[[int], Awaitable[int | None]] | None = None,
     ) -> None:
+        """``drives``: the chat whose player a group's commands drive instead of its own
+        (a group linked to a channel with /channelplay), so they go to that chat's owner."""
         self._redis = redis
         self._node = node
         self._assignments = assignments
         self._dp = dp
         self._bot = bot
+        self._drives = drives
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -158,6 +165,8 @@ class Router:
         chat_id = where[0]
         hops = int(data.get("cluster_hops", 0))
         try:
+            if self._drives is not None:
+                chat_id = await self._drives(chat_id) or chat_id
             name = await self.assistant_for(chat_id)
         except Exception:
             log.exception("chat %s: owner unknown; handled here", chat_id)

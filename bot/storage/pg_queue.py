@@ -46,7 +46,7 @@ from bot.storage.queue_rows import SLOT_COLUMNS, Fence, loop_mode, slot, snapsho
 #: another statement on that chat committed, so this bounds a pathological storm only
 MAX_ATTEMPTS = 100
 POOL_SIZE = 10
-#: the SQLSTATE sattva_fence raises (migration 0004): a newer holder of the chat exists
+#: the SQLSTATE sattva_fence raises (migration 0005): a newer holder of the chat exists
 FENCED_STATE = "SF001"
 RAISE_FENCE = (
     "INSERT INTO cluster_fences (name, token) VALUES ($1, $2) ON CONFLICT (name) "

@@ -5,8 +5,8 @@ token: it takes a share lock on the fence row (so a new holder's raise waits for
 flight, and a write after the raise sees it) and raises SQLSTATE SF001 when a newer token
 is stored, failing the whole statement.  SQLite runs one process and gets only the table.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
