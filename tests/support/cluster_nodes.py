@@ -218,7 +218,9 @@ class Cluster:
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession()
+        # a connection per delivery: a kept-alive one that a node's server closes just as
+        # the next delivery goes out would read as a failed delivery
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
         await asyncio.gather(*(node.start() for node in self.nodes))
         await asyncio.gather(*(wait_healthy(node.port, timeout=150) for node in self.nodes))
         self.events.start()
