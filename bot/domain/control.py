@@ -6,6 +6,7 @@ on the implementation, so they can be tested against a fake.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -35,7 +36,7 @@ class ChatSnapshot:
     state: PlayerState
     now: NowPlaying | None
     position: float | None  # live seconds into the current track
-    pending: list[Track]
+    pending: Sequence[Track]
     loop: LoopMode
     listeners: int | None
     volume: int
