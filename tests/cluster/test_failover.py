@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -196,8 +196,8 @@ async def test_kill_and_pause_nodes_mid_play(
         assert "Traceback" not in node.log(), node.node_id
 
 
-def _tracks(current: NowPlaying | None, pending: list[Track]) -> list[Track]:
-    return ([current.track] if current is not None else []) + pending
+def _tracks(current: NowPlaying | None, pending: Sequence[Track]) -> list[Track]:
+    return [*([current.track] if current is not None else []), *pending]
 
 
 async def nodes_hold(nodes: list[ClusterNodeProcess], total: int) -> None:
