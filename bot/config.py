@@ -139,6 +139,9 @@ DEFAULT_ASSISTANT_NAME = "main"
 class ClusterConfig(_Section):
     enabled: bool = False
     node_id: str = ""  # empty: host name + pid
+    # an assistant's lease (and a node's heartbeat) lasts this long unless renewed (every
+    # third of it): a dead node's assistants move after at most this, plus a renewal round
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
 
 
 class EngineConfig(_Section):
@@ -153,6 +156,9 @@ class EngineConfig(_Section):
 class StorageConfig(_Section):
     database_url: str = "sqlite+aiosqlite:///sattva.db"
     redis_url: str = ""
+    # where queues live: "auto" (Redis when redis_url is set, else the database) or
+    # "database" (always the database; Redis then serves only the cluster)
+    queue_store: Literal["auto", "database"] = "auto"
     # chat settings are read from memory for this long after a read (0: always the database)
     settings_cache_seconds: float = Field(default=5, ge=0)
 
@@ -428,12 +434,12 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
             "storage.database_url: cluster.enabled needs PostgreSQL "
             "(postgresql+asyncpg://...), shared by every node"
         )
-    # Honest about the limit: leases, routing and fencing are not built yet, and two
-    # processes on one assistant session would invalidate it (AuthKeyDuplicated).
-    yield (
-        "cluster.enabled: several processes are not supported by this version; "
-        "run one process (it can drive several [[assistants]])"
-    )
+    if s.telegram.mode == "polling":
+        # every node would call getUpdates, and Telegram answers all but one "Conflict"
+        yield (
+            'telegram.mode: cluster.enabled needs "webhook" in this version '
+            "(one polling node at a time is not built yet)"
+        )
 
 
 CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (

@@ -112,6 +112,30 @@ ASSISTANT_STREAMS = Gauge(
     ["assistant"],
     registry=REGISTRY,
 )
+CLUSTER_NODES = Gauge(
+    "sattva_cluster_nodes",
+    "Live nodes of the cluster, as this node last saw them",
+    registry=REGISTRY,
+)
+CLUSTER_LEASES = Gauge(
+    "sattva_cluster_leases",
+    "Assistant leases this node holds (0 or 1 per account)",
+    ["assistant"],
+    registry=REGISTRY,
+)
+CLUSTER_MOVES = Counter(
+    "sattva_cluster_moves",
+    "Assistant leases this node took over: from a node that died or stalled (failover) or "
+    "that gave it back (rebalance); or gave back or lost (released, lost)",
+    ["kind"],
+    registry=REGISTRY,
+)
+CLUSTER_FORWARDED = Counter(
+    "sattva_cluster_forwarded_updates",
+    "Updates forwarded to the node that owns their chat (out) or received from another (in)",
+    ["direction"],
+    registry=REGISTRY,
+)
 ASSISTANT_MOVES = Counter(
     "sattva_assistant_moves",
     "Chats moved to another assistant account, by cause",

@@ -22,17 +22,23 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.cluster.node import ClusterNode, FenceStore
+from bot.cluster.players import OwnedPlayers
+from bot.cluster.routing import Router
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
+from bot.domain.control import Players
 from bot.domain.events import AssistantMoved, EventBus
 from bot.domain.health import HealthWatch
 from bot.domain.manager import PlayerManager
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
-from bot.engines.factory import build_engine, player_engine
-from bot.engines.pool import AssistantPool, Notice, Unban
+from bot.engines.factory import build_engine, build_member, player_engine
+from bot.engines.leased_pool import LeasedPool
+from bot.engines.pool import AssistantPool, Notice, PoolMember, Unban
 from bot.engines.router import engine_name
 from bot.engines.tgcalls import InviteLink
 from bot.ffmpeg import set_http_proxy
@@ -85,16 +91,21 @@ class Core:
     players: PlayerManager
     #: channels and the groups driving them: one instance, shared with the web panel
     channels: ChannelRepo
+    #: cluster mode: this node (its leases start with ``build``; None: one process)
+    cluster: ClusterNode | None
 
 
 @dataclass
 class Wired(Core):
-    """Everything ``python -m bot`` runs, before polling and the web sidecar start."""
+    """Everything ``python -m bot`` runs, before polling and the web sidecar start.
+    ``commands`` is what the bot and the web call: the players, or in cluster mode the
+    players behind the ownership check (``bot.cluster.players``)."""
 
     sender: Sender
     bot: Bot
     services: BotServices
     dp: Dispatcher
+    commands: Players | None = None
 
 
 @contextlib.asynccontextmanager
@@ -117,8 +128,17 @@ async def build_core(
         stack.push_async_callback(db.dispose)
         await migrate(db)
         sessions = session_factory(db)
+        # cluster mode: every queue write carries its chat's lease token (the node is made
+        # once the players exist; the store asks it only when writing)
+        node: list[ClusterNode] = []
+        fence = None
+        if settings.cluster.enabled:
+
+            def fence(chat_id: int) -> tuple[str, int] | None:
+                return node[0].fence(chat_id) if node else None
+
         if store is None:
-            store = await open_queue_store(settings.storage, db)
+            store = await open_queue_store(settings.storage, db, fence=fence)
             stack.push_async_callback(store.close)
         # the stored queues say which downloads are still needed: the rest goes now
         cache = DownloadCache(
@@ -137,14 +157,19 @@ async def build_core(
             sessions, cache_seconds=settings.storage.settings_cache_seconds
         )
         placement: Callable[[int], dict[str, Any]] | None = None
+        assignments = AssignmentRepo(sessions)
+        leased: LeasedPool | None = None
         if engine is None:
-            # engine.kind = "rtmp" needs no assistant account: no pool at all
+            # engine.kind = "rtmp" needs no assistant account: no pool at all (unless a
+            # cluster leases its assistants: chats that did not choose RTMP need them)
             pool: AssistantPool | None = None
-            if settings.engine.kind != "rtmp":
+            if settings.cluster.enabled:
+                pool = leased = _leased_pool(settings, bot, assignments, events)
+            elif settings.engine.kind != "rtmp":
                 pool = build_engine(
                     settings,
                     invite_link=_invite_link(bot),
-                    assignments=AssignmentRepo(sessions),
+                    assignments=assignments,
                     notice=_assistant_notice(events),
                     unban=_unban(bot),
                 )
@@ -156,6 +181,10 @@ async def build_core(
                 engine_choice=chat_settings.engine_choice,
             )
             placement = chat_placement(settings.node_id(), pool, engine)
+        if settings.cluster.enabled:
+            # closed after the players wrote their last positions (they still need the
+            # leases' tokens), before the engine: giving the leases back stops the streams
+            stack.push_async_callback(_close_node, node)
         # started and closed here even when passed in: after the egress proxy, before the
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
@@ -186,6 +215,10 @@ async def build_core(
         stack.push_async_callback(watch.close)
         watch.start()
         channels = ChannelRepo(sessions, cache_seconds=settings.storage.settings_cache_seconds)
+        if settings.cluster.enabled:
+            if leased is None:
+                raise ValueError("cluster mode runs its own leased assistant pool")
+            node.append(_cluster_node(settings, leased, players, store, assignments, events))
         yield Core(
             settings,
             db,
@@ -197,6 +230,7 @@ async def build_core(
             resolver,
             players,
             channels,
+            node[0] if node else None,
         )
 
 
@@ -222,9 +256,21 @@ async def build(
         core = await stack.enter_async_context(
             build_core(settings, engine=engine, store=store, clock=clock, bus=bus, bot=bot)
         )
+        commands: Players = core.players
+        router: Router | None = None
+        if core.cluster is not None:
+            router = Router(
+                core.cluster.redis,
+                core.cluster,
+                AssignmentRepo(core.sessions),
+                dp=None,
+                bot=bot,
+                drives=core.channels.channel_of,
+            )
+            commands = OwnedPlayers(core.players, core.cluster, router.assistant_for)
         services = build_services(
             settings,
-            players=core.players,
+            players=commands,
             resolver=core.resolver,
             sessions=core.sessions,
             bus=core.bus,
@@ -234,6 +280,12 @@ async def build(
             channels=core.channels,
         )
         dp = build_dispatcher(services, i18n=i18n)
+        if router is not None and core.cluster is not None:
+            router.attach(dp)
+            core.cluster.serve, core.cluster.unserve = router.serve, router.unserve
+            stack.push_async_callback(router.close)
+            # the leases last: a lease taken starts serving its stream and resuming its chats
+            await core.cluster.start()
         yield Wired(
             settings=settings,
             db=core.db,
@@ -249,6 +301,8 @@ async def build(
             bot=bot,
             services=services,
             dp=dp,
+            cluster=core.cluster,
+            commands=commands,
         )
 
 
@@ -264,6 +318,53 @@ def chat_placement(
         return {"assistant": assistant, "node": node, "engine": name}
 
     return placement
+
+
+def _leased_pool(
+    settings: Settings, bot: Bot | None, assignments: AssignmentRepo, bus: EventBus
+) -> LeasedPool:
+    entries = {entry.name: (i, entry) for i, entry in enumerate(settings.assistant_pool())}
+    link = _invite_link(bot)
+
+    def make_member(name: str) -> PoolMember:
+        index, entry = entries[name]
+        return build_member(settings, entry, index, invite_link=link)
+
+    return LeasedPool(
+        list(entries),
+        make_member,
+        assignments,
+        notice=_assistant_notice(bus),
+        unban=_unban(bot),
+    )
+
+
+def _cluster_node(
+    settings: Settings,
+    pool: LeasedPool,
+    players: PlayerManager,
+    store: QueueStore,
+    assignments: AssignmentRepo,
+    bus: EventBus,
+) -> ClusterNode:
+    if not isinstance(store, FenceStore):
+        raise TypeError("cluster mode needs a queue store that records fences")
+    return ClusterNode(
+        redis=Redis.from_url(settings.storage.redis_url),
+        node=settings.node_id(),
+        names=[entry.name for entry in settings.assistant_pool()],
+        ttl=settings.cluster.lease_seconds,
+        pool=pool,
+        players=players,
+        store=store,
+        assignments=assignments,
+        bus=bus,
+    )
+
+
+async def _close_node(node: list[ClusterNode]) -> None:
+    if node:
+        await node[0].close()
 
 
 def _assistant_notice(bus: EventBus) -> Notice:

@@ -41,3 +41,5 @@ class WebServices:
     telegram_webhook: WebhookIntake | None = None
     # the files of sources.ytdlp_cookies and which are set aside (CookieJars.report)
     cookie_files: Callable[[], list[dict[str, Any]]] = lambda: []
+    # cluster mode: this node, the live nodes, the leases held here, the moves (/healthz)
+    cluster_status: Callable[[], dict[str, Any]] | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.always_on import AlwaysOn
@@ -36,7 +36,7 @@ from bot.domain.ports import (
     PlayHistorySink,
     PlaylistResolver,
 )
-from bot.domain.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
+from bot.domain.queue import Checkpoint, Fenced, QueueError, QueueSnapshot, QueueStore
 from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
     CallGone,
@@ -154,9 +154,14 @@ class PlayerManager:
 
         await for_each(self.active_chats(), final)
 
-    async def recover(self) -> int:
-        """Resumes every chat the store has state for; returns how many now play."""
+    async def recover(self, only: Sequence[int] | None = None) -> int:
+        """Resumes every chat the store has state for (``only``: those of these chats, as
+        a cluster node does for the chats of an assistant it has just taken over); returns
+        how many now play."""
         chats = await self._store.chats_with_state()
+        if only is not None:
+            wanted = set(only)
+            chats = [c for c in chats if c in wanted]
         if not self._config.resume_after_restart:
             log.info("%d chats have queued tracks; resume_after_restart is off", len(chats))
             return 0
@@ -192,6 +197,17 @@ class PlayerManager:
             positions.clear()
         log.info("recovered %d of %d chats", restored, len(chats))
         return restored
+
+    async def relinquish(self, chat_ids: Iterable[int], reason: str = "handed_over") -> int:
+        """Stops the streams of chats this process no longer serves (another process took
+        them over: a lease moved, a write was fenced), writing nothing to the store, which
+        belongs to the new holder now; returns how many were streaming."""
+        stopped = 0
+        for chat_id in chat_ids:
+            player = self._players.pop(chat_id, None)
+            if player is not None and await player.hand_over(reason):
+                stopped += 1
+        return stopped
 
     async def drain(self) -> None:
         """Waits until every engine event received so far has been handled."""
@@ -297,6 +313,9 @@ class PlayerManager:
                 event = inbox.popleft()
                 try:
                     await self._dispatch(event)
+                except Fenced:
+                    log.warning("chat %s: served by another process now; stream stopped", chat_id)
+                    await self.relinquish([chat_id])
                 except Exception:
                     log.exception("chat %s: %s not handled", chat_id, type(event).__name__)
         finally:
@@ -368,7 +387,10 @@ class PlayerManager:
 
     async def _checkpoint_loop(self) -> None:
         async def checkpoint(chat_id: int) -> None:
-            await self.chat(chat_id).checkpoint()
+            try:
+                await self.chat(chat_id).checkpoint()
+            except Fenced:
+                await self.relinquish([chat_id])
 
         while True:
             await self._clock.sleep(self._config.checkpoint_seconds)

@@ -357,6 +357,15 @@ class ChatPlayer:
                 await self._p.queue_changed(unchanged)
             return started is not None
 
+    async def hand_over(self, reason: str) -> bool:
+        """Stops the stream without touching the store (another process serves the chat
+        now); True when it was streaming."""
+        async with self._p.lock:
+            if self._p.engine_track is None:
+                return False
+            await self._p.go_idle(reason)
+            return True
+
     async def checkpoint(self, *, force: bool = False) -> bool:
         """Records the engine's position when it drifted from what the store extrapolates;
         ends a track that plays past its length (see ``overran``).

@@ -230,3 +230,18 @@ class ChatAssistant(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     assistant: Mapped[str] = mapped_column(String(32))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClusterFence(Base):
+    """The newest fencing token of each lease (cluster mode, queues in PostgreSQL).
+
+    A node writes the token of a lease it has just taken here before it touches the chats
+    the lease guards; every queue statement of those chats compares its own token with this
+    row (``sattva_fence``, created by migration 0005) and fails when a newer holder wrote
+    one, so a node paused past its lease cannot change a queue when it wakes up.
+    """
+
+    __tablename__ = "cluster_fences"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
