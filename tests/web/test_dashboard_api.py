@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import select
 
+from bot.domain.control import ChatSnapshot, Players
 from bot.domain.events import AssistantMoved, TrackChange
+from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.storage.orm import AuditLog, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
@@ -134,6 +137,49 @@ async def test_pause_resume_remove_and_stop(sidecar: Sidecar) -> None:
     assert (await post("reboot"))[0] == 404
     r = await client.post("/api/chats/general/skip", headers=sidecar.origin)
     assert r.status_code == 400
+
+
+class SkipsDuringSnapshot:
+    """The players, except that reading a snapshot lets a skip land right after it: the
+    queue moves between what the page (or the action) saw and the removal."""
+
+    def __init__(self, players: PlayerManager) -> None:
+        self._players = players
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._players, name)
+
+    async def snapshot(self, chat_id: int) -> ChatSnapshot:
+        snap = await self._players.snapshot(chat_id)
+        await self._players.skip(chat_id)
+        return snap
+
+
+@BOTH_DATABASES
+async def test_remove_takes_the_named_track_even_when_the_queue_moves_meanwhile(
+    sidecar: Sidecar,
+) -> None:
+    _, two, three, four = await queue_of(sidecar, ["One", "Two", "Three", "Four"])
+    client = await sidecar.login()
+    sidecar.services.players = cast(Players, SkipsDuringSnapshot(sidecar.players))
+    r = await client.post(
+        f"/api/chats/{CHAT}/remove", data={"track_id": three.id}, headers=sidecar.origin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"] == "Three"
+    # "Two" started meanwhile; "Four", which slid into the position "Three" had, stays
+    assert (await sidecar.store.now_playing(CHAT)).track == two  # type: ignore[union-attr]
+    assert await sidecar.store.pending(CHAT) == [four]
+    # again: this time the skip starts "Four" itself, which is then no queued track to remove
+    r = await client.post(
+        f"/api/chats/{CHAT}/remove", data={"track_id": four.id}, headers=sidecar.origin
+    )
+    assert (r.status_code, r.json()) == (
+        409,
+        {"error": f"chat {CHAT}: that track is no longer queued"},
+    )
+    assert (await sidecar.store.now_playing(CHAT)).track == four  # type: ignore[union-attr]
+    assert [row.action for row in await audit_rows(sidecar)] == ["queue.remove"]
 
 
 @BOTH_DATABASES
