@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cluster.view import ClusterView
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
@@ -35,3 +36,6 @@ class WebServices:
     forget_chat_settings: Callable[[int], None] = lambda chat_id: None
     # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
     telegram_webhook: WebhookIntake | None = None
+    # the dashboard's cluster section; None: the sidecar builds this process's own view
+    # (bot.cluster.view.cluster_view) and closes it when it stops
+    cluster: ClusterView | None = None

@@ -1,5 +1,6 @@
 // Sattva live dashboard: an initial snapshot from /api/state, then the monitoring
-// WebSocket (authenticated by the admin session cookie).  No build step, no libraries.
+// WebSocket (authenticated by the admin session cookie); the history and cluster sections
+// from /api/history and /api/cluster.  No build step, no libraries.
 "use strict";
 
 const HISTORY_SECONDS = 600;
@@ -58,25 +59,47 @@ function tick() {
   renderWarnings();
 }
 
+// the track's thumbnail when it has a web address; else a tile with its initial, coloured
+// from the title (Telegram files have no public picture URL)
+function cover(c) {
+  const thumb = c.track && c.track.thumbnail;
+  if (thumb && /^https?:\/\//.test(thumb)) {
+    const img = el("img", "cover");
+    img.src = thumb; img.alt = ""; img.loading = "lazy"; img.referrerPolicy = "no-referrer";
+    return img;
+  }
+  const title = c.title || "";
+  let hash = 0;
+  for (const ch of title) hash = (hash * 31 + ch.codePointAt(0)) % 360;
+  const tile = el("div", "cover tile", title ? [...title][0].toUpperCase() : "♪");
+  tile.style.background = `hsl(${hash} 45% 45%)`;
+  tile.setAttribute("aria-hidden", "true");
+  return tile;
+}
+
 function chatCard(c) {
   const card = el("article", "chat" + (c.errors ? " has-errors" : ""));
   card.dataset.chat = c.chat_id;
   const head = el("div", "head");
-  head.append(el("span", "name", c.chat_title || `chat ${c.chat_id}`));
+  const name = c.chat_title || `chat ${c.chat_id}`;
+  if (c.chat_link) {
+    const a = el("a", "name", name);
+    a.href = c.chat_link; a.target = "_blank"; a.rel = "noopener noreferrer";
+    head.append(a);
+  } else {
+    head.append(el("span", "name", name));
+  }
   if (c.chat_title) head.append(el("span", "id", String(c.chat_id)));
   head.append(el("span", `badge ${c.state}`, c.state));
-  if (c.track && c.track.kind) head.append(el("span", "badge kind", c.track.kind));
-  if (c.track && c.track.is_live) head.append(el("span", "badge", "live"));
+  const t = c.track || {};
+  if (t.kind) head.append(el("span", `badge kind ${t.kind}`, t.kind));
+  if (t.quality) head.append(el("span", "badge quality", t.quality));
+  if (t.is_live) head.append(el("span", "badge", "live"));
   if (c.errors) head.append(el("span", "badge err", `${c.errors} error${c.errors > 1 ? "s" : ""}`));
   card.append(head);
 
   const now = el("div", "now");
-  const thumb = c.track && c.track.thumbnail;
-  if (thumb && /^https?:\/\//.test(thumb)) {
-    const img = el("img");
-    img.src = thumb; img.alt = ""; img.loading = "lazy"; img.referrerPolicy = "no-referrer";
-    now.append(img);
-  }
+  now.append(cover(c));
   now.append(el("div", "title", c.title || "—"));
   card.append(now);
 
@@ -234,49 +257,152 @@ function pushFigures(f, t) {
   drawChart($("mem"), state.mem, "#2f9e44");
 }
 
-// History: hourly plays / failures / streaming chats from the play history (server side).
+// History: per-hour buckets from the rollup table (server side; survives reloads).
+let historyPoints = [];
 async function loadHistory() {
+  clearTimeout(historyTimer);
   historyTimer = null;
   const range = $("history-range").value;
-  const r = await fetch(`/api/history?range=${range}`, { credentials: "same-origin", cache: "no-store" });
-  if (!r.ok) return;
-  const points = (await r.json()).points;
-  const plays = points.reduce((n, p) => n + p.plays, 0), fails = points.reduce((n, p) => n + p.failures, 0);
-  $("history-sum").textContent = `${plays} plays · ${fails} failures`;
-  drawHistory($("history"), points);
+  let wait = 60;
+  try {
+    const r = await fetch(`/api/history?range=${range}`, { credentials: "same-origin", cache: "no-store" });
+    if (r.ok) {
+      const body = await r.json();
+      historyPoints = body.points;
+      wait = Math.min(60, Math.max(1, body.sample_seconds || 60));
+      renderHistory();
+    }
+  } finally {
+    historyTimer = setTimeout(loadHistory, wait * 1000);
+  }
 }
 let historyTimer = null;
 function scheduleHistory() {
-  if (historyTimer === null) historyTimer = setTimeout(loadHistory, 1000);
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(loadHistory, 1000);
 }
 
-function drawHistory(canvas, points) {
+function renderHistory() {
+  const points = historyPoints;
+  const sum = (k) => points.reduce((n, p) => n + p[k], 0);
+  const peak = (k) => points.reduce((n, p) => Math.max(n, p[k]), 0);
+  const n = (v, word) => `${v} ${word}${v === 1 ? "" : "s"}`;
+  $("history-sum").textContent = `${n(sum("plays"), "play")} · ${n(sum("failures"), "failure")}`;
+  $("live-sum").textContent = `peak ${n(peak("streams"), "stream")} · peak ${n(peak("listeners"), "listener")}`;
+  drawSeries($("history"), points, [
+    { key: "plays", color: "#3b5bdb", bar: true },
+    { key: "failures", color: "#e03131", bar: true },
+  ]);
+  drawSeries($("live-history"), points, [
+    { key: "listeners", color: "#f08c00" },
+    { key: "listeners_avg", color: "#f08c00", dash: true },
+    { key: "streams", color: "#2f9e44" },
+    { key: "streams_avg", color: "#2f9e44", dash: true },
+  ]);
+}
+
+function hourLabel(t, long) {
+  const d = new Date(t * 1000);
+  return long ? `${d.getMonth() + 1}/${d.getDate()} ${d.getHours()}:00` : `${d.getHours()}:00`;
+}
+
+// bars and lines over hourly points on one scale; pointer hover names the hour's values
+function drawSeries(canvas, points, series) {
   const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 24, n = points.length;
+  const w = canvas.width, h = canvas.height, pad = 28, n = points.length;
   ctx.clearRect(0, 0, w, h);
-  const top = Math.max(1, ...points.map((p) => Math.max(p.plays, p.streams)));
-  const y = (v) => h - pad / 2 - (v / top) * (h - pad);
+  if (!n) return;
+  const top = Math.max(1, ...points.flatMap((p) => series.map((s) => p[s.key])));
+  const y = (v) => h - 14 - (v / top) * (h - 22);
   ctx.strokeStyle = "#e3e6ec"; ctx.fillStyle = "#5b6475"; ctx.font = "10px sans-serif";
-  for (const v of [0, top]) {
+  for (const v of [0, top / 2, top]) {
     ctx.beginPath(); ctx.moveTo(pad, y(v)); ctx.lineTo(w, y(v)); ctx.stroke();
-    ctx.fillText(String(v), 2, y(v) + 3);
+    ctx.fillText(String(Math.round(v * 10) / 10), 2, y(v) + 3);
   }
-  const step = (w - pad) / n, bar = Math.max(1, step * 0.7);
-  points.forEach((p, i) => {
-    const x = pad + i * step;
-    ctx.fillStyle = "#3b5bdb"; ctx.fillRect(x, y(p.plays), bar, y(0) - y(p.plays));
-    ctx.fillStyle = "#e03131"; ctx.fillRect(x, y(p.failures), bar, y(0) - y(p.failures));
-  });
-  ctx.strokeStyle = "#2f9e44"; ctx.lineWidth = 2; ctx.beginPath();
-  points.forEach((p, i) => { const x = pad + i * step + bar / 2; i ? ctx.lineTo(x, y(p.streams)) : ctx.moveTo(x, y(p.streams)); });
-  ctx.stroke(); ctx.lineWidth = 1;
-  // hour labels: first, middle, last
-  ctx.fillStyle = "#5b6475";
+  const step = (w - pad) / n, bars = series.filter((s) => s.bar);
+  const bw = Math.max(1, (step * 0.8) / Math.max(1, bars.length));
+  points.forEach((p, i) => bars.forEach((s, j) => {
+    ctx.fillStyle = s.color;
+    const x = pad + i * step + j * bw;
+    ctx.fillRect(x, y(p[s.key]), bw, y(0) - y(p[s.key]));
+  }));
+  for (const s of series.filter((s) => !s.bar)) {
+    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.setLineDash(s.dash ? [4, 3] : []);
+    ctx.beginPath();
+    points.forEach((p, i) => { const x = pad + (i + 0.5) * step; i ? ctx.lineTo(x, y(p[s.key])) : ctx.moveTo(x, y(p[s.key])); });
+    ctx.stroke();
+  }
+  ctx.setLineDash([]); ctx.lineWidth = 1; ctx.fillStyle = "#5b6475";
   for (const i of [0, Math.floor(n / 2), n - 1]) {
-    const d = new Date(points[i].hour * 1000);
-    const label = n > 48 ? `${d.getMonth() + 1}/${d.getDate()}` : `${d.getHours()}:00`;
-    ctx.fillText(label, Math.min(w - 30, pad + i * step), h - 1);
+    ctx.fillText(hourLabel(points[i].hour, n > 48), Math.min(w - 60, pad + i * step), h - 1);
   }
+  canvas.dataset.points = String(n);
+  canvas.onmousemove = (e) => {
+    const r = canvas.getBoundingClientRect();
+    const i = Math.floor((((e.clientX - r.left) * w) / r.width - pad) / step);
+    const p = points[Math.max(0, Math.min(n - 1, i))];
+    canvas.title = `${hourLabel(p.hour, true)}: ` + series.map((s) => `${s.key.replace("_avg", " avg")} ${p[s.key]}`).join(", ");
+  };
+}
+
+// Cluster: nodes, the assistants each holds (lease token and time left), their chats.
+async function loadCluster() {
+  const r = await fetch("/api/cluster", { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) return;
+  renderCluster(await r.json());
+}
+
+function secs(v) { return v == null ? null : `${v < 10 ? v.toFixed(1) : Math.round(v)} s`; }
+
+function chatList(ids) {
+  const shown = ids.slice(0, 5).map(chatName).join(", ");
+  return ids.length > 5 ? `${shown} and ${ids.length - 5} more` : shown;
+}
+
+function renderCluster(c) {
+  $("cluster-sum").textContent = c.mode === "single"
+    ? `one process · ${c.chats_total} chats with a queue`
+    : `${c.nodes.length} node${c.nodes.length === 1 ? "" : "s"} · ${c.chats_total} chats with a queue`;
+  const byName = new Map(c.assistants.map((a) => [a.name, a]));
+  const assistantLine = (a) => {
+    const li = el("li", "assistant");
+    li.dataset.assistant = a.name;
+    li.append(el("strong", "", a.name));
+    const bits = [`${a.chats.length} chat${a.chats.length === 1 ? "" : "s"}`];
+    if (a.token != null) bits.push(`lease #${a.token}`);
+    if (a.lease_expires_in != null) bits.push(`renews within ${secs(a.lease_expires_in)}`);
+    li.append(document.createTextNode(` · ${bits.join(" · ")}`));
+    if (a.chats.length) li.append(el("div", "chats", chatList(a.chats)));
+    return li;
+  };
+  const cards = c.nodes.map((n) => {
+    const card = el("article", "node" + (n.this ? " this" : ""));
+    card.dataset.node = n.node;
+    const head = el("div", "head");
+    head.append(el("span", "name", n.node));
+    if (n.this) head.append(el("span", "badge", "this node"));
+    if (n.expires_in != null) head.append(el("span", "id", `heartbeat ${secs(n.expires_in)} left`));
+    head.append(el("span", "id", `${n.chats} chats`));
+    card.append(head);
+    const list = el("ul", "assistants");
+    for (const name of n.assistants) list.append(assistantLine(byName.get(name)));
+    if (!n.assistants.length) list.append(el("li", "empty", "no assistant"));
+    card.append(list);
+    return card;
+  });
+  const free = c.assistants.filter((a) => a.node == null);
+  if (free.length) {
+    const card = el("article", "node free");
+    card.append(el("div", "head", "Not held by any node"));
+    const list = el("ul", "assistants");
+    for (const a of free) list.append(assistantLine(a));
+    card.append(list);
+    cards.push(card);
+  }
+  if (c.unassigned_chats.length) {
+    cards.push(el("p", "unassigned", `Chats without an assistant: ${chatList(c.unassigned_chats)}`));
+  }
+  $("cluster").replaceChildren(...cards);
 }
 
 let refreshTimer = null;
@@ -294,6 +420,7 @@ async function refresh() {
   renderChats();
   renderEvents();
   pushFigures(body.figures, Date.now() / 1000);
+  loadCluster();
 }
 function scheduleRefresh() {
   if (refreshTimer === null) refreshTimer = setTimeout(refresh, 150);
@@ -354,4 +481,5 @@ $("history-range").addEventListener("change", loadHistory);
 loadHistory();
 $("event-chat").addEventListener("input", renderEvents);
 setInterval(tick, 1000);
+setInterval(loadCluster, 10000);
 refresh().then(() => connect(1000));
