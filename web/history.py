@@ -65,13 +65,16 @@ class HistoryRollup:
         # (a loop held up for minutes must not pretend it saw those minutes)
         seconds = 0.0 if self._last_sample is None else now - self._last_sample
         seconds = max(0.0, min(seconds, 2 * self.interval))
-        await self.repo.sample(
-            self.node,
-            now,
-            streams=stats.streams,
-            listeners=stats.listeners_total,
-            seconds=seconds,
-        )
+        # nothing streaming adds nothing (no peak, no listener-seconds): not written, so
+        # an idle bot does not write to the database every interval
+        if stats.streams or stats.listeners_total:
+            await self.repo.sample(
+                self.node,
+                now,
+                streams=stats.streams,
+                listeners=stats.listeners_total,
+                seconds=seconds,
+            )
         backfill = self._last_sample is None
         self._last_sample = now
         await self.repo.recount(now - (self.keep_seconds if backfill else RECOUNT_SECONDS), now)

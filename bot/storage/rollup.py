@@ -35,6 +35,9 @@ from bot.storage.repos import Repo
 HOUR = 3600
 #: the ``node`` of the rows counted from the play history
 CLUSTER = ""
+#: hours written per transaction: a backfill of weeks must not hold SQLite's write lock
+#: for long (the panel and the player wait behind it)
+WRITE_BATCH = 48
 
 
 def hour_of(at: float) -> int:
@@ -115,8 +118,11 @@ class HourlyStatsRepo(Repo):
 
     async def recount(self, since: float, now: float) -> int:
         """Counts plays, failures and chats of every hour from ``since``'s to ``now``'s
-        afresh from the play history and stores them (hours without any as zeros);
-        returns how many hours were written."""
+        afresh from the play history and stores those that differ from what is stored (a
+        missing hour counts as zeros); returns how many hours were written.
+
+        Writing only the changes keeps an idle bot from writing at all: on SQLite every
+        write competes for the one write lock with the panel's and the player's."""
         first, last = hour_of(since), hour_of(now)
         start = datetime.fromtimestamp(first, UTC)
         query = select(
@@ -125,6 +131,9 @@ class HourlyStatsRepo(Repo):
             PlayHistory.ended_at,
             PlayHistory.end_reason,
         ).where(or_(PlayHistory.started_at >= start, PlayHistory.ended_at >= start))
+        stored = select(
+            HourlyStats.hour, HourlyStats.plays, HourlyStats.failures, HourlyStats.chats
+        ).where(HourlyStats.node == CLUSTER, HourlyStats.hour >= first, HourlyStats.hour <= last)
         plays: dict[int, int] = defaultdict(int)
         failures: dict[int, int] = defaultdict(int)
         chats: dict[int, set[int]] = defaultdict(set)
@@ -137,16 +146,24 @@ class HourlyStatsRepo(Repo):
                 ended = _unix(ended_at)
                 if reason == EndReason.ERROR.value and ended is not None and ended >= first:
                     failures[hour_of(ended)] += 1
-        hours = range(first, last + 1, HOUR)
+            have = {hour: (p, f, c) for hour, p, f, c in await session.execute(stored)}
+        changed = [
+            (hour, counts)
+            for hour in range(first, last + 1, HOUR)
+            if (counts := (plays[hour], failures[hour], len(chats[hour])))
+            != have.get(hour, (0, 0, 0))
+        ]
+        for i in range(0, len(changed), WRITE_BATCH):
+            await self._store_counts(changed[i : i + WRITE_BATCH], now)
+        return len(changed)
+
+    async def _store_counts(
+        self, hours: list[tuple[int, tuple[int, int, int]]], now: float
+    ) -> None:
         async with self._transaction(write=True) as session:
             insert = self._insert(session)
-            for hour in hours:
-                counts = {
-                    "plays": plays[hour],
-                    "failures": failures[hour],
-                    "chats": len(chats[hour]),
-                    "updated_at": now,
-                }
+            for hour, (played, failed, chatted) in hours:
+                counts = {"plays": played, "failures": failed, "chats": chatted, "updated_at": now}
                 statement = insert(HourlyStats).values(
                     hour=hour,
                     node=CLUSTER,
@@ -159,7 +176,6 @@ class HourlyStatsRepo(Repo):
                 await session.execute(
                     statement.on_conflict_do_update(index_elements=["hour", "node"], set_=counts)
                 )
-        return len(hours)
 
     async def prune(self, before: float) -> int:
         """Deletes the hours that began before ``before``; returns how many rows went."""

@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.domain.control import ChatSnapshot, Players
 from bot.domain.events import AssistantMoved, TrackChange
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.storage.orm import AuditLog, ChatAssistant, PlayHistory
+from bot.storage.orm import AuditLog, ChatAssistant, HourlyStats, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
 from web.history import HistoryRollup
 
@@ -239,6 +239,14 @@ async def test_history_comes_from_the_rollup_of_play_history_and_live_figures(
     assert sum(p["plays"] for p in week) == 6
     assert (await client.get("/api/history?range=1y")).status_code == 400
     assert (await sidecar.client().get("/api/history")).status_code == 401
+
+
+async def test_an_idle_bots_rollup_writes_nothing(sidecar: Sidecar) -> None:
+    rollup = HistoryRollup(sidecar.services)
+    for _ in range(3):
+        await rollup.tick()
+    async with sidecar.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(HourlyStats)) == 0
 
 
 async def test_state_links_a_public_chat_and_not_a_private_one(sidecar: Sidecar) -> None:
