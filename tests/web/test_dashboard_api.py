@@ -187,19 +187,21 @@ async def test_remove_takes_the_named_track_even_when_the_queue_moves_meanwhile(
 async def test_history_comes_from_the_rollup_of_play_history_and_live_figures(
     sidecar: Sidecar,
 ) -> None:
-    now = datetime.now(UTC)
-    rows = [  # (hours ago it started, chat, end reason, minutes it played)
+    # times within the hour the test runs in, whatever the minute (a test started at
+    # 19:00:30 must not put "a minute ago" in the hour before)
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = [  # (hours before this one it started, chat, end reason, seconds it played)
         (0, CHAT, "finished", 1),
         (0, -1002, None, None),
         (3, CHAT, "skipped", 1),
         (30, CHAT, "finished", 1),  # only in the 7-day range
         (200, CHAT, "finished", 1),  # in neither
         # started 5 hours ago, failed in this hour: a failure of this hour
-        (5, CHAT, "error", 5 * 60 - 1),
+        (5, CHAT, "error", 5 * 3600),
     ]
     async with sidecar.sessionmaker() as session:
         for ago, chat_id, reason, played in rows:
-            started = now - timedelta(hours=ago, minutes=1)
+            started = this_hour - timedelta(hours=ago)
             session.add(
                 PlayHistory(
                     chat_id=chat_id,
@@ -208,7 +210,7 @@ async def test_history_comes_from_the_rollup_of_play_history_and_live_figures(
                     source="x",
                     kind="url",
                     started_at=started,
-                    ended_at=None if played is None else started + timedelta(minutes=played),
+                    ended_at=None if played is None else started + timedelta(seconds=played),
                     end_reason=reason,
                 )
             )
@@ -227,9 +229,9 @@ async def test_history_comes_from_the_rollup_of_play_history_and_live_figures(
     assert day["range"] == "24h"
     points = day["points"]
     assert len(points) == 24
-    this_hour = {k: points[-1][k] for k in ("plays", "failures", "chats", "streams", "listeners")}
+    last = {k: points[-1][k] for k in ("plays", "failures", "chats", "streams", "listeners")}
     # "On air" started now (the player wrote its row): 3 plays in two chats
-    assert this_hour == {"plays": 3, "failures": 1, "chats": 2, "streams": 1, "listeners": 2}
+    assert last == {"plays": 3, "failures": 1, "chats": 2, "streams": 1, "listeners": 2}
     assert points[-1]["nodes"] == 1
     assert points[-4]["plays"] == 1
     assert points[-6]["plays"] == 1  # the failed track's start
