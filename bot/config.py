@@ -257,6 +257,10 @@ class WebConfig(_Section):
     https_only: bool = False
     login_attempts_per_minute: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
+    # the dashboard's history: live figures sampled this often into the hourly rollup,
+    # whose rows are kept this many days (the charts show up to 7)
+    history_sample_seconds: float = Field(default=60.0, gt=0)
+    history_keep_days: int = Field(default=31, ge=7)
     # Host header names answered besides localhost, 127.0.0.1, ::1 and ``host``; "*": any
     allowed_hosts: list[str] = Field(default_factory=list)
     # open connections (HTTP + WebSocket) at once; more are answered 503 and closed

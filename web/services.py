@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cluster.view import ClusterView
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
@@ -43,3 +44,6 @@ class WebServices:
     cookie_files: Callable[[], list[dict[str, Any]]] = lambda: []
     # cluster mode: this node, the live nodes, the leases held here, the moves (/healthz)
     cluster_status: Callable[[], dict[str, Any]] | None = None
+    # the dashboard's cluster section; None: the sidecar builds this process's own view
+    # (bot.cluster.view.cluster_view) and closes it when it stops
+    cluster: ClusterView | None = None

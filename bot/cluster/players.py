@@ -81,6 +81,9 @@ class OwnedPlayers:
     async def remove(self, chat_id: int, position: int) -> Track:
         return await self._owned(chat_id, lambda: self._players.remove(chat_id, position))
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        return await self._owned(chat_id, lambda: self._players.remove_track(chat_id, track_id))
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         return await self._owned(chat_id, lambda: self._players.move(chat_id, src, dst))
 

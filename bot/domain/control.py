@@ -80,6 +80,9 @@ class Players(Protocol):
 
     async def remove(self, chat_id: int, position: int) -> Track: ...
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        """Removes the pending track with this id (None: it is no longer pending)."""
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track: ...
 
     async def clear(self, chat_id: int) -> int:

@@ -249,6 +249,11 @@ class PlayerManager:
     async def remove(self, chat_id: int, position: int) -> Track:
         return await self.chat(chat_id).edit_queue(lambda store: store.remove(chat_id, position))
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        return await self.chat(chat_id).edit_queue(
+            lambda store: store.remove_track(chat_id, track_id)
+        )
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         return await self.chat(chat_id).edit_queue(lambda store: store.move(chat_id, src, dst))
 

@@ -103,6 +103,9 @@ class DatabaseQueueStore:
     async def remove(self, chat_id: int, position: int) -> Track:
         return await self._op("remove", self._impl.remove(chat_id, position))
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        return await self._op("remove_track", self._impl.remove_track(chat_id, track_id))
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         return await self._op("move", self._impl.move(chat_id, src, dst))
 

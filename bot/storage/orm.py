@@ -36,6 +36,8 @@ class Chat(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column(String(256), default="")
+    # a public chat's @username (without the @): the dashboard links t.me/<username>
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
     language: Mapped[str | None] = mapped_column(String(8), default=None)
     admin_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: the configured player.auto_end_seconds; 0: never auto-end
@@ -99,6 +101,28 @@ class PlayHistory(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     end_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class HourlyStats(Base):
+    """One hour of the dashboard's history (``bot.storage.rollup``): a node's sampled live
+    figures, or (``node`` empty) the hour's plays, failures and chats from the play history.
+
+    ``hour`` is the Unix time the UTC hour began; the ``*_seconds`` columns integrate the
+    samples (listeners x seconds), so an average is that over the hour's length.
+    """
+
+    __tablename__ = "stats_hourly"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stream_peak: Mapped[int] = mapped_column(Integer, default=0)
+    listener_peak: Mapped[int] = mapped_column(Integer, default=0)
+    stream_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    listener_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    plays: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    chats: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[float] = mapped_column(Double)
 
 
 class WebAdmin(Base):

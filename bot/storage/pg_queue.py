@@ -138,6 +138,16 @@ SELECT (SELECT track_json FROM gone),
        (SELECT count(*) FROM queue_entries WHERE chat_id = $1) AS length
 """
 
+# $2 a track id: the first pending entry carrying it goes (NULL: none did)
+REMOVE_TRACK = f"""
+WITH {_chat(3)},
+gone AS (DELETE FROM queue_entries WHERE id = (
+           SELECT id FROM queue_entries WHERE chat_id = (SELECT chat_id FROM chat)
+           AND track_id = $2 ORDER BY seq LIMIT 1)
+         RETURNING track_json)
+SELECT (SELECT track_json FROM gone)
+"""
+
 # $2 the ids as read (refused if the queue changed since), $3 the same ids in the new order.
 REORDER = f"""
 WITH {_chat(4, "cardinality($3::bigint[])")},
@@ -299,6 +309,12 @@ class PostgresQueueStore:
         if track_json is None:
             raise QueuePositionError(position, int(length))
         return Track.from_json(track_json)
+
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        ((track_json,),) = await self._fetch(
+            REMOVE_TRACK, chat_id, track_id, *self._fenced(chat_id)
+        )
+        return None if track_json is None else Track.from_json(track_json)
 
     async def _reorder(self, chat_id: int, ids: list[int], order: list[int]) -> bool:
         return bool(await self._value(REORDER, chat_id, ids, order, *self._fenced(chat_id)))

@@ -153,6 +153,7 @@ class RedisQueueStore:
                 "START_NEXT",
                 "ADVANCE",
                 "REMOVE",
+                "REMOVE_TRACK",
                 "MOVE",
                 "SHUFFLE",
                 "CLEAR",
@@ -270,6 +271,10 @@ class RedisQueueStore:
         if status != "ok":
             raise QueuePositionError(position, int(value))
         return Track.from_json(value)
+
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        reply = await self._script("remove_track", chat_id, track_id)
+        return Track.from_json(reply[1]) if reply[0] == "ok" else None
 
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         reply = await self._script("move", chat_id, src, dst)

@@ -193,9 +193,15 @@ class ChatSettingsRepo(Repo):
         finally:  # after the commit (or a failure whose outcome is unknown)
             self.forget(chat_id)
 
-    async def ensure_chat(self, chat_id: int, title: str) -> None:
+    async def ensure_chat(self, chat_id: int, title: str, username: str | None = None) -> None:
+        """Records the chat's title and public @username (None: a private chat)."""
         async with self._changing(chat_id) as session:
-            await self._upsert_chat(session, chat_id, title=title[:MAX_TITLE])
+            await self._upsert_chat(
+                session,
+                chat_id,
+                title=title[:MAX_TITLE],
+                username=username[:64] if username else None,
+            )
 
     async def list_chats(self) -> list[Chat]:
         async with self._transaction() as session:
