@@ -95,7 +95,8 @@ class RtmpEngine:
 
     async def close(self) -> None:
         self._closed = True
-        for chat_id in list(self._pushes):
+        # a track whose connection already went (a dead encoder) is stopped as well
+        for chat_id in {*self._pushes, *self._tracks}:
             await self.stop(chat_id)
         await self._events.close()
 

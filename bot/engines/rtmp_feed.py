@@ -4,6 +4,7 @@ run into the encoder's raw pipes (see ``bot.engines.rtmp`` for why it is built t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -114,7 +115,12 @@ async def forward(
         await asyncio.gather(pictures(), sound(), errors())
         return await proc.wait()
     except (ConnectionError, OSError):
-        return -1  # the encoder went away: its watcher reconnects
+        # the encoder went away (its watcher reconnects): this run's decoder goes too, or it
+        # would sit for ever on a pipe nobody reads, its process outliving the track
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        return -1
 
 
 def pad(push: Push, track: Track) -> None:
