@@ -187,6 +187,9 @@ class SourcesConfig(_Section):
     max_resolves_per_chat: int = Field(default=2, ge=1, le=16)
     # how long a request waits for a free fetch slot before it is answered "busy"
     resolve_wait_seconds: float = Field(default=30.0, ge=0, le=600)
+    # a site's stream URL (yt-dlp) without its own expiry (googlevideo's ``expire=``) is
+    # taken as expired this long after it was resolved, and resolved again before it plays
+    stream_url_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86400)
 
 
 class PlayerConfig(_Section):
@@ -199,6 +202,8 @@ class PlayerConfig(_Section):
     resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
     default_volume: int = Field(default=100, ge=VOLUME_MIN, le=VOLUME_MAX)
     checkpoint_seconds: int = Field(default=5, ge=1, le=300)
+    # entries queued from one playlist / album / set link (the first ones)
+    playlist_limit: int = Field(default=50, ge=1, le=1000)
 
     def policy(self) -> PlayerPolicy:
         """The domain's view of this section (the domain does not import the config)."""

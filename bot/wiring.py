@@ -162,6 +162,7 @@ async def build_core(
             clock=clock,
             per_chat_labels=settings.metrics.per_chat_labels,
             placement=placement,
+            media=resolver,
         )
         stack.push_async_callback(players.close)
         await players.start()

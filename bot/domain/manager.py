@@ -17,19 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
+from bot.domain.control import BatchOutcome, ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import NO_PLACEMENT, EventBus, ListenersUpdate
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
+from bot.domain.ports import ChatSettingsSource, MediaResolver, PlayHistorySink, PlaylistResolver
 from bot.domain.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
 from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
@@ -85,6 +85,7 @@ class PlayerManager:
         clock: Clock | None = None,
         stats_sink: StatsSink | None = None,
         placement: Callable[[int], dict[str, Any]] | None = None,
+        media: MediaResolver | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -107,6 +108,7 @@ class PlayerManager:
             config=config,
             stats=self.stats,
             placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
+            media=media,
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}
@@ -143,6 +145,8 @@ class PlayerManager:
             await self.chat(chat_id).checkpoint(force=True)
 
         await for_each(self.active_chats(), final)
+        for player in self._players.values():
+            await player.close()
 
     async def recover(self) -> int:
         """Resumes every chat the store has state for; returns how many now play."""
@@ -192,6 +196,9 @@ class PlayerManager:
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome:
         return await self.chat(chat_id).play(track)
+
+    async def play_many(self, chat_id: int, tracks: Sequence[Track]) -> BatchOutcome:
+        return await self.chat(chat_id).play_many(tracks)
 
     async def room(self, chat_id: int) -> int:
         return max(0, self._config.queue_limit - await self._store.length(chat_id))

@@ -41,7 +41,10 @@ class Track:
     """One queued item.  ``media`` is what the engine plays: a local path or a URL.
 
     ``source`` is what the user asked for (kept for history and for re-resolving a URL
-    that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).
+    that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).  An empty
+    ``media`` is an entry not resolved yet (queued from a playlist's listing): the player
+    resolves ``source`` when the track is about to play.  ``expires_at`` (wall-clock
+    seconds) is when ``media`` stops working, for a site's signed stream URL; None: never.
     """
 
     title: str
@@ -54,6 +57,12 @@ class Track:
     thumbnail: str | None = None
     is_live: bool = False
     id: str = field(default_factory=new_track_id)
+    expires_at: float | None = None
+
+    def needs_media(self, now: float, margin: float = 0.0) -> bool:
+        """True when ``media`` must be resolved before playing: never resolved, or it
+        expires within ``margin`` seconds of ``now``."""
+        return not self.media or (self.expires_at is not None and now + margin >= self.expires_at)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

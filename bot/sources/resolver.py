@@ -8,8 +8,10 @@ code the bot turns into one short sentence.  Timing and refusals are recorded pe
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
+from dataclasses import replace
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -17,16 +19,20 @@ from aiogram import Bot
 
 from bot.config import Settings, SourcesConfig
 from bot.domain.models import SourceKind, Track
+from bot.engines.base import MediaError
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, ytdlp
-from bot.sources.base import Progress, SourceError, SourceRequest
+from bot.sources.base import Playlist, Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
+from bot.sources.listing import listing_to_playlist, stream_expiry
 from bot.sources.probe import probe
 from bot.sources.progress import report
 from bot.sources.telegram_files import TelegramFiles
+
+log = logging.getLogger(__name__)
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
@@ -63,9 +69,11 @@ class SourceResolver:
         *,
         max_track_seconds: int,
         telegram: TelegramFiles | None = None,
+        playlist_limit: int = 50,
     ) -> None:
         self._cfg = sources
         self._max_seconds = max_track_seconds
+        self.playlist_limit = playlist_limit
         self._telegram = telegram
         self.library = Library(sources.library_dir)
         self.gate = ResolveGate(
@@ -89,7 +97,10 @@ class SourceResolver:
                 max_track_seconds=settings.player.max_track_seconds,
             )
         return cls(
-            settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
+            settings.sources,
+            max_track_seconds=settings.player.max_track_seconds,
+            telegram=files,
+            playlist_limit=settings.player.playlist_limit,
         )
 
     # -- Resolver --------------------------------------------------------------------------
@@ -107,7 +118,9 @@ class SourceResolver:
             return "url"
         return "search"
 
-    async def resolve(self, request: SourceRequest, progress: Progress | None = None) -> Track:
+    async def resolve(
+        self, request: SourceRequest, progress: Progress | None = None
+    ) -> Track | Playlist:
         kind = self.route(request)
         started = time.monotonic()
         try:
@@ -121,7 +134,7 @@ class SourceResolver:
 
     async def _dispatch(
         self, kind: str, request: SourceRequest, progress: Progress | None
-    ) -> Track:
+    ) -> Track | Playlist:
         query = request.query.strip()
         if kind == "telegram":
             assert request.media is not None
@@ -151,21 +164,66 @@ class SourceResolver:
                 return await self._library_track(entry, request)
         return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
 
+    # -- MediaResolver ---------------------------------------------------------------------
+
+    async def fresh(self, chat_id: int, track: Track) -> Track:
+        """A queued track's stream address, resolved when it is about to play (a playlist
+        entry, or a site URL that expired): ``source`` goes the way a /play link goes, with
+        its guards, limits and a fetch slot; a failure is a MediaError (the track is
+        skipped with a line in the chat)."""
+        started = time.monotonic()
+        reason = "ok"
+        try:
+            async with self.gate.slot(None):
+                found = await self._single(track.source)
+        except SourceError as exc:
+            reason = exc.code
+            SOURCE_FAILURES.labels(kind="refresh", reason=exc.code).inc()
+            raise MediaError(f"could not resolve {track.source}: {exc}") from exc
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind="refresh").observe(time.monotonic() - started)
+            log_refresh(chat_id, track, reason)
+        return replace(
+            track,
+            media=found.media,
+            expires_at=found.expires_at,
+            duration=found.duration if found.duration is not None else track.duration,
+            is_live=found.is_live,
+            thumbnail=track.thumbnail or found.thumbnail,
+        )
+
+    async def _single(self, source: str) -> Track:
+        anonymous = SourceRequest(query=source)
+        if source.lower().startswith(LIBRARY_PREFIX):
+            entry = await asyncio.to_thread(self.library.find, source[len(LIBRARY_PREFIX) :])
+            return await self._library_track(entry, anonymous)
+        found = await self._url(source, anonymous, None, listing=False)
+        assert isinstance(found, Track)  # not listed: one item
+        return found
+
     # -- routes ----------------------------------------------------------------------------
 
-    async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
+    async def _url(
+        self,
+        url: str,
+        request: SourceRequest,
+        progress: Progress | None,
+        *,
+        listing: bool = True,
+    ) -> Track | Playlist:
+        """``listing``: a playlist page is listed (else it must be one item: a refresh)."""
         split_url(url)
         allow = self._cfg.allow_private_networks
         # the first call loads yt-dlp's ~1800 extractors: not on the event loop
         if self._cfg.ytdlp_enabled and await asyncio.to_thread(ytdlp.has_site_extractor, url):
             await check_url(url, allow_private=allow)
-            return await self._ytdlp(url, url, request, progress)
+            return await self._ytdlp(url, url, request, progress, listing=listing)
         timeout = self._cfg.probe_timeout_seconds
         final = await http.follow(url, allow_private=allow, timeout=timeout)
         if final.is_html:
             if not self._cfg.ytdlp_enabled:
                 raise SourceError("unsupported", "a web page, not media")
-            return await self._ytdlp(final.url, url, request, progress)
+            return await self._ytdlp(final.url, url, request, progress, listing=listing)
         await report(progress, "probe", None)
         result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
         # a radio's station name says more than the tags of whatever song it sent first
@@ -183,12 +241,26 @@ class SourceResolver:
         )
 
     async def _ytdlp(
-        self, target: str, query: str, request: SourceRequest, progress: Progress | None
-    ) -> Track:
+        self,
+        target: str,
+        query: str,
+        request: SourceRequest,
+        progress: Progress | None,
+        *,
+        listing: bool = False,
+    ) -> Track | Playlist:
+        """A search or a page through yt-dlp.  ``listing``: a playlist page is listed flat
+        (one more entry than the limit, to tell whether it had more) as lazy tracks."""
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
-        await report(progress, "search", None)
-        info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
+        await report(progress, "list" if listing else "search", None)
+        timeout = (4 if listing else 2) * self._cfg.probe_timeout_seconds
+        limit = self.playlist_limit
+        info = await ytdlp.lookup(target, timeout=timeout, listing=limit + 1 if listing else None)
+        if listing and ytdlp.is_listing(info):
+            return listing_to_playlist(
+                info, query=query, limit=limit, max_seconds=self._max_seconds, request=request
+            )
         track = ytdlp.info_to_track(
             info,
             query=query,
@@ -198,7 +270,8 @@ class SourceResolver:
         )
         # the stream URL yt-dlp chose is what ffmpeg will open: it passes the same guard
         await check_url(track.media, allow_private=self._cfg.allow_private_networks)
-        return track
+        ttl = self._cfg.stream_url_ttl_seconds
+        return replace(track, expires_at=stream_expiry(track.media, now=time.time(), ttl=ttl))
 
     async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
         result = await probe(
@@ -238,7 +311,9 @@ class SourceResolver:
             if not tracks:
                 raise SourceError("not_found", "no playable file in that folder")
             return [_as_playlist(t) for t in tracks]
-        return [_as_playlist(await self.resolve(SourceRequest(query=text)))]
+        found = await self.resolve(SourceRequest(query=text))
+        listed = found.tracks if isinstance(found, Playlist) else (found,)
+        return [_as_playlist(t) for t in listed]
 
 
 def _as_playlist(track: Track) -> Track:
@@ -250,4 +325,9 @@ def _as_playlist(track: Track) -> Track:
         duration=track.duration,
         thumbnail=track.thumbnail,
         is_live=track.is_live,
+        expires_at=track.expires_at,
     )
+
+
+def log_refresh(chat_id: int, track: Track, outcome: str) -> None:
+    log.info("chat %s: stream address of %s resolved: %s", chat_id, track.id, outcome)

@@ -75,7 +75,9 @@ def has_site_extractor(url: str) -> bool:
         return False
 
 
-def _options() -> dict[str, Any]:
+def _options(listing: int | None = None) -> dict[str, Any]:
+    """yt-dlp's options; ``listing``: a playlist page is listed flat (title, duration and
+    page URL of its first ``listing`` entries, no stream lookups), a single page as usual."""
     # yt-dlp fetches pages and APIs itself: through the egress proxy, each is guarded
     proxy = {"proxy": url} if (url := http_proxy()) is not None else {}
     return {
@@ -89,7 +91,8 @@ def _options() -> dict[str, Any]:
         "socket_timeout": SOCKET_TIMEOUT,
         "extract_flat": False,
         "cachedir": False,
-        "playlist_items": "1",
+        "playlist_items": "1" if listing is None else f"1:{listing}",
+        **({} if listing is None else {"extract_flat": "in_playlist"}),
         **proxy,
         **OPTION_OVERRIDES,
     }
@@ -104,10 +107,10 @@ def _map_error(message: str) -> SourceError:
     return SourceError("unavailable", "yt-dlp refused")
 
 
-def _extract(target: str) -> dict[str, Any]:
+def _extract(target: str, listing: int | None = None) -> dict[str, Any]:
     module = _module()
     try:
-        with module.YoutubeDL(_options()) as ydl:
+        with module.YoutubeDL(_options(listing)) as ydl:
             info = ydl.extract_info(target, download=False)
     except module.utils.DownloadError as exc:
         raise _map_error(str(exc)) from None
@@ -184,8 +187,14 @@ def info_to_track(
     )
 
 
-async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
-    """extract_info in a worker thread, bounded by ``timeout`` seconds.
+def is_listing(info: dict[str, Any]) -> bool:
+    """A playlist / album / set (or a page of several media), not one item."""
+    return info.get("_type") in ("playlist", "multi_video") or "entries" in info
+
+
+async def lookup(target: str, *, timeout: float, listing: int | None = None) -> dict[str, Any]:
+    """extract_info in a worker thread, bounded by ``timeout`` seconds; ``listing``: see
+    ``_options``.
 
     A timed-out thread cannot be killed; it finishes on its own (bounded by the socket
     timeout) and its result is dropped.
@@ -193,7 +202,7 @@ async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
     _module()
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.to_thread(_extract, target)
+            return await asyncio.to_thread(_extract, target, listing)
     except TimeoutError:
         raise SourceError("timeout", "yt-dlp took too long") from None
 

@@ -23,6 +23,8 @@ class MediaServer:
     requests: list[str] = field(default_factory=list)
     #: serve https with this context (see ``tests.support.egress.SelfSignedCert``)
     tls: ssl.SSLContext | None = None
+    #: HTML served at /pages/<name> (a playlist page for yt-dlp's generic extractor, ...)
+    pages: dict[str, str] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
@@ -39,6 +41,7 @@ class MediaServer:
         app.router.add_get("/redirect-to", self._redirect_to)
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/page.html", self._page)
+        app.router.add_get("/pages/{name}", self._named_page)
         app.router.add_get("/slow-headers", self._slow_headers)
         app.router.add_get("/slow-body", self._slow_body)
         app.router.add_get("/radio", self._radio)
@@ -86,6 +89,12 @@ class MediaServer:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="<html><body>not media</body></html>", content_type="text/html")
+
+    async def _named_page(self, request: web.Request) -> web.StreamResponse:
+        html = self.pages.get(request.match_info["name"])
+        if html is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=html, content_type="text/html")
 
     async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(30)

@@ -110,12 +110,19 @@ async def run(config: dict[str, Any]) -> None:
     index = int(config["first_index"])
     while True:
         roll = rng.random()
-        if roll < 0.35:
+        if roll < 0.3:
             item = track(index, long if rng.random() < 0.4 else short)
             index += 1
             journal.write(f"try enq {item.id}")
             await players.play(CHAT, item)
             journal.write(f"ok enq {item.id}")
+        elif roll < 0.38:  # a playlist: several tracks in one atomic batch
+            items = [track(index + i, long if rng.random() < 0.4 else short) for i in range(3)]
+            index += len(items)
+            ids = ",".join(item.id for item in items)
+            journal.write(f"try batch {ids}")
+            await players.play_many(CHAT, items)
+            journal.write(f"ok batch {ids}")
         elif roll < 0.5:
             journal.write("try skip")
             with contextlib.suppress(PlayerError):  # nothing was playing: nothing changed

@@ -12,8 +12,9 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.models import LoopMode
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import QueueFull
-from bot.sources.base import SourceRequest, TelegramMedia
+from bot.sources.base import Playlist, SourceRequest, TelegramMedia
 from bot.telegram import actions
+from bot.telegram.batch import batch_answer
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
 from bot.telegram.formatting import duration, parse_position, short_title
@@ -82,8 +83,11 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
     )
     progress = ProgressMessage(message)
     try:
-        track = await services.resolver.resolve(request, progress)
-        outcome = await services.players.play(chat_id, track)
+        resolved = await services.resolver.resolve(request, progress)
+        if isinstance(resolved, Playlist):
+            await progress.finish(await _queue_playlist(services, chat_id, resolved))
+            return
+        outcome = await services.players.play(chat_id, resolved)
     except Exception as exc:
         text = describe(exc)
         if text is None or progress.message is None:
@@ -100,6 +104,18 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
             position=outcome.position, title=title, duration=duration(outcome.track.duration)
         )
     await progress.finish(answer)
+
+
+async def _queue_playlist(services: BotServices, chat_id: int, playlist: Playlist) -> str:
+    """A listed playlist link: its entries queued in one atomic step, one answer."""
+    outcome = await services.players.play_many(chat_id, playlist.tracks)
+    return batch_answer(
+        playlist.title,
+        outcome,
+        offered=len(playlist.tracks),
+        skipped=playlist.skipped,
+        limited_to=len(playlist.tracks) + playlist.skipped if playlist.more else None,
+    )
 
 
 async def skip(message: Message, services: BotServices) -> None:
