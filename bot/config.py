@@ -220,6 +220,13 @@ class PlayerConfig(_Section):
         )
 
 
+class PlaylistsConfig(_Section):
+    """Saved playlists (/playlist): how many one user may keep, and how long each may be."""
+
+    max_per_user: int = Field(default=20, ge=1, le=1000)
+    max_tracks: int = Field(default=100, ge=1, le=10_000)
+
+
 class BotConfig(_Section):
     now_playing_images: bool = False
     progress_update_seconds: int = Field(default=20, ge=5)
@@ -283,6 +290,7 @@ class Settings(BaseSettings):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     player: PlayerConfig = Field(default_factory=PlayerConfig)
+    playlists: PlaylistsConfig = Field(default_factory=PlaylistsConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
     i18n: I18nConfig = Field(default_factory=I18nConfig)
     web: WebConfig = Field(default_factory=WebConfig)

@@ -27,6 +27,7 @@ from bot.telegram.routers import (
     elsewhere,
     owner,
     playback,
+    playlists,
     queue,
     settings,
 )
@@ -56,6 +57,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         settings.build_router(),
         auth.build_router(),
         owner.build_router(),
+        playlists.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )
