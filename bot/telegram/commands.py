@@ -34,6 +34,7 @@ def command_list() -> list[tuple[str, str]]:
         ("clear", _("empty the queue; the current track plays on")),
         ("playlist", _("your saved playlists: list, save, add, play, show, remove")),
         ("settings", _("chat settings (administrators)")),
+        ("channelplay", _("drive a channel's stream from this group (administrators)")),
         ("auth", _("allow a user to control playback (administrators)")),
         ("unauth", _("take that right back (administrators)")),
         ("authlist", _("list the users allowed to control playback")),
@@ -55,6 +56,7 @@ def usage(command: str) -> str:
         "unauth": _("Usage: reply /unauth to a user's message, or /unauth <user id>."),
         "lang": _("Usage: /lang <en|ru|uk|auto>."),
         "broadcast": _("Usage: /broadcast <text>."),
+        "channelplay": _("Usage: /channelplay <@channel | -100id | linked | off>."),
     }
     return lines[command]
 

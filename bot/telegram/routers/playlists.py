@@ -40,6 +40,7 @@ from bot.telegram.rights import Need, allowed, refusal
 from bot.telegram.routers.common import answer_minor, sender_id, sender_name
 from bot.telegram.routers.elsewhere import elsewhere, streams_in
 from bot.telegram.services import BotServices
+from bot.telegram.targets import Target
 
 #: tracks listed by /playlist show; the rest are counted
 SHOW_LINES = 40
@@ -89,6 +90,7 @@ async def playlist(
     services: BotServices,
     permissions: Permissions,
     bot: Bot,
+    target: Target,
 ) -> None:
     words = (command.args or "").split(maxsplit=2)
     action = words[0].lower() if words else "list"
@@ -103,9 +105,16 @@ async def playlist(
             if not streams_in(message.chat.type):
                 await elsewhere(message)
             elif action == "save":
-                await message.answer(await _save(services, message, user, words[1]))
-            elif await allowed(permissions, Need.PLAY, bot, message.chat.id, user):
-                await message.answer(await _play(services, message, user, words[1]))
+                await message.answer(await _save(services, target, user, words[1]))
+            elif await allowed(
+                permissions,
+                Need.PLAY,
+                bot,
+                message.chat.id,
+                user,
+                target.chat_id if target.linked else None,
+            ):
+                await message.answer(await _play(services, message, target, user, words[1]))
             else:
                 await answer_minor(message, refusal(Need.PLAY))
         elif action == "add" and len(words) == 3:
@@ -154,9 +163,10 @@ async def _list(services: BotServices, user: int) -> str:
     return "\n".join(lines)
 
 
-async def _save(services: BotServices, message: Message, user: int, name: str) -> str:
+async def _save(services: BotServices, target: Target, user: int, name: str) -> str:
+    """The queue of the chat the command drives (a linked channel's, from its group)."""
     check_name(name)
-    snap = await services.players.snapshot(message.chat.id)
+    snap = await services.players.snapshot(target.chat_id)
     queued = ([snap.now.track] if snap.now is not None else []) + snap.pending
     if not queued:
         return _("Nothing is queued here to save.")
@@ -237,11 +247,13 @@ async def _add(services: BotServices, message: Message, user: int, name: str, qu
     await progress.finish("\n".join(lines))
 
 
-async def _play(services: BotServices, message: Message, user: int, name: str) -> str:
+async def _play(
+    services: BotServices, message: Message, target: Target, user: int, name: str
+) -> str:
     stored_name, saved = await services.playlists.tracks(user, name)
     if not saved:
         return _("{name} is empty.").format(name=stored_name)
-    chat_id = message.chat.id
+    chat_id = target.chat_id
     if await services.players.room(chat_id) <= 0:
         raise QueueFull(services.settings.player.queue_limit)
     tracks = [to_track(s, message) for s in saved]
