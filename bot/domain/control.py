@@ -47,7 +47,7 @@ class ChatSnapshot:
     state: PlayerState
     now: NowPlaying | None
     position: float | None  # live seconds into the current track
-    pending: list[Track]
+    pending: Sequence[Track]
     loop: LoopMode
     listeners: int | None
     volume: int

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 
 class LoopMode(StrEnum):
@@ -84,6 +85,53 @@ class Track:
 
 
 _TRACK_FIELDS = tuple(f.name for f in fields(Track))
+
+
+class TrackList(Sequence[Track]):
+    """Stored tracks decoded from their JSON one by one, on first access.
+
+    Whole queues are read where only a few of their tracks are looked at (recovery's
+    queue_update needs the length and the first titles, ``/queue`` one page), and decoding
+    each track's JSON is most of what reading a list costs."""
+
+    __slots__ = ("_raw", "_tracks")
+
+    def __init__(self, raw: Sequence[str | bytes]) -> None:
+        self._raw = raw
+        self._tracks: list[Track | None] = [None] * len(raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> Track: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Track]: ...
+
+    def __getitem__(self, index: int | slice) -> Track | list[Track]:
+        if isinstance(index, slice):
+            return [self._track(i) for i in range(*index.indices(len(self._raw)))]
+        return self._track(index)
+
+    def __iter__(self) -> Iterator[Track]:
+        return (self._track(i) for i in range(len(self._raw)))
+
+    def _track(self, index: int) -> Track:
+        track = self._tracks[index]  # IndexError, negative indices: as a list's
+        if track is None:
+            track = self._tracks[index] = Track.from_json(self._raw[index])
+        return track
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TrackList({list(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

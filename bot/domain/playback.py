@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -318,7 +318,7 @@ class Playback:
         await self.history_ended(track, reason)
         self._d.stats.track_ended(reason)
 
-    async def queue_changed(self, known: tuple[list[Track], LoopMode] | None = None) -> None:
+    async def queue_changed(self, known: tuple[Sequence[Track], LoopMode] | None = None) -> None:
         """Publishes the queue; ``known``: pending and loop mode just read (recovery)."""
         d = self._d
         try:

@@ -273,7 +273,7 @@ class ChatPlayer:
             else:
                 slot = await d.store.now_playing(self.chat_id)
             finished: Track | None = None
-            unchanged: tuple[list[Track], LoopMode] | None = None
+            unchanged: tuple[Sequence[Track], LoopMode] | None = None
             if slot is not None and ran_out(slot, now):
                 result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
                 if result.advanced and result.finished is not None:

@@ -83,7 +83,7 @@ class QueueSnapshot:
     """One chat's whole queue state, as ``load_many`` reads it for recovery."""
 
     current: NowPlaying | None
-    pending: list[Track]
+    pending: Sequence[Track]  # a TrackList decodes only what is looked at
     loop: LoopMode
 
 

@@ -267,7 +267,7 @@ class PostgresQueueStore:
 
     async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
         snapshot = (await self.load_many([chat_id]))[chat_id]
-        return snapshot.pending, snapshot.loop
+        return list(snapshot.pending), snapshot.loop
 
     async def length(self, chat_id: int) -> int:
         query = "SELECT count(*) FROM queue_entries WHERE chat_id = $1"

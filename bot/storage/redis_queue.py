@@ -31,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
+from bot.domain.models import LoopMode, NowPlaying, Track, TrackList, new_track_id
 from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
@@ -88,7 +88,7 @@ def _snapshot(reply: Sequence[Any]) -> QueueSnapshot:
     slot, items, mode = reply
     return QueueSnapshot(
         current=None if slot[0] is None else _slot(slot),
-        pending=[Track.from_json(item) for item in items],
+        pending=TrackList(items),
         loop=LoopMode(mode) if mode else LoopMode.OFF,
     )
 
