@@ -167,7 +167,7 @@ async def _save(services: BotServices, target: Target, user: int, name: str) -> 
     """The queue of the chat the command drives (a linked channel's, from its group)."""
     check_name(name)
     snap = await services.players.snapshot(target.chat_id)
-    queued = ([snap.now.track] if snap.now is not None else []) + snap.pending
+    queued = ([snap.now.track] if snap.now is not None else []) + list(snap.pending)
     if not queued:
         return _("Nothing is queued here to save.")
     kept = [to_saved(t) for t in queued if savable(t.source)]
