@@ -31,7 +31,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -162,9 +162,22 @@ def _upgrade(connection: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+#: the PostgreSQL advisory lock key migrations hold ("sattva" in ASCII)
+MIGRATION_LOCK_KEY = 0x736174747661
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Applies the Alembic migrations up to ``revision`` on the engine's database."""
+    """Applies the Alembic migrations up to ``revision`` on the engine's database.
+
+    Several nodes of a cluster start at once on one PostgreSQL database: each takes a
+    transaction-scoped advisory lock first, so one migrates while the others wait and then
+    find nothing left to do (two racing ``CREATE TABLE`` would fail one node's start).
+    A cluster needs PostgreSQL; an SQLite file belongs to one process."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(_upgrade, revision)
 
 
