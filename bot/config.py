@@ -136,6 +136,9 @@ DEFAULT_ASSISTANT_NAME = "main"
 class ClusterConfig(_Section):
     enabled: bool = False
     node_id: str = ""  # empty: host name + pid
+    # an assistant's lease (and a node's heartbeat) lasts this long unless renewed (every
+    # third of it): a dead node's assistants move after at most this, plus a renewal round
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
 
 
 class EngineConfig(_Section):
