@@ -85,6 +85,7 @@ class Application:
                 bus=self.bus,
                 players=parts.players,
                 forget_chat_settings=parts.chat_settings.forget,
+                forget_channels=parts.channels.forget,
                 telegram_webhook=webhook,
                 health=standard_probes(
                     bot_polling=self._polling_ok,

@@ -40,6 +40,7 @@ from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
+from bot.storage.channels import ChannelRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store, storage_probe
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
@@ -80,6 +81,8 @@ class Core:
     chat_settings: ChatSettingsRepo
     resolver: SourceResolver
     players: PlayerManager
+    #: channels and the groups driving them: one instance, shared with the web panel
+    channels: ChannelRepo
 
 
 @dataclass
@@ -173,7 +176,19 @@ async def build_core(
         )
         stack.push_async_callback(watch.close)
         watch.start()
-        yield Core(settings, db, sessions, store, engine, events, chat_settings, resolver, players)
+        channels = ChannelRepo(sessions, cache_seconds=settings.storage.settings_cache_seconds)
+        yield Core(
+            settings,
+            db,
+            sessions,
+            store,
+            engine,
+            events,
+            chat_settings,
+            resolver,
+            players,
+            channels,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -208,6 +223,7 @@ async def build(
             sender=sender,
             started_at=started_at,
             chat_settings=core.chat_settings,
+            channels=core.channels,
         )
         dp = build_dispatcher(services, i18n=i18n)
         yield Wired(
@@ -220,6 +236,7 @@ async def build(
             chat_settings=core.chat_settings,
             resolver=core.resolver,
             players=core.players,
+            channels=core.channels,
             sender=sender,
             bot=bot,
             services=services,

@@ -18,7 +18,7 @@ from tests.support.audio import make_tone
 from tests.support.bot_process import BotProcess, wait_healthy, write_config
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
-from tests.support.procs import free_port
+from tests.support.procs import child_commands, free_port
 from tests.support.tg_objects import UpdateFactory, admin, user
 
 GROUP = -1001700000001
@@ -46,18 +46,6 @@ async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Media
     await server.start()
     yield server
     await server.close()
-
-
-def child_commands(pid: int) -> list[list[str]]:
-    """The argument lists of ``pid``'s child processes."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(") ", 1)[1].split()[1]) == pid:
-                found.append(stat.with_name("cmdline").read_bytes().decode().split("\0")[:-1])
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended meanwhile
-    return found
 
 
 @pytest.mark.parametrize("backend", ["database", "redis"])

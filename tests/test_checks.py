@@ -40,7 +40,7 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         settings = make_settings(api.url, tmp_path, storage={"redis_url": redis_url})
         ok, lines = await check(settings)
         assert not ok
-        assert lines[2].startswith("FAIL database: 3 migration(s) pending (0001, 0002, 0003)")
+        assert lines[2].startswith("FAIL database: 4 migration(s) pending (0001, 0002, 0003, 0004)")
         engine = create_engine(settings.storage.database_url)
         await migrate(engine)
         await engine.dispose()

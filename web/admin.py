@@ -11,7 +11,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.storage.database import writing_sessions
-from web.admin_views import MODEL_VIEWS, ChatAdmin, chat_admin_view
+from web.admin_views import (
+    MODEL_VIEWS,
+    ChannelAdmin,
+    ChatAdmin,
+    channel_admin_view,
+    chat_admin_view,
+)
 from web.audit import actor_of
 from web.auth import AdminAuth
 from web.player_actions import ActionRefused, perform
@@ -98,6 +104,8 @@ def mount_admin(app: Starlette, services: WebServices) -> Admin:
     for view in MODEL_VIEWS:
         if view is ChatAdmin:
             view = chat_admin_view(services.forget_chat_settings)
+        elif view is ChannelAdmin:
+            view = channel_admin_view(services.forget_channels)
         admin.add_view(view)
     admin.add_view(make_queues_view(services))
     return admin

@@ -20,6 +20,7 @@ from bot.storage.admins import AdminError, check_username, end_sessions_of, hash
 from bot.storage.orm import (
     AuditLog,
     AuthorizedUser,
+    Channel,
     Chat,
     ChatAssistant,
     PlayHistory,
@@ -63,6 +64,8 @@ class AuditedView(PanelView):
 
     # Columns never written to the audit log (password hashes).
     audit_exclude: ClassVar[frozenset[str]] = frozenset()
+    # the column that names a row in the audit log
+    audit_key: ClassVar[str] = "id"
 
     def _entity(self) -> str:
         return str(getattr(self.model, "__tablename__", self.identity))
@@ -88,7 +91,7 @@ class AuditedView(PanelView):
             actor=actor_of(request),
             action="create" if is_created else "update",
             entity=self._entity(),
-            entity_id=str(after_all.get("id", "")),
+            entity_id=str(after_all.get(self.audit_key, "")),
             before=before,
             after=after,
         )
@@ -110,7 +113,7 @@ class AuditedView(PanelView):
             actor=actor_of(request),
             action="delete",
             entity=self._entity(),
-            entity_id=str(before.get("id", "")),
+            entity_id=str(before.get(self.audit_key, "")),
             before=before,
             after={},
         )
@@ -186,6 +189,65 @@ class AuthorizedUserAdmin(AuditedView, model=AuthorizedUser):
         AuthorizedUser.user_id,
         AuthorizedUser.name,
     ]
+
+
+class ChannelAdmin(AuditedView, model=Channel):
+    """Channels and the group that drives each (``/channelplay``).  Here an operator links
+    without Telegram's checks (the panel is trusted); a channel's own settings and 24/7
+    playlist are its row under Chats."""
+
+    name = "Channel"
+    name_plural = "Channels"
+    icon = "fa-solid fa-tower-broadcast"
+    audit_key = "channel_id"
+    column_list: ClassVar[Any] = [
+        Channel.channel_id,
+        Channel.channel,
+        Channel.group_id,
+        Channel.group,
+        Channel.linked_by,
+        Channel.linked_at,
+    ]
+    column_sortable_list: ClassVar[Any] = [Channel.channel_id, Channel.linked_at]
+    form_columns: ClassVar[Any] = [Channel.channel, Channel.group]
+    form_args: ClassVar[dict[str, dict[str, Any]]] = {
+        "channel": {"validators": [validators.InputRequired()]},
+        "group": {"description": "the group whose commands drive it; empty: none"},
+    }
+    # set per app by ``channel_admin_view``; None leaves the bot's snapshot to its TTL
+    forget_channels: ClassVar[Callable[[], None] | None] = None
+
+    async def after_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        self._forget()
+        await super().after_model_change(data, model, is_created, request)
+
+    async def after_model_delete(self, model: Any, request: Request) -> None:
+        self._forget()
+        await super().after_model_delete(model, request)
+
+    def _forget(self) -> None:
+        forget = type(self).forget_channels
+        if forget is not None:
+            forget()
+
+    # a group drives one channel at a time (unique): the database's refusal, said in words
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        try:
+            return await super().insert_model(request, data)
+        except IntegrityError:
+            raise _group_taken() from None
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        try:
+            return await super().update_model(request, pk, data)
+        except IntegrityError:
+            raise _group_taken() from None
+
+
+def _group_taken() -> AdminError:
+    return AdminError("that group already drives another channel, or that channel is listed")
 
 
 class PlayHistoryAdmin(PanelView, model=PlayHistory):
@@ -329,9 +391,16 @@ MODEL_VIEWS: tuple[type[ModelView], ...] = (
     AuthorizedUserAdmin,
     PlayHistoryAdmin,
     ChatAssistantAdmin,
+    ChannelAdmin,
     WebAdminAdmin,
     AuditLogAdmin,
 )
+
+
+def channel_admin_view(forget_channels: Callable[[], None]) -> type[ChannelAdmin]:
+    """``ChannelAdmin`` bound to one app's channel snapshot (see ``chat_admin_view``)."""
+    attrs = {"forget_channels": staticmethod(forget_channels)}
+    return cast(type[ChannelAdmin], type("ChannelAdmin", (ChannelAdmin,), attrs))
 
 
 def chat_admin_view(forget_chat_settings: Callable[[int], None]) -> type[ChatAdmin]:

@@ -33,5 +33,8 @@ class WebServices:
     # drops a chat's cached settings after the admin panel edits its row (the bot's
     # ChatSettingsRepo.forget); the default leaves it to the cache's TTL
     forget_chat_settings: Callable[[int], None] = lambda chat_id: None
+    # drops the bot's snapshot of the channels table after the panel edits it
+    # (ChannelRepo.forget); the default leaves it to the cache's TTL
+    forget_channels: Callable[[], None] = lambda: None
     # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
     telegram_webhook: WebhookIntake | None = None

@@ -156,7 +156,10 @@ class LocalEngine:
     async def close(self) -> None:
         self._closed = True
         for chat_id in list(self._sessions):
-            session = self._sessions.pop(chat_id)
+            # a leave running meanwhile (a player closing) may have taken it already
+            session = self._sessions.pop(chat_id, None)
+            if session is None:
+                continue
             await self._halt(session)
             await self._drop_preroll(session)
         self._listeners.clear()

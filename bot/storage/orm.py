@@ -185,6 +185,32 @@ class QueueNowPlaying(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class Channel(Base):
+    """A channel Sattva streams into, and the group whose commands drive it (if any).
+
+    A row appears when a group links the channel (``/channelplay``) or when the channel's
+    administrators post a command in it; it stays when the group unlinks (``group_id``
+    NULL), so the bot still knows the chat is a channel and never posts cards there.  A
+    channel is driven from one group at a time (``group_id`` is unique)."""
+
+    __tablename__ = "channels"
+
+    channel_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("chats.id", ondelete="SET NULL"), unique=True, default=None
+    )
+    linked_by: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    channel: Mapped[Chat] = relationship(foreign_keys=[channel_id])
+    group: Mapped[Chat | None] = relationship(foreign_keys=[group_id])
+
+    def __str__(self) -> str:
+        return f"channel {self.channel_id}"
+
+
 class ChatAssistant(Base):
     """Which assistant account serves a chat (the pool's assignment; first writer wins).
 

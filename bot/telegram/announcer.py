@@ -22,6 +22,7 @@ from bot.telegram.formatting import short_title
 from bot.telegram.i18n import chat_locale, in_locale
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.services import BotServices
+from bot.telegram.targets import shown_in
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,18 @@ class Announcer:
         return _("⚠️ Playback failed; moving on.")
 
     async def _say(self, chat_id: int, event: Event, render: Callable[[Event], str]) -> None:
+        """In the chat, or in the group driving it when it is a channel (a channel driven
+        from no group hears nothing: its posts would reach every subscriber)."""
+        where = await shown_in(self.services.channels, chat_id)
+        if where is None:
+            log.info("%s in channel %s not announced (no group drives it)", event.event, chat_id)
+            return
         locale = await chat_locale(
-            self.services.chat_settings, chat_id, self.services.settings.i18n.default_locale
+            self.services.chat_settings, where, self.services.settings.i18n.default_locale
         )
         with in_locale(self.i18n, locale):
             text = render(event)
         try:
-            await self.bot.send_message(chat_id, text)
+            await self.bot.send_message(where, text)
         except TelegramAPIError as exc:
-            log.warning("announcement in %s not sent: %s", chat_id, exc)
+            log.warning("announcement in %s not sent: %s", where, exc)

@@ -33,6 +33,7 @@ def command_list() -> list[tuple[str, str]]:
         ("move", _("move a queued track to another position")),
         ("clear", _("empty the queue; the current track plays on")),
         ("settings", _("chat settings (administrators)")),
+        ("channelplay", _("drive a channel's stream from this group (administrators)")),
         ("auth", _("allow a user to control playback (administrators)")),
         ("unauth", _("take that right back (administrators)")),
         ("authlist", _("list the users allowed to control playback")),
@@ -54,6 +55,7 @@ def usage(command: str) -> str:
         "unauth": _("Usage: reply /unauth to a user's message, or /unauth <user id>."),
         "lang": _("Usage: /lang <en|ru|uk|auto>."),
         "broadcast": _("Usage: /broadcast <text>."),
+        "channelplay": _("Usage: /channelplay <@channel | -100id | linked | off>."),
     }
     return lines[command]
 

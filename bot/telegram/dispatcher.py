@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from bot.config import Settings
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
+from bot.telegram.channel_posts import ChannelPosts
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import CommandTimer, KnownChats, registered_commands
 from bot.telegram.nowplaying import NowPlayingCards
@@ -23,6 +24,7 @@ from bot.telegram.rights import RightsMiddleware
 from bot.telegram.routers import (
     auth,
     basic,
+    channels,
     controls,
     elsewhere,
     owner,
@@ -32,6 +34,7 @@ from bot.telegram.routers import (
 )
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
+from bot.telegram.targets import TargetMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +58,27 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         controls.build_router(),
         settings.build_router(),
         auth.build_router(),
+        channels.build_router(),
         owner.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
-    dp.message.outer_middleware(KnownChats(services.chat_settings))
-    dp.message.outer_middleware(CommandTimer(registered_commands(dp)))
-    # who may run a handler is declared where it is registered (flags), checked here once
+    known = KnownChats(services.chat_settings)
+    timer = CommandTimer(registered_commands(dp))
+    for observer in (dp.message, dp.channel_post):
+        observer.outer_middleware(known)
+        observer.outer_middleware(timer)
+    # which stream a command drives (a linked group's is its channel's), before the rights
+    targets = TargetMiddleware()
+    dp.message.middleware(targets)
+    dp.callback_query.middleware(targets)
+    dp.channel_post.middleware(targets)
+    # who may run a handler is declared where it is registered (flags), checked here once;
+    # a channel's posts come from its administrators (bot.telegram.channel_posts)
     dp.message.middleware(RightsMiddleware())
     dp.callback_query.middleware(RightsMiddleware())
+    dp.channel_post.middleware(ChannelPosts())
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp

@@ -12,11 +12,12 @@ import logging
 
 from aiogram import Router
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-from aiogram.types import ErrorEvent
+from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import ErrorCode, SattvaError
 from bot.telegram.commands import usage
+from bot.telegram.services import BotServices
 from bot.telegram.throttle import minor_answer
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,46 @@ def _messages() -> dict[ErrorCode, str]:
     }
 
 
-def describe(exc: BaseException) -> str | None:
-    """The chat sentence for an expected failure; None for a bug."""
+def _channel_messages() -> dict[ErrorCode, str]:
+    """The sentences that name the place of the stream, for a channel's stream."""
+    return {
+        ErrorCode.NO_ACTIVE_CALL: _("Start a video chat in the channel first."),
+        ErrorCode.NOT_ALLOWED: _("The assistant is not allowed to join the channel's video chat."),
+        ErrorCode.BANNED: _("The assistant is banned in the channel; unban it and try again."),
+        ErrorCode.NOT_MEMBER: _(
+            "The assistant cannot join the channel; make the bot an admin allowed to invite "
+            "users, or add the assistant to the channel."
+        ),
+    }
+
+
+def describe(exc: BaseException, *, channel: bool = False) -> str | None:
+    """The chat sentence for an expected failure; None for a bug.  ``channel``: the stream
+    is a channel's (a linked group's or a channel post's)."""
     if not isinstance(exc, SattvaError):
         return None
-    return _messages()[exc.code].format(**exc.params)
+    texts = _messages()
+    if channel:
+        texts.update(_channel_messages())
+    return texts[exc.code].format(**exc.params)
 
 
-async def on_error(event: ErrorEvent) -> bool:
+async def _drives_channel(update: Update, services: BotServices | None) -> bool:
+    if update.channel_post is not None:
+        return True
+    message = update.message
+    if message is None or services is None:
+        return False
+    try:
+        return await services.channels.channel_of(message.chat.id) is not None
+    except Exception:  # storage down: the plain sentence will do
+        return False
+
+
+async def on_error(event: ErrorEvent, services: BotServices | None = None) -> bool:
     exc = event.exception
     update = event.update
-    text = describe(exc)
+    text = describe(exc, channel=await _drives_channel(update, services))
     if isinstance(exc, TelegramForbiddenError):
         log.info("update %s: bot cannot write to the chat: %s", update.update_id, exc)
         return True
@@ -98,6 +128,10 @@ async def on_error(event: ErrorEvent) -> bool:
             # an error sentence: behind the chat's real answers, merged when the budget is spent
             with minor_answer(user.id if user is not None else 0):
                 await update.message.answer(text)
+        elif update.channel_post is not None:
+            # a command posted in a channel: the one answer it gets is a reply to a failure
+            with minor_answer(0):
+                await update.channel_post.reply(text)
     except TelegramAPIError as answer_exc:
         log.warning("update %s: could not answer: %s", update.update_id, answer_exc)
     return True

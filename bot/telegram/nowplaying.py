@@ -3,6 +3,9 @@
 When a new track starts the old card is deleted and a new one posted, so the card stays
 the latest thing in the chat; pause/resume, loop changes and the progress line edit it in
 place.  The text always comes from a fresh player snapshot, never from event payloads.
+
+A channel's card goes to the group driving it, and a channel driven from no group gets
+none (``bot.telegram.targets.shown_in``); cards stay keyed by the stream's chat.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bot.telegram.i18n import chat_locale, in_locale
 from bot.telegram.keyboards import controls
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
+from bot.telegram.targets import shown_in
 from bot.telegram.views import card_text
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Card:
+    #: the chat the card is in (the stream's chat, or the group driving a channel)
+    shown_in: int
     message_id: int
     track_id: str
     photo: bool
@@ -58,10 +64,12 @@ class NowPlayingCards:
     def _lock(self, chat_id: int) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
-    async def _render(self, snapshot: ChatSnapshot) -> tuple[str, InlineKeyboardMarkup | None]:
+    async def _render(
+        self, snapshot: ChatSnapshot, shown_in: int
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
         locale = await chat_locale(
             self.services.chat_settings,
-            snapshot.chat_id,
+            shown_in,
             self.services.settings.i18n.default_locale,
         )
         with in_locale(self.i18n, locale):
@@ -75,21 +83,26 @@ class NowPlayingCards:
         async with self._lock(chat_id):
             snapshot = await self.services.players.snapshot(chat_id)
             card = self._cards.get(chat_id)
+            where = await shown_in(self.services.channels, chat_id)
             if (
                 card is not None
                 and snapshot.now is not None
                 and card.track_id == snapshot.now.track.id
+                and card.shown_in == where
             ):
                 await self._edit(chat_id, card, snapshot)
                 return
             if card is not None:
                 await self._retire(chat_id, card, snapshot)
-            if snapshot.now is not None:
-                await self._post(chat_id, snapshot)
+            if snapshot.now is not None and where is not None:
+                await self._post(chat_id, snapshot, where)
 
     async def refresh(self, chat_id: int, *, optional: bool = False) -> None:
         """Re-renders the card in place; ``optional`` edits are skipped while throttled."""
-        if optional and self.sender is not None and self.sender.chat_delay(chat_id) > 0:
+        card = self._cards.get(chat_id)
+        if card is None:
+            return
+        if optional and self.sender is not None and self.sender.chat_delay(card.shown_in) > 0:
             return
         async with self._lock(chat_id):
             card = self._cards.get(chat_id)
@@ -100,10 +113,10 @@ class NowPlayingCards:
                 return
             await self._edit(chat_id, card, snapshot)
 
-    async def _post(self, chat_id: int, snapshot: ChatSnapshot) -> None:
+    async def _post(self, chat_id: int, snapshot: ChatSnapshot, where: int) -> None:
         if snapshot.now is None:
             return
-        text, markup = await self._render(snapshot)
+        text, markup = await self._render(snapshot, where)
         track = snapshot.now.track
         try:
             if self.images:
@@ -112,28 +125,27 @@ class NowPlayingCards:
                     photo = track.thumbnail
                 else:
                     photo = BufferedInputFile(cover_png(track.title), filename="cover.png")
-                message = await self.bot.send_photo(
-                    chat_id, photo, caption=text, reply_markup=markup
-                )
+                message = await self.bot.send_photo(where, photo, caption=text, reply_markup=markup)
             else:
-                message = await self.bot.send_message(chat_id, text, reply_markup=markup)
+                message = await self.bot.send_message(where, text, reply_markup=markup)
         except TelegramAPIError as exc:
             log.warning("now-playing card for %s not sent: %s", chat_id, exc)
             return
-        self._cards[chat_id] = Card(message.message_id, track.id, self.images, text, markup)
+        self._cards[chat_id] = Card(where, message.message_id, track.id, self.images, text, markup)
 
     async def _edit(self, chat_id: int, card: Card, snapshot: ChatSnapshot) -> None:
-        text, markup = await self._render(snapshot)
+        text, markup = await self._render(snapshot, card.shown_in)
         if text == card.text and markup == card.markup:
             return
+        where = card.shown_in
         try:
             if card.photo:
                 result = await self.bot.edit_message_caption(
-                    chat_id=chat_id, message_id=card.message_id, caption=text, reply_markup=markup
+                    chat_id=where, message_id=card.message_id, caption=text, reply_markup=markup
                 )
             else:
                 result = await self.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=card.message_id, reply_markup=markup
+                    text, chat_id=where, message_id=card.message_id, reply_markup=markup
                 )
         except TelegramForbiddenError:
             self._cards.pop(chat_id, None)
@@ -152,6 +164,6 @@ class NowPlayingCards:
             await self._edit(chat_id, card, snapshot)
             return
         try:
-            await self.bot.delete_message(chat_id, card.message_id)
+            await self.bot.delete_message(card.shown_in, card.message_id)
         except TelegramAPIError as exc:
             log.info("old now-playing card in %s not deleted: %s", chat_id, exc)

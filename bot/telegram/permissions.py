@@ -5,6 +5,10 @@
 - /settings and /auth: chat administrators and owners;
 - /play: everyone, unless the chat is in admin-only mode (then as playback controls).
 
+In a group linked to a channel (``/channelplay``) the same people decide, and so do the
+channel's administrators: with the right to manage video chats for playback controls,
+any of them for the settings.  Admin-only mode is then the channel's setting.
+
 getChatAdministrators answers are cached for a short TTL and dropped on ``chat_member``
 updates, so a promotion or demotion takes effect at once.
 """
@@ -75,20 +79,39 @@ class Permissions:
     def is_owner(self, user_id: int) -> bool:
         return user_id in self.services.owners
 
-    async def can_control(self, bot: Bot, chat_id: int, user_id: int) -> bool:
+    async def can_control(
+        self, bot: Bot, chat_id: int, user_id: int, channel: int | None = None
+    ) -> bool:
+        """``channel``: the channel ``chat_id`` (a group) is linked to."""
         if self.is_owner(user_id) or chat_id == user_id:
             return True
         if (await self.cache.rights(bot, chat_id, user_id)).can_manage_voice:
             return True
-        return await self.services.auth.is_authorized(chat_id, user_id)
+        if await self.services.auth.is_authorized(chat_id, user_id):
+            return True
+        return (
+            channel is not None
+            and user_id != 0
+            and (await self.cache.rights(bot, channel, user_id)).can_manage_voice
+        )
 
-    async def can_configure(self, bot: Bot, chat_id: int, user_id: int) -> bool:
+    async def can_configure(
+        self, bot: Bot, chat_id: int, user_id: int, channel: int | None = None
+    ) -> bool:
         if self.is_owner(user_id) or chat_id == user_id:
             return True
-        return (await self.cache.rights(bot, chat_id, user_id)).is_admin
+        if (await self.cache.rights(bot, chat_id, user_id)).is_admin:
+            return True
+        return (
+            channel is not None
+            and user_id != 0
+            and (await self.cache.rights(bot, channel, user_id)).is_admin
+        )
 
-    async def can_play(self, bot: Bot, chat_id: int, user_id: int) -> bool:
-        settings = await self.services.chat_settings.get(chat_id)
+    async def can_play(
+        self, bot: Bot, chat_id: int, user_id: int, channel: int | None = None
+    ) -> bool:
+        settings = await self.services.chat_settings.get(channel or chat_id)
         if not settings.admin_only:
             return True
-        return await self.can_control(bot, chat_id, user_id)
+        return await self.can_control(bot, chat_id, user_id, channel)

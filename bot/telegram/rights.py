@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message, TelegramO
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.permissions import Permissions
+from bot.telegram.targets import Target
 from bot.telegram.throttle import minor_answer
 
 FLAG = "rights"
@@ -50,14 +51,20 @@ def refusal(right: Need) -> str:
 
 
 async def allowed(
-    permissions: Permissions, right: Need, bot: Bot, chat_id: int, user_id: int
+    permissions: Permissions,
+    right: Need,
+    bot: Bot,
+    chat_id: int,
+    user_id: int,
+    channel: int | None = None,
 ) -> bool:
+    """``channel``: the channel ``chat_id`` is linked to (its administrators count too)."""
     if right is Need.PLAY:
-        return await permissions.can_play(bot, chat_id, user_id)
+        return await permissions.can_play(bot, chat_id, user_id, channel)
     if right is Need.CONTROL:
-        return await permissions.can_control(bot, chat_id, user_id)
+        return await permissions.can_control(bot, chat_id, user_id, channel)
     if right is Need.CONFIGURE:
-        return await permissions.can_configure(bot, chat_id, user_id)
+        return await permissions.can_configure(bot, chat_id, user_id, channel)
     return permissions.is_owner(user_id)
 
 
@@ -89,7 +96,9 @@ class RightsMiddleware(BaseMiddleware):
         if right is None or who is None:
             return await handler(event, data)
         permissions: Permissions = data["permissions"]
-        if await allowed(permissions, Need(right), data["bot"], *who):
+        target: Target | None = data.get("target")
+        channel = target.chat_id if target is not None and target.linked else None
+        if await allowed(permissions, Need(right), data["bot"], *who, channel):
             return await handler(event, data)
         if isinstance(event, CallbackQuery):
             await event.answer(refusal(Need(right)), show_alert=True)

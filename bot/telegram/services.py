@@ -18,6 +18,7 @@ from bot.domain.control import Players
 from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource
 from bot.sources.base import Resolver
+from bot.storage.channels import ChannelRepo
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
 from bot.telegram.rate import UserRate
 from bot.telegram.sender import Sender
@@ -42,6 +43,40 @@ class ChatSettingsStore(ChatSettingsSource, Protocol):
     async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None: ...
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
+
+
+class LinkedChannel(Protocol):
+    @property
+    def previous_group(self) -> int | None: ...
+
+    @property
+    def previous_channel(self) -> int | None: ...
+
+
+class ChannelStore(Protocol):
+    """Channels and the group driving each (``bot.storage.channels.ChannelRepo``)."""
+
+    async def channel_of(self, group_id: int) -> int | None: ...
+
+    async def group_of(self, channel_id: int) -> int | None: ...
+
+    async def is_channel(self, chat_id: int) -> bool: ...
+
+    async def remember(self, channel_id: int, title: str) -> None: ...
+
+    async def link(
+        self,
+        *,
+        group_id: int,
+        group_title: str,
+        channel_id: int,
+        channel_title: str,
+        linked_by: int,
+    ) -> LinkedChannel: ...
+
+    async def unlink_group(self, group_id: int) -> int | None: ...
+
+    async def unlink_channel(self, channel_id: int) -> int | None: ...
 
 
 class AuthorizedEntry(Protocol):
@@ -90,6 +125,7 @@ class BotServices:
     bus: EventBus
     started_at: float
     stats: StatsProvider
+    channels: ChannelStore
     sender: Sender = field(default_factory=Sender)
     play_rate: UserRate = field(init=False)
 
@@ -111,6 +147,7 @@ def build_services(
     sender: Sender,
     started_at: float | None = None,
     chat_settings: ChatSettingsRepo | None = None,
+    channels: ChannelRepo | None = None,
 ) -> BotServices:
     """The services on the storage repositories (what ``python -m bot`` wires).
 
@@ -127,5 +164,6 @@ def build_services(
         bus=bus,
         started_at=started,
         stats=stats_provider(players, started),
+        channels=ChannelRepo(sessions) if channels is None else channels,
         sender=sender,
     )

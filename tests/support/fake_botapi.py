@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.procs import free_port
-from tests.support.tg_objects import member, user
+from tests.support.tg_objects import channel_chat, member, user
 
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Sattva", "username": "sattva_test_bot"}
@@ -52,7 +52,9 @@ class Call:
     @property
     def chat_id(self) -> int | None:
         raw = self.params.get("chat_id")
-        return int(raw) if raw is not None else None
+        if raw is None or str(raw).startswith("@"):  # getChat("@name"): no id yet
+            return None
+        return int(raw)
 
     @property
     def text(self) -> str:
@@ -145,6 +147,10 @@ class FakeBotAPI:
         self._handlers: dict[str, Handler] = {}
         self._admins: dict[int, list[dict[str, Any]]] = {}
         self._members: dict[tuple[int, int], dict[str, Any]] = {}
+        #: chat id -> the chat object, for chats that are not plain supergroups (channels)
+        self._chats: dict[int, dict[str, Any]] = {}
+        #: group -> its linked channel, and channel -> its discussion group (getChat)
+        self._linked: dict[int, int] = {}
         self._files: dict[str, tuple[str, bytes]] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self.messages: dict[tuple[int, int], _Stored] = {}
@@ -235,8 +241,30 @@ class FakeBotAPI:
         """Chat members as getChatAdministrators returns them (see ``admin``)."""
         self._admins[chat_id] = admins
 
+    def add_channel(
+        self,
+        chat_id: int,
+        *,
+        title: str = "",
+        username: str | None = None,
+        discussion_group: int | None = None,
+    ) -> dict[str, Any]:
+        """A channel getChat and the bot's own messages know; ``discussion_group``: the
+        group linked to it (both sides report ``linked_chat_id``).  Its administrators
+        are ``set_admins`` as for a group (put the bot among them to make it an admin)."""
+        data = channel_chat(chat_id, title or f"Channel {chat_id}", username)
+        self._chats[chat_id] = data
+        if discussion_group is not None:
+            self._linked[discussion_group] = chat_id
+            self._linked[chat_id] = discussion_group
+        return data
+
     def set_member(self, chat_id: int, member: dict[str, Any]) -> None:
         self._members[(chat_id, member["user"]["id"])] = member
+
+    def keep(self, chat_id: int, message_id: int, text: str) -> None:
+        """A message someone else posted (a channel post) that the bot may edit or delete."""
+        self.messages[(chat_id, message_id)] = _Stored(chat_id, message_id, text)
 
     def register_file(self, file_id: str, content: bytes, file_path: str) -> None:
         self._files[file_id] = (file_path, content)
@@ -436,6 +464,8 @@ class FakeBotAPI:
         return {**self.bot_user, "can_join_groups": True, "supports_inline_queries": False}
 
     def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self._chats:
+            return dict(self._chats[chat_id])
         if chat_id < 0:
             return {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
         return {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
@@ -547,6 +577,36 @@ class FakeBotAPI:
             "is_primary": False,
             "is_revoked": False,
         }
+
+    def _m_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw = str(params["chat_id"])
+        if raw.startswith("@"):
+            name = raw[1:].casefold()
+            found = [
+                c for c in self._chats.values() if (c.get("username") or "").casefold() == name
+            ]
+            if not found:
+                raise ApiError(400, "Bad Request: chat not found")
+            chat_id = int(found[0]["id"])
+        else:
+            chat_id = int(raw)
+            if chat_id < 0 and chat_id not in self._chats and chat_id not in self._admins:
+                raise ApiError(400, "Bad Request: chat not found")
+        info: dict[str, Any] = {
+            **self._chat(chat_id),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+        if chat_id in self._linked:
+            info["linked_chat_id"] = self._linked[chat_id]
+        return info
 
     def _m_getChatAdministrators(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         chat_id = int(params["chat_id"])

@@ -103,3 +103,15 @@ class RedisServer:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+
+def child_commands(pid: int) -> list[list[str]]:
+    """The argument lists of ``pid``'s child processes."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                found.append(stat.with_name("cmdline").read_bytes().decode().split("\0")[:-1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return found

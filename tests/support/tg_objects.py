@@ -23,6 +23,13 @@ def chat(chat_id: int) -> dict[str, Any]:
     return {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
 
 
+def channel_chat(chat_id: int, title: str, username: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
+    if username:
+        data["username"] = username
+    return data
+
+
 def admin(user_data: dict[str, Any], *, can_manage_video_chats: bool = True) -> dict[str, Any]:
     return {
         "status": "administrator",
@@ -81,6 +88,23 @@ class UpdateFactory:
         if reply_to is not None:
             msg["reply_to_message"] = reply_to
         return {"message": msg}
+
+    def channel_post(self, channel: dict[str, Any], text: str) -> dict[str, Any]:
+        """A post in ``channel`` (a ``channel_chat``) by one of its administrators: no
+        ``from``, the channel as ``sender_chat``.  The fake keeps it, so the bot can
+        delete it."""
+        post: dict[str, Any] = {
+            "message_id": self.api.next_id(),
+            "date": int(time.time()),
+            "chat": channel,
+            "sender_chat": channel,
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            post["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        self.api.keep(channel["id"], post["message_id"], text)
+        return {"channel_post": post}
 
     def audio_message(
         self,

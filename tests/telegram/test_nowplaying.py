@@ -91,7 +91,8 @@ async def test_set_commands_registers_every_language(
     assert [c.params.get("language_code") for c in calls] == [None, "en", "ru", "uk"]
     russian = {cmd["command"]: cmd["description"] for cmd in calls[2].params["commands"]}
     assert russian["queue"] == "показать очередь"
-    assert len(russian) == 20
+    assert russian["channelplay"] == "управлять трансляцией канала из этой группы (администраторы)"
+    assert len(russian) == 21
 
 
 def test_time_formats() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings, SourcesConfig, StorageConfig, settings_from_mapping
 from bot.domain.manager import PlayerManager
 from bot.storage.admins import create_or_reset_admin
+from bot.storage.channels import ChannelRepo
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.repos import ChatSettingsRepo
 from bot.wiring import Core, build_core
@@ -40,6 +41,7 @@ class Sidecar:
     port: int
     sessionmaker: async_sessionmaker[AsyncSession]
     chat_settings: ChatSettingsRepo
+    channels: ChannelRepo
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     @property
@@ -147,6 +149,7 @@ async def _serve(settings: Settings, core: Core, engine: FakeEngine, tmp_path: P
         clock=clock,
         disk_path=tmp_path,
         forget_chat_settings=core.chat_settings.forget,
+        forget_channels=core.channels.forget,
     )
     server = WebServer(services, host="127.0.0.1", port=0)
     port = await server.start()
@@ -161,4 +164,5 @@ async def _serve(settings: Settings, core: Core, engine: FakeEngine, tmp_path: P
         port,
         core.sessions,
         core.chat_settings,
+        core.channels,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.enums import ChatMemberStatus
+from aiogram import Bot, Router
+from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
 from aiogram.utils.i18n import I18n
@@ -13,6 +13,7 @@ from bot.telegram.commands import help_text, usage
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
 from bot.telegram.rights import Need, needs
+from bot.telegram.routers.channels import channel_gone
 from bot.telegram.routers.common import answer_minor, sender_id
 from bot.telegram.routers.settings import apply_change
 from bot.telegram.services import BotServices
@@ -45,12 +46,21 @@ async def member_changed(event: ChatMemberUpdated, permissions: Permissions) -> 
 
 
 async def bot_membership_changed(
-    event: ChatMemberUpdated, services: BotServices, permissions: Permissions
+    event: ChatMemberUpdated,
+    services: BotServices,
+    permissions: Permissions,
+    bot: Bot,
+    i18n: I18n,
 ) -> None:
-    """Removed from a group: its stream stops at once (not at the next failed send)."""
+    """Removed from a group or channel: its stream stops at once (not at the next failed
+    send), and a channel's group stops driving it."""
     permissions.cache.invalidate(event.chat.id)
     if event.new_chat_member.status in (ChatMemberStatus.LEFT, ChatMemberStatus.KICKED):
         await services.players.stop(event.chat.id)
+        if event.chat.type == ChatType.CHANNEL:
+            await channel_gone(event, services, bot, i18n)
+        else:  # a group that drove a channel: the channel plays on, driven from nowhere
+            await services.channels.unlink_group(event.chat.id)
 
 
 def build_router() -> Router:

@@ -13,6 +13,7 @@ from bot.telegram.keyboards import queue_pages as queue_keyboard
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.rights import Need, needs
 from bot.telegram.services import BotServices
+from bot.telegram.targets import Target
 from bot.telegram.views import queue_pages, queue_text
 
 #: what a pressed control may ask for besides "queue" (which anyone may press)
@@ -23,12 +24,12 @@ def expired_text() -> str:
     return _("This button has expired.")
 
 
-async def show_queue(query: CallbackQuery, services: BotServices) -> None:
+async def show_queue(query: CallbackQuery, services: BotServices, target: Target) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(expired_text())
         return
-    snapshot = await services.players.snapshot(message.chat.id)
+    snapshot = await services.players.snapshot(target.chat_id)
     pages = queue_pages(snapshot)
     await query.answer()
     await message.answer(queue_text(snapshot, 1), reply_markup=queue_keyboard(1, pages))
@@ -39,13 +40,10 @@ async def control(
     callback_data: Control,
     services: BotServices,
     nowplaying: NowPlayingCards,
+    target: Target,
 ) -> None:
     """Rights were checked by ``RightsMiddleware``; the button's track must still play."""
-    message = query.message
-    if message is None or isinstance(message, InaccessibleMessage):
-        await query.answer(expired_text())
-        return
-    chat_id = message.chat.id
+    chat_id = target.chat_id
     players = services.players
     snapshot = await players.snapshot(chat_id)
     if snapshot.now is None or track_tag(snapshot.now.track.id) != callback_data.track:

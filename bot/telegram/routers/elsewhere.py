@@ -34,6 +34,7 @@ STREAM_COMMANDS = (
     "remove",
     "move",
     "clear",
+    "channelplay",
 )
 
 

@@ -20,8 +20,9 @@ from bot.telegram.formatting import duration, parse_position, short_title
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
-from bot.telegram.routers.common import answer_minor, sender_id, sender_name
+from bot.telegram.routers.common import answer_done, answer_minor, sender_id, sender_name
 from bot.telegram.services import BotServices
+from bot.telegram.targets import Target
 
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
@@ -53,8 +54,10 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     return None
 
 
-async def play(message: Message, command: CommandObject, services: BotServices) -> None:
-    chat_id = message.chat.id
+async def play(
+    message: Message, command: CommandObject, services: BotServices, target: Target
+) -> None:
+    chat_id = target.chat_id
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
@@ -65,10 +68,11 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
     # anonymous admins post as the group: each group is its own sender then
     wait = 0.0 if user in services.owners else services.play_rate.take(user or chat_id)
     if wait > 0:
-        await message.answer(
+        await answer_minor(
+            message,
             _("You are adding tracks too fast; try again in {seconds} s.").format(
                 seconds=math.ceil(wait)
-            )
+            ),
         )
         return
     if await services.players.room(chat_id) <= 0:
@@ -80,15 +84,18 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
         requested_by_name=sender_name(message),
         chat_id=chat_id,
     )
-    progress = ProgressMessage(message)
+    # a channel post gets no progress message (no chatter in a channel)
+    progress = None if target.channel_post else ProgressMessage(message)
     try:
         track = await services.resolver.resolve(request, progress)
         outcome = await services.players.play(chat_id, track)
     except Exception as exc:
-        text = describe(exc)
-        if text is None or progress.message is None:
+        text = describe(exc, channel=target.linked or target.channel_post)
+        if text is None or progress is None or progress.message is None:
             raise
         await progress.finish(text)
+        return
+    if progress is None:
         return
     title = short_title(outcome.track.title)
     if outcome.started:
@@ -102,56 +109,63 @@ async def play(message: Message, command: CommandObject, services: BotServices) 
     await progress.finish(answer)
 
 
-async def skip(message: Message, services: BotServices) -> None:
-    done = await actions.skip(services.players, message.chat.id)
-    await message.answer(done.text)
+async def skip(message: Message, services: BotServices, target: Target) -> None:
+    await answer_action(message, await actions.skip(services.players, target.chat_id))
 
 
-async def end(message: Message, services: BotServices) -> None:
-    done = await actions.stop(services.players, message.chat.id)
-    await message.answer(done.text)
+async def end(message: Message, services: BotServices, target: Target) -> None:
+    await answer_action(message, await actions.stop(services.players, target.chat_id))
 
 
-async def pause(message: Message, services: BotServices, nowplaying: NowPlayingCards) -> None:
-    done = await actions.pause(services.players, message.chat.id)
-    await message.answer(done.text)
+async def pause(
+    message: Message, services: BotServices, nowplaying: NowPlayingCards, target: Target
+) -> None:
+    done = await actions.pause(services.players, target.chat_id)
+    await answer_action(message, done)
     if done.changed:
-        await nowplaying.refresh(message.chat.id)
+        await nowplaying.refresh(target.chat_id)
 
 
-async def resume(message: Message, services: BotServices, nowplaying: NowPlayingCards) -> None:
-    done = await actions.resume(services.players, message.chat.id)
-    await message.answer(done.text)
+async def resume(
+    message: Message, services: BotServices, nowplaying: NowPlayingCards, target: Target
+) -> None:
+    done = await actions.resume(services.players, target.chat_id)
+    await answer_action(message, done)
     if done.changed:
-        await nowplaying.refresh(message.chat.id)
+        await nowplaying.refresh(target.chat_id)
 
 
-async def seek(message: Message, command: CommandObject, services: BotServices) -> None:
+async def seek(
+    message: Message, command: CommandObject, services: BotServices, target: Target
+) -> None:
     position = parse_position(command.args or "")
     if position is None:
         await answer_minor(message, usage("seek"))
         return
-    snapshot = await services.players.snapshot(message.chat.id)
+    snapshot = await services.players.snapshot(target.chat_id)
     if snapshot.now is None:
-        await message.answer(_("Nothing is playing."))
+        await answer_minor(message, _("Nothing is playing."))
         return
     total = snapshot.now.track.duration
     if total is not None and position >= total:
-        await message.answer(
-            _("That is past the end of the track ({duration}).").format(duration=duration(total))
+        await answer_minor(
+            message,
+            _("That is past the end of the track ({duration}).").format(duration=duration(total)),
         )
         return
-    await services.players.seek(message.chat.id, position)
-    await message.answer(_("⏩ Jumped to {position}.").format(position=duration(position)))
+    await services.players.seek(target.chat_id, position)
+    await answer_done(message, _("⏩ Jumped to {position}.").format(position=duration(position)))
 
 
-async def volume(message: Message, command: CommandObject, services: BotServices) -> None:
+async def volume(
+    message: Message, command: CommandObject, services: BotServices, target: Target
+) -> None:
     raw = (command.args or "").strip()
     if not raw.isdecimal() or not VOLUME_MIN <= int(raw) <= VOLUME_MAX:
         await answer_minor(message, usage("volume"))
         return
-    await services.players.set_volume(message.chat.id, int(raw))
-    await message.answer(_("🔊 Volume: {volume}%").format(volume=int(raw)))
+    await services.players.set_volume(target.chat_id, int(raw))
+    await answer_done(message, _("🔊 Volume: {volume}%").format(volume=int(raw)))
 
 
 async def loop(
@@ -159,14 +173,23 @@ async def loop(
     command: CommandObject,
     services: BotServices,
     nowplaying: NowPlayingCards,
+    target: Target,
 ) -> None:
     raw = (command.args or "").strip().lower()
     if raw and raw not in {m.value for m in LoopMode}:
         await answer_minor(message, usage("loop"))
         return
-    done = await actions.loop(services.players, message.chat.id, LoopMode(raw) if raw else None)
-    await message.answer(done.text)
-    await nowplaying.refresh(message.chat.id)
+    done = await actions.loop(services.players, target.chat_id, LoopMode(raw) if raw else None)
+    await answer_done(message, done.text)
+    await nowplaying.refresh(target.chat_id)
+
+
+async def answer_action(message: Message, done: actions.Done) -> None:
+    """A control that changed nothing ("Nothing is playing.") is answered like a refusal."""
+    if done.changed:
+        await answer_done(message, done.text)
+    else:
+        await answer_minor(message, done.text)
 
 
 def build_router() -> Router:
@@ -181,4 +204,20 @@ def build_router() -> Router:
     router.message.register(seek, Command("seek"), flags=control)
     router.message.register(volume, Command("volume"), flags=control)
     router.message.register(loop, Command("loop"), flags=control)
+    # posts in a channel: only its administrators can post (bot.telegram.channel_posts)
+    for handler, names in CHANNEL_COMMANDS:
+        router.channel_post.register(handler, Command(*names))
     return router
+
+
+#: the commands a channel's administrators may post in the channel
+CHANNEL_COMMANDS = (
+    (play, ("play",)),
+    (skip, ("skip",)),
+    (end, ("end", "stop")),
+    (pause, ("pause",)),
+    (resume, ("resume",)),
+    (seek, ("seek",)),
+    (volume, ("volume",)),
+    (loop, ("loop",)),
+)

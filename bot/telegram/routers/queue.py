@@ -13,8 +13,9 @@ from bot.telegram.formatting import short_title
 from bot.telegram.keyboards import queue_pages as queue_keyboard
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.rights import Need, needs
-from bot.telegram.routers.common import answer_minor
+from bot.telegram.routers.common import answer_done, answer_minor
 from bot.telegram.services import BotServices
+from bot.telegram.targets import Target
 from bot.telegram.views import card_text, queue_pages, queue_text
 
 
@@ -25,7 +26,9 @@ def _ints(raw: str | None, count: int) -> list[int] | None:
     return [int(p) for p in parts]
 
 
-async def show_queue(message: Message, command: CommandObject, services: BotServices) -> None:
+async def show_queue(
+    message: Message, command: CommandObject, services: BotServices, target: Target
+) -> None:
     raw = (command.args or "").strip()
     page = 1
     if raw:
@@ -34,52 +37,57 @@ async def show_queue(message: Message, command: CommandObject, services: BotServ
             await answer_minor(message, usage("queue"))
             return
         page = numbers[0]
-    snapshot = await services.players.snapshot(message.chat.id)
+    snapshot = await services.players.snapshot(target.chat_id)
     pages = queue_pages(snapshot)
     page = min(page, pages)
     await message.answer(queue_text(snapshot, page), reply_markup=queue_keyboard(page, pages))
 
 
-async def queue_page(query: CallbackQuery, callback_data: QueuePage, services: BotServices) -> None:
+async def queue_page(
+    query: CallbackQuery, callback_data: QueuePage, services: BotServices, target: Target
+) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(_("This button has expired."))
         return
-    snapshot = await services.players.snapshot(message.chat.id)
+    snapshot = await services.players.snapshot(target.chat_id)
     pages = queue_pages(snapshot)
     page = max(1, min(callback_data.page, pages))
     await message.edit_text(queue_text(snapshot, page), reply_markup=queue_keyboard(page, pages))
     await query.answer()
 
 
-async def now(message: Message, services: BotServices) -> None:
-    await message.answer(card_text(await services.players.snapshot(message.chat.id)))
+async def now(message: Message, services: BotServices, target: Target) -> None:
+    await message.answer(card_text(await services.players.snapshot(target.chat_id)))
 
 
 async def shuffle(
     message: Message,
     services: BotServices,
     nowplaying: NowPlayingCards,
+    target: Target,
 ) -> None:
-    await services.players.shuffle(message.chat.id)
-    await message.answer(_("🔀 The queue is shuffled."))
-    await nowplaying.refresh(message.chat.id)
+    await services.players.shuffle(target.chat_id)
+    await answer_done(message, _("🔀 The queue is shuffled."))
+    await nowplaying.refresh(target.chat_id)
 
 
 async def remove(
     message: Message,
     command: CommandObject,
     services: BotServices,
+    target: Target,
 ) -> None:
     numbers = _ints(command.args, 1)
     if numbers is None:
         await answer_minor(message, usage("remove"))
         return
-    track = await services.players.remove(message.chat.id, numbers[0])
-    await message.answer(
+    track = await services.players.remove(target.chat_id, numbers[0])
+    await answer_done(
+        message,
         _("Removed #{position}: {title}").format(
             position=numbers[0], title=short_title(track.title)
-        )
+        ),
     )
 
 
@@ -87,21 +95,23 @@ async def move(
     message: Message,
     command: CommandObject,
     services: BotServices,
+    target: Target,
 ) -> None:
     numbers = _ints(command.args, 2)
     if numbers is None:
         await answer_minor(message, usage("move"))
         return
     src, dst = numbers
-    track = await services.players.move(message.chat.id, src, dst)
-    await message.answer(
-        _("Moved {title} to #{position}.").format(title=short_title(track.title), position=dst)
+    track = await services.players.move(target.chat_id, src, dst)
+    await answer_done(
+        message,
+        _("Moved {title} to #{position}.").format(title=short_title(track.title), position=dst),
     )
 
 
-async def clear(message: Message, services: BotServices) -> None:
-    count = await services.players.clear(message.chat.id)
-    await message.answer(_("🗑 Removed from the queue: {count}.").format(count=count))
+async def clear(message: Message, services: BotServices, target: Target) -> None:
+    count = await services.players.clear(target.chat_id)
+    await answer_done(message, _("🗑 Removed from the queue: {count}.").format(count=count))
 
 
 def build_router() -> Router:
@@ -115,4 +125,12 @@ def build_router() -> Router:
     router.message.register(remove, Command("remove"), flags=control)
     router.message.register(move, Command("move"), flags=control)
     router.message.register(clear, Command("clear"), flags=control)
+    # posts in a channel (bot.telegram.channel_posts); /queue and /now would be chatter
+    for handler, name in (
+        (shuffle, "shuffle"),
+        (remove, "remove"),
+        (move, "move"),
+        (clear, "clear"),
+    ):
+        router.channel_post.register(handler, Command(name))
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiogram import F, Router
@@ -17,10 +18,29 @@ from bot.telegram.i18n import SUPPORTED_LOCALES
 from bot.telegram.keyboards import AUTO_END_CHOICES, auto_end_minutes, settings_keyboard
 from bot.telegram.rights import Need, needs
 from bot.telegram.services import BotServices
+from bot.telegram.targets import Target
 
 
-def settings_title() -> str:
+def settings_title(target: Target) -> str:
+    if target.linked:
+        return _("Settings of the linked channel; the language is this group's (press to change):")
     return _("Settings for this chat (press to change):")
+
+
+async def shown_settings(services: BotServices, target: Target) -> ChatSettings:
+    """The settings the keyboard shows: the stream's (the linked channel's), with the
+    language of the chat the keyboard is in (a group reads its own language)."""
+    current = await services.chat_settings.get(target.chat_id)
+    if not target.linked:
+        return current
+    here = await services.chat_settings.get(target.origin_id)
+    return replace(current, language=here.language)
+
+
+def setting_chat(target: Target, name: str) -> int:
+    """Whose setting a button changes: the language belongs to the chat where people read,
+    everything else to the stream's chat."""
+    return target.origin_id if name == "language" else target.chat_id
 
 
 def parse_change(key: str, value: str) -> tuple[str, Any] | None:
@@ -67,9 +87,9 @@ async def apply_change(
     )
 
 
-async def show_settings(message: Message, services: BotServices) -> None:
-    current = await services.chat_settings.get(message.chat.id)
-    await message.answer(settings_title(), reply_markup=settings_keyboard(current))
+async def show_settings(message: Message, services: BotServices, target: Target) -> None:
+    current = await shown_settings(services, target)
+    await message.answer(settings_title(target), reply_markup=settings_keyboard(current))
 
 
 async def change_setting(
@@ -77,22 +97,23 @@ async def change_setting(
     callback_data: SettingChange,
     services: BotServices,
     i18n: I18n,
+    target: Target,
 ) -> None:
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         await query.answer(_("This button has expired."))
         return
-    chat_id = message.chat.id
     change = parse_change(callback_data.key, callback_data.value)
     if change is None:
         await query.answer(_("This button has expired."))
         return
-    await apply_change(services, chat_id, query.from_user.id, *change)
-    current = await services.chat_settings.get(chat_id)
+    name, value = change
+    await apply_change(services, setting_chat(target, name), query.from_user.id, name, value)
+    current = await shown_settings(services, target)
     # A language change shows at once: the keyboard is redrawn in the new language.
     locale = current.language or i18n.current_locale
     with i18n.use_locale(locale if locale in SUPPORTED_LOCALES else i18n.default_locale):
-        await message.edit_text(settings_title(), reply_markup=settings_keyboard(current))
+        await message.edit_text(settings_title(target), reply_markup=settings_keyboard(current))
         await query.answer(_("Saved."))
 
 
