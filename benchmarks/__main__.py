@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "audio_cpu": "benchmarks.audio_cpu",
     "play_latency": "benchmarks.latency",
     "track_gap": "benchmarks.latency",
+    "cluster_scale": "benchmarks.cluster_scale",
 }
 
 
