@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.domain.control import PlayerState
-from bot.engines.base import NoActiveCall
+from bot.domain.errors import ErrorCode
+from bot.engines.base import NoActiveCall, NotAllowed
 from bot.telegram.callbacks import CALLBACK_VERSION, Control, SettingChange, track_tag
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.fake_botapi import BOT_USER, Call, FakeBotAPI
@@ -384,6 +385,34 @@ async def test_failures_name_the_channel_and_reach_the_right_chat(
     deleted, said = await post(chan, CHANNEL_CHAT, "/remove 7")
     assert deleted is None
     assert [c.text for c in said] == ["There is no track #7 (the queue has 0)."]
+
+
+@pytest.mark.parametrize(
+    ("error", "answer"),
+    [
+        (NotAllowed(), "The assistant is not allowed to join the channel's video chat."),
+        (
+            NotAllowed(code=ErrorCode.BANNED),
+            "The assistant is banned in the channel; unban it and try again.",
+        ),
+        (
+            NotAllowed(code=ErrorCode.NOT_MEMBER),
+            "The assistant cannot join the channel; make the bot an admin allowed to invite "
+            "users, or add the assistant to the channel.",
+        ),
+    ],
+)
+async def test_assistant_refusals_name_the_channel(
+    chan: BotRig, media: MediaServer, error: NotAllowed, answer: str
+) -> None:
+    await link(chan)
+    chan.engine.faults.add(error, chat_id=CHANNEL)
+    assert await ask(chan, GROUP, ADMIN, f"/play {url(media, 'a')}") == [answer]
+    # the same failure in a group playing its own stream still speaks of the group
+    chan.engine.faults.add(NotAllowed(), chat_id=OTHER_GROUP)
+    assert await ask(chan, OTHER_GROUP, ADMIN, f"/play {url(media, 'a')}") == [
+        "The assistant is not allowed to join the voice chat."
+    ]
 
 
 async def test_a_group_the_bot_leaves_stops_driving_its_channel(chan: BotRig) -> None:
