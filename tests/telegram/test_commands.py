@@ -30,14 +30,16 @@ def is_card(call: Call) -> bool:
     return any(data.startswith("c:") for _, data in call.buttons())
 
 
-async def ask(rig: BotRig, who: dict[str, Any], text: str, **extra: Any) -> list[str]:
-    """The final texts of the messages the bot sent into the group while handling one
+async def ask(
+    rig: BotRig, who: dict[str, Any], text: str, *, chat: int = GROUP, **extra: Any
+) -> list[str]:
+    """The final texts of the messages the bot sent into ``chat`` while handling one
     message (a progress message counts once, with the text it was edited into; cards aside)."""
     mark = rig.api.mark()
-    await rig.feed(rig.updates.message(GROUP, who, text, **extra))
+    await rig.feed(rig.updates.message(chat, who, text, **extra))
     texts: dict[int, str] = {}
     for call in rig.api.calls[mark:]:
-        if call.chat_id != GROUP or call.status != 200:
+        if call.chat_id != chat or call.status != 200:
             continue
         if call.method == "sendMessage" and not is_card(call):
             texts[call.result["message_id"]] = call.text
