@@ -65,10 +65,15 @@ def store_cycle(store: QueueStore) -> Cycle:
     return cycle
 
 
-async def timed(cycle: Cycle, n: int) -> float:
-    started = time.perf_counter()
+#: process CPU seconds (every thread: the SQLite store's and aiosqlite's too) per side
+CPU: dict[str, float] = {}
+
+
+async def timed(cycle: Cycle, n: int, side: str = "") -> float:
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         await cycle(i)
+    CPU[side] = CPU.get(side, 0.0) + time.process_time() - cpu
     return time.perf_counter() - started
 
 
@@ -78,12 +83,13 @@ async def compare(ours: Cycle, floor: Cycle) -> list[tuple[float, float]]:
     swings by 10x within seconds, and short blocks make both sides see the same swings."""
     await timed(ours, 20)
     await timed(floor, 20)
+    CPU.clear()
     rounds = []
     for _ in range(ROUNDS):
         ours_time = floor_time = 0.0
         for _ in range(CYCLES // BLOCK):
-            ours_time += await timed(ours, BLOCK)
-            floor_time += await timed(floor, BLOCK)
+            ours_time += await timed(ours, BLOCK, "ours")
+            floor_time += await timed(floor, BLOCK, "floor")
         rounds.append((CYCLES / ours_time, CYCLES / floor_time))
     return rounds
 
@@ -93,6 +99,7 @@ def result(name: str, rounds: list[tuple[float, float]], floor_label: str) -> Re
     moves a mean, not a median); every round's ratio is listed."""
     ordered = sorted(rounds, key=lambda pair: pair[0] / pair[1])
     ours, floor = ordered[len(ordered) // 2]
+    n = ROUNDS * CYCLES
     ratios = " ".join(f"{a / b:.3f}" for a, b in rounds)
     return Result(
         bench=name,
@@ -105,6 +112,11 @@ def result(name: str, rounds: list[tuple[float, float]], floor_label: str) -> Re
             ("ratio of each round", ratios),
             ("ours: queue store (median round)", f"{ours:.0f} cycles/s"),
             (f"{floor_label} (same round)", f"{floor:.0f} cycles/s"),
+            (
+                "CPU per cycle (this process, all rounds)",
+                f"ours {CPU['ours'] / n * 1e6:.0f} us, floor {CPU['floor'] / n * 1e6:.0f} us"
+                f" (floor/ours {CPU['floor'] / CPU['ours']:.3f}; the server's own CPU not counted)",
+            ),
         ],
     )
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from benchmarks.common import Result, migrated_database, redis_server, scratch_dir
 from bot.config import settings_from_mapping
+from bot.domain.clock import SystemClock
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.storage.redis_queue import CHATS_KEY, KEY_PREFIX
@@ -99,7 +100,10 @@ async def players_on(url: str, database: Path) -> AsyncIterator[tuple[PlayerMana
             "sources": {"ytdlp_enabled": False, "cache_dir": str(database.parent / "cache")},
         }
     )
-    engine = FakeEngine()
+    # on the system clock, so a resumed stream's position moves on as a real one's does
+    # (without one it stands still, and the player's checkpoint loop, which runs during
+    # recovery as in the bot, would "correct" every chat's drifting position 5 s in)
+    engine = FakeEngine(clock=SystemClock())
     async with build_core(settings, engine=engine) as core:
         yield core.players, engine
 

@@ -113,6 +113,8 @@ async def sidecar(workdir: Path) -> AsyncIterator[tuple[WebServer, EventBus]]:
                 "secret_key": "s" * 40,
                 "monitoring_token": TOKEN,
                 "metrics_interval_seconds": 3600,
+                # the sidecar's connection cap (default 100) would refuse most of them
+                "max_connections": CLIENTS + 64,
             },
         }
     )

@@ -145,11 +145,22 @@ PER_CHAT_QUEUE = Gauge(
 PER_CHAT = (PER_CHAT_LISTENERS, PER_CHAT_QUEUE)
 
 
+#: op -> its (count, seconds) children: ``labels()`` takes a lock and builds a key each
+#: call, and every store operation passes here (the op names are a fixed, small set)
+_queue_series: dict[str, tuple[Counter, Histogram]] = {}
+
+
 @contextlib.contextmanager
 def queue_operation(op: str, failure: type[BaseException]) -> Iterator[None]:
     """Counts, times and, when it raises ``failure``, counts as failed one store operation:
     both stores pass every operation through here, so the families mean the same on each."""
-    QUEUE_OPERATIONS.labels(op=op).inc()
+    series = _queue_series.get(op)
+    if series is None:
+        series = _queue_series[op] = (
+            QUEUE_OPERATIONS.labels(op=op),
+            QUEUE_STORE_SECONDS.labels(op=op),
+        )
+    series[0].inc()
     started = time.perf_counter()
     try:
         yield
@@ -157,7 +168,7 @@ def queue_operation(op: str, failure: type[BaseException]) -> Iterator[None]:
         QUEUE_STORE_ERRORS.labels(op=op).inc()
         raise
     finally:
-        QUEUE_STORE_SECONDS.labels(op=op).observe(time.perf_counter() - started)
+        series[1].observe(time.perf_counter() - started)
 
 
 def forget_chat(chat_id: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +36,10 @@ def new_track_id() -> str:
     return uuid.uuid4().hex
 
 
+#: one encoder for every record: ``json.dumps`` with options builds a new one per call
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 @dataclass(frozen=True, slots=True)
 class Track:
     """One queued item.  ``media`` is what the engine plays: a local path or a URL.
@@ -56,7 +60,8 @@ class Track:
     id: str = field(default_factory=new_track_id)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # the fields in declaration order, as ``asdict`` gave them, without its deep copy
+        return _encode({name: getattr(self, name) for name in _TRACK_FIELDS})
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Track:
@@ -67,6 +72,9 @@ class Track:
     def with_new_id(self) -> Track:
         """A copy for re-queueing (loop-queue, 24/7) so ids stay unique in a queue."""
         return replace(self, id=new_track_id())
+
+
+_TRACK_FIELDS = tuple(f.name for f in fields(Track))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +97,14 @@ class NowPlaying:
         return self.position + max(0.0, now - self.updated_at)
 
     def to_json(self) -> str:
-        return json.dumps(
+        return _encode(
             {
                 "track": json.loads(self.track.to_json()),
                 "started_at": self.started_at,
                 "position": self.position,
                 "updated_at": self.updated_at,
                 "paused": self.paused,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+            }
         )
 
     @classmethod

@@ -13,7 +13,10 @@ it, so its input is opened, probed and decoded up to a full pipe while the curre
 still plays; the following ``play`` of that track adopts the waiting process and its first
 audio is already there, instead of a process start after the end.  (``-re`` would not
 allow it: it paces against the wall clock since the process started, so a process kept
-waiting bursts the waited time's audio when read.)
+waiting bursts the waited time's audio when read.)  A track's end is reported as soon as
+its last chunk is read (the pipe is at its end), not after that chunk's pacing sleep: the
+read-ahead is audio already handed on, so the next track's first chunk follows it at once
+(gapless, as a real call's jitter buffer would play it) instead of ~100 ms later.
 
 Pause is implemented as "stop ffmpeg, remember the position" and resume as "start again
 with -ss there", not as SIGSTOP/SIGCONT: a stopped process keeps its HTTP connection open
@@ -385,6 +388,8 @@ class LocalEngine:
                     self._emit(FirstFrame(chat_id, session.track_id))
                 if session.preroll is not None and not session.preroll.starting:
                     await self._maybe_preroll(session, run)
+                if proc.stdout.at_eof():
+                    break  # that was the last chunk: no pacing sleep before the end
                 ahead = run.bytes_read / BYTES_PER_SECOND - (now - began) - LEAD_SECONDS
                 if ahead > 0:  # real-time pace (see the module doc)
                     await asyncio.sleep(ahead)

@@ -16,6 +16,11 @@ round numbers to 14 significant digits (Telegram user ids have more).  A replaye
 gets its new id by replacing the ``"id":"<old>"`` member in the JSON text.  That member is
 unique: inside a JSON string every quote is escaped, so ``"id":"`` can only be the key.
 Numbers are returned as strings because Redis truncates Lua numbers to integers.
+
+The chat set (``KEYS[4]``) holds exactly the chats with a slot or pending tracks.  The
+hot scripts (enqueue, start_next, advance) update it only where their own reads show the
+chat gaining its first state or losing its last, instead of ``touch()`` (an EXISTS and a
+set write on every call); the rarer ones call ``touch()``.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ ENQUEUE = (
 local length = redis.call('LLEN', pending)
 if length >= tonumber(ARGV[3]) then return -1 end
 local position = redis.call('RPUSH', pending, ARGV[2])
-touch()
+if length == 0 then redis.call('SADD', chats_key, chat) end  -- may have had no state
 return position
 """
 )
@@ -105,8 +110,8 @@ START_NEXT = (
     + """
 local s = read_slot()
 if not s then
-  s = pop_into_slot(ARGV[2])
-  touch()
+  s = pop_into_slot(ARGV[2])  -- moves state within the chat: its membership holds
+  if not s then redis.call('SREM', chats_key, chat) end  -- nothing at all: none
 end
 return slot_reply({}, s)
 """
@@ -135,7 +140,8 @@ else
   end
   current = pop_into_slot(now)
 end
-touch()
+-- the chat had state (a slot); with no new slot pending is empty too: it has none now
+if not current then redis.call('SREM', chats_key, chat) end
 return slot_reply({'1', finished}, current)
 """
 )
@@ -218,3 +224,12 @@ redis.call('SET', loop_key, ARGV[2])
 return 1
 """
 )
+
+# KEYS: pending, slot, loop of one chat (no chat set, no fencing: it writes nothing).
+# Returns {slot fields (track, started_at, position, updated_at, paused; nil when empty),
+# pending JSON items, loop mode or ''}: one chat's consistent snapshot in one command.
+SNAPSHOT = """#!lua flags=no-writes
+local s = redis.call('HMGET', KEYS[2], 'track', 'started_at', 'position', 'updated_at',
+                     'paused')
+return {s, redis.call('LRANGE', KEYS[1], 0, -1), redis.call('GET', KEYS[3]) or ''}
+"""

@@ -73,6 +73,18 @@ EDIT_METHODS = frozenset(
 
 ForbiddenHook = Callable[[int], Awaitable[None]]
 
+#: aiogram parses every answer as ``Response[<the method's result type>]``, and pydantic
+#: keeps its parametrised classes only weakly: once a garbage collection freed one, the
+#: next answer of that type built it again (~30 ms of schema building, dozens of times a
+#: minute under load).  Holding each one here keeps them built for the process's life.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
+def _keep_response_type(method: TelegramMethod[Any]) -> None:
+    returning = method.__returning__
+    if returning not in _RESPONSE_TYPES:
+        _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+
 
 def _error_kind(exc: Exception) -> str:
     if isinstance(exc, TelegramRetryAfter):
@@ -147,6 +159,7 @@ class Sender(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         name = method.__api_method__
+        _keep_response_type(method)
         if name in UNTHROTTLED:
             response = await make_request(bot, method)
             LAST_POLL.set_to_current_time()  # getUpdates is the only unthrottled call

@@ -295,6 +295,36 @@ async def test_chats_with_state_lists_chats_with_a_slot_or_pending(store: QueueS
     assert await store.chats_with_state() == [OTHER]
 
 
+async def test_chats_with_state_follows_the_play_cycle_and_the_loop_modes(
+    store: QueueStore,
+) -> None:
+    """The hot operations keep the chat list exact: a chat is listed from its first
+    queued track until its slot and pending are both empty, in every loop mode."""
+    for mode in (LoopMode.OFF, LoopMode.TRACK, LoopMode.QUEUE):
+        await store.set_loop(CHAT, mode)
+        [a] = await fill(store, "a")
+        assert await store.chats_with_state() == [CHAT]
+        assert await store.start_next(CHAT, now=1.0) is not None
+        assert await store.chats_with_state() == [CHAT]
+        await fill(store, "b")  # pending empty, slot full: still listed, once
+        assert await store.chats_with_state() == [CHAT]
+        result = await store.advance(CHAT, a.id, now=2.0, natural=False)
+        assert result.current is not None
+        assert await store.chats_with_state() == [CHAT]
+        await store.clear(CHAT, include_current=False)
+        # looping the queue re-queues the finished track; otherwise the chat is now empty
+        result = await store.advance(CHAT, result.current.track.id, now=3.0, natural=False)
+        if mode is LoopMode.QUEUE:
+            assert result.current is not None
+            assert await store.chats_with_state() == [CHAT]
+            await store.clear(CHAT, include_current=True)
+        else:
+            assert result.current is None
+        assert await store.chats_with_state() == []
+        assert await store.start_next(CHAT, now=4.0) is None
+        assert await store.chats_with_state() == []
+
+
 async def test_unicode_quotes_and_4kb_titles_round_trip(store: QueueStore) -> None:
     odd = track(
         'Ночь «тишины» 🎶 \\ "id":"x" \u0000 end',

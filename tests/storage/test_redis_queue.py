@@ -126,3 +126,18 @@ async def test_more_concurrent_calls_than_connections_wait_instead_of_failing(
     assert [await store.pending(chat) for chat in chats] == [[tracks[chat]] for chat in chats]
     clients = await raw.client_list()
     assert len(clients) <= MAX_CONNECTIONS + 1  # the store's pool and this raw client
+
+
+async def test_snapshots_survive_a_server_that_lost_its_scripts(
+    store: RedisQueueStore, raw: Redis
+) -> None:
+    """A restarted redis-server has an empty script cache: the snapshot of one chat and
+    the pipelined snapshots of many load the scripts again instead of failing."""
+    a, b = Track(title="a", source="s", media="m"), Track(title="b", source="s", media="m")
+    await store.enqueue(1, a, limit=10)
+    await store.enqueue(2, b, limit=10)
+    await raw.script_flush()
+    assert (await store.load_many([1]))[1].pending == [a]
+    await raw.script_flush()
+    many = await store.load_many([1, 2])
+    assert [many[1].pending, many[2].pending] == [[a], [b]]
