@@ -53,6 +53,11 @@ def rig_settings(api_base: str, workdir: Path, redis_url: str, **sections: Any) 
     return settings_from_mapping(data)
 
 
+def is_card(call: Call) -> bool:
+    """A now-playing card (its buttons carry the card's callback prefix)."""
+    return any(data.startswith("c:") for _, data in call.buttons())
+
+
 @dataclass(repr=False)
 class BotRig:
     api: FakeBotAPI
@@ -149,6 +154,22 @@ class BotRig:
         """Handles one update in this task (no polling): the answers are sent on return."""
         update = {"update_id": self.api.next_id(), **update}
         await self.dp.feed_raw_update(self.bot, update)
+
+    async def texts_in(self, chat: int, who: dict[str, Any], text: str, **extra: Any) -> list[str]:
+        """The final texts of the messages the bot sent into ``chat`` while handling one
+        message (a progress message counts once, with the text it was edited into; cards
+        aside)."""
+        mark = self.api.mark()
+        await self.feed(self.updates.message(chat, who, text, **extra))
+        texts: dict[int, str] = {}
+        for call in self.api.calls[mark:]:
+            if call.chat_id != chat or call.status != 200:
+                continue
+            if call.method == "sendMessage" and not is_card(call):
+                texts[call.result["message_id"]] = call.text
+            elif call.method == "editMessageText" and int(call.params["message_id"]) in texts:
+                texts[int(call.params["message_id"])] = call.text
+        return list(texts.values())
 
     def push(self, update: dict[str, Any]) -> int:
         """Queues an update for long polling."""

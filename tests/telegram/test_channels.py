@@ -13,7 +13,7 @@ import pytest
 from bot.domain.control import PlayerState
 from bot.engines.base import NoActiveCall
 from bot.telegram.callbacks import CALLBACK_VERSION, Control, SettingChange, track_tag
-from tests.support.bot_rig import OWNER, BotRig
+from tests.support.bot_rig import OWNER, BotRig, is_card
 from tests.support.fake_botapi import BOT_USER, Call, FakeBotAPI
 from tests.support.media_server import MediaServer
 from tests.support.tg_objects import admin, channel_chat, creator, user
@@ -60,23 +60,9 @@ async def chan(
         yield rig
 
 
-def is_card(call: Call) -> bool:
-    return any(data.startswith("c:") for _, data in call.buttons())
-
-
 async def ask(rig: BotRig, chat: int, who: dict[str, Any], text: str, **extra: Any) -> list[str]:
     """The texts the bot sent into ``chat`` while handling one message (cards aside)."""
-    mark = rig.api.mark()
-    await rig.feed(rig.updates.message(chat, who, text, **extra))
-    texts: dict[int, str] = {}
-    for call in rig.api.calls[mark:]:
-        if call.chat_id != chat or call.status != 200:
-            continue
-        if call.method == "sendMessage" and not is_card(call):
-            texts[call.result["message_id"]] = call.text
-        elif call.method == "editMessageText" and int(call.params["message_id"]) in texts:
-            texts[int(call.params["message_id"])] = call.text
-    return list(texts.values())
+    return await rig.texts_in(chat, who, text, **extra)
 
 
 def url(media: MediaServer, name: str) -> str:

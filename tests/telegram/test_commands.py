@@ -15,7 +15,6 @@ from bot.domain.models import LoopMode
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import OWNER, BotRig
-from tests.support.fake_botapi import Call
 from tests.support.media_server import MediaServer
 from tests.support.procs import RedisServer
 from tests.support.tg_objects import admin, member, user
@@ -25,25 +24,9 @@ REFUSED = "Only admins who can manage voice chats and authorised users can do th
 ADMINS_ONLY = "Only chat administrators can do that."
 
 
-def is_card(call: Call) -> bool:
-    """A now-playing card (posted by the announcer, on its own schedule)."""
-    return any(data.startswith("c:") for _, data in call.buttons())
-
-
 async def ask(rig: BotRig, who: dict[str, Any], text: str, **extra: Any) -> list[str]:
-    """The final texts of the messages the bot sent into the group while handling one
-    message (a progress message counts once, with the text it was edited into; cards aside)."""
-    mark = rig.api.mark()
-    await rig.feed(rig.updates.message(GROUP, who, text, **extra))
-    texts: dict[int, str] = {}
-    for call in rig.api.calls[mark:]:
-        if call.chat_id != GROUP or call.status != 200:
-            continue
-        if call.method == "sendMessage" and not is_card(call):
-            texts[call.result["message_id"]] = call.text
-        elif call.method == "editMessageText" and int(call.params["message_id"]) in texts:
-            texts[int(call.params["message_id"])] = call.text
-    return list(texts.values())
+    """What the bot answered in the group to one message (``BotRig.texts_in``)."""
+    return await rig.texts_in(GROUP, who, text, **extra)
 
 
 @dataclass(frozen=True)
