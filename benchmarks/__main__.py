@@ -23,6 +23,10 @@ BENCHMARKS: dict[str, str] = {
     "audio_cpu": "benchmarks.audio_cpu",
     "play_latency": "benchmarks.latency",
     "track_gap": "benchmarks.latency",
+    "play_latency_video": "benchmarks.latency_video",
+    "track_gap_video": "benchmarks.latency_video",
+    "video_cpu": "benchmarks.video_cpu",
+    "rtmp_cpu": "benchmarks.rtmp_cpu",
 }
 
 

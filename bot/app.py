@@ -62,17 +62,20 @@ class Application:
         else:
             self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
             self._stack.push_async_callback(self._stop_polling, parts)
-        restored = await parts.players.recover()
+        # a cluster node resumes the chats of each account as it takes the account's lease
+        restored = await parts.players.recover() if parts.cluster is None else 0
         log.info("started", extra={"restored_chats": restored, "engine": s.engine.kind})
         web = await start_sidecar(
             WebServices(
                 settings=s,
                 sessionmaker=parts.sessions,
                 bus=self.bus,
-                players=parts.players,
+                players=parts.commands or parts.players,
+                cluster_status=None if parts.cluster is None else parts.cluster.status,
                 forget_chat_settings=parts.chat_settings.forget,
                 forget_channels=parts.channels.forget,
                 telegram_webhook=webhook,
+                cookie_files=parts.resolver.cookies.report,
                 health=standard_probes(
                     bot_polling=self._polling_ok,
                     store=parts.store,

@@ -138,16 +138,25 @@ async def check_assistants(settings: Settings) -> list[CheckResult]:
     results = []
     for entry in settings.assistant_pool():
         label = f"assistant {entry.name}" if settings.assistants else "assistant"
-        if settings.engine.kind == "local":
+        if settings.engine.kind in ("local", "rtmp"):
+            kind = settings.engine.kind
             detail = (
-                "virtual account (engine.kind is local)"
-                if settings.assistants
-                else "not needed: engine.kind is local"
+                f"virtual account (engine.kind is {kind})"
+                if settings.assistants and kind == "local"
+                else f"not needed: engine.kind is {kind}"
             )
         else:
             detail = f"session string present (api_id {entry.api_id})"
         results.append(CheckResult(label, True, detail))
     return results
+
+
+async def check_cookies(settings: Settings) -> CheckResult:
+    """The files of ``sources.ytdlp_cookies`` and those the running bot set aside."""
+    from bot.sources.cookies import cookie_state_file, cookie_verdict
+
+    ok, detail = cookie_verdict(settings.sources.ytdlp_cookies, cookie_state_file(settings.sources))
+    return CheckResult("yt-dlp cookies", ok, detail)
 
 
 Check = Callable[[Settings], Awaitable[CheckResult | list[CheckResult]]]
@@ -158,6 +167,7 @@ CHECKS: tuple[Check, ...] = (
     check_redis,
     check_telegram,
     check_assistants,
+    check_cookies,
 )
 
 

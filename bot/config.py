@@ -120,6 +120,9 @@ class AssistantEntry(AssistantConfig):
     """One account of the pool (``[[assistants]]``); the name shows in the panel and events."""
 
     name: str
+    # engine "local": a folder standing in for what this virtual account sees in Telegram,
+    # <messages_dir>/<chat>/<message id>.<ext> (files over 20 MB, t.me links)
+    messages_dir: str = ""
 
     @field_validator("name")
     @classmethod
@@ -136,17 +139,26 @@ DEFAULT_ASSISTANT_NAME = "main"
 class ClusterConfig(_Section):
     enabled: bool = False
     node_id: str = ""  # empty: host name + pid
+    # an assistant's lease (and a node's heartbeat) lasts this long unless renewed (every
+    # third of it): a dead node's assistants move after at most this, plus a renewal round
+    lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
 
 
 class EngineConfig(_Section):
-    kind: Literal["pytgcalls", "local"] = "pytgcalls"
+    kind: Literal["pytgcalls", "local", "rtmp"] = "pytgcalls"
     # engine "local" has no call: the listener count it reports until set_listeners changes it
     local_listeners: int = Field(default=1, ge=0)
+    # may the assistant start a chat's voice/video chat itself when none is running?
+    # (py-tgcalls would do it silently; off: "start a voice chat first" is answered)
+    start_video_chat: bool = False
 
 
 class StorageConfig(_Section):
     database_url: str = "sqlite+aiosqlite:///sattva.db"
     redis_url: str = ""
+    # where queues live: "auto" (Redis when redis_url is set, else the database) or
+    # "database" (always the database; Redis then serves only the cluster)
+    queue_store: Literal["auto", "database"] = "auto"
     # chat settings are read from memory for this long after a read (0: always the database)
     settings_cache_seconds: float = Field(default=5, ge=0)
 
@@ -181,6 +193,8 @@ class SourcesConfig(_Section):
     # download that would not fit beside the queued ones is refused
     cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
     ytdlp_enabled: bool = True
+    # a Netscape cookies file, or a folder of them, for yt-dlp (YouTube's "not a bot" check)
+    ytdlp_cookies: str = ""
     # fetches (probe, yt-dlp lookup, download) running at once, in all chats together
     max_concurrent_resolves: int = Field(default=8, ge=1, le=256)
     # ... and in one chat; a request beyond it is answered "busy" at once
@@ -192,6 +206,8 @@ class SourcesConfig(_Section):
 class PlayerConfig(_Section):
     max_track_seconds: int = Field(default=3 * 3600, ge=1)
     queue_limit: int = Field(default=100, ge=1, le=10_000)
+    # the most tracks one album / playlist link queues
+    playlist_limit: int = Field(default=50, ge=1, le=1000)
     auto_end_seconds: int = Field(default=300, ge=0)
     auto_end_warning_seconds: int = Field(default=60, ge=0)
     participants_check_seconds: int = Field(default=30, ge=1)
@@ -199,6 +215,10 @@ class PlayerConfig(_Section):
     resume_rewind_seconds: int = Field(default=3, ge=0, le=60)
     default_volume: int = Field(default=100, ge=VOLUME_MIN, le=VOLUME_MAX)
     checkpoint_seconds: int = Field(default=5, ge=1, le=300)
+    # /vplay's bounding box unless a chat chose its own: 360p, 480p, 720p or 1080p
+    video_quality: Literal["360p", "480p", "720p", "1080p"] = "720p"
+    # concurrent video streams per process (video costs far more CPU than audio)
+    max_video_streams: int = Field(default=20, ge=0)
 
     def policy(self) -> PlayerPolicy:
         """The domain's view of this section (the domain does not import the config)."""
@@ -212,6 +232,8 @@ class PlayerConfig(_Section):
             resume_rewind_seconds=self.resume_rewind_seconds,
             default_volume=self.default_volume,
             checkpoint_seconds=self.checkpoint_seconds,
+            video_quality=self.video_quality,
+            max_video_streams=self.max_video_streams,
         )
 
 
@@ -235,6 +257,10 @@ class WebConfig(_Section):
     https_only: bool = False
     login_attempts_per_minute: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=5.0, gt=0)
+    # the dashboard's history: live figures sampled this often into the hourly rollup,
+    # whose rows are kept this many days (the charts show up to 7)
+    history_sample_seconds: float = Field(default=60.0, gt=0)
+    history_keep_days: int = Field(default=31, ge=7)
     # Host header names answered besides localhost, 127.0.0.1, ::1 and ``host``; "*": any
     allowed_hosts: list[str] = Field(default_factory=list)
     # open connections (HTTP + WebSocket) at once; more are answered 503 and closed
@@ -374,6 +400,16 @@ def _engine_has_its_accounts(s: Settings) -> Iterable[str]:
             )
 
 
+def _messages_dir_is_virtual(s: Settings) -> Iterable[str]:
+    if s.engine.kind != "local":
+        for entry in s.assistants:
+            if entry.messages_dir:
+                yield (
+                    f"assistants[{entry.name}].messages_dir: only for engine.kind = "
+                    '"local" (a real account reads Telegram itself)'
+                )
+
+
 def _webhook_is_reachable(s: Settings) -> Iterable[str]:
     t = s.telegram
     if t.mode != "webhook":
@@ -402,12 +438,12 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
             "storage.database_url: cluster.enabled needs PostgreSQL "
             "(postgresql+asyncpg://...), shared by every node"
         )
-    # Honest about the limit: leases, routing and fencing are not built yet, and two
-    # processes on one assistant session would invalidate it (AuthKeyDuplicated).
-    yield (
-        "cluster.enabled: several processes are not supported by this version; "
-        "run one process (it can drive several [[assistants]])"
-    )
+    if s.telegram.mode == "polling":
+        # every node would call getUpdates, and Telegram answers all but one "Conflict"
+        yield (
+            'telegram.mode: cluster.enabled needs "webhook" in this version '
+            "(one polling node at a time is not built yet)"
+        )
 
 
 CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
@@ -416,6 +452,7 @@ CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
     _cache_holds_a_download,
     _assistants_are_one_pool,
     _webhook_is_reachable,
+    _messages_dir_is_virtual,
     _cluster_is_supported,
     # last: on a first run it is the expected gap, the others are mistakes worth reading first
     _engine_has_its_accounts,

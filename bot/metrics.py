@@ -18,6 +18,23 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 ACTIVE_STREAMS = Gauge(
     "sattva_active_streams", "Chats with a stream playing or paused", registry=REGISTRY
 )
+ACTIVE_STREAMS_BY_KIND = Gauge(
+    "sattva_active_streams_by_kind",
+    "Chats with a stream playing or paused, by media kind (audio, video)",
+    ["kind"],
+    registry=REGISTRY,
+)
+VIDEO_FRAMES = Counter(
+    "sattva_video_frames_decoded", "Video frames decoded by the engines", registry=REGISTRY
+)
+LIVE_RESTARTS = Counter(
+    "sattva_live_restarts",
+    "Live sources restarted after their decoder stopped (an outage, not an end)",
+    registry=REGISTRY,
+)
+RTMP_RECONNECTS = Counter(
+    "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
+)
 LISTENERS = Gauge(
     "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY
 )
@@ -61,6 +78,18 @@ SOURCE_FAILURES = Counter(
     ["kind", "reason"],
     registry=REGISTRY,
 )
+YTDLP_BOT_CHECKS = Counter(
+    "sattva_ytdlp_bot_checks",
+    "YouTube answers 'confirm you are not a bot', by whether a cookies file was sent",
+    ["cookies"],  # none | file
+    registry=REGISTRY,
+)
+YTDLP_COOKIE_FILES = Gauge(
+    "sattva_ytdlp_cookie_files",
+    "Files of sources.ytdlp_cookies, by state",
+    ["state"],  # usable | set_aside
+    registry=REGISTRY,
+)
 TELEGRAM_CALLS = Counter(
     "sattva_telegram_api_calls", "Bot API calls", ["method"], registry=REGISTRY
 )
@@ -81,6 +110,30 @@ ASSISTANT_STREAMS = Gauge(
     "sattva_assistant_streams",
     "Streams per assistant account of the pool",
     ["assistant"],
+    registry=REGISTRY,
+)
+CLUSTER_NODES = Gauge(
+    "sattva_cluster_nodes",
+    "Live nodes of the cluster, as this node last saw them",
+    registry=REGISTRY,
+)
+CLUSTER_LEASES = Gauge(
+    "sattva_cluster_leases",
+    "Assistant leases this node holds (0 or 1 per account)",
+    ["assistant"],
+    registry=REGISTRY,
+)
+CLUSTER_MOVES = Counter(
+    "sattva_cluster_moves",
+    "Assistant leases this node took over: from a node that died or stalled (failover) or "
+    "that gave it back (rebalance); or gave back or lost (released, lost)",
+    ["kind"],
+    registry=REGISTRY,
+)
+CLUSTER_FORWARDED = Counter(
+    "sattva_cluster_forwarded_updates",
+    "Updates forwarded to the node that owns their chat (out) or received from another (in)",
+    ["direction"],
     registry=REGISTRY,
 )
 ASSISTANT_MOVES = Counter(
@@ -190,6 +243,9 @@ class PrometheusSink:
     def streams(self, active: int) -> None:
         ACTIVE_STREAMS.set(active)
 
+    def streams_by_kind(self, kind: str, count: int) -> None:
+        ACTIVE_STREAMS_BY_KIND.labels(kind).set(count)
+
     def stream_ended(self, chat_id: int, listeners_total: int) -> None:
         LISTENERS.set(listeners_total)
         if self.per_chat_labels:
@@ -208,6 +264,9 @@ class PrometheusSink:
 
     def track_started(self) -> None:
         TRACKS_STARTED.inc()
+
+    def live_restarted(self) -> None:
+        LIVE_RESTARTS.inc()
 
     def track_ended(self, reason: str) -> None:
         TRACKS_ENDED.labels(reason).inc()

@@ -13,7 +13,12 @@ from bot.domain.clock import Clock
 from bot.domain.events import EventBus
 from bot.domain.manager import PlayerManager
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
+from bot.domain.ports import (
+    ChatSettingsSource,
+    MediaRefresher,
+    PlayHistorySink,
+    PlaylistResolver,
+)
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
 from bot.metrics import PrometheusSink
@@ -31,9 +36,11 @@ def make_players(
     clock: Clock | None = None,
     per_chat_labels: bool = False,
     placement: Callable[[int], dict[str, Any]] | None = None,
+    refresher: MediaRefresher | None = None,
 ) -> PlayerManager:
     """The players, recording into Prometheus (``per_chat_labels``: metrics.per_chat_labels);
-    ``placement`` names where a chat is served (assistant account, node) for track_change."""
+    ``placement`` names where a chat is served (assistant account, node) for track_change;
+    ``refresher`` re-resolves a live track before it is restarted after an outage."""
     return PlayerManager(
         store=store,
         engine=engine,
@@ -45,4 +52,5 @@ def make_players(
         clock=clock,
         stats_sink=PrometheusSink(per_chat_labels=per_chat_labels),
         placement=placement,
+        refresher=refresher,
     )

@@ -22,23 +22,31 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.cluster.node import ClusterNode, FenceStore
+from bot.cluster.players import OwnedPlayers
+from bot.cluster.routing import Router
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
+from bot.domain.control import Players
 from bot.domain.events import AssistantMoved, EventBus
 from bot.domain.health import HealthWatch
 from bot.domain.manager import PlayerManager
 from bot.domain.queue import QueueStore
 from bot.engines.base import VoiceEngine
-from bot.engines.factory import build_engine
-from bot.engines.pool import Notice, Unban
+from bot.engines.factory import build_engine, build_member, player_engine
+from bot.engines.leased_pool import LeasedPool
+from bot.engines.pool import AssistantPool, Notice, PoolMember, Unban
+from bot.engines.router import engine_name
 from bot.engines.tgcalls import InviteLink
 from bot.ffmpeg import set_http_proxy
 from bot.players import make_players
 from bot.sources.cache import DownloadCache, store_references
 from bot.sources.egress import EgressProxy
 from bot.sources.resolver import SourceResolver
+from bot.sources.tg_messages import ReadsMessages
 from bot.storage.assignments import AssignmentRepo
 from bot.storage.channels import ChannelRepo
 from bot.storage.database import create_engine, migrate, session_factory
@@ -83,16 +91,21 @@ class Core:
     players: PlayerManager
     #: channels and the groups driving them: one instance, shared with the web panel
     channels: ChannelRepo
+    #: cluster mode: this node (its leases start with ``build``; None: one process)
+    cluster: ClusterNode | None
 
 
 @dataclass
 class Wired(Core):
-    """Everything ``python -m bot`` runs, before polling and the web sidecar start."""
+    """Everything ``python -m bot`` runs, before polling and the web sidecar start.
+    ``commands`` is what the bot and the web call: the players, or in cluster mode the
+    players behind the ownership check (``bot.cluster.players``)."""
 
     sender: Sender
     bot: Bot
     services: BotServices
     dp: Dispatcher
+    commands: Players | None = None
 
 
 @contextlib.asynccontextmanager
@@ -115,8 +128,17 @@ async def build_core(
         stack.push_async_callback(db.dispose)
         await migrate(db)
         sessions = session_factory(db)
+        # cluster mode: every queue write carries its chat's lease token (the node is made
+        # once the players exist; the store asks it only when writing)
+        node: list[ClusterNode] = []
+        fence = None
+        if settings.cluster.enabled:
+
+            def fence(chat_id: int) -> tuple[str, int] | None:
+                return node[0].fence(chat_id) if node else None
+
         if store is None:
-            store = await open_queue_store(settings.storage, db)
+            store = await open_queue_store(settings.storage, db, fence=fence)
             stack.push_async_callback(store.close)
         # the stored queues say which downloads are still needed: the rest goes now
         cache = DownloadCache(
@@ -131,29 +153,44 @@ async def build_core(
         await stack.enter_async_context(
             routed_through_egress(allow_private=settings.sources.allow_private_networks)
         )
+        chat_settings = ChatSettingsRepo(
+            sessions, cache_seconds=settings.storage.settings_cache_seconds
+        )
         placement: Callable[[int], dict[str, Any]] | None = None
+        assignments = AssignmentRepo(sessions)
+        leased: LeasedPool | None = None
         if engine is None:
-            pool = build_engine(
+            # engine.kind = "rtmp" needs no assistant account: no pool at all (unless a
+            # cluster leases its assistants: chats that did not choose RTMP need them)
+            pool: AssistantPool | None = None
+            if settings.cluster.enabled:
+                pool = leased = _leased_pool(settings, bot, assignments, events)
+            elif settings.engine.kind != "rtmp":
+                pool = build_engine(
+                    settings,
+                    invite_link=_invite_link(bot),
+                    assignments=assignments,
+                    notice=_assistant_notice(events),
+                    unban=_unban(bot),
+                )
+            # what the players talk to: the pool, or the RTMP engine for chats that chose it
+            engine = player_engine(
                 settings,
-                invite_link=_invite_link(bot),
-                assignments=AssignmentRepo(sessions),
-                notice=_assistant_notice(events),
-                unban=_unban(bot),
+                pool,
+                rtmp_targets=chat_settings.rtmp_target,
+                engine_choice=chat_settings.engine_choice,
             )
-            node = settings.node_id()
-
-            def placement(chat_id: int) -> dict[str, Any]:
-                return {"assistant": pool.assistant_of(chat_id), "node": node}
-
-            engine = pool
+            placement = chat_placement(settings.node_id(), pool, engine)
+        if settings.cluster.enabled:
+            # closed after the players wrote their last positions (they still need the
+            # leases' tokens), before the engine: giving the leases back stops the streams
+            stack.push_async_callback(_close_node, node)
         # started and closed here even when passed in: after the egress proxy, before the
         # players, and closed only once the players wrote their last positions
         stack.push_async_callback(engine.close)
         await engine.start()
-        resolver = SourceResolver.from_settings(settings, bot, cache)
-        chat_settings = ChatSettingsRepo(
-            sessions, cache_seconds=settings.storage.settings_cache_seconds
-        )
+        readers = engine.message_readers if isinstance(engine, ReadsMessages) else None
+        resolver = SourceResolver.from_settings(settings, bot, cache, readers)
         players = make_players(
             settings.player.policy(),
             store=store,
@@ -165,6 +202,7 @@ async def build_core(
             clock=clock,
             per_chat_labels=settings.metrics.per_chat_labels,
             placement=placement,
+            refresher=resolver,
         )
         stack.push_async_callback(players.close)
         await players.start()
@@ -177,6 +215,10 @@ async def build_core(
         stack.push_async_callback(watch.close)
         watch.start()
         channels = ChannelRepo(sessions, cache_seconds=settings.storage.settings_cache_seconds)
+        if settings.cluster.enabled:
+            if leased is None:
+                raise ValueError("cluster mode runs its own leased assistant pool")
+            node.append(_cluster_node(settings, leased, players, store, assignments, events))
         yield Core(
             settings,
             db,
@@ -188,6 +230,7 @@ async def build_core(
             resolver,
             players,
             channels,
+            node[0] if node else None,
         )
 
 
@@ -213,9 +256,21 @@ async def build(
         core = await stack.enter_async_context(
             build_core(settings, engine=engine, store=store, clock=clock, bus=bus, bot=bot)
         )
+        commands: Players = core.players
+        router: Router | None = None
+        if core.cluster is not None:
+            router = Router(
+                core.cluster.redis,
+                core.cluster,
+                AssignmentRepo(core.sessions),
+                dp=None,
+                bot=bot,
+                drives=core.channels.channel_of,
+            )
+            commands = OwnedPlayers(core.players, core.cluster, router.assistant_for)
         services = build_services(
             settings,
-            players=core.players,
+            players=commands,
             resolver=core.resolver,
             sessions=core.sessions,
             bus=core.bus,
@@ -225,6 +280,12 @@ async def build(
             channels=core.channels,
         )
         dp = build_dispatcher(services, i18n=i18n)
+        if router is not None and core.cluster is not None:
+            router.attach(dp)
+            core.cluster.serve, core.cluster.unserve = router.serve, router.unserve
+            stack.push_async_callback(router.close)
+            # the leases last: a lease taken starts serving its stream and resuming its chats
+            await core.cluster.start()
         yield Wired(
             settings=settings,
             db=core.db,
@@ -240,7 +301,70 @@ async def build(
             bot=bot,
             services=services,
             dp=dp,
+            cluster=core.cluster,
+            commands=commands,
         )
+
+
+def chat_placement(
+    node: str, pool: AssistantPool | None, engine: VoiceEngine
+) -> Callable[[int], dict[str, Any]]:
+    """Where a chat is served, as track_change and the dashboard show it: its assistant
+    account (None for RTMP, which needs none), the node, and the engine that streams it."""
+
+    def placement(chat_id: int) -> dict[str, Any]:
+        name = engine_name(engine, chat_id)
+        assistant = None if pool is None or name == "rtmp" else pool.assistant_of(chat_id)
+        return {"assistant": assistant, "node": node, "engine": name}
+
+    return placement
+
+
+def _leased_pool(
+    settings: Settings, bot: Bot | None, assignments: AssignmentRepo, bus: EventBus
+) -> LeasedPool:
+    entries = {entry.name: (i, entry) for i, entry in enumerate(settings.assistant_pool())}
+    link = _invite_link(bot)
+
+    def make_member(name: str) -> PoolMember:
+        index, entry = entries[name]
+        return build_member(settings, entry, index, invite_link=link)
+
+    return LeasedPool(
+        list(entries),
+        make_member,
+        assignments,
+        notice=_assistant_notice(bus),
+        unban=_unban(bot),
+    )
+
+
+def _cluster_node(
+    settings: Settings,
+    pool: LeasedPool,
+    players: PlayerManager,
+    store: QueueStore,
+    assignments: AssignmentRepo,
+    bus: EventBus,
+) -> ClusterNode:
+    if not isinstance(store, FenceStore):
+        raise TypeError("cluster mode needs a queue store that records fences")
+    return ClusterNode(
+        redis=Redis.from_url(settings.storage.redis_url),
+        node=settings.node_id(),
+        names=[entry.name for entry in settings.assistant_pool()],
+        ttl=settings.cluster.lease_seconds,
+        pool=pool,
+        players=players,
+        store=store,
+        assignments=assignments,
+        bus=bus,
+    )
+
+
+async def _close_node(node: list[ClusterNode]) -> None:
+    if node:
+        await node[0].close()
 
 
 def _assistant_notice(bus: EventBus) -> Notice:

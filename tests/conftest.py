@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.audio import make_tone
 from tests.support.procs import RedisServer
+from tests.support.service_pages import ServicePages
+from tests.support.video import make_mp3_with_cover, make_video
 
 POSTGRES_URL = os.environ.get(
     "SATTVA_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -43,11 +45,35 @@ def tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tone(tmp_path_factory.mktemp("audio") / "tone.mp3", title="Test Tone")
 
 
+@pytest.fixture
+async def service_pages(tone: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServicePages]:
+    """Spotify, Apple Music, Deezer, Yandex Music and Tidal pages and a search page on
+    loopback, installed as the streaming readers' and yt-dlp's targets."""
+    pages = ServicePages(tone)
+    await pages.start()
+    pages.install(monkeypatch)
+    yield pages
+    await pages.close()
+
+
 @pytest.fixture(scope="session")
 def short_tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 0.5-second mp3, for tests that wait for natural track ends."""
     path = tmp_path_factory.mktemp("audio") / "short.mp3"
     return make_tone(path, seconds=0.5, freq=660, title="Short Tone")
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Generated media for video tests: landscape and portrait clips with sound, a silent
+    clip, and an mp3 with cover art (audio, however ffprobe lists the picture)."""
+    folder = tmp_path_factory.mktemp("video")
+    return {
+        "landscape": make_video(folder / "landscape.mp4", size="640x360", title="Wide"),
+        "portrait": make_video(folder / "portrait.mp4", size="360x640", title="Tall"),
+        "silent": make_video(folder / "silent.mp4", audio=False, title="Mute"),
+        "cover": make_mp3_with_cover(folder / "cover.mp3"),
+    }
 
 
 # --- PostgreSQL: a fresh database per test on the server at SATTVA_TEST_POSTGRES ----------

@@ -40,7 +40,9 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         settings = make_settings(api.url, tmp_path, storage={"redis_url": redis_url})
         ok, lines = await check(settings)
         assert not ok
-        assert lines[2].startswith("FAIL database: 4 migration(s) pending (0001, 0002, 0003, 0004)")
+        assert lines[2].startswith(
+            "FAIL database: 7 migration(s) pending (0001, 0002, 0003, 0004, 0005, 0006, 0007)"
+        )
         engine = create_engine(settings.storage.database_url)
         await migrate(engine)
         await engine.dispose()
@@ -55,7 +57,9 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         "ok   telegram",
         "ok   updates",
         "ok   assistant",
+        "ok   yt-dlp cookies",
     ]
+    assert lines[-1] == "ok   yt-dlp cookies: not configured: yt-dlp asks YouTube without cookies"
     assert lines[4] == "ok   telegram: @sattva_test_bot (id 123456)"
     assert lines[5] == "ok   updates: polling"
     assert lines[6] == "ok   assistant: not needed: engine.kind is local"

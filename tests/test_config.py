@@ -62,7 +62,7 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("extra", "key", "problem"),
     [
-        ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls' or 'local'"),
+        ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls', 'local' or 'rtmp'"),
         ('[storage]\ndatabase_url = "mysql://x"', "storage.database_url", "async driver"),
         ('[storage]\nredis_url = "http://x"', "storage.redis_url", "redis://"),
         ('[web]\nport = "eighty"', "web.port", "integer"),
@@ -279,20 +279,26 @@ def test_webhook_rules_are_one_line(tmp_path: Path, telegram: str, line: str) ->
     assert str(info.value).startswith(line)
 
 
-def test_webhook_accepted_and_cluster_refused_until_built(tmp_path: Path) -> None:
+def test_webhook_and_cluster_accepted(tmp_path: Path) -> None:
     webhook = (
         f'[telegram]\nbot_token = "{TOKEN}"\nmode = "webhook"\n'
         'webhook_url = "https://bot.example/telegram/webhook"\nwebhook_secret = "s_e-cret"\n'
         f'[web]\nsecret_key = "s3cret-key-123"\n{ACCOUNT}'
     )
     assert load_settings(write(tmp_path, webhook)).telegram.mode == "webhook"
-    # the cluster passes its own checks, then is refused in one line: not pretended
-    cluster = minimal(
-        '[cluster]\nenabled = true\nnode_id = "n1"\n[storage]\nredis_url = "redis://h:1/0"\n'
-        'database_url = "postgresql+asyncpg://u@h/db"\n'
+    cluster = (
+        '[cluster]\nenabled = true\nnode_id = "n1"\nlease_seconds = 3\n[storage]\n'
+        'redis_url = "redis://h:1/0"\ndatabase_url = "postgresql+asyncpg://u@h/db"\n'
+        'queue_store = "database"\n'
     )
-    with pytest.raises(ConfigError, match=r"^config: cluster.enabled: several processes are not"):
-        load_settings(write(tmp_path, cluster))
+    settings = load_settings(write(tmp_path, webhook + cluster))
+    assert settings.cluster.enabled
+    assert settings.cluster.lease_seconds == 3
+    assert settings.node_id() == "n1"
+    assert settings.storage.queue_store == "database"
+    # polling: every node would poll (one poller at a time is not built): one line
+    with pytest.raises(ConfigError, match=r"^config: telegram.mode: cluster.enabled needs"):
+        load_settings(write(tmp_path, minimal(cluster)))
 
 
 def test_node_id_defaults_to_host_and_pid(tmp_path: Path) -> None:

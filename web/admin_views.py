@@ -16,6 +16,7 @@ from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.video import QUALITIES
 from bot.storage.admins import AdminError, check_username, end_sessions_of, hash_password
 from bot.storage.orm import (
     AuditLog,
@@ -119,12 +120,26 @@ class AuditedView(PanelView):
         )
 
 
+class StreamKeyForm(Form):
+    """The panel's only way to a chat's RTMP stream key: typed here, never shown back."""
+
+    rtmp_key_new = PasswordField(
+        "RTMP stream key",
+        description="Leave empty to keep the current key; it is never shown.",
+    )
+
+
 class ChatAdmin(AuditedView, model=Chat):
     name = "Chat"
     name_plural = "Chats"
     icon = "fa-solid fa-comments"
     can_create = False  # a chat's row appears when the bot first acts there
     can_delete = False
+    # the stream key is a secret: not in the audit log, the details page or an export
+    audit_exclude = frozenset({"rtmp_key"})
+    column_details_exclude_list: ClassVar[Any] = [Chat.rtmp_key]
+    column_export_exclude_list: ClassVar[Any] = [Chat.rtmp_key]
+    form_base_class = StreamKeyForm
     column_list: ClassVar[Any] = [
         Chat.id,
         Chat.title,
@@ -133,6 +148,8 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.auto_end_minutes,
         Chat.always_on,
         Chat.volume,
+        Chat.video_quality,
+        Chat.engine,
         Chat.updated_at,
     ]
     column_searchable_list: ClassVar[Any] = [Chat.title]
@@ -145,6 +162,9 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.always_on,
         Chat.playlist,
         Chat.volume,
+        Chat.video_quality,
+        Chat.engine,
+        Chat.rtmp_url,
     ]
     # set per app by ``chat_admin_view``; None leaves stale settings to the cache's TTL
     forget_chat_settings: ClassVar[Callable[[int], None] | None] = None
@@ -157,6 +177,19 @@ class ChatAdmin(AuditedView, model=Chat):
             forget(int(model.id))
         await super().after_model_change(data, model, is_created, request)
 
+    async def on_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        await super().on_model_change(data, model, is_created, request)
+        key = str(data.pop("rtmp_key_new", None) or "")
+        if key:
+            data["rtmp_key"] = key
+        if data.get("engine") == "rtmp" and not (data.get("rtmp_url") and (key or model.rtmp_key)):
+            raise ValueError("engine rtmp needs an rtmp:// or rtmps:// URL and a stream key")
+
+    def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"rtmp_key": "(set)"} if data.get("rtmp_key") else {}
+
     form_args: ClassVar[dict[str, dict[str, Any]]] = {
         "language": {
             "validators": [validators.Optional(), validators.AnyOf(["en", "ru", "uk"])],
@@ -168,6 +201,18 @@ class ChatAdmin(AuditedView, model=Chat):
         },
         "volume": {"validators": [validators.NumberRange(min=VOLUME_MIN, max=VOLUME_MAX)]},
         "playlist": {"description": "24/7 playlist: one URL, library name or folder per line"},
+        "video_quality": {
+            "validators": [validators.Optional(), validators.AnyOf(list(QUALITIES))],
+            "description": "/vplay's quality: 360p, 480p, 720p, 1080p; empty: the default",
+        },
+        "engine": {
+            "validators": [validators.Optional(), validators.AnyOf(["rtmp"])],
+            "description": "rtmp: stream to the RTMP URL and key below; empty: engine.kind",
+        },
+        "rtmp_url": {
+            "validators": [validators.Optional(), validators.Regexp(r"^rtmps?://[^/\s]+")],
+            "description": "rtmp:// or rtmps:// URL of the chat's RTMP stream",
+        },
     }
 
 

@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from bot.cluster.view import cluster_view
 from web.admin import mount_admin
 from web.auth import session_middleware
 from web.dashboard import dashboard_routes
 from web.health import health_route
+from web.history import HistoryRollup
 from web.metrics import HttpMetricsMiddleware, install_system_collector, metrics_route
 from web.monitoring import MonitoringHub, monitoring_route
 from web.security import (
@@ -30,21 +32,30 @@ def create_app(services: WebServices) -> Starlette:
     web = services.settings.web
     install_system_collector(services.disk_path)
     hub = MonitoringHub(services)
+    rollup = HistoryRollup(services)
+    own_cluster = services.cluster is None
+    cluster = services.cluster or cluster_view(
+        services.settings, services.sessionmaker, services.players
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         hub.start()
+        rollup.start()
         try:
             yield
         finally:
+            await rollup.stop()
             await hub.stop()
+            if own_cluster:
+                await cluster.close()
 
     app = Starlette(
         routes=[
             health_route(services),
             metrics_route(services),
             monitoring_route(hub),
-            *dashboard_routes(hub),
+            *dashboard_routes(hub, rollup, cluster),
             *(
                 [webhook_route(services.telegram_webhook)]
                 if services.telegram_webhook is not None
@@ -65,6 +76,7 @@ def create_app(services: WebServices) -> Starlette:
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.rollup = rollup
     app.state.services = services
     mount_admin(app, services)
     return app

@@ -7,18 +7,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.cluster.view import ClusterView
 from bot.domain.control import ChatSnapshot
 from bot.domain.events import track_data
+from bot.domain.queue import StorageUnavailable
 from bot.storage.orm import Chat
 from web.audit import actor_of
 from web.auth import session_admin
-from web.history import history_route
+from web.history import HistoryRollup, history_route
 from web.monitoring import MonitoringHub
 from web.player_actions import ACTIONS, ActionRefused, perform
 from web.recent import RecentEvents
@@ -31,13 +34,23 @@ MAX_CHATS = 200
 NEXT_TRACKS = 5
 
 
+def chat_link(username: str | None) -> str | None:
+    """A public chat's address; a private one has none anyone could open."""
+    return f"https://t.me/{username}" if username else None
+
+
 def snapshot_json(
-    snap: ChatSnapshot, now: float, title: str | None = None, recent: RecentEvents | None = None
+    snap: ChatSnapshot,
+    now: float,
+    title: str | None = None,
+    recent: RecentEvents | None = None,
+    username: str | None = None,
 ) -> dict[str, Any]:
     track = snap.now.track if snap.now else None
     return {
         "chat_id": snap.chat_id,
         "chat_title": title or None,
+        "chat_link": chat_link(username),
         "state": snap.state.value,
         "track": track_data(track) if track else None,
         "title": track.title if track else None,
@@ -57,16 +70,22 @@ def snapshot_json(
     }
 
 
-async def chat_titles(services: WebServices, chat_ids: list[int]) -> dict[int, str]:
-    """Titles from the chats table (a chat the bot never recorded has none)."""
+async def chat_rows(
+    services: WebServices, chat_ids: list[int]
+) -> dict[int, tuple[str, str | None]]:
+    """(title, username) from the chats table (a chat the bot never recorded has none)."""
     if not chat_ids:
         return {}
+    query = select(Chat.id, Chat.title, Chat.username).where(Chat.id.in_(chat_ids))
     async with services.sessionmaker() as session:
-        rows = await session.execute(select(Chat.id, Chat.title).where(Chat.id.in_(chat_ids)))
-        return {chat_id: title for chat_id, title in rows if title}
+        return {
+            chat_id: (title, username) for chat_id, title, username in await session.execute(query)
+        }
 
 
-def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
+def dashboard_routes(
+    hub: MonitoringHub, rollup: HistoryRollup, cluster: ClusterView
+) -> list[BaseRoute]:
     services = hub.services
 
     async def page(request: Request) -> Response:
@@ -80,9 +99,15 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
         now = time.time()
         active = services.players.active_chats()
         shown = sorted(active, key=lambda c: (-hub.recent.errors(c), c))[:MAX_CHATS]
-        titles = await chat_titles(services, shown)
+        rows = await chat_rows(services, shown)
         chats = [
-            snapshot_json(await services.players.snapshot(c), now, titles.get(c), hub.recent)
+            snapshot_json(
+                await services.players.snapshot(c),
+                now,
+                rows.get(c, ("", None))[0],
+                hub.recent,
+                rows.get(c, ("", None))[1],
+            )
             for c in shown
         ]
         return JSONResponse(
@@ -92,10 +117,23 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
                 "events": list(hub.recent.events),
                 "engine": services.settings.engine.kind,
                 "figures": await hub.figures(),
+                "ytdlp_cookies": services.cookie_files(),
                 "metrics_interval_seconds": services.settings.web.metrics_interval_seconds,
             },
             headers={"Cache-Control": "no-store"},
         )
+
+    async def cluster_state(request: Request) -> Response:
+        """``GET /api/cluster``: nodes, the assistants each holds, chats per assistant."""
+        if await session_admin(services, request) is None:
+            return JSONResponse({"error": "log in at /admin/login"}, status_code=401)
+        try:
+            body = await cluster.state()
+        except (StorageUnavailable, RedisError, OSError) as exc:
+            return JSONResponse(
+                {"error": f"cluster state unavailable: {exc.__class__.__name__}"}, status_code=503
+            )
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def act(request: Request) -> Response:
         """``POST /api/chats/{chat_id}/{action}``; remove takes ``track_id`` in the form."""
@@ -125,7 +163,8 @@ def dashboard_routes(hub: MonitoringHub) -> list[BaseRoute]:
     return [
         Route("/", page, methods=["GET"], name="dashboard"),
         Route("/api/state", state, methods=["GET"], name="api-state"),
-        history_route(services),
+        history_route(services, rollup),
+        Route("/api/cluster", cluster_state, methods=["GET"], name="api-cluster"),
         Route("/api/chats/{chat_id}/{action}", act, methods=["POST"], name="api-chat-action"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

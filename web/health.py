@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -51,8 +52,11 @@ def health_route(services: WebServices) -> Route:
     async def healthz(request: Request) -> JSONResponse:
         status = await check(services)
         down = [name for name, ok in status.items() if not ok]
+        body: dict[str, Any] = dict(status)
+        if services.cluster_status is not None:
+            body["cluster"] = services.cluster_status()
         if not down:
-            return JSONResponse(status)
-        return JSONResponse({**status, "down": down}, status_code=503)
+            return JSONResponse(body)
+        return JSONResponse({**body, "down": down}, status_code=503)
 
     return Route("/healthz", healthz, methods=["GET"], name="healthz")

@@ -1,77 +1,125 @@
-"""``GET /api/history?range=24h|7d``: plays, failures and streaming chats per hour, from the
-play history table (so the chart survives reloads and restarts, unlike the live charts).
+"""The dashboard's history: the rollup task that fills ``stats_hourly`` and
+``GET /api/history?range=24h|7d`` that reads it back.
 
-Bucketed here rather than in SQL: hour truncation is spelt differently on SQLite and
-PostgreSQL, and a week of history is a few thousand rows for a busy bot.  Listener counts
-are not in the play history, so they are not charted.
+The live figures (streams, listeners) exist only in the running process, so each node
+samples its own every ``web.history_sample_seconds`` into its row of the hour; plays,
+failures and chats are recounted from the play history for the last hours at the same
+time (and for the whole kept span at start, so hours the process missed are filled in).
+The page reads the table, never its own memory: the charts survive reloads and restarts.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.domain.models import EndReason
-from bot.storage.orm import PlayHistory
+from bot.config import Settings
+from bot.domain.queue import StorageUnavailable
+from bot.storage.rollup import HOUR, HourlyStatsRepo
+from bot.tasks import cancel_and_wait
 from web.auth import session_admin
 from web.services import WebServices
 
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-HOUR = timedelta(hours=1)
+log = logging.getLogger(__name__)
+
+RANGES = {"24h": 24, "7d": 7 * 24}
+#: every tick recounts this far back: a track's failure lands in the hour it failed, and
+#: a row is written when a track starts and closed when it ends
+RECOUNT_SECONDS = 2 * HOUR
 
 
-def _utc(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+def rollup_node(settings: Settings) -> str:
+    """The node id of this process's rows: the configured one, else (one process) the
+    host name, so a restart adds to the same row instead of starting a second one."""
+    if settings.cluster.node_id:
+        return settings.cluster.node_id
+    return settings.node_id() if settings.cluster.enabled else socket.gethostname()
 
 
-async def hourly(
-    services: WebServices, span: timedelta, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """One point per hour, oldest first, the current (partial) hour last."""
-    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + HOUR
-    start = end - span
-    query = select(PlayHistory.started_at, PlayHistory.end_reason, PlayHistory.chat_id).where(
-        PlayHistory.started_at >= start
-    )
-    hours = int(span / HOUR)
-    plays, failures = [0] * hours, [0] * hours
-    chats: list[set[int]] = [set() for _ in range(hours)]
-    async with services.sessionmaker() as session:
-        for started_at, end_reason, chat_id in await session.execute(query):
-            i = int((_utc(started_at) - start) / HOUR)
-            if not 0 <= i < hours:
-                continue
-            plays[i] += 1
-            failures[i] += end_reason == EndReason.ERROR.value
-            chats[i].add(chat_id)
-    return [
-        {
-            "hour": (start + i * HOUR).timestamp(),
-            "plays": plays[i],
-            "failures": failures[i],
-            "streams": len(chats[i]),
-        }
-        for i in range(hours)
-    ]
+class HistoryRollup:
+    """Samples, recounts and prunes; ``tick`` is one round (tests call it directly)."""
+
+    def __init__(self, services: WebServices, *, clock: Callable[[], float] = time.time):
+        web = services.settings.web
+        self.services = services
+        self.repo = HourlyStatsRepo(services.sessionmaker)
+        self.node = rollup_node(services.settings)
+        self.interval = web.history_sample_seconds
+        self.keep_seconds = web.history_keep_days * 24 * HOUR
+        self._clock = clock
+        self._last_sample: float | None = None
+        self._last_prune: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> None:
+        now = self._clock()
+        stats = self.services.players.stats
+        # the time this sample stands for: since the last one, no more than two intervals
+        # (a loop held up for minutes must not pretend it saw those minutes)
+        seconds = 0.0 if self._last_sample is None else now - self._last_sample
+        seconds = max(0.0, min(seconds, 2 * self.interval))
+        # nothing streaming adds nothing (no peak, no listener-seconds): not written, so
+        # an idle bot does not write to the database every interval
+        if stats.streams or stats.listeners_total:
+            await self.repo.sample(
+                self.node,
+                now,
+                streams=stats.streams,
+                listeners=stats.listeners_total,
+                seconds=seconds,
+            )
+        backfill = self._last_sample is None
+        self._last_sample = now
+        await self.repo.recount(now - (self.keep_seconds if backfill else RECOUNT_SECONDS), now)
+        if self._last_prune is None or now - self._last_prune >= HOUR:
+            await self.repo.prune(now - self.keep_seconds)
+            self._last_prune = now
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="history-rollup")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait([self._task])
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except StorageUnavailable as exc:
+                log.warning("history rollup: storage unavailable: %s", exc)
+            except Exception:
+                log.exception("history rollup failed")
+            await asyncio.sleep(self.interval)
 
 
-def history_route(services: WebServices) -> Route:
+def history_route(services: WebServices, rollup: HistoryRollup) -> Route:
     async def history(request: Request) -> Response:
         if await session_admin(services, request) is None:
             return JSONResponse({"error": "log in at /admin/login"}, status_code=401)
         name = request.query_params.get("range", "24h")
-        span = RANGES.get(name)
-        if span is None:
+        hours = RANGES.get(name)
+        if hours is None:
             return JSONResponse({"error": "range is 24h or 7d"}, status_code=400)
-        points = await hourly(services, span)
+        try:
+            points = await rollup.repo.series(hours)
+        except StorageUnavailable:
+            return JSONResponse({"error": "storage unavailable"}, status_code=503)
         return JSONResponse(
-            {"range": name, "points": points}, headers={"Cache-Control": "no-store"}
+            {
+                "range": name,
+                "points": [p.as_dict() for p in points],
+                "sample_seconds": rollup.interval,
+            },
+            headers={"Cache-Control": "no-store"},
         )
 
     return Route("/api/history", history, methods=["GET"], name="api-history")

@@ -57,11 +57,11 @@ async def _apply(
     if action == "clear":
         removed = await players.clear(chat_id)
         return ActionResult(f"chat {chat_id}: cleared {removed} queued tracks", {"pending": 0})
-    # remove: by track id, so a queue that moved since the page drew it loses the right track
-    ids = [track.id for track in snap.pending]
-    if track_id not in ids:
+    # remove: by track id in the store, in one step, so a queue that moved since the page
+    # drew it (or since ``snap`` was read) loses the right track or nothing
+    gone = await players.remove_track(chat_id, track_id) if track_id else None
+    if gone is None:
         raise ActionRefused(f"chat {chat_id}: that track is no longer queued")
-    gone = await players.remove(chat_id, ids.index(track_id) + 1)
     return ActionResult(
         f"chat {chat_id}: removed {gone.title}", {"removed": gone.title, "track_id": gone.id}
     )

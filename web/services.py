@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cluster.view import ClusterView
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
@@ -38,3 +40,10 @@ class WebServices:
     forget_channels: Callable[[], None] = lambda: None
     # telegram.mode = "webhook": what POST /telegram/webhook hands each delivery to
     telegram_webhook: WebhookIntake | None = None
+    # the files of sources.ytdlp_cookies and which are set aside (CookieJars.report)
+    cookie_files: Callable[[], list[dict[str, Any]]] = lambda: []
+    # cluster mode: this node, the live nodes, the leases held here, the moves (/healthz)
+    cluster_status: Callable[[], dict[str, Any]] | None = None
+    # the dashboard's cluster section; None: the sidecar builds this process's own view
+    # (bot.cluster.view.cluster_view) and closes it when it stops
+    cluster: ClusterView | None = None

@@ -19,6 +19,7 @@ This module is the primitive and its keeper loop; it does not decide what a leas
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -174,12 +175,24 @@ class LeaseKeeper:
     stats: dict[str, Any] = field(default_factory=lambda: {"gained": 0, "lost": 0, "released": 0})
 
     async def round(self) -> None:
-        await self.nodes.heartbeat()
-        for name, lease in list(self.held.items()):
-            if not await self.leases.renew(lease):
+        await self.renew()
+        await self.balance()
+
+    async def renew(self) -> None:
+        """The heartbeat and every held lease renewed, all at once (kept apart from
+        ``balance`` so a slow start of an account never delays the renewals)."""
+        held = list(self.held.items())
+        _, *renewed = await asyncio.gather(
+            self.nodes.heartbeat(), *(self.leases.renew(lease) for _, lease in held)
+        )
+        for (name, lease), ok in zip(held, renewed, strict=True):
+            if not ok and self.held.get(name) is lease:
                 del self.held[name]
                 self.stats["lost"] += 1
                 await self.on_lost(lease)
+
+    async def balance(self) -> None:
+        """Gives back what exceeds the fair share, then takes free leases up to it."""
         share = fair_share(len(self.names), len(await self.nodes.live()))
         for name in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             lease = self.held.pop(name)

@@ -80,6 +80,9 @@ class Players(Protocol):
 
     async def remove(self, chat_id: int, position: int) -> Track: ...
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        """Removes the pending track with this id (None: it is no longer pending)."""
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track: ...
 
     async def clear(self, chat_id: int) -> int:
@@ -92,3 +95,6 @@ class Players(Protocol):
         ...
 
     def active_chats(self) -> list[int]: ...
+
+    def may_stream_video(self, chat_id: int) -> bool:
+        """False when ``player.max_video_streams`` other chats stream video already."""

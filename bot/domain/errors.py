@@ -29,6 +29,10 @@ class ErrorCode(StrEnum):
     BAD_FILE = "bad_file"  # Telegram described the file in a way that is unsafe to fetch
     BUSY = "busy"  # too many requests of this chat (or of all chats) are being fetched
     CACHE_FULL = "cache_full"  # the download folder is full of files still queued
+    BOT_CHECK = "bot_check"  # YouTube: "Sign in to confirm you're not a bot" (needs cookies)
+    LINK_UNREADABLE = "link_unreadable"  # a streaming service's page: params: service
+    NO_READER = "no_reader"  # a file over 20 MB / a t.me link, and no assistant account runs
+    NOT_VISIBLE = "not_visible"  # no assistant account can see that Telegram message
     # the queue store
     QUEUE_ERROR = "queue_error"  # any other store failure
     QUEUE_FULL = "queue_full"  # params: limit
@@ -44,6 +48,7 @@ class ErrorCode(StrEnum):
     CHANNELS_TOO_MUCH = "channels_too_much"  # the account is in too many groups
     NO_ASSISTANT = "no_assistant"  # every assistant account is out of service
     MEDIA_ERROR = "media_error"
+    NO_RTMP_TARGET = "no_rtmp_target"  # an RTMP chat without its URL and key
     FLOOD_WAIT = "flood_wait"  # params: seconds
     CALL_TIMEOUT = "call_timeout"  # Telegram did not answer the call request in time
     CONNECTION = "connection"  # the voice chat connection failed
@@ -52,6 +57,7 @@ class ErrorCode(StrEnum):
     BAD_POSITION = "bad_position"  # seek outside 0 <= position < duration
     NOT_SEEKABLE = "not_seekable"  # seek on a live stream
     BAD_VOLUME = "bad_volume"  # volume outside VOLUME_MIN..VOLUME_MAX
+    VIDEO_LIMIT = "video_limit"  # player.max_video_streams video streams run already
 
 
 class SattvaError(Exception):

@@ -50,12 +50,17 @@ NO_PLACEMENT: Final[dict[str, Any]] = {"assistant": None, "node": None}
 
 
 def track_data(track: Track) -> dict[str, Any]:
-    """A track as events carry it (``media`` left out: it may be a local path)."""
+    """A track as events carry it (``media`` left out: it may be a local path).
+
+    ``kind`` is the media kind (audio / video), as the operator interface promises; where
+    the track came from is ``source_kind``; ``quality`` is a video's preset (None: audio)."""
     return {
         "track_id": track.id,
         "title": track.title,
         "source": track.source,
-        "kind": track.kind.value,
+        "kind": track.media_kind.value,
+        "source_kind": track.kind.value,
+        "quality": track.quality if track.is_video else None,
         "duration": track.duration,
         "requested_by": track.requested_by,
         "requested_by_name": track.requested_by_name,

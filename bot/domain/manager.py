@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.always_on import AlwaysOn
@@ -29,8 +29,14 @@ from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink, PlaylistResolver
-from bot.domain.queue import Checkpoint, QueueError, QueueSnapshot, QueueStore
+from bot.domain.ports import (
+    ChatSettingsSource,
+    KeepMedia,
+    MediaRefresher,
+    PlayHistorySink,
+    PlaylistResolver,
+)
+from bot.domain.queue import Checkpoint, Fenced, QueueError, QueueSnapshot, QueueStore
 from bot.domain.stream_stats import StatsSink, StreamStats
 from bot.engines.base import (
     CallGone,
@@ -85,6 +91,7 @@ class PlayerManager:
         clock: Clock | None = None,
         stats_sink: StatsSink | None = None,
         placement: Callable[[int], dict[str, Any]] | None = None,
+        refresher: MediaRefresher | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -107,6 +114,7 @@ class PlayerManager:
             config=config,
             stats=self.stats,
             placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
+            refresher=refresher or KeepMedia(),
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}
@@ -136,6 +144,8 @@ class PlayerManager:
         """Stops the loops, finishes queued engine events and records every position."""
         loops, self._loops = self._loops, []
         await cancel_and_wait(loops)
+        for player in self._players.values():
+            player.cancel_live_restart()
         await self.autoend.close()
         await self.drain()
 
@@ -144,9 +154,14 @@ class PlayerManager:
 
         await for_each(self.active_chats(), final)
 
-    async def recover(self) -> int:
-        """Resumes every chat the store has state for; returns how many now play."""
+    async def recover(self, only: Sequence[int] | None = None) -> int:
+        """Resumes every chat the store has state for (``only``: those of these chats, as
+        a cluster node does for the chats of an assistant it has just taken over); returns
+        how many now play."""
         chats = await self._store.chats_with_state()
+        if only is not None:
+            wanted = set(only)
+            chats = [c for c in chats if c in wanted]
         if not self._config.resume_after_restart:
             log.info("%d chats have queued tracks; resume_after_restart is off", len(chats))
             return 0
@@ -182,6 +197,17 @@ class PlayerManager:
             positions.clear()
         log.info("recovered %d of %d chats", restored, len(chats))
         return restored
+
+    async def relinquish(self, chat_ids: Iterable[int], reason: str = "handed_over") -> int:
+        """Stops the streams of chats this process no longer serves (another process took
+        them over: a lease moved, a write was fenced), writing nothing to the store, which
+        belongs to the new holder now; returns how many were streaming."""
+        stopped = 0
+        for chat_id in chat_ids:
+            player = self._players.pop(chat_id, None)
+            if player is not None and await player.hand_over(reason):
+                stopped += 1
+        return stopped
 
     async def drain(self) -> None:
         """Waits until every engine event received so far has been handled."""
@@ -223,6 +249,11 @@ class PlayerManager:
     async def remove(self, chat_id: int, position: int) -> Track:
         return await self.chat(chat_id).edit_queue(lambda store: store.remove(chat_id, position))
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        return await self.chat(chat_id).edit_queue(
+            lambda store: store.remove_track(chat_id, track_id)
+        )
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         return await self.chat(chat_id).edit_queue(lambda store: store.move(chat_id, src, dst))
 
@@ -263,6 +294,9 @@ class PlayerManager:
     async def chats_with_state(self) -> list[int]:
         return await self._store.chats_with_state()
 
+    def may_stream_video(self, chat_id: int) -> bool:
+        return self.stats.video_slot_free(chat_id, self._config.max_video_streams)
+
     def active_chats(self) -> list[int]:
         """Chats whose stream the engine holds (playing or paused)."""
         return [c for c, p in self._players.items() if p.engine_track is not None]
@@ -284,6 +318,9 @@ class PlayerManager:
                 event = inbox.popleft()
                 try:
                     await self._dispatch(event)
+                except Fenced:
+                    log.warning("chat %s: served by another process now; stream stopped", chat_id)
+                    await self.relinquish([chat_id])
                 except Exception:
                     log.exception("chat %s: %s not handled", chat_id, type(event).__name__)
         finally:
@@ -355,7 +392,10 @@ class PlayerManager:
 
     async def _checkpoint_loop(self) -> None:
         async def checkpoint(chat_id: int) -> None:
-            await self.chat(chat_id).checkpoint()
+            try:
+                await self.chat(chat_id).checkpoint()
+            except Fenced:
+                await self.relinquish([chat_id])
 
         while True:
             await self._clock.sleep(self._config.checkpoint_seconds)

@@ -24,6 +24,13 @@ class SourceKind(StrEnum):
     PLAYLIST = "playlist"  # a 24/7 fallback entry
 
 
+class MediaKind(StrEnum):
+    """What the engine sends into the call: sound only, or picture and sound."""
+
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
 class EndReason(StrEnum):
     FINISHED = "finished"
     SKIPPED = "skipped"
@@ -47,6 +54,11 @@ class Track:
 
     ``source`` is what the user asked for (kept for history and for re-resolving a URL
     that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).
+
+    ``media_kind`` VIDEO: the engine streams picture too, fitted into ``quality`` (a name
+    from ``bot.domain.video.QUALITIES``, chosen when it was queued); ``width``, ``height``
+    and ``fps`` describe the source's video stream as probed (None when unknown), and
+    ``has_audio`` is False for a silent video, whose end is the end of its picture.
     """
 
     title: str
@@ -58,7 +70,19 @@ class Track:
     requested_by_name: str = ""
     thumbnail: str | None = None
     is_live: bool = False
+    media_kind: MediaKind = MediaKind.AUDIO
+    quality: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_audio: bool = True
+    #: a separate sound stream for ``media`` (yt-dlp's video-only + audio-only formats)
+    audio_media: str | None = None
     id: str = field(default_factory=new_track_id)
+
+    @property
+    def is_video(self) -> bool:
+        return self.media_kind is MediaKind.VIDEO
 
     def to_json(self) -> str:
         # the fields in declaration order, as ``asdict`` gave them, without its deep copy
@@ -68,6 +92,8 @@ class Track:
     def from_json(cls, raw: str | bytes) -> Track:
         data: dict[str, Any] = json.loads(raw)
         data["kind"] = SourceKind(data.get("kind", SourceKind.URL))
+        # rows written before video existed have no media kind: they are audio
+        data["media_kind"] = MediaKind(data.get("media_kind", MediaKind.AUDIO))
         return cls(**data)
 
     def with_new_id(self) -> Track:

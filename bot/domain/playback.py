@@ -29,11 +29,13 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
-from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
+from bot.domain.live import LiveBackoff
+from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, PlayHistorySink
+from bot.domain.ports import ChatSettingsSource, KeepMedia, MediaRefresher, PlayHistorySink
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
+from bot.domain.video import VideoSpec, fit
 from bot.engines.base import EngineError, MediaError, PlayRequest, VoiceEngine
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class PlayerDeps:
     stats: StreamStats
     #: where a chat is served (``{"assistant": name, "node": id}``), carried by track_change
     placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
+    #: makes a live track's media playable again before it is restarted (bot.domain.live)
+    refresher: MediaRefresher = field(default_factory=KeepMedia)
 
 
 def overran(track: Track, position: float, max_seconds: int) -> bool:
@@ -103,6 +107,8 @@ class Playback:
         self._volume: int | None = None
         self._history_open: Track | None = None
         self.failures = 0
+        self.live = LiveBackoff()
+        self.live_restart: asyncio.Task[None] | None = None
 
     def remember_volume(self, volume: int) -> None:
         """The chat's volume as just set (the settings row is written by the adapter)."""
@@ -208,6 +214,9 @@ class Playback:
             position=position,
             volume=await self.volume(),
             is_live=current.track.is_live,
+            video=self._video_spec(current.track),
+            has_audio=current.track.has_audio,
+            audio_media=current.track.audio_media,
             duration=current.track.duration,
         )
         try:
@@ -222,8 +231,33 @@ class Playback:
             await self.go_idle("error")
             raise
         self.engine_track = current.track.id
-        d.stats.stream_started(self.chat_id)
+        if current.track.is_live:
+            self.live.started(current.track.id, d.clock.time())
+        d.stats.stream_started(
+            self.chat_id, MediaKind.AUDIO if request.video is None else MediaKind.VIDEO
+        )
         return current
+
+    def _video_spec(self, track: Track) -> VideoSpec | None:
+        """The picture to render, or None: an audio track, or a video one that finds every
+        video slot taken (``player.max_video_streams``) since it was queued -- it plays
+        its sound then, so no other chat's picture is degraded; a silent video still needs
+        its picture and takes the slot anyway."""
+        d = self._d
+        if not track.is_video:
+            return None
+        if track.has_audio and not d.stats.video_slot_free(
+            self.chat_id, d.config.max_video_streams
+        ):
+            log.info("chat %s: video slots taken; %s plays as audio", self.chat_id, track.id)
+            return None
+        return fit(track.quality or d.config.video_quality, track.width, track.height, track.fps)
+
+    async def restart(self, current: NowPlaying) -> None:
+        """Plays the slot's (live) track again after an outage: no announcement, no
+        history row, the same track id (see ``bot.domain.live``)."""
+        await self._engine_play(current, recovering=False)
+        self.status("playing")
 
     async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
         """``continued``: the play began before a restart; its history row (if its start
@@ -341,6 +375,9 @@ class Playback:
                 media=upcoming.media,
                 volume=await self.volume(),
                 is_live=upcoming.is_live,
+                video=self._video_spec(upcoming),
+                has_audio=upcoming.has_audio,
+                audio_media=upcoming.audio_media,
                 duration=upcoming.duration,
             )
         try:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from bot.domain.control import PlayOutcome
-from bot.domain.errors import ErrorCode, PlayerError
+from bot.domain.errors import ErrorCode, PlayerError, SattvaError
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, PlayerDeps, overran, ran_out
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
@@ -59,6 +59,9 @@ class ChatPlayer:
 
     async def play(self, track: Track) -> PlayOutcome:
         d = self._d
+        if track.is_video and not d.stats.video_slot_free(self.chat_id, d.config.max_video_streams):
+            # refused, not degraded: every running picture stays as it is
+            raise PlayerError(ErrorCode.VIDEO_LIMIT, str(d.config.max_video_streams))
         async with self._p.lock:
             queued_at = await d.store.enqueue(self.chat_id, track, limit=d.config.queue_limit)
             self._p.failures = 0
@@ -192,30 +195,104 @@ class ChatPlayer:
     # -- engine events -------------------------------------------------------------------
 
     async def on_track_ended(self, track_id: str) -> bool:
-        """Natural end; False for a duplicate or stale report (the store ignores it)."""
-        d = self._d
+        """Natural end; False for a duplicate or stale report (the store ignores it), and
+        for a live source's outage, which is restarted instead (``bot.domain.live``)."""
         async with self._p.lock:
-            result = await d.store.advance(self.chat_id, track_id, now=d.clock.time(), natural=True)
-            if not result.advanced:
+            if self._live_outage(track_id, None):
                 return False
-            self._p.failures = 0
-            if result.finished is not None:
-                await self._p.record_end(result.finished, EndReason.FINISHED)
-            await self._p.continue_after(result, "advance")
-            return True
+            return await self._natural_end(track_id)
+
+    async def _natural_end(self, track_id: str) -> bool:
+        d = self._d
+        result = await d.store.advance(self.chat_id, track_id, now=d.clock.time(), natural=True)
+        if not result.advanced:
+            return False
+        self._p.failures = 0
+        if result.finished is not None:
+            await self._p.record_end(result.finished, EndReason.FINISHED)
+        await self._p.continue_after(result, "advance")
+        return True
 
     async def on_track_failed(self, track_id: str, message: str) -> bool:
-        d = self._d
         async with self._p.lock:
-            slot = await d.store.now_playing(self.chat_id)
-            if slot is None or slot.track.id != track_id:
+            if self._live_outage(track_id, message):
                 return False
-            result = await self._p.fail(slot.track, message)
-            if result is None:
-                await self._p.queue_changed()
-            else:
-                await self._p.continue_after(result, "advance")
-            return True
+            return await self._failed(track_id, message)
+
+    async def _failed(self, track_id: str, message: str) -> bool:
+        slot = await self._d.store.now_playing(self.chat_id)
+        if slot is None or slot.track.id != track_id:
+            return False
+        result = await self._p.fail(slot.track, message)
+        if result is None:
+            await self._p.queue_changed()
+        else:
+            await self._p.continue_after(result, "advance")
+        return True
+
+    # -- live outages (bot.domain.live) ----------------------------------------------------
+
+    def _live_outage(self, track_id: str, message: str | None) -> bool:
+        """The live track the engine plays stopped: schedules its restart after the
+        backoff's pause and says True, or False when it is not a live outage or the
+        restarts are used up (the stop then counts as the engine reported it).
+        ``message``: the failure the engine reported (None: it ended)."""
+        p, d = self._p, self._d
+        current = p.current
+        if (
+            p.engine_track != track_id
+            or current is None
+            or current.track.id != track_id
+            or not current.track.is_live
+            or current.paused
+        ):
+            return False
+        delay = p.live.next_delay(track_id, d.clock.time())
+        if delay is None:
+            log.warning("chat %s: live source %s did not come back", self.chat_id, track_id)
+            return False
+        log.info("chat %s: live source stopped; restart in %.0f s", self.chat_id, delay)
+        d.stats.live_restarted()
+        p.status("reconnecting", reason="live_outage", error=message, track_id=track_id)
+        self.cancel_live_restart()
+        p.live_restart = asyncio.create_task(
+            self._restart_live(delay, track_id, message), name=f"live-restart-{self.chat_id}"
+        )
+        return True
+
+    def cancel_live_restart(self) -> None:
+        task, self._p.live_restart = self._p.live_restart, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _restart_live(self, delay: float, track_id: str, message: str | None) -> None:
+        d = self._d
+        await d.clock.sleep(delay)
+        async with self._p.lock:
+            current = self._p.current
+            if (
+                self._p.engine_track != track_id
+                or current is None
+                or current.track.id != track_id
+                or current.paused
+            ):
+                return  # skipped, stopped or paused meanwhile: nothing to restart
+            try:
+                fresh = await d.refresher.refresh(current.track)
+                await self._p.restart(replace(current, track=fresh))
+            except MediaError as exc:
+                await self._still_out(track_id, str(exc))
+            except EngineError as exc:  # the call itself: stalled like any failed start
+                log.warning("chat %s: live restart failed: %s", self.chat_id, exc)
+            except SattvaError as exc:  # the source is not back yet
+                await self._still_out(track_id, str(exc))
+            except Exception:
+                log.exception("chat %s: live restart failed", self.chat_id)
+
+    async def _still_out(self, track_id: str, message: str) -> None:
+        """A restart found the source still gone: wait longer, or give the track up."""
+        if not self._live_outage(track_id, message):
+            await self._failed(track_id, message)
 
     async def on_call_gone(self, reason: str) -> bool:
         """The call ended under us: the queue stays, the slot is kept paused where it was."""
@@ -279,6 +356,15 @@ class ChatPlayer:
             finally:
                 await self._p.queue_changed(unchanged)
             return started is not None
+
+    async def hand_over(self, reason: str) -> bool:
+        """Stops the stream without touching the store (another process serves the chat
+        now); True when it was streaming."""
+        async with self._p.lock:
+            if self._p.engine_track is None:
+                return False
+            await self._p.go_idle(reason)
+            return True
 
     async def checkpoint(self, *, force: bool = False) -> bool:
         """Records the engine's position when it drifted from what the store extrapolates;

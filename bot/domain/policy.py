@@ -27,3 +27,5 @@ class PlayerPolicy:
     resume_rewind_seconds: int = 3
     default_volume: int = 100
     checkpoint_seconds: int = 5
+    video_quality: str = "720p"  # a name from bot.domain.video.QUALITIES
+    max_video_streams: int = 20

@@ -18,6 +18,22 @@ class ChatSettings:
     always_on: bool = False
     playlist: tuple[str, ...] = field(default_factory=tuple)
     volume: int = 100
+    video_quality: str | None = None  # None: the configured player.video_quality
+    engine: str | None = None  # "rtmp" when the chat streams to its RTMP target
+
+
+@dataclass(frozen=True, slots=True)
+class RtmpTarget:
+    """Where an RTMP chat pushes its stream; ``key`` is a secret (never in a repr)."""
+
+    url: str  # rtmp:// or rtmps://
+    key: str = field(repr=False)
+
+    def address(self) -> str:
+        return f"{self.url.rstrip('/')}/{self.key}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.key, "<key>") if self.key else text
 
 
 class ChatSettingsSource(Protocol):
@@ -32,6 +48,20 @@ class PlayHistorySink(Protocol):
     async def started(self, chat_id: int, track: Track) -> None: ...
 
     async def ended(self, chat_id: int, track: Track, reason: EndReason) -> None: ...
+
+
+class MediaRefresher(Protocol):
+    """Makes a track's media playable again (a live stream's URL may have expired);
+    raises ``SattvaError`` when the source cannot be reached now."""
+
+    async def refresh(self, track: Track) -> Track: ...
+
+
+class KeepMedia:
+    """A refresher that changes nothing: the same media is opened again."""
+
+    async def refresh(self, track: Track) -> Track:
+        return track
 
 
 class PlaylistResolver(Protocol):

@@ -128,6 +128,11 @@ class QueueStore(Protocol):
     async def remove(self, chat_id: int, position: int) -> Track:
         """Removes the pending track at 1-based ``position``; QueuePositionError if none."""
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        """Removes the pending track with this id, wherever it is now; None (and no
+        change) when it is not pending.  One atomic step: a caller naming a track it saw
+        earlier can never take out a neighbour that moved into its position meanwhile."""
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         """Moves the pending track at ``src`` so that it ends up at ``dst`` (1-based)."""
 

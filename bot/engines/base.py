@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.domain.errors import ErrorCode, SattvaError
+from bot.domain.video import VideoSpec
 
 
 class EngineError(SattvaError):
@@ -83,10 +84,12 @@ class TrackFailed:
 
 @dataclass(frozen=True, slots=True)
 class FirstFrame:
-    """The first audio frame of a track left the decoder (for latency measurements)."""
+    """The first frame of a track left the decoder (for latency measurements); a video
+    track reports its first audio frame and its first picture separately."""
 
     chat_id: int
     track_id: str
+    media: str = "audio"  # "audio" or "video"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,12 @@ class PlayRequest:
     position: float = 0.0
     volume: int = 100
     is_live: bool = False
+    #: set for a video track: the picture's fitted size and frame rate
+    video: VideoSpec | None = None
+    #: False for a silent video (its picture is the primary stream)
+    has_audio: bool = True
+    #: the sound of a video whose ``media`` is picture only (same rules as ``media``)
+    audio_media: str | None = None
     duration: float | None = None  # the track's length when known (pre-roll needs it)
 
 

@@ -9,8 +9,11 @@ anything starts), so building never fails on them here.
 from __future__ import annotations
 
 from bot.config import AssistantEntry, Settings
+from bot.engines.base import VoiceEngine
 from bot.engines.local import LocalEngine
 from bot.engines.pool import Assignments, AssistantPool, Notice, PoolMember, Unban
+from bot.engines.router import EngineChoice, EngineRouter
+from bot.engines.rtmp import RtmpEngine, TargetLookup
 from bot.engines.tgcalls import InviteLink, PyTgCallsEngine
 
 #: virtual accounts of the local engine get made-up user ids from here on
@@ -25,6 +28,7 @@ def build_member(
             default_listeners=settings.engine.local_listeners,
             account=entry.name,
             user_id=VIRTUAL_USER_ID + index,
+            messages_dir=entry.messages_dir,
         )
     return PyTgCallsEngine(
         api_id=entry.api_id,
@@ -32,6 +36,7 @@ def build_member(
         session_string=entry.session_string.get_secret_value(),
         invite_link=invite_link,
         account=entry.name,
+        start_video_chat=settings.engine.start_video_chat,
     )
 
 
@@ -50,3 +55,19 @@ def build_engine(
         for i, entry in enumerate(settings.assistant_pool())
     ]
     return AssistantPool(members, assignments, notice=notice, unban=unban)
+
+
+def player_engine(
+    settings: Settings,
+    pool: AssistantPool | None,
+    *,
+    rtmp_targets: TargetLookup,
+    engine_choice: EngineChoice,
+) -> VoiceEngine:
+    """What the player talks to: chats that set an RTMP target (``/rtmp``) stream through
+    the RTMP engine, the others through the assistant pool.  ``engine.kind = "rtmp"`` has
+    no pool (``pool`` None: no assistant account at all) and streams every chat so."""
+    rtmp = RtmpEngine(targets=rtmp_targets, quality=settings.player.video_quality)
+    if pool is None:
+        return rtmp
+    return EngineRouter(pool, {"rtmp": rtmp}, engine_choice)

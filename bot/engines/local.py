@@ -22,14 +22,22 @@ Pause is implemented as "stop ffmpeg, remember the position" and resume as "star
 with -ss there", not as SIGSTOP/SIGCONT: a stopped process keeps its HTTP connection open
 until the server drops it.  Restarting costs a few milliseconds of decoder start-up and is
 exact for files; a live stream simply rejoins at its live edge.
+
+A video track decodes its picture too (``bot.engines.decode``): scaled to the chat's
+quality and frame rate, into a pipe of its own that is read -- and paced -- like the sound,
+and whose whole frames are counted (``frames``, ``sattva_video_frames_decoded``), so tests
+and benchmarks pay for real video decoding without Telegram.  Its first picture is
+reported like its first sound (``FirstFrame`` with ``media="video"``); a silent video's
+picture is on stdout and is its primary stream (position and end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+import os
 
+from bot import metrics
 from bot.engines.base import (
     EngineError,
     EngineEvent,
@@ -41,11 +49,18 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
+from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
 from bot.engines.dispatch import EventDispatcher
-from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args, tail_message
+from bot.engines.folder_messages import FolderMessages
+from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
+from bot.engines.picture import PicturePipe
+from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+from bot.sources.tg_messages import MessageReader
+
+__all__ = ["BYTES_PER_SECOND", "LocalEngine", "VirtualFaults"]
 
 #: s16le, 2 channels, 48 kHz
-BYTES_PER_SECOND = 48_000 * 2 * 2
+BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
 #: 100 ms of audio per read: fine enough for positions, cheap enough for many chats
 CHUNK = BYTES_PER_SECOND // 10
 #: how far reading may run ahead of real time (what a pause or a stop can cut short)
@@ -53,76 +68,6 @@ LEAD_SECONDS = 0.2
 #: how long before the current track's end the next one's ffmpeg starts
 PREROLL_SECONDS = 2.0
 _STDERR_KEEP = 4096
-
-
-class VirtualFaults:
-    """Scripted assistant-side failures of a virtual account: the next ``play`` in a chat
-    (or in any chat, ``chat_id=None``) raises the given error, ``times`` times."""
-
-    def __init__(self) -> None:
-        self._script: dict[int | None, list[EngineError]] = {}
-
-    def add(self, error: EngineError, *, chat_id: int | None = None, times: int = 1) -> None:
-        self._script.setdefault(chat_id, []).extend([error] * times)
-
-    def clear(self) -> None:
-        self._script.clear()
-
-    def raise_for(self, chat_id: int) -> None:
-        for key in (chat_id, None):
-            pending = self._script.get(key)
-            if pending:
-                raise pending.pop(0)
-
-
-@dataclass(eq=False)
-class _Run:
-    """One ffmpeg process; a pause, seek or volume change replaces it with another."""
-
-    proc: asyncio.subprocess.Process
-    start_offset: float
-    announce_first_frame: bool
-    bytes_read: int = 0
-    cancelled: bool = False
-    stderr: bytearray = field(default_factory=bytearray)
-    task: asyncio.Task[None] | None = None
-
-    def position(self) -> float:
-        return self.start_offset + self.bytes_read / BYTES_PER_SECOND
-
-
-@dataclass(eq=False)
-class _Preroll:
-    """The next track's ffmpeg, started and waiting on its full pipe until ``play``."""
-
-    request: PlayRequest
-    starting: bool = False
-    proc: asyncio.subprocess.Process | None = None  # None until it is time to start it
-
-    def matches(self, request: PlayRequest) -> bool:
-        mine = self.request
-        return (mine.track_id, mine.media, mine.position, mine.volume) == (
-            request.track_id,
-            request.media,
-            request.position,
-            request.volume,
-        )
-
-
-@dataclass(eq=False)
-class _Session:
-    """The chat's presence "in the call": from the first play until stop."""
-
-    track_id: str = ""
-    source: FfmpegInput | None = None
-    media: str = ""
-    volume: int = 100
-    is_live: bool = False
-    duration: float | None = None
-    paused_at: float | None = None
-    first_frame_sent: bool = False
-    run: _Run | None = None
-    preroll: _Preroll | None = None
 
 
 class LocalEngine:
@@ -135,6 +80,7 @@ class LocalEngine:
         ffmpeg: str = "ffmpeg",
         account: str = "local",
         user_id: int | None = None,
+        messages_dir: str = "",
     ) -> None:
         self._default_listeners = default_listeners
         self._ffmpeg = ffmpeg
@@ -142,11 +88,15 @@ class LocalEngine:
         self.account = account
         self.user_id = user_id
         self.faults = VirtualFaults()
+        #: what this virtual account "sees" in Telegram (``[[assistants]] messages_dir``)
+        self.messages = FolderMessages(messages_dir, name=account) if messages_dir else None
         self.left: list[int] = []
         self._events = EventDispatcher(f"local-engine-{account}")
-        self._sessions: dict[int, _Session] = {}
+        self._sessions: dict[int, Session] = {}
         self._listeners: dict[int, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        #: pre-rolls started from a silent video's picture callback (not awaited there)
+        self._prerolls: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def set_handler(self, handler: EventHandler) -> None:
@@ -158,6 +108,9 @@ class LocalEngine:
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._prerolls):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for chat_id in list(self._sessions):
             # a leave running meanwhile (a player closing) may have taken it already
             session = self._sessions.pop(chat_id, None)
@@ -176,30 +129,36 @@ class LocalEngine:
         self.faults.raise_for(request.chat_id)
         try:
             source = ffmpeg_input(request.media)
+            audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
         self._events.start()
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
             if session is None:
-                session = self._sessions[request.chat_id] = _Session()
+                session = self._sessions[request.chat_id] = Session()
             else:
                 await self._halt(session)  # replaced: the old track reports nothing
             session.track_id = request.track_id
             session.source = source
+            session.audio_source = audio
             session.media = request.media
             session.volume = request.volume
             session.is_live = request.is_live
             session.duration = request.duration
+            session.video = request.video
+            session.has_audio = request.has_audio or request.video is None
             session.paused_at = None
             session.first_frame_sent = False
+            session.first_picture_sent = False
             preroll, session.preroll = session.preroll, None
-            if preroll is not None and preroll.proc is not None and preroll.matches(request):
-                self._adopt(request.chat_id, session, preroll.proc, max(0.0, request.position))
+            position = max(0.0, request.position)
+            if preroll is not None and preroll.decoder is not None and preroll.matches(request):
+                self._adopt(request.chat_id, session, preroll.decoder, position)
                 return
             if preroll is not None:
-                await self._discard(preroll.proc)
-            await self._launch(request.chat_id, session, max(0.0, request.position))
+                await self._discard(preroll.decoder)
+            await self._launch(request.chat_id, session, position)
 
     async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
         """``request`` is what will play next in the chat (None: nothing known).  Its
@@ -217,9 +176,11 @@ class LocalEngine:
                 return
             try:
                 ffmpeg_input(request.media)
+                if request.audio_media is not None:
+                    ffmpeg_input(request.audio_media)
             except UnsafeMedia:
                 return  # play() will refuse it with the reason
-            session.preroll = _Preroll(request)
+            session.preroll = Preroll(request)
             await self._maybe_preroll(session, session.run)
 
     async def pause(self, chat_id: int) -> None:
@@ -287,6 +248,9 @@ class LocalEngine:
             return None
         return self._listeners.get(chat_id, self._default_listeners)
 
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        return [] if self.messages is None else [self.messages]
+
     def active_chats(self) -> list[int]:
         return list(self._sessions)
 
@@ -305,13 +269,18 @@ class LocalEngine:
         self._listeners[chat_id] = max(0, count)
         self._emit(ListenersChanged(chat_id, max(0, count)))
 
+    def frames(self, chat_id: int) -> int:
+        """Whole pictures the chat's current decoder delivered (tests and benchmarks)."""
+        session = self._sessions.get(chat_id)
+        return 0 if session is None or session.run is None else session.run.frames
+
     def process_ids(self) -> list[int]:
         """The ffmpeg processes alive now (tests check that none is left behind)."""
         procs = [s.run.proc for s in self._sessions.values() if s.run is not None]
         procs += [
-            s.preroll.proc
+            s.preroll.decoder.proc
             for s in self._sessions.values()
-            if s.preroll is not None and s.preroll.proc is not None
+            if s.preroll is not None and s.preroll.decoder is not None
         ]
         return [proc.pid for proc in procs if proc.returncode is None]
 
@@ -323,81 +292,81 @@ class LocalEngine:
     def _emit(self, event: EngineEvent) -> None:
         self._events.emit(event)
 
-    async def _spawn(
-        self, source: FfmpegInput, *, position: float, volume: int, is_live: bool
-    ) -> asyncio.subprocess.Process:
-        args = [
-            self._ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            *input_args(source, position=0.0 if is_live else position),
-            "-vn",
-            "-af",
-            f"volume={volume / 100:.2f}",
-            "-f",
-            "s16le",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "pipe:1",
-        ]
+    async def _spawn(self, job: DecodeJob) -> Decoder:
+        """Starts a decoder; a video track's picture gets a pipe of its own (its write end
+        passed to ffmpeg as ``pipe:N``, closed here once the child has it)."""
+        picture = job.video is not None
+        read_fd, write_fd = os.pipe() if picture else (-1, -1)
+        args = decode_args(self._ffmpeg, job, video_pipe=f"pipe:{write_fd}", realtime=False)
         try:
-            return await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,) if picture else (),
             )
         except OSError as exc:
+            if picture:
+                os.close(read_fd)
             raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
+        finally:
+            if picture:
+                os.close(write_fd)
+        if job.video is None:
+            return Decoder(proc)
+        return Decoder(proc, await PicturePipe.open(read_fd, job.video.frame_bytes, job.video.fps))
 
-    async def _launch(self, chat_id: int, session: _Session, position: float) -> None:
+    async def _launch(self, chat_id: int, session: Session, position: float) -> None:
         assert session.source is not None
-        proc = await self._spawn(
-            session.source, position=position, volume=session.volume, is_live=session.is_live
+        decoder = await self._spawn(
+            DecodeJob(
+                session.source,
+                position=0.0 if session.is_live else position,
+                volume=session.volume,
+                video=session.video,
+                has_audio=session.has_audio,
+                audio_source=session.audio_source,
+            )
         )
-        self._adopt(chat_id, session, proc, position)
+        self._adopt(chat_id, session, decoder, position)
 
-    def _adopt(
-        self, chat_id: int, session: _Session, proc: asyncio.subprocess.Process, position: float
-    ) -> None:
-        run = _Run(proc, position, announce_first_frame=not session.first_frame_sent)
+    def _adopt(self, chat_id: int, session: Session, decoder: Decoder, position: float) -> None:
+        run = Run(
+            decoder,
+            position,
+            announce_first_frame=session.has_audio and not session.first_frame_sent,
+            announce_first_picture=session.video is not None and not session.first_picture_sent,
+            video=session.video,
+            has_audio=session.has_audio,
+        )
         session.run = run
         run.task = asyncio.create_task(
             self._pump(chat_id, session, run), name=f"local-engine-{chat_id}"
         )
 
-    async def _pump(self, chat_id: int, session: _Session, run: _Run) -> None:
+    async def _pump(self, chat_id: int, session: Session, run: Run) -> None:
         proc = run.proc
         assert proc.stdout is not None
         assert proc.stderr is not None
         stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
-        loop = asyncio.get_running_loop()
-        began: float | None = None
+        picture = run.decoder.picture
+        if picture is not None:
+            picture.attach(
+                lambda new: self._on_frames(chat_id, session, run, new),
+                lambda delivered: self._ahead(run, delivered),
+            )
         try:
-            while chunk := await proc.stdout.read(CHUNK):
-                now = loop.time()
-                began = now if began is None else began
-                run.bytes_read += len(chunk)
-                if run.announce_first_frame and not run.cancelled:
-                    run.announce_first_frame = False
-                    session.first_frame_sent = True
-                    self._emit(FirstFrame(chat_id, session.track_id))
-                if session.preroll is not None and not session.preroll.starting:
-                    await self._maybe_preroll(session, run)
-                if proc.stdout.at_eof():
-                    break  # that was the last chunk: no pacing sleep before the end
-                ahead = run.bytes_read / BYTES_PER_SECOND - (now - began) - LEAD_SECONDS
-                if ahead > 0:  # real-time pace (see the module doc)
-                    await asyncio.sleep(ahead)
+            # a silent video writes nothing here: the read returns at the process's end
+            await self._read_sound(chat_id, session, run, proc.stdout)
             code = await proc.wait()
+            if picture is not None:
+                await picture.done
             await stderr_task
         finally:
             if not stderr_task.done():
                 stderr_task.cancel()
+            run.decoder.close_picture()
         if run.cancelled or session.run is not run or self._sessions.get(chat_id) is not session:
             return
         session.run = None
@@ -407,52 +376,115 @@ class LocalEngine:
             message = tail_message(bytes(run.stderr), session.media)
             self._emit(TrackFailed(chat_id, session.track_id, message))
 
+    async def _read_sound(
+        self, chat_id: int, session: Session, run: Run, stream: asyncio.StreamReader
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while chunk := await stream.read(CHUNK):
+            now = loop.time()
+            run.began = now if run.began is None else run.began
+            run.bytes_read += len(chunk)
+            if run.announce_first_frame and not run.cancelled:
+                run.announce_first_frame = False
+                session.first_frame_sent = True
+                self._emit(FirstFrame(chat_id, session.track_id))
+            if session.preroll is not None and not session.preroll.starting:
+                await self._maybe_preroll(session, run)
+            if stream.at_eof():
+                break  # that was the last chunk: no pacing sleep before the end
+            ahead = self._ahead(run, run.bytes_read / BYTES_PER_SECOND)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
+    def _on_frames(self, chat_id: int, session: Session, run: Run, new: int) -> None:
+        """Whole pictures arrived on the run's picture pipe (``bot.engines.picture``)."""
+        metrics.VIDEO_FRAMES.inc(new)
+        if run.announce_first_picture and not run.cancelled:
+            run.announce_first_picture = False
+            session.first_picture_sent = True
+            self._emit(FirstFrame(chat_id, session.track_id, media="video"))
+        preroll = session.preroll
+        if not run.has_audio and preroll is not None and self._preroll_due(session, run):
+            # a silent video's end is its picture's: it decides when the next one starts
+            preroll.starting = True
+            task = asyncio.create_task(self._start_preroll(session, preroll))
+            self._prerolls.add(task)
+            task.add_done_callback(self._prerolls.discard)
+
     @staticmethod
-    async def _drain_stderr(stream: asyncio.StreamReader, run: _Run) -> None:
+    def _ahead(run: Run, delivered: float) -> float:
+        """Seconds the run is ahead of real time after ``delivered`` seconds of sound or
+        picture, less ``LEAD_SECONDS`` (> 0: wait).  A halted run is never held back: its
+        pipes are read to their end at once (its process is not done before)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        run.began = now if run.began is None else run.began
+        if run.cancelled:
+            return 0.0
+        return delivered - (now - run.began) - LEAD_SECONDS
+
+    @staticmethod
+    async def _drain_stderr(stream: asyncio.StreamReader, run: Run) -> None:
         while chunk := await stream.read(1024):
             run.stderr += chunk
             del run.stderr[:-_STDERR_KEEP]
 
-    async def _maybe_preroll(self, session: _Session, run: _Run | None) -> None:
+    async def _maybe_preroll(self, session: Session, run: Run | None) -> None:
         """Starts the waiting next track's ffmpeg once the current one is near its end (or
         past it; not while paused)."""
         preroll = session.preroll
-        if preroll is None or preroll.starting or session.paused_at is not None:
+        if preroll is None or not self._preroll_due(session, run):
             return
-        if run is not None:
-            if session.is_live or session.duration is None:
-                return  # no known end: the next one starts after it, as without pre-roll
-            if session.duration - run.position() > PREROLL_SECONDS:
-                return
         preroll.starting = True
+        await self._start_preroll(session, preroll)
+
+    @staticmethod
+    def _preroll_due(session: Session, run: Run | None) -> bool:
+        preroll = session.preroll
+        if preroll is None or preroll.starting or session.paused_at is not None:
+            return False
+        if run is None:
+            return True
+        if session.is_live or session.duration is None:
+            return False  # no known end: the next one starts after it, as without pre-roll
+        return session.duration - run.position() <= PREROLL_SECONDS
+
+    async def _start_preroll(self, session: Session, preroll: Preroll) -> None:
         request = preroll.request
         try:
-            proc = await self._spawn(
-                ffmpeg_input(request.media),
-                position=max(0.0, request.position),
-                volume=request.volume,
-                is_live=request.is_live,
+            audio = request.audio_media
+            decoder = await self._spawn(
+                DecodeJob(
+                    ffmpeg_input(request.media),
+                    position=max(0.0, request.position),
+                    volume=request.volume,
+                    video=request.video,
+                    has_audio=request.has_audio or request.video is None,
+                    audio_source=None if audio is None else ffmpeg_input(audio),
+                )
             )
         except (EngineError, UnsafeMedia):
             session.preroll = None  # play() will start it the usual way and report why
             return
         if session.preroll is preroll:
-            preroll.proc = proc
+            preroll.decoder = decoder
         else:  # dropped or replaced while it started
-            await self._discard(proc)
+            await self._discard(decoder)
 
-    async def _drop_preroll(self, session: _Session) -> None:
+    async def _drop_preroll(self, session: Session) -> None:
         preroll, session.preroll = session.preroll, None
         if preroll is not None:
-            await self._discard(preroll.proc)
+            await self._discard(preroll.decoder)
 
     @staticmethod
-    async def _discard(proc: asyncio.subprocess.Process | None) -> None:
-        """Kills a pre-rolled process nobody read from and reads its pipes to the end:
+    async def _discard(decoder: Decoder | None) -> None:
+        """Kills a pre-rolled decoder nobody read from and reads its pipes to the end:
         asyncio stopped reading them when their buffers filled, and until both pipes
         reach their end the process counts as running and its pipes stay open."""
-        if proc is None:
+        if decoder is None:
             return
+        decoder.close_picture()
+        proc = decoder.proc
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -467,12 +499,14 @@ class LocalEngine:
                 proc.kill()
         await proc.wait()
 
-    async def _halt(self, session: _Session) -> None:
+    async def _halt(self, session: Session) -> None:
         """Ends the session's process without any event about it."""
         run, session.run = session.run, None
         if run is None:
             return
         run.cancelled = True
+        if run.decoder.picture is not None:
+            run.decoder.picture.unpace()  # its pipe must reach its end, as stdout does
         await self._kill(run.proc)
         if run.task is not None and run.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):

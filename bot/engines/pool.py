@@ -32,6 +32,7 @@ from bot.engines.base import (
     VoiceEngine,
 )
 from bot.metrics import ASSISTANT_MOVES, ASSISTANT_STREAMS
+from bot.sources.tg_messages import MessageReader
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,18 @@ class AssistantPool:
 
     def assistant_of(self, chat_id: int) -> str | None:
         return self._route.get(chat_id)
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        """The started accounts that read Telegram messages, the chat's own first (it is
+        likely a member of the chat the file was posted in)."""
+        own = self._route.get(chat_id) if chat_id is not None else None
+        ordered = sorted(self._members.values(), key=lambda m: m.name != own)
+        readers: list[MessageReader] = []
+        for member in ordered:
+            reader = getattr(member.engine, "messages", None)
+            if member.started and reader is not None:
+                readers.append(reader)
+        return readers
 
     def members(self) -> dict[str, VoiceEngine]:
         return {name: m.engine for name, m in self._members.items()}

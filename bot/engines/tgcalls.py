@@ -4,6 +4,13 @@ group's voice chat and streams into it.
 Seek restarts the stream with ``-ss`` (py-tgcalls has no seek), and every start is told to
 the translator so that the end report of a replaced stream, which ntgcalls delivers shortly
 after the new one began, is not taken for the end of the new track.
+
+A video track streams its picture at the size the player fitted (``VideoParameters`` with
+both sides given: py-tgcalls' quality presets cap only the width) with
+``video_flags=REQUIRED``; an audio track sets ``IGNORE``, so cover art inside an mp3 never
+becomes a frozen picture.  Switching kinds is a new stream in the same call (no rejoin).
+Whether the assistant may start a voice chat that is not running is
+``engine.start_video_chat``; py-tgcalls would otherwise start one silently.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from bot.engines.base import (
     TrackEnded,
 )
 from bot.engines.dispatch import EventDispatcher
+from bot.engines.tg_reader import KurigramMessages
 from bot.engines.tgcalls_events import (
     EARLY_END_SECONDS,
     NOT_A_MEMBER,
@@ -36,6 +44,7 @@ from bot.engines.tgcalls_events import (
     map_error,
 )
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, source_options
+from bot.sources.tg_messages import MessageReader
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +91,14 @@ class PyTgCallsEngine:
         account: str = "assistant",
         client_factory: Callable[[], Any] | None = None,
         calls_factory: Callable[[Any], Any] | None = None,
+        start_video_chat: bool = False,
     ) -> None:
         self._api_id = api_id
         self._account = account
         self._api_hash = api_hash
         self._session_string = session_string
         self._invite_link = invite_link
+        self._start_video_chat = start_video_chat
         self._client_factory = client_factory or self._default_client
         self._calls_factory = calls_factory or self._default_calls
         self._client: Any = None
@@ -100,6 +111,8 @@ class PyTgCallsEngine:
         self._checks: set[asyncio.Task[None]] = set()
         #: how long an early end waits before the call state is asked (tests shorten it)
         self.verify_delay = EARLY_END_SECONDS
+        #: the account reading messages (files over 20 MB, t.me links) with the same client
+        self.messages = KurigramMessages(lambda: self._client, name=account)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -153,7 +166,9 @@ class PyTgCallsEngine:
         async def changed(_: Any, update: Any) -> None:
             self.on_update(update)
 
-        self._calls.add_handler(ended, filters.stream_end(StreamEnded.Type.AUDIO))
+        self._calls.add_handler(
+            ended, filters.stream_end(StreamEnded.Type.AUDIO | StreamEnded.Type.VIDEO)
+        )
         self._calls.add_handler(changed, filters.call_participant())
         self._calls.add_handler(changed, filters.chat_update(gone))
 
@@ -184,6 +199,10 @@ class PyTgCallsEngine:
         if verdict is EndVerdict.END and track_id is not None:
             self._mark_ended(update.chat_id)
             self._events.emit(TrackEnded(update.chat_id, track_id))
+        elif verdict is EndVerdict.PICTURE_LOST:
+            log.warning(
+                "chat %s: the picture of %s ended early; sound plays on", update.chat_id, track_id
+            )
         elif verdict is EndVerdict.EARLY and track_id is not None:
             task = asyncio.create_task(self._verify_early_end(update.chat_id, track_id))
             self._checks.add(task)
@@ -217,22 +236,43 @@ class PyTgCallsEngine:
 
     def _stream(self, request: PlayRequest, position: float) -> Any:
         from pytgcalls.types import AudioQuality, MediaStream
+        from pytgcalls.types.raw import VideoParameters
 
         stream_class = _probed_once_class()
         try:
             source = ffmpeg_input(request.media)
+            sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
-        # pytgcalls splits this string on spaces: the proxy URL and protocols have none
+        # pytgcalls splits this string on spaces: the proxy URL and protocols have none;
+        # a separate sound input is network too (yt-dlp), so the same options fit it
         params = " ".join(source_options(source))
         if position > 0 and not request.is_live:
             params += f" -ss {position:.3f}"
+        video = request.video
+        if video is None:
+            return stream_class(
+                source.target,
+                audio_parameters=AudioQuality.HIGH,
+                video_flags=MediaStream.Flags.IGNORE,
+                ffmpeg_parameters=params,
+            )
         return stream_class(
             source.target,
             audio_parameters=AudioQuality.HIGH,
-            video_flags=MediaStream.Flags.IGNORE,
+            video_parameters=VideoParameters(video.width, video.height, video.fps),
+            audio_path=None if sound is None else sound.target,
+            audio_flags=(
+                MediaStream.Flags.REQUIRED if request.has_audio else MediaStream.Flags.IGNORE
+            ),
+            video_flags=MediaStream.Flags.REQUIRED,
             ffmpeg_parameters=params,
         )
+
+    def _config(self) -> Any:
+        from pytgcalls.types import GroupCallConfig
+
+        return GroupCallConfig(auto_start=self._start_video_chat)
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
         try:
@@ -304,16 +344,22 @@ class PyTgCallsEngine:
     async def _start_stream(self, request: PlayRequest, position: float) -> None:
         stream = await self._prepared_stream(request, position) or self._stream(request, position)
         try:
-            await self._calls.play(request.chat_id, stream)
+            await self._calls.play(request.chat_id, stream, self._config())
         except NOT_A_MEMBER:
             await self._join_group(request.chat_id)
-            await self._call(self._calls.play(request.chat_id, self._stream(request, position)))
+            again = self._stream(request, position)
+            await self._call(self._calls.play(request.chat_id, again, self._config()))
         except Exception as exc:
             mapped = map_error(exc)
             if mapped is None:
                 log.exception("starting the stream failed")
             raise mapped or EngineError("the voice chat failed") from exc
-        self.translator.started(request.chat_id, request.track_id)
+        self.translator.started(
+            request.chat_id,
+            request.track_id,
+            video=request.video is not None,
+            has_audio=request.has_audio,
+        )
         self._playing[request.chat_id] = _Playing(request, position)
 
     async def play(self, request: PlayRequest) -> None:
@@ -406,3 +452,6 @@ class PyTgCallsEngine:
 
     async def healthy(self) -> bool:
         return self._calls is not None and bool(getattr(self._client, "is_connected", False))
+
+    def message_readers(self, chat_id: int | None) -> list[MessageReader]:
+        return [self.messages]

@@ -53,7 +53,8 @@ class EndVerdict(Enum):
     END = "end"  # a real end of the current track
     EARLY = "early"  # too soon after the start: verify before believing it
     DUPLICATE = "duplicate"  # this track's end was already reported
-    IGNORED = "ignored"  # not audio, or a chat we do not play in
+    IGNORED = "ignored"  # not the primary stream, or a chat we do not play in
+    PICTURE_LOST = "picture_lost"  # a video track's picture died; its sound plays on
 
 
 @dataclass
@@ -61,6 +62,9 @@ class ChatCall:
     track_id: str
     started_at: float
     ended: bool = False
+    #: the stream whose end is the track's end: audio, or the picture of a silent video
+    primary: StreamEnded.Type = StreamEnded.Type.AUDIO
+    video: bool = False  # the track streams a picture too
     participants: set[int] | None = None  # None until the first full listing
     listeners: int | None = None
 
@@ -73,20 +77,30 @@ class UpdateTranslator:
     clock: Callable[[], float] = time.monotonic
     chats: dict[int, ChatCall] = field(default_factory=dict)
 
-    def started(self, chat_id: int, track_id: str) -> None:
+    def started(
+        self, chat_id: int, track_id: str, *, video: bool = False, has_audio: bool = True
+    ) -> None:
         """The adapter just (re)started ``track_id`` in the chat (play or seek)."""
         call = self.chats.get(chat_id)
         if call is None:
-            self.chats[chat_id] = ChatCall(track_id, self.clock())
+            call = self.chats[chat_id] = ChatCall(track_id, self.clock())
         else:
             call.track_id, call.started_at, call.ended = track_id, self.clock(), False
+        call.video = video
+        silent = video and not has_audio
+        call.primary = StreamEnded.Type.VIDEO if silent else StreamEnded.Type.AUDIO
 
     def forget(self, chat_id: int) -> None:
         self.chats.pop(chat_id, None)
 
     def judge_end(self, update: StreamEnded) -> tuple[EndVerdict, str | None]:
         call = self.chats.get(update.chat_id)
-        if call is None or not (update.stream_type & StreamEnded.Type.AUDIO):
+        if call is None:
+            return EndVerdict.IGNORED, None
+        if not (update.stream_type & call.primary):
+            lost = call.video and bool(update.stream_type & StreamEnded.Type.VIDEO)
+            if lost and not call.ended:
+                return EndVerdict.PICTURE_LOST, call.track_id
             return EndVerdict.IGNORED, None
         if call.ended:
             return EndVerdict.DUPLICATE, call.track_id

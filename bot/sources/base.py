@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.domain.errors import ErrorCode, SattvaError
 from bot.domain.models import Track
+from bot.sources.tg_messages import MessageRef
+
+if TYPE_CHECKING:
+    from bot.sources.page_meta import Listing, Wanted
+    from bot.sources.streaming import ServiceLink
 
 #: the codes a SourceError may carry (each with its chat message in bot.telegram.errors)
 ERROR_CODES = frozenset(
@@ -29,15 +34,19 @@ ERROR_CODES = frozenset(
         ErrorCode.BAD_FILE,
         ErrorCode.BUSY,
         ErrorCode.CACHE_FULL,
+        ErrorCode.BOT_CHECK,
+        ErrorCode.LINK_UNREADABLE,
+        ErrorCode.NO_READER,
+        ErrorCode.NOT_VISIBLE,
     }
 )
 
 
 class SourceError(SattvaError):
-    def __init__(self, code: ErrorCode | str, detail: str = "") -> None:
+    def __init__(self, code: ErrorCode | str, detail: str = "", **params: Any) -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown source error code: {code}")
-        super().__init__(code, f"{code}: {detail}" if detail else str(code))
+        super().__init__(code, f"{code}: {detail}" if detail else str(code), **params)
         self.detail = detail
 
 
@@ -46,13 +55,15 @@ class TelegramMedia:
     """An attachment of the message /play replied to, as the Bot API described it."""
 
     file_id: str
-    kind: str  # audio | voice | video | video_note | document
+    kind: str  # audio | voice | video | video_note | animation | document
     file_size: int | None = None
     file_name: str | None = None
     mime_type: str | None = None
     title: str | None = None
     performer: str | None = None
     duration: int | None = None
+    #: the message it is attached to: an assistant reads it when the Bot API cannot (> 20 MB)
+    message: MessageRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,8 @@ class SourceRequest:
     media: TelegramMedia | None = None
     requested_by: int | None = None
     requested_by_name: str = ""
+    #: /vplay: the chat's quality preset ("720p"...); None: /play, sound only
+    video_quality: str | None = None
     #: the chat it is for: bounds how many of one chat's requests are fetched at once
     chat_id: int | None = None
 
@@ -72,3 +85,16 @@ Progress = Callable[[str, float | None], Awaitable[None]]
 class Resolver(Protocol):
     async def resolve(self, request: SourceRequest, progress: Progress | None = None) -> Track:
         """Returns a probed Track ready for the queue, or raises SourceError."""
+
+    def streaming_link(self, request: SourceRequest) -> ServiceLink | None:
+        """The streaming-service link the request is (Spotify...), or None."""
+
+    async def read_link(
+        self, link: ServiceLink, request: SourceRequest, progress: Progress | None
+    ) -> Listing:
+        """The tracks the link's page names; raises SourceError."""
+
+    async def match(
+        self, wanted: Wanted, request: SourceRequest, progress: Progress | None = None
+    ) -> Track:
+        """The search result played for one named track; raises SourceError."""

@@ -18,6 +18,9 @@ from bot.sources.base import SourceError
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".wav", ".wma", ".webm", ".mka"}
 )
+#: films and clips: /vplay shows them, /play plays their sound
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"})
+MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 #: how alike a typed name and a file name must be (difflib ratio) to count as a match
 CUTOFF = 0.55
 
@@ -63,7 +66,7 @@ class Library:
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if path.suffix.lower() not in AUDIO_EXTENSIONS:
+                if path.suffix.lower() not in MEDIA_EXTENSIONS:
                     continue
                 real = self._inside(path)
                 if real is None or not real.is_file():

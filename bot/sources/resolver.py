@@ -10,23 +10,27 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from aiogram import Bot
 
 from bot.config import Settings, SourcesConfig
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import SourceKind, Track, new_track_id
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
-from bot.sources import http, ytdlp
+from bot.sources import http, streaming, ytdlp
 from bot.sources.base import Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
+from bot.sources.cookies import CookieJars, cookie_state_file
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
-from bot.sources.probe import probe
+from bot.sources.page_meta import Listing, Wanted
+from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
-from bot.sources.telegram_files import TelegramFiles
+from bot.sources.telegram_files import Readers, TelegramFiles
+from bot.sources.tg_messages import parse_message_link
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
@@ -68,6 +72,7 @@ class SourceResolver:
         self._max_seconds = max_track_seconds
         self._telegram = telegram
         self.library = Library(sources.library_dir)
+        self.cookies = CookieJars(sources.ytdlp_cookies, state_file=cookie_state_file(sources))
         self.gate = ResolveGate(
             total=sources.max_concurrent_resolves,
             per_chat=sources.max_resolves_per_chat,
@@ -76,9 +81,14 @@ class SourceResolver:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, bot: Bot | None, cache: DownloadCache | None = None
+        cls,
+        settings: Settings,
+        bot: Bot | None,
+        cache: DownloadCache | None = None,
+        readers: Readers | None = None,
     ) -> SourceResolver:
-        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``."""
+        """``cache``: the download folder's keeper; Telegram files need both it and ``bot``.
+        ``readers``: the assistant accounts that read files over 20 MB and t.me links."""
         files = None
         if bot is not None and cache is not None:
             files = TelegramFiles(
@@ -87,6 +97,7 @@ class SourceResolver:
                 max_download_mb=settings.sources.max_download_mb,
                 probe_timeout=settings.sources.probe_timeout_seconds,
                 max_track_seconds=settings.player.max_track_seconds,
+                readers=readers,
             )
         return cls(
             settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
@@ -103,6 +114,8 @@ class SourceResolver:
             return "empty"
         if query.lower().startswith(LIBRARY_PREFIX):
             return "library"
+        if parse_message_link(query) is not None:
+            return "telegram_link"
         if looks_like_url(query):
             return "url"
         return "search"
@@ -132,6 +145,19 @@ class SourceResolver:
                 requested_by=request.requested_by,
                 requested_by_name=request.requested_by_name,
                 progress=progress,
+                video_quality=request.video_quality,
+            )
+        if kind == "telegram_link":
+            ref = parse_message_link(query)
+            assert ref is not None
+            if self._telegram is None:
+                raise SourceError("no_reader", "Telegram files are not available here")
+            return await self._telegram.resolve_message(
+                ref,
+                chat_id=request.chat_id,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                progress=progress,
             )
         if kind == "empty":
             raise SourceError("empty")
@@ -151,6 +177,49 @@ class SourceResolver:
                 return await self._library_track(entry, request)
         return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
 
+    # -- streaming-service links -----------------------------------------------------------
+
+    def streaming_link(self, request: SourceRequest) -> streaming.ServiceLink | None:
+        """The Spotify / Apple Music / Deezer / Yandex Music / Tidal link of the request."""
+        query = request.query.strip()
+        if request.media is not None or not looks_like_url(query):
+            return None
+        return streaming.recognise(query)
+
+    async def read_link(
+        self, link: streaming.ServiceLink, request: SourceRequest, progress: Progress | None
+    ) -> Listing:
+        """What the link's page names (one fetch, in one of the chat's fetch slots)."""
+        started = time.monotonic()
+        try:
+            async with self.gate.slot(request.chat_id):
+                await report(progress, "search", None)
+                return await streaming.read(
+                    link,
+                    allow_private=self._cfg.allow_private_networks,
+                    timeout=self._cfg.probe_timeout_seconds,
+                )
+        except SourceError as exc:
+            SOURCE_FAILURES.labels(kind="streaming", reason=exc.code).inc()
+            raise
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind="streaming").observe(time.monotonic() - started)
+
+    async def match(
+        self, wanted: Wanted, request: SourceRequest, progress: Progress | None = None
+    ) -> Track:
+        """The first search result for one track a link named (the existing search path)."""
+        words = wanted.query()
+        return await self.resolve(
+            SourceRequest(
+                query=words,
+                requested_by=request.requested_by,
+                requested_by_name=request.requested_by_name,
+                chat_id=request.chat_id,
+            ),
+            progress,
+        )
+
     # -- routes ----------------------------------------------------------------------------
 
     async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
@@ -167,11 +236,16 @@ class SourceResolver:
                 raise SourceError("unsupported", "a web page, not media")
             return await self._ytdlp(final.url, url, request, progress)
         await report(progress, "probe", None)
-        result = await probe(final.url, timeout=timeout, max_seconds=self._max_seconds)
+        result = await probe(
+            final.url,
+            timeout=timeout,
+            max_seconds=self._max_seconds,
+            want_video=request.video_quality is not None,
+        )
         # a radio's station name says more than the tags of whatever song it sent first
         station = final.icy_name if result.is_live else None
         title = station or result.display_title() or final.icy_name or title_from_url(final.url)
-        return Track(
+        track = Track(
             title=title,
             source=url,
             media=final.url,
@@ -181,6 +255,7 @@ class SourceResolver:
             requested_by_name=request.requested_by_name,
             is_live=result.is_live,
         )
+        return with_media(track, result, request.video_quality)
 
     async def _ytdlp(
         self, target: str, query: str, request: SourceRequest, progress: Progress | None
@@ -188,16 +263,21 @@ class SourceResolver:
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
         await report(progress, "search", None)
-        info = await ytdlp.lookup(target, timeout=2 * self._cfg.probe_timeout_seconds)
+        info = await ytdlp.lookup(
+            target, timeout=2 * self._cfg.probe_timeout_seconds, cookies=self.cookies
+        )
         track = ytdlp.info_to_track(
             info,
             query=query,
             max_seconds=self._max_seconds,
             requested_by=request.requested_by,
             requested_by_name=request.requested_by_name,
+            video_quality=request.video_quality,
         )
-        # the stream URL yt-dlp chose is what ffmpeg will open: it passes the same guard
-        await check_url(track.media, allow_private=self._cfg.allow_private_networks)
+        # the stream URLs yt-dlp chose are what ffmpeg will open: they pass the same guard
+        for url in (track.media, track.audio_media):
+            if url is not None:
+                await check_url(url, allow_private=self._cfg.allow_private_networks)
         return track
 
     async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
@@ -205,8 +285,9 @@ class SourceResolver:
             str(entry.path),
             timeout=self._cfg.probe_timeout_seconds,
             max_seconds=self._max_seconds,
+            want_video=request.video_quality is not None,
         )
-        return Track(
+        track = Track(
             title=result.display_title() or entry.path.stem,
             source=LIBRARY_PREFIX + entry.relative,
             media=str(entry.path),
@@ -216,6 +297,21 @@ class SourceResolver:
             requested_by_name=request.requested_by_name,
             is_live=result.is_live,
         )
+        return with_media(track, result, request.video_quality)
+
+    # -- MediaRefresher --------------------------------------------------------------------
+
+    async def refresh(self, track: Track) -> Track:
+        """``track`` with media that plays now: a live stream whose decoder stopped is
+        resolved again from what the user asked for (a YouTube live URL expires; a direct
+        URL passes the guard and the probe again, which also tells whether it is back).
+        Telegram files and library files are local: they stay as they are."""
+        source = track.source
+        if not looks_like_url(source):
+            return track
+        quality = track.quality if track.is_video else None
+        fresh = await self.resolve(SourceRequest(query=source, video_quality=quality))
+        return replace(track, media=fresh.media, audio_media=fresh.audio_media)
 
     # -- PlaylistResolver ------------------------------------------------------------------
 
@@ -242,12 +338,7 @@ class SourceResolver:
 
 
 def _as_playlist(track: Track) -> Track:
-    return Track(
-        title=track.title,
-        source=track.source,
-        media=track.media,
-        kind=SourceKind.PLAYLIST,
-        duration=track.duration,
-        thumbnail=track.thumbnail,
-        is_live=track.is_live,
+    """A 24/7 entry: nobody requested it; its media kind and picture stay."""
+    return replace(
+        track, kind=SourceKind.PLAYLIST, requested_by=None, requested_by_name="", id=new_track_id()
     )

@@ -4,6 +4,11 @@ yt-dlp only finds the stream: it runs in a worker thread with ``download=False``
 chosen audio format's URL becomes the track's media, which ffmpeg streams like any other
 URL (after the guard has checked it too).  yt-dlp is optional: when it is disabled or not
 installed, these requests get "unavailable" and everything else keeps working.
+
+For /vplay the picture is chosen here from the formats yt-dlp lists (not with a format
+string, whose filters cannot say "inside the box whichever way the video is turned"): the
+largest h264/vp9 format inside the chat's quality box, oriented like that format, plus the
+best m4a/opus sound when the picture comes without one.
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import MediaKind, SourceKind, Track
+from bot.domain.video import BOXES, DEFAULT_QUALITY
 from bot.ffmpeg import http_proxy
+from bot.metrics import YTDLP_BOT_CHECKS
 from bot.sources.base import SourceError
+from bot.sources.cookies import CookieJars
 from bot.sources.guard import split_url
 
 #: seconds yt-dlp waits on one socket operation; the whole lookup is bounded separately
@@ -38,8 +48,16 @@ _NETWORK_HINTS = (
 OPTION_OVERRIDES: dict[str, Any] = {}
 
 
+#: yt-dlp's warning when YouTube rotated (invalidated) the account cookies it was given
+COOKIES_REJECTED = "cookies are no longer valid"
+
+
 class _QuietLogger:
-    """yt-dlp prints to stdout/stderr unless given a logger; the bot logs its own outcome."""
+    """yt-dlp prints to stdout/stderr unless given a logger; the bot logs its own outcome.
+    It keeps one fact from the warnings: YouTube refused the cookies it was given."""
+
+    def __init__(self) -> None:
+        self.cookies_rejected = False
 
     def debug(self, msg: str) -> None:
         return None
@@ -48,7 +66,8 @@ class _QuietLogger:
         return None
 
     def warning(self, msg: str) -> None:
-        return None
+        if COOKIES_REJECTED in msg.lower():
+            self.cookies_rejected = True
 
     def error(self, msg: str) -> None:
         return None
@@ -75,14 +94,14 @@ def has_site_extractor(url: str) -> bool:
         return False
 
 
-def _options() -> dict[str, Any]:
+def _options(logger: _QuietLogger | None = None) -> dict[str, Any]:
     # yt-dlp fetches pages and APIs itself: through the egress proxy, each is guarded
     proxy = {"proxy": url} if (url := http_proxy()) is not None else {}
     return {
         "quiet": True,
-        "no_warnings": True,
+        "no_warnings": True,  # a given logger still gets them (it keeps the cookie verdict)
         "noprogress": True,
-        "logger": _QuietLogger(),
+        "logger": _QuietLogger() if logger is None else logger,
         "skip_download": True,
         "noplaylist": True,
         "format": "bestaudio/best",
@@ -95,8 +114,17 @@ def _options() -> dict[str, Any]:
     }
 
 
+def is_bot_check(message: str) -> bool:
+    """YouTube's "Sign in to confirm you're not a bot" (any apostrophe), as yt-dlp passes
+    it on from the player response's playability reason."""
+    text = message.lower()
+    return "sign in to confirm" in text and "not a bot" in text
+
+
 def _map_error(message: str) -> SourceError:
     text = message.lower()
+    if is_bot_check(message):
+        return SourceError("bot_check", "YouTube asks to confirm this is not a bot")
     if "unsupported url" in text:
         return SourceError("unsupported", "no extractor for this URL")
     if any(hint in text for hint in _NETWORK_HINTS):
@@ -104,15 +132,42 @@ def _map_error(message: str) -> SourceError:
     return SourceError("unavailable", "yt-dlp refused")
 
 
-def _extract(target: str) -> dict[str, Any]:
-    module = _module()
+def _load_cookies(ydl: Any, jars: CookieJars, path: Path) -> bool:
+    """The file's cookies into this run's jar (yt-dlp is never given the file name, so it
+    never writes back over it); an unreadable file is set aside."""
     try:
-        with module.YoutubeDL(_options()) as ydl:
+        ydl.cookiejar.load(str(path))
+    except (OSError, ValueError, UnicodeError) as exc:
+        jars.reject(path, f"cannot be loaded ({exc.__class__.__name__})")
+        return False
+    return True
+
+
+def _extract(target: str, cookies: CookieJars | None = None) -> dict[str, Any]:
+    module = _module()
+    logger = _QuietLogger()
+    chosen = cookies.choose() if cookies is not None else None
+    try:
+        with module.YoutubeDL(_options(logger)) as ydl:
+            if (
+                chosen is not None
+                and cookies is not None
+                and not _load_cookies(ydl, cookies, chosen)
+            ):
+                chosen = None
             info = ydl.extract_info(target, download=False)
-    except module.utils.DownloadError as exc:
-        raise _map_error(str(exc)) from None
-    except module.utils.YoutubeDLError as exc:
-        raise _map_error(str(exc)) from None
+    except module.utils.YoutubeDLError as exc:  # DownloadError included
+        error = _map_error(str(exc))
+        if error.code == "bot_check":
+            YTDLP_BOT_CHECKS.labels(cookies="none" if chosen is None else "file").inc()
+            if chosen is not None and cookies is not None:
+                cookies.bot_check(chosen)
+        raise error from None
+    finally:
+        if logger.cookies_rejected and chosen is not None and cookies is not None:
+            cookies.reject(chosen, "YouTube says its account cookies are no longer valid")
+    if chosen is not None and cookies is not None:
+        cookies.succeeded(chosen)
     if not isinstance(info, dict):
         raise SourceError("not_found", "no result")
     return info
@@ -144,6 +199,66 @@ def _audio_url(entry: dict[str, Any]) -> str:
     return str(best["url"])
 
 
+#: video codecs every engine decodes cheaply (ffmpeg decodes anything, but av1 costs a core)
+VIDEO_CODECS = ("avc1", "h264", "vp9", "vp09")
+AUDIO_CODECS = ("mp4a", "opus", "aac")
+_STREAM_PROTOCOLS = ("https", "http", "m3u8", "m3u8_native")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _fits(fmt: dict[str, Any], quality: str) -> bool:
+    long_side, short_side = BOXES.get(quality, BOXES[DEFAULT_QUALITY])
+    width, height = _number(fmt.get("width")), _number(fmt.get("height"))
+    if width >= height:
+        return width <= long_side and height <= short_side
+    return width <= short_side and height <= long_side
+
+
+def _has(fmt: dict[str, Any], key: str, prefixes: tuple[str, ...]) -> bool:
+    return str(fmt.get(key) or "none").lower().startswith(prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoChoice:
+    video: dict[str, Any]
+    audio: dict[str, Any] | None  # None: the video format carries its own sound
+
+
+def pick_video(entry: dict[str, Any], quality: str) -> VideoChoice | None:
+    """The best picture inside ``quality``'s box (and its sound); None: no usable video."""
+    formats = [
+        f
+        for f in entry.get("formats") or []
+        if f.get("url") and str(f.get("protocol") or "https") in _STREAM_PROTOCOLS
+    ]
+    videos = [
+        f
+        for f in formats
+        if _has(f, "vcodec", VIDEO_CODECS)
+        and f.get("width")
+        and f.get("height")
+        and _fits(f, quality)
+    ]
+    if not videos:
+        return None
+
+    def size(f: dict[str, Any]) -> tuple[float, float, float]:
+        muxed = 1.0 if _has(f, "acodec", AUDIO_CODECS) else 0.0
+        return (_number(f.get("width")) * _number(f.get("height")), muxed, _number(f.get("tbr")))
+
+    video = max(videos, key=size)
+    if _has(video, "acodec", AUDIO_CODECS):
+        return VideoChoice(video, None)
+    sounds = [
+        f for f in formats if _has(f, "acodec", AUDIO_CODECS) and str(f.get("vcodec")) == "none"
+    ]
+    audio = max(sounds, key=lambda f: _number(f.get("abr") or f.get("tbr")), default=None)
+    return VideoChoice(video, audio)
+
+
 def info_to_track(
     info: dict[str, Any],
     *,
@@ -151,11 +266,20 @@ def info_to_track(
     max_seconds: int,
     requested_by: int | None = None,
     requested_by_name: str = "",
+    video_quality: str | None = None,
 ) -> Track:
-    """yt-dlp's info dict (a search result or a page) as a Track; raises SourceError."""
+    """yt-dlp's info dict (a search result or a page) as a Track; raises SourceError.
+
+    ``video_quality``: /vplay; without a usable picture the track is audio."""
     entry = _pick_entry(info)
-    media = _audio_url(entry)
-    split_url(media)  # the media must be a plain http(s) URL before ffmpeg sees it
+    choice = pick_video(entry, video_quality) if video_quality is not None else None
+    media = str(choice.video["url"]) if choice is not None else _audio_url(entry)
+    audio_media = (
+        str(choice.audio["url"]) if choice is not None and choice.audio is not None else None
+    )
+    for url in (media, audio_media):
+        if url is not None:
+            split_url(url)  # a plain http(s) URL before ffmpeg sees it
     is_live = bool(entry.get("is_live")) or entry.get("live_status") == "is_live"
     duration_raw = entry.get("duration")
     duration = float(duration_raw) if isinstance(duration_raw, int | float) else None
@@ -181,11 +305,23 @@ def info_to_track(
         requested_by_name=requested_by_name,
         thumbnail=str(thumbnail) if isinstance(thumbnail, str) else None,
         is_live=is_live,
+        media_kind=MediaKind.AUDIO if choice is None else MediaKind.VIDEO,
+        quality=None if choice is None else video_quality,
+        width=None if choice is None else int(_number(choice.video.get("width"))),
+        height=None if choice is None else int(_number(choice.video.get("height"))),
+        fps=None if choice is None else (_number(choice.video.get("fps")) or None),
+        has_audio=choice is None
+        or choice.audio is not None
+        or _has(choice.video, "acodec", AUDIO_CODECS),
+        audio_media=audio_media,
     )
 
 
-async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
-    """extract_info in a worker thread, bounded by ``timeout`` seconds.
+async def lookup(
+    target: str, *, timeout: float, cookies: CookieJars | None = None
+) -> dict[str, Any]:
+    """extract_info in a worker thread, bounded by ``timeout`` seconds; ``cookies``: the
+    files of ``sources.ytdlp_cookies`` (one is chosen for this lookup).
 
     A timed-out thread cannot be killed; it finishes on its own (bounded by the socket
     timeout) and its result is dropped.
@@ -193,7 +329,7 @@ async def lookup(target: str, *, timeout: float) -> dict[str, Any]:
     _module()
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.to_thread(_extract, target)
+            return await asyncio.to_thread(_extract, target, cookies)
     except TimeoutError:
         raise SourceError("timeout", "yt-dlp took too long") from None
 

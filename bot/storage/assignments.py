@@ -8,7 +8,7 @@ account being left, so two movers cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, select, update
 
@@ -67,6 +67,21 @@ class AssignmentRepo(Repo):
                 select(ChatAssistant.chat_id).where(ChatAssistant.assistant == assistant)
             )
             return list(rows)
+
+    async def of_chats(self, chat_ids: Sequence[int]) -> dict[int, str]:
+        """The assistant of each listed chat that has one (the dashboard's cluster view)."""
+        found: dict[int, str] = {}
+        ids = list(chat_ids)
+        async with self._transaction() as session:
+            for i in range(0, len(ids), 500):  # bound the IN list
+                rows = await session.execute(
+                    select(ChatAssistant.chat_id, ChatAssistant.assistant).where(
+                        ChatAssistant.chat_id.in_(ids[i : i + 500])
+                    )
+                )
+                for chat_id, name in rows.all():
+                    found[chat_id] = name
+        return found
 
     async def counts(self) -> dict[str, int]:
         """Assigned chats per assistant (the pool's tie-breaker after live streams)."""

@@ -31,7 +31,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, event
+from sqlalchemy import Connection, Engine, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -49,6 +49,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_IMMEDIATE = "sqlite_immediate"
 CONNECT_TIMEOUT_SECONDS = 10
+#: the advisory lock (PostgreSQL) one migration run holds: "sattva" in ASCII
+MIGRATION_LOCK = 0x736174747661
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -163,8 +165,14 @@ def _upgrade(connection: Connection, revision: str) -> None:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Applies the Alembic migrations up to ``revision`` on the engine's database."""
+    """Applies the Alembic migrations up to ``revision`` on the engine's database.
+
+    On PostgreSQL the whole upgrade holds an advisory lock: several nodes of a cluster start
+    at once on one database, and two concurrent upgrades would both create the first
+    tables (one fails).  The second waits, then finds nothing left to do."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 

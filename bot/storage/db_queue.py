@@ -27,6 +27,7 @@ from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
 from bot.metrics import queue_operation
 from bot.storage.pg_queue import PostgresQueueStore
+from bot.storage.queue_rows import Fence
 from bot.storage.sqlite_queue import SqliteQueueStore
 
 T = TypeVar("T")
@@ -51,23 +52,25 @@ def _mapped_errors() -> Iterator[None]:
         raise StorageUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 
 
-def _backend(engine: AsyncEngine) -> SqliteQueueStore | PostgresQueueStore:
+def _backend(engine: AsyncEngine, fence: Fence | None) -> SqliteQueueStore | PostgresQueueStore:
     url = engine.url
     if engine.dialect.name == "sqlite":
         path = url.database or ""
         if path in ("", ":memory:") or "mode=memory" in str(url):
             raise ValueError("the database queue store needs a SQLite file, not memory")
+        if fence is not None:
+            raise ValueError("fenced queue writes need PostgreSQL (one process per SQLite file)")
         return SqliteQueueStore(path)
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresQueueStore(dsn)
+    return PostgresQueueStore(dsn, fence=fence)
 
 
 class DatabaseQueueStore:
     """``QueueStore`` on the application's database: counts each operation once and turns
     "the database did not answer" into ``StorageUnavailable``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._impl = _backend(engine)
+    def __init__(self, engine: AsyncEngine, *, fence: Fence | None = None) -> None:
+        self._impl = _backend(engine, fence)
 
     async def _op(self, op: str, call: Awaitable[T]) -> T:
         with queue_operation(op, StorageUnavailable), _mapped_errors():
@@ -100,6 +103,9 @@ class DatabaseQueueStore:
     async def remove(self, chat_id: int, position: int) -> Track:
         return await self._op("remove", self._impl.remove(chat_id, position))
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        return await self._op("remove_track", self._impl.remove_track(chat_id, track_id))
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         return await self._op("move", self._impl.move(chat_id, src, dst))
 
@@ -130,6 +136,13 @@ class DatabaseQueueStore:
 
     async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
         return await self._op("load_many", self._impl.load_many(chat_ids))
+
+    async def raise_fence(self, name: str, token: int) -> None:
+        """A lease was taken (cluster mode): older tokens of ``name`` are refused from now
+        on.  Only PostgreSQL fences; cluster mode refuses SQLite."""
+        if not isinstance(self._impl, PostgresQueueStore):
+            raise TypeError("fences need the PostgreSQL queue store")
+        await self._op("raise_fence", self._impl.raise_fence(name, token))
 
     async def ping(self) -> None:
         await self._op("ping", self._impl.ping())

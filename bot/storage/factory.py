@@ -10,14 +10,18 @@ from bot.config import StorageConfig
 from bot.domain.health import HealthProbe
 from bot.domain.queue import QueueStore
 from bot.storage.db_queue import DatabaseQueueStore
+from bot.storage.queue_rows import Fence
 from bot.storage.redis_queue import RedisQueueStore
 
 
-async def open_queue_store(storage: StorageConfig, engine: AsyncEngine) -> QueueStore:
-    """Raises StorageUnavailable when Redis is configured but does not answer."""
-    if storage.redis_url:
-        return await RedisQueueStore.open(storage.redis_url)
-    return DatabaseQueueStore(engine)
+async def open_queue_store(
+    storage: StorageConfig, engine: AsyncEngine, *, fence: Fence | None = None
+) -> QueueStore:
+    """Raises StorageUnavailable when Redis is configured but does not answer.  ``fence``:
+    the chats' write tokens in cluster mode (``bot.cluster.node``)."""
+    if storage.redis_url and storage.queue_store == "auto":
+        return await RedisQueueStore.open(storage.redis_url, fence=fence)
+    return DatabaseQueueStore(engine, fence=fence)
 
 
 def storage_probe(store: QueueStore, sessions: async_sessionmaker[AsyncSession]) -> HealthProbe:

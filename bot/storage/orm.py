@@ -36,6 +36,8 @@ class Chat(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     title: Mapped[str] = mapped_column(String(256), default="")
+    # a public chat's @username (without the @): the dashboard links t.me/<username>
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
     language: Mapped[str | None] = mapped_column(String(8), default=None)
     admin_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: the configured player.auto_end_seconds; 0: never auto-end
@@ -44,6 +46,13 @@ class Chat(Base):
     # 24/7 playlist: one URL, library name or folder per line
     playlist: Mapped[str] = mapped_column(Text, default="")
     volume: Mapped[int] = mapped_column(Integer, default=100)
+    # /vplay's bounding box ("720p"...); None: the configured player.video_quality
+    video_quality: Mapped[str | None] = mapped_column(String(8), default=None)
+    # the engine this chat streams through ("rtmp"); None: the configured engine.kind
+    engine: Mapped[str | None] = mapped_column(String(16), default=None)
+    rtmp_url: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # a secret: never shown in the panel, an export, a log or an audit row
+    rtmp_key: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -92,6 +101,28 @@ class PlayHistory(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     end_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class HourlyStats(Base):
+    """One hour of the dashboard's history (``bot.storage.rollup``): a node's sampled live
+    figures, or (``node`` empty) the hour's plays, failures and chats from the play history.
+
+    ``hour`` is the Unix time the UTC hour began; the ``*_seconds`` columns integrate the
+    samples (listeners x seconds), so an average is that over the hour's length.
+    """
+
+    __tablename__ = "stats_hourly"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stream_peak: Mapped[int] = mapped_column(Integer, default=0)
+    listener_peak: Mapped[int] = mapped_column(Integer, default=0)
+    stream_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    listener_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    plays: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    chats: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[float] = mapped_column(Double)
 
 
 class WebAdmin(Base):
@@ -223,3 +254,18 @@ class ChatAssistant(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     assistant: Mapped[str] = mapped_column(String(32))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClusterFence(Base):
+    """The newest fencing token of each lease (cluster mode, queues in PostgreSQL).
+
+    A node writes the token of a lease it has just taken here before it touches the chats
+    the lease guards; every queue statement of those chats compares its own token with this
+    row (``sattva_fence``, created by migration 0005) and fails when a newer holder wrote
+    one, so a node paused past its lease cannot change a queue when it wakes up.
+    """
+
+    __tablename__ = "cluster_fences"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)

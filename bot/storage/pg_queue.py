@@ -34,26 +34,42 @@ from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
+    Fenced,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
 )
 from bot.storage.database import CONNECT_TIMEOUT_SECONDS
-from bot.storage.queue_rows import SLOT_COLUMNS, loop_mode, slot, snapshots
+from bot.storage.queue_rows import SLOT_COLUMNS, Fence, loop_mode, slot, snapshots
 
 #: attempts of one statement that keeps losing the race for its chat's row; each loss means
 #: another statement on that chat committed, so this bounds a pathological storm only
 MAX_ATTEMPTS = 100
 POOL_SIZE = 10
+#: the SQLSTATE sattva_fence raises (migration 0005): a newer holder of the chat exists
+FENCED_STATE = "SF001"
+RAISE_FENCE = (
+    "INSERT INTO cluster_fences (name, token) VALUES ($1, $2) ON CONFLICT (name) "
+    "DO UPDATE SET token = greatest(cluster_fences.token, excluded.token)"
+)
 
 
-def _chat(step: str = "0") -> str:
+def _fenced(first: int) -> str:
+    """The fence check of a statement whose fence name and token are ``$first`` and the
+    next parameter: true, or the statement fails (SF001) when a newer holder exists."""
+    return f"sattva_fence(${first}::text, ${first + 1}::bigint)"
+
+
+def _chat(fence: int, step: str = "0") -> str:
     """The CTE that writes (creating it if needed) the chat's row, reserving ``step``
-    ordering keys from ``seq`` on; see the module doc."""
+    ordering keys from ``seq`` on (see the module doc), after the fence check of the
+    parameters from ``fence`` on: every statement that changes a chat writes this row, so
+    every such statement checks its fence."""
     return (
         "chat AS (INSERT INTO queue_chats AS c (chat_id, loop_mode, next_seq) "
-        f"VALUES ($1, 'off', {step}) ON CONFLICT (chat_id) DO UPDATE SET next_seq = "
-        f"c.next_seq + {step} RETURNING c.chat_id, c.loop_mode, c.next_seq - {step} AS seq)"
+        f"SELECT $1, 'off', {step} WHERE {_fenced(fence)} ON CONFLICT (chat_id) DO UPDATE "
+        f"SET next_seq = c.next_seq + {step} "
+        f"RETURNING c.chat_id, c.loop_mode, c.next_seq - {step} AS seq)"
     )
 
 
@@ -64,7 +80,7 @@ FILL = (
 )
 
 ENQUEUE = f"""
-WITH {_chat("1")},
+WITH {_chat(5, "1")},
 n AS (SELECT count(*) AS n FROM queue_entries WHERE chat_id = $1),
 ins AS (INSERT INTO queue_entries (chat_id, seq, track_id, track_json)
         SELECT chat_id, seq, $2, $3 FROM chat, n WHERE n.n < $4 RETURNING 1)
@@ -72,7 +88,7 @@ SELECT n.n, (SELECT count(*) FROM ins) AS added FROM n
 """
 
 START_NEXT = f"""
-WITH {_chat()},
+WITH {_chat(3)},
 occupant AS (SELECT {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = $1),
 popped AS (DELETE FROM queue_entries WHERE id = (
              SELECT id FROM queue_entries WHERE chat_id = (SELECT chat_id FROM chat)
@@ -85,7 +101,7 @@ SELECT * FROM occupant UNION ALL SELECT * FROM filled
 # $1 chat, $2 expected id, $3 now, $4 natural, $5 the id of a replayed / requeued copy.
 # Rows: ('finished', json, NULLs), ('current', slot), or ('occupant', slot) if not advanced.
 ADVANCE = f"""
-WITH {_chat("1")},
+WITH {_chat(6, "1")},
 occupant AS (SELECT {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = $1),
 fin AS (DELETE FROM queue_now_playing
         WHERE chat_id = (SELECT chat_id FROM chat) AND track_id = $2
@@ -113,7 +129,7 @@ UNION ALL SELECT 'occupant', * FROM occupant WHERE NOT EXISTS (SELECT 1 FROM fin
 """
 
 REMOVE = f"""
-WITH {_chat()},
+WITH {_chat(3)},
 target AS (SELECT id FROM queue_entries WHERE chat_id = (SELECT chat_id FROM chat)
            ORDER BY seq OFFSET greatest($2::bigint - 1, 0) LIMIT 1),
 gone AS (DELETE FROM queue_entries WHERE id = (SELECT id FROM target) AND $2::bigint >= 1
@@ -122,9 +138,19 @@ SELECT (SELECT track_json FROM gone),
        (SELECT count(*) FROM queue_entries WHERE chat_id = $1) AS length
 """
 
+# $2 a track id: the first pending entry carrying it goes (NULL: none did)
+REMOVE_TRACK = f"""
+WITH {_chat(3)},
+gone AS (DELETE FROM queue_entries WHERE id = (
+           SELECT id FROM queue_entries WHERE chat_id = (SELECT chat_id FROM chat)
+           AND track_id = $2 ORDER BY seq LIMIT 1)
+         RETURNING track_json)
+SELECT (SELECT track_json FROM gone)
+"""
+
 # $2 the ids as read (refused if the queue changed since), $3 the same ids in the new order.
 REORDER = f"""
-WITH {_chat("cardinality($3::bigint[])")},
+WITH {_chat(4, "cardinality($3::bigint[])")},
 cur AS (SELECT coalesce(array_agg(id ORDER BY seq), '{{}}') AS ids
         FROM queue_entries WHERE chat_id = $1),
 upd AS (UPDATE queue_entries e SET seq = chat.seq + p.pos - 1
@@ -134,7 +160,7 @@ SELECT cur.ids = $2::bigint[] AS applied FROM cur
 """
 
 CLEAR = f"""
-WITH {_chat()},
+WITH {_chat(3)},
 entries AS (DELETE FROM queue_entries WHERE chat_id = (SELECT chat_id FROM chat) RETURNING 1),
 current AS (DELETE FROM queue_now_playing
             WHERE chat_id = (SELECT chat_id FROM chat) AND $2::bool RETURNING 1)
@@ -142,19 +168,21 @@ SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM current)
 """
 
 SET_LOOP = (
-    "INSERT INTO queue_chats (chat_id, loop_mode, next_seq) VALUES ($1, $2, 0) "
+    f"INSERT INTO queue_chats (chat_id, loop_mode, next_seq) SELECT $1, $2, 0 WHERE {_fenced(3)} "
     "ON CONFLICT (chat_id) DO UPDATE SET loop_mode = excluded.loop_mode"
 )
 CHECKPOINT = (
     "UPDATE queue_now_playing SET position = $3, paused = $4, updated_at = $5 "
-    "WHERE chat_id = $1 AND track_id = $2"
+    f"WHERE chat_id = $1 AND track_id = $2 AND {_fenced(6)} RETURNING 1"
 )
 CHECKPOINT_MANY = """
 WITH written AS (
   UPDATE queue_now_playing s SET position = v.position, paused = v.paused, updated_at = v.now
-  FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::bool[], $5::float8[])
-       AS v(chat_id, track_id, position, paused, now)
-  WHERE s.chat_id = v.chat_id AND s.track_id = v.track_id RETURNING 1)
+  FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::bool[], $5::float8[],
+              $6::text[], $7::bigint[])
+       AS v(chat_id, track_id, position, paused, now, fence, token)
+  WHERE s.chat_id = v.chat_id AND s.track_id = v.track_id AND sattva_fence(v.fence, v.token)
+  RETURNING 1)
 SELECT count(*) FROM written
 """
 ENTRIES = "SELECT id, track_json FROM queue_entries WHERE chat_id = $1 ORDER BY seq"
@@ -178,8 +206,9 @@ class PostgresQueueStore:
     """The queue operations as single statements.  Metrics and error mapping are
     ``DatabaseQueueStore``'s; the pool is opened on first use."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, fence: Fence | None = None) -> None:
         self._dsn = dsn
+        self._fence = fence
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
 
@@ -205,26 +234,50 @@ class PostgresQueueStore:
             except (SerializationError, DeadlockDetectedError):
                 if attempt == MAX_ATTEMPTS:
                     raise
+            except asyncpg.PostgresError as exc:
+                if getattr(exc, "sqlstate", None) == FENCED_STATE:
+                    raise Fenced() from exc
+                raise
         raise AssertionError("unreachable")
+
+    def _fenced(self, chat_id: int) -> tuple[str | None, int]:
+        """The fence name and token of a write for the chat ((None, 0): not fenced)."""
+        fenced = self._fence(chat_id) if self._fence is not None else None
+        return (None, 0) if fenced is None else fenced
+
+    async def raise_fence(self, name: str, token: int) -> None:
+        """Records a newly taken lease's token: from now on, writes carrying an older
+        token for ``name`` fail.  Waits for such writes already in flight (share locks)."""
+        await self._fetch(RAISE_FENCE, name, token)
 
     async def _value(self, query: str, *args: Any) -> Any:
         rows = await self._fetch(query, *args)
         return rows[0][0] if rows else None
 
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
-        ((count, added),) = await self._fetch(ENQUEUE, chat_id, track.id, track.to_json(), limit)
+        ((count, added),) = await self._fetch(
+            ENQUEUE, chat_id, track.id, track.to_json(), limit, *self._fenced(chat_id)
+        )
         if not added:
             raise QueueFull(limit)
         return int(count) + 1
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
-        rows = await self._fetch(START_NEXT, chat_id, now)
+        rows = await self._fetch(START_NEXT, chat_id, now, *self._fenced(chat_id))
         return slot(rows[0]) if rows else None
 
     async def advance(
         self, chat_id: int, expected_track_id: str, *, now: float, natural: bool
     ) -> AdvanceResult:
-        rows = await self._fetch(ADVANCE, chat_id, expected_track_id, now, natural, new_track_id())
+        rows = await self._fetch(
+            ADVANCE,
+            chat_id,
+            expected_track_id,
+            now,
+            natural,
+            new_track_id(),
+            *self._fenced(chat_id),
+        )
         by_kind = {row[0]: row[1:] for row in rows}
         if "finished" not in by_kind:
             return AdvanceResult(
@@ -250,13 +303,21 @@ class PostgresQueueStore:
         return int(await self._value(query, chat_id))
 
     async def remove(self, chat_id: int, position: int) -> Track:
-        ((track_json, length),) = await self._fetch(REMOVE, chat_id, position)
+        ((track_json, length),) = await self._fetch(
+            REMOVE, chat_id, position, *self._fenced(chat_id)
+        )
         if track_json is None:
             raise QueuePositionError(position, int(length))
         return Track.from_json(track_json)
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        ((track_json,),) = await self._fetch(
+            REMOVE_TRACK, chat_id, track_id, *self._fenced(chat_id)
+        )
+        return None if track_json is None else Track.from_json(track_json)
+
     async def _reorder(self, chat_id: int, ids: list[int], order: list[int]) -> bool:
-        return bool(await self._value(REORDER, chat_id, ids, order))
+        return bool(await self._value(REORDER, chat_id, ids, order, *self._fenced(chat_id)))
 
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         """Reads the queue, then applies the new order in one statement that refuses it if
@@ -283,10 +344,10 @@ class PostgresQueueStore:
                 return
 
     async def clear(self, chat_id: int, *, include_current: bool) -> int:
-        return int(await self._value(CLEAR, chat_id, include_current))
+        return int(await self._value(CLEAR, chat_id, include_current, *self._fenced(chat_id)))
 
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
-        await self._fetch(SET_LOOP, chat_id, mode.value)
+        await self._fetch(SET_LOOP, chat_id, mode.value, *self._fenced(chat_id))
 
     async def get_loop(self, chat_id: int) -> LoopMode:
         query = "SELECT loop_mode FROM queue_chats WHERE chat_id = $1"
@@ -296,20 +357,23 @@ class PostgresQueueStore:
         self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
     ) -> bool:
         rows = await self._fetch(
-            CHECKPOINT + " RETURNING 1", chat_id, track_id, position, paused, now
+            CHECKPOINT, chat_id, track_id, position, paused, now, *self._fenced(chat_id)
         )
         return len(rows) == 1
 
     async def checkpoint_many(self, items: Sequence[Checkpoint]) -> int:
         if not items:
             return 0
-        columns = (
+        fences = [self._fenced(i.chat_id) for i in items]
+        columns: list[list[Any]] = [
             [i.chat_id for i in items],
             [i.track_id for i in items],
             [i.position for i in items],
             [i.paused for i in items],
             [i.now for i in items],
-        )
+            [name for name, _ in fences],
+            [token for _, token in fences],
+        ]
         return int(await self._value(CHECKPOINT_MANY, *columns))
 
     async def chats_with_state(self) -> list[int]:

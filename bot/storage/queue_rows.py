@@ -3,11 +3,16 @@ by the Redis store, whose scripts return the same five slot fields as strings)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.domain.queue import QueueSnapshot
+
+#: where a chat's writes are fenced (several processes): the name of its assistant lease's
+#: fence (a Redis counter key, a ``cluster_fences`` row) and the token this process holds,
+#: or None when the chat's writes are not fenced (one process)
+Fence = Callable[[int], tuple[str, int] | None]
 
 #: the slot's columns in the order ``slot`` reads them
 SLOT_COLUMNS = "track_json, started_at, position, updated_at, paused"

@@ -161,6 +161,25 @@ return {'ok', item}
 """
 )
 
+# ARGV: chat, track id.  Returns {'ok', track JSON} or {'none'} when no pending track has it.
+# The id is found as its JSON member (see the module doc: ``"id":"`` can only be the key).
+REMOVE_TRACK = (
+    _COMMON
+    + """
+local member = '"id":"' .. ARGV[2] .. '"'
+local items = redis.call('LRANGE', pending, 0, -1)
+for i, item in ipairs(items) do
+  if string.find(item, member, 1, true) then
+    redis.call('LSET', pending, i - 1, '~removed~')
+    redis.call('LREM', pending, 1, '~removed~')
+    touch()
+    return {'ok', item}
+  end
+end
+return {'none'}
+"""
+)
+
 # ARGV: chat, src, dst.  Returns {'ok', track JSON} or {'bad', bad position, length}.
 MOVE = (
     _COMMON

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -43,6 +43,7 @@ from bot.domain.queue import (
 )
 from bot.metrics import queue_operation
 from bot.storage import redis_lua
+from bot.storage.queue_rows import Fence
 from bot.storage.queue_rows import slot as decode_slot
 
 try:  # redis-py 8: the library's version resolved once, not for every new connection
@@ -55,9 +56,6 @@ except ImportError:  # older redis-py: nothing to share
     _POOL_OPTIONS = {}
 
 T = TypeVar("T")
-
-#: (fencing counter key, token) for a chat whose writes must be fenced, else None
-Fence = Callable[[int], tuple[str, int] | None]
 
 KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
@@ -155,6 +153,7 @@ class RedisQueueStore:
                 "START_NEXT",
                 "ADVANCE",
                 "REMOVE",
+                "REMOVE_TRACK",
                 "MOVE",
                 "SHUFFLE",
                 "CLEAR",
@@ -273,6 +272,10 @@ class RedisQueueStore:
             raise QueuePositionError(position, int(value))
         return Track.from_json(value)
 
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        reply = await self._script("remove_track", chat_id, track_id)
+        return Track.from_json(reply[1]) if reply[0] == "ok" else None
+
     async def move(self, chat_id: int, src: int, dst: int) -> Track:
         reply = await self._script("move", chat_id, src, dst)
         if reply[0] != "ok":
@@ -360,6 +363,10 @@ class RedisQueueStore:
         for chat_id in chat_ids:
             pipe.evalsha(sha, 3, *self._keys(chat_id)[:3])
         return await pipe.execute()
+
+    async def raise_fence(self, name: str, token: int) -> None:
+        """Nothing to record here: a lease's fence is its own counter in this Redis, which
+        taking the lease raised (``bot.cluster.leases``); the scripts read it directly."""
 
     async def ping(self) -> None:
         await self._guard("ping", self._client.ping())

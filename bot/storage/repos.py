@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
-from bot.domain.ports import ChatSettings
+from bot.domain.ports import ChatSettings, RtmpTarget
+from bot.domain.video import QUALITIES
 from bot.storage.database import (
     SQLITE_IMMEDIATE,
     insert_for,
@@ -75,6 +76,8 @@ class Repo:
             always_on=False,
             playlist="",
             volume=100,
+            rtmp_url="",
+            rtmp_key="",
             created_at=now,
             updated_at=now,
         )
@@ -98,6 +101,8 @@ def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
         always_on=chat.always_on,
         playlist=tuple(line.strip() for line in chat.playlist.splitlines() if line.strip()),
         volume=chat.volume,
+        video_quality=chat.video_quality,
+        engine=chat.engine,
     )
 
 
@@ -188,9 +193,15 @@ class ChatSettingsRepo(Repo):
         finally:  # after the commit (or a failure whose outcome is unknown)
             self.forget(chat_id)
 
-    async def ensure_chat(self, chat_id: int, title: str) -> None:
+    async def ensure_chat(self, chat_id: int, title: str, username: str | None = None) -> None:
+        """Records the chat's title and public @username (None: a private chat)."""
         async with self._changing(chat_id) as session:
-            await self._upsert_chat(session, chat_id, title=title[:MAX_TITLE])
+            await self._upsert_chat(
+                session,
+                chat_id,
+                title=title[:MAX_TITLE],
+                username=username[:64] if username else None,
+            )
 
     async def list_chats(self) -> list[Chat]:
         async with self._transaction() as session:
@@ -223,6 +234,34 @@ class ChatSettingsRepo(Repo):
         text = "\n".join(entry.strip() for entry in entries if entry.strip())
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, playlist=text)
+
+    async def set_video_quality(self, chat_id: int, quality: str | None) -> None:
+        """None: the configured player.video_quality."""
+        if quality is not None and quality not in QUALITIES:
+            raise ValueError(f"video quality must be one of {', '.join(QUALITIES)}")
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, video_quality=quality)
+
+    async def set_rtmp(self, chat_id: int, url: str, key: str) -> None:
+        """The chat streams to ``url`` with stream key ``key`` from its next start."""
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, engine="rtmp", rtmp_url=url, rtmp_key=key)
+
+    async def clear_rtmp(self, chat_id: int) -> None:
+        """Back to the configured engine; the key is erased, not kept."""
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, engine=None, rtmp_url="", rtmp_key="")
+
+    async def rtmp_target(self, chat_id: int) -> RtmpTarget | None:
+        """The chat's RTMP URL and key (read each time, never cached with the settings)."""
+        async with self._transaction() as session:
+            chat = await session.get(Chat, chat_id)
+        if chat is None or not chat.rtmp_url or not chat.rtmp_key:
+            return None
+        return RtmpTarget(chat.rtmp_url, chat.rtmp_key)
+
+    async def engine_choice(self, chat_id: int) -> str | None:
+        return (await self.get(chat_id)).engine
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         if not VOLUME_MIN <= volume <= VOLUME_MAX:

@@ -53,6 +53,11 @@ FILL_SLOT = (
 )
 APPEND = "INSERT INTO queue_entries (chat_id, seq, track_id, track_json) VALUES (?, ?, ?, ?)"
 ENTRIES = "SELECT id, track_json FROM queue_entries WHERE chat_id = ? ORDER BY seq"
+# the first pending entry with this track id (ids are unique; the order only makes it exact)
+REMOVE_TRACK = (
+    "DELETE FROM queue_entries WHERE id = (SELECT id FROM queue_entries "
+    "WHERE chat_id = ? AND track_id = ? ORDER BY seq LIMIT 1) RETURNING track_json"
+)
 LOOP = "SELECT loop_mode FROM queue_chats WHERE chat_id = ?"
 CHECKPOINT = (
     "UPDATE queue_now_playing SET position = ?, paused = ?, updated_at = ? "
@@ -232,6 +237,13 @@ class SqliteQueueStore:
             entry_id, track_json = entries[position - 1]
             db.execute("DELETE FROM queue_entries WHERE id = ?", (entry_id,))
             return Track.from_json(track_json)
+
+        return await self._db.write(run)
+
+    async def remove_track(self, chat_id: int, track_id: str) -> Track | None:
+        def run(db: Db) -> Track | None:
+            row = db.execute(REMOVE_TRACK, (chat_id, track_id)).fetchone()
+            return None if row is None else Track.from_json(row[0])
 
         return await self._db.write(run)
 

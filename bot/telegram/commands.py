@@ -19,6 +19,7 @@ def command_list() -> list[tuple[str, str]]:
     """(command, description) in the current locale, in the order /help shows them."""
     return [
         ("play", _("play a link, search words, or the audio you reply to")),
+        ("vplay", _("play a video (link, search words or the video you reply to)")),
         ("queue", _("show the queue")),
         ("now", _("show what is playing")),
         ("skip", _("skip the current track")),
@@ -38,6 +39,7 @@ def command_list() -> list[tuple[str, str]]:
         ("unauth", _("take that right back (administrators)")),
         ("authlist", _("list the users allowed to control playback")),
         ("lang", _("set the chat language: en, ru, uk")),
+        ("rtmp", _("stream a chat to an RTMP URL and key (in a private message)")),
         ("help", _("this list")),
     ]
 
@@ -45,6 +47,7 @@ def command_list() -> list[tuple[str, str]]:
 def usage(command: str) -> str:
     lines = {
         "play": _("Usage: /play <link or search words>, or reply /play to an audio message."),
+        "vplay": _("Usage: /vplay <link or search words>, or reply /vplay to a video."),
         "seek": _("Usage: /seek mm:ss (for example /seek 1:30)."),
         "volume": _("Usage: /volume <{low}-{high}>.").format(low=VOLUME_MIN, high=VOLUME_MAX),
         "loop": _("Usage: /loop [off|track|queue]."),

@@ -30,6 +30,7 @@ from bot.telegram.routers import (
     owner,
     playback,
     queue,
+    rtmp,
     settings,
 )
 from bot.telegram.sender import Sender
@@ -60,6 +61,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         auth.build_router(),
         channels.build_router(),
         owner.build_router(),
+        rtmp.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )

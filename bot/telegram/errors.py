@@ -47,6 +47,21 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.CACHE_FULL: _(
             "The download space is full of queued files; try again when some have played."
         ),
+        ErrorCode.BOT_CHECK: _(
+            "YouTube asks this server to prove it is not a bot, so YouTube cannot be played "
+            "right now; the bot's owner can fix it with YouTube cookies."
+        ),
+        ErrorCode.LINK_UNREADABLE: _(
+            "Could not read this {service} link: its page does not show what it plays."
+        ),
+        ErrorCode.NO_READER: _(
+            "Files over 20 MB and t.me message links are read by an assistant account, and "
+            "none is running here."
+        ),
+        ErrorCode.NOT_VISIBLE: _(
+            "No assistant account can see that message: add one to that chat (or make the "
+            "chat public), then try again."
+        ),
         ErrorCode.QUEUE_ERROR: _("The queue could not be changed; try again."),
         ErrorCode.QUEUE_FULL: _("The queue is full ({limit} tracks)."),
         ErrorCode.NO_SUCH_TRACK: _("There is no track #{position} (the queue has {length})."),
@@ -62,6 +77,10 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.CHANNELS_TOO_MUCH: _("The assistant is in too many groups; try again shortly."),
         ErrorCode.NO_ASSISTANT: _("No assistant account is available right now; try again later."),
         ErrorCode.MEDIA_ERROR: _("This media cannot be played."),
+        ErrorCode.NO_RTMP_TARGET: _(
+            "This chat has no RTMP stream set: an administrator sets one with /rtmp in a "
+            "private message to me."
+        ),
         ErrorCode.FLOOD_WAIT: _("Telegram asks the assistant to wait {seconds} s; try again then."),
         ErrorCode.CALL_TIMEOUT: _("Playback failed; try again."),
         ErrorCode.CONNECTION: _("Playback failed; try again."),
@@ -69,7 +88,16 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.BAD_POSITION: _("That position is outside the track."),
         ErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
         ErrorCode.BAD_VOLUME: usage("volume"),
+        ErrorCode.VIDEO_LIMIT: video_limit_text(),
     }
+
+
+def video_limit_text() -> str:
+    """The /vplay refusal past player.max_video_streams, offering the sound instead."""
+    return _(
+        "Too many videos are streaming right now, so this one cannot start. "
+        "Send /play with the same link or reply to hear its sound instead."
+    )
 
 
 def _channel_messages() -> dict[ErrorCode, str]:

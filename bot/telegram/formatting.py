@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.models import Track
+
 _POSITION_RE = re.compile(r"^(?:(\d+):)?(\d{1,3}):(\d{2})$|^(\d+)$")
 TITLE_LIMIT = 80
 
@@ -45,3 +47,15 @@ def progress_bar(position: float | None, total: float | None, width: int = 12) -
 def short_title(title: str, limit: int = TITLE_LIMIT) -> str:
     title = " ".join(title.split())
     return title if len(title) <= limit else title[: limit - 1] + "…"
+
+
+VIDEO_MARK = "🎬"
+
+
+def track_title(track: Track, limit: int = TITLE_LIMIT) -> str:
+    """The title as answers, the queue and the card show it: a video track is marked
+    with a film icon and its quality ("🎬 Title · 720p"), so audio and video read apart."""
+    title = short_title(track.title, limit)
+    if not track.is_video:
+        return title
+    return f"{VIDEO_MARK} {title} · {track.quality}" if track.quality else f"{VIDEO_MARK} {title}"

@@ -9,6 +9,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.models import LoopMode
 from bot.domain.ports import ChatSettings
+from bot.domain.video import QUALITIES
 from bot.telegram.callbacks import (
     CALLBACK_VERSION,
     Control,
@@ -20,6 +21,8 @@ from bot.telegram.callbacks import (
 #: auto-end choices in minutes, cycled by the settings button (None: the configured default)
 AUTO_END_CHOICES: tuple[int | None, ...] = (None, 0, 5, 15, 30, 60)
 LANGUAGE_CHOICES: tuple[str, ...] = ("auto", "en", "ru", "uk")
+#: /vplay's quality, cycled by its button ("default": the configured player.video_quality)
+VIDEO_QUALITY_CHOICES: tuple[str, ...] = ("default", *QUALITIES)
 _T = TypeVar("_T")
 
 
@@ -94,6 +97,7 @@ def settings_keyboard(settings: ChatSettings) -> InlineKeyboardMarkup:
     minutes = auto_end_minutes(settings)
     next_minutes = next_choice(AUTO_END_CHOICES, minutes)
     language = settings.language or "auto"
+    quality = settings.video_quality or "default"
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -112,6 +116,14 @@ def settings_keyboard(settings: ChatSettings) -> InlineKeyboardMarkup:
                 _button(
                     _("24/7 playlist: {state}").format(state=_on_off(settings.always_on)),
                     data("always", "0" if settings.always_on else "1"),
+                )
+            ],
+            [
+                _button(
+                    _("Video quality: {quality}").format(
+                        quality=quality if quality != "default" else _("default")
+                    ),
+                    data("vq", next_choice(VIDEO_QUALITY_CHOICES, quality)),
                 )
             ],
             [

@@ -33,7 +33,9 @@ class KnownChats(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         if chat is not None and chat.id not in self._seen:
             try:
-                await self.repo.ensure_chat(chat.id, chat.title or chat.full_name or "")
+                await self.repo.ensure_chat(
+                    chat.id, chat.title or chat.full_name or "", chat.username
+                )
             except Exception:
                 # Storage trouble must not block the command; the next update tries again.
                 log.warning("could not record chat %s", chat.id, exc_info=True)

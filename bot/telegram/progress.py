@@ -41,7 +41,10 @@ class ProgressMessage:
         self._last_text = ""
 
     async def __call__(self, stage: str, fraction: float | None) -> None:
-        text = stage_text(stage, fraction)
+        await self.note(stage_text(stage, fraction))
+
+    async def note(self, text: str) -> None:
+        """Any progress line (a list being queued), at most every ``min_interval``."""
         now = self._clock()
         if text == self._last_text:
             return

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.domain.events import EventBus
-from bot.domain.ports import ChatSettingsSource
+from bot.domain.ports import ChatSettingsSource, RtmpTarget
 from bot.sources.base import Resolver
 from bot.storage.channels import ChannelRepo
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
@@ -32,7 +32,8 @@ class KnownChat(Protocol):
 class ChatSettingsStore(ChatSettingsSource, Protocol):
     """Per-chat settings (``bot.storage.repos.ChatSettingsRepo``), read and written here."""
 
-    async def ensure_chat(self, chat_id: int, title: str) -> None: ...
+    async def ensure_chat(self, chat_id: int, title: str, username: str | None = None) -> None:
+        """``username``: the chat's public @username, without the @ (None: private)."""
 
     async def list_chats(self) -> Sequence[KnownChat]: ...
 
@@ -43,6 +44,14 @@ class ChatSettingsStore(ChatSettingsSource, Protocol):
     async def set_auto_end_minutes(self, chat_id: int, minutes: int | None) -> None: ...
 
     async def set_always_on(self, chat_id: int, always_on: bool) -> None: ...
+
+    async def set_video_quality(self, chat_id: int, quality: str | None) -> None: ...
+
+    async def set_rtmp(self, chat_id: int, url: str, key: str) -> None: ...
+
+    async def clear_rtmp(self, chat_id: int) -> None: ...
+
+    async def rtmp_target(self, chat_id: int) -> RtmpTarget | None: ...
 
 
 class LinkedChannel(Protocol):

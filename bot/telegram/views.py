@@ -7,7 +7,7 @@ import math
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.control import ChatSnapshot
-from bot.telegram.formatting import duration, progress_bar, short_title
+from bot.telegram.formatting import duration, progress_bar, track_title
 
 QUEUE_PAGE_SIZE = 10
 
@@ -17,7 +17,7 @@ def now_line(snapshot: ChatSnapshot) -> str | None:
         return None
     track = snapshot.now.track
     values = {
-        "title": short_title(track.title),
+        "title": track_title(track),
         "position": duration(snapshot.position or 0.0),
         "duration": duration(track.duration),
     }
@@ -41,7 +41,7 @@ def queue_text(snapshot: ChatSnapshot, page: int) -> str:
         chunk = snapshot.pending[first : first + QUEUE_PAGE_SIZE]
         lines += ["", _("Up next ({count}):").format(count=len(snapshot.pending))]
         lines += [
-            f"{first + i}. {short_title(t.title)} ({duration(t.duration)})"
+            f"{first + i}. {track_title(t)} ({duration(t.duration)})"
             for i, t in enumerate(chunk, start=1)
         ]
     return "\n".join(lines)
@@ -58,7 +58,7 @@ def card_text(snapshot: ChatSnapshot) -> str:
     if track.requested_by_name:
         lines.append(_("Requested by {name}").format(name=track.requested_by_name))
     if snapshot.pending:
-        title = short_title(snapshot.pending[0].title)
+        title = track_title(snapshot.pending[0])
         more = len(snapshot.pending) - 1
         lines.append(
             _("Up next: {title} (+{more} more)").format(title=title, more=more)

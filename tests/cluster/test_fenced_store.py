@@ -1,5 +1,6 @@
-"""Queue-store writes carry the fencing token of the chat's assistant lease (Redis scripts):
-once a newer holder exists, the old one's writes are refused and nothing changes."""
+"""Queue-store writes carry the fencing token of the chat's assistant lease (the Redis
+scripts, the PostgreSQL statements): once a newer holder exists, the old one's writes are
+refused and nothing changes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from redis.asyncio import Redis
 from bot.cluster.leases import Lease, Leases
 from bot.domain.models import LoopMode, Track
 from bot.domain.queue import Checkpoint, Fenced
+from bot.storage.database import create_engine, migrate
+from bot.storage.db_queue import DatabaseQueueStore
+from bot.storage.queue_rows import Fence
 from bot.storage.redis_queue import RedisQueueStore
 
 CHAT, OTHER = -100, -200
@@ -28,7 +32,38 @@ def track(title: str) -> Track:
     return Track(title=title, source=f"lib:{title}", media=f"/{title}.mp3", duration=60)
 
 
-async def test_stale_holder_writes_are_refused(redis: Redis, redis_url: str) -> None:
+class FencedStore:
+    """A store of either backend with a fence; ``close`` closes what was opened."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind, self.url = kind, url
+
+    async def open(self, fence: Fence) -> RedisQueueStore | DatabaseQueueStore:
+        if self.kind == "redis":
+            self.store: RedisQueueStore | DatabaseQueueStore = await RedisQueueStore.open(
+                self.url, fence=fence
+            )
+            return self.store
+        self.engine = create_engine(self.url)
+        await migrate(self.engine)
+        self.store = DatabaseQueueStore(self.engine, fence=fence)
+        return self.store
+
+    async def close(self) -> None:
+        await self.store.close()
+        if self.kind != "redis":
+            await self.engine.dispose()
+
+
+@pytest.fixture(params=["redis", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[FencedStore]:
+    url = redis_url if request.param == "redis" else request.getfixturevalue("postgres_url")
+    opened = FencedStore(request.param, url)
+    yield opened
+    await opened.close()
+
+
+async def test_stale_holder_writes_are_refused(redis: Redis, backend: FencedStore) -> None:
     old_node = Leases(redis, "n1", ttl=30)
     lease = await old_node.acquire("a1")
     assert lease is not None
@@ -38,45 +73,47 @@ async def test_stale_holder_writes_are_refused(redis: Redis, redis_url: str) -> 
         chat_lease = held.get(chat_id)
         return None if chat_lease is None else (Leases.fence_key("a1"), chat_lease.token)
 
-    store = await RedisQueueStore.open(redis_url, fence=fence)
-    try:
-        assert await store.enqueue(CHAT, track("one"), limit=10) == 1
-        await store.start_next(CHAT, now=1.0)
-        await store.enqueue(CHAT, track("two"), limit=10)
-        await store.set_loop(CHAT, LoopMode.QUEUE)
+    store = await backend.open(fence)
+    await store.raise_fence(Leases.fence_key("a1"), lease.token)
+    assert await store.enqueue(CHAT, track("one"), limit=10) == 1
+    await store.start_next(CHAT, now=1.0)
+    await store.enqueue(CHAT, track("two"), limit=10)
+    await store.set_loop(CHAT, LoopMode.QUEUE)
 
-        # n1 stalls past its lease; n2 takes the account (a newer token)
-        await old_node.release(lease)
-        newer = await Leases(redis, "n2", ttl=30).acquire("a1")
-        assert newer is not None
-        assert newer.token > lease.token
+    # n1 stalls past its lease; n2 takes the account (a newer token)
+    await old_node.release(lease)
+    newer = await Leases(redis, "n2", ttl=30).acquire("a1")
+    assert newer is not None
+    assert newer.token > lease.token
+    await store.raise_fence(Leases.fence_key("a1"), newer.token)
 
-        now = await store.now_playing(CHAT)
-        assert now is not None
-        for write in (
-            store.enqueue(CHAT, track("stale"), limit=10),
-            store.advance(CHAT, now.track.id, now=2.0, natural=True),
-            store.checkpoint(CHAT, now.track.id, position=9.0, paused=False, now=2.0),
-            store.clear(CHAT, include_current=True),
-            store.set_loop(CHAT, LoopMode.OFF),
-            store.remove(CHAT, 1),
-            store.checkpoint_many([Checkpoint(CHAT, now.track.id, 9.0, False, 2.0)]),
-        ):
-            with pytest.raises(Fenced):
-                await write
-        # nothing changed, and the reads still answer
-        assert [t.title for t in await store.pending(CHAT)] == ["two"]
-        after = await store.now_playing(CHAT)
-        assert after == now
-        assert await store.get_loop(CHAT) is LoopMode.QUEUE
-        # a chat without a fence (not leased: one process) is written as before
-        assert await store.enqueue(OTHER, track("free"), limit=10) == 1
+    now = await store.now_playing(CHAT)
+    assert now is not None
+    for write in (
+        store.enqueue(CHAT, track("stale"), limit=10),
+        store.advance(CHAT, now.track.id, now=2.0, natural=True),
+        store.checkpoint(CHAT, now.track.id, position=9.0, paused=False, now=2.0),
+        store.clear(CHAT, include_current=True),
+        store.set_loop(CHAT, LoopMode.OFF),
+        store.remove(CHAT, 1),
+        store.shuffle(CHAT),
+        store.start_next(CHAT, now=2.0),
+        store.checkpoint_many([Checkpoint(CHAT, now.track.id, 9.0, False, 2.0)]),
+    ):
+        with pytest.raises(Fenced):
+            await write
+    # nothing changed, and the reads still answer
+    assert [t.title for t in await store.pending(CHAT)] == ["two"]
+    after = await store.now_playing(CHAT)
+    assert after == now
+    assert await store.get_loop(CHAT) is LoopMode.QUEUE
+    # a chat without a fence (not leased: one process) is written as before
+    assert await store.enqueue(OTHER, track("free"), limit=10) == 1
 
-        # the new holder writes with its token
-        held[CHAT] = newer
-        assert await store.enqueue(CHAT, track("three"), limit=10) == 2
-    finally:
-        await store.close()
+    # the new holder writes with its token
+    held[CHAT] = newer
+    assert await store.enqueue(CHAT, track("three"), limit=10) == 2
+    assert await store.checkpoint(CHAT, now.track.id, position=5.0, paused=False, now=3.0)
 
 
 def test_a_fenced_write_reads_as_one_line_in_the_chat(tmp_path: Path) -> None:

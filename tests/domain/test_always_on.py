@@ -24,7 +24,8 @@ async def test_the_playlist_takes_over_and_loops_forever(rig: Rig) -> None:
     events = rig.events()
     assert [e[0] for e in events] == ["track_change", "stream_status", "queue_update"]
     dawn = events[0][1]
-    assert (dawn["title"], dawn["reason"], dawn["kind"]) == ("Dawn", "always_on", "playlist")
+    assert (dawn["title"], dawn["reason"], dawn["source_kind"]) == ("Dawn", "always_on", "playlist")
+    assert dawn["kind"] == "audio"
     assert dawn["source"] == "lib:radio/01-dawn.mp3"
     assert events[1:] == [status("playing"), queue()]
 

@@ -218,6 +218,7 @@ class FakeCalls:
         self.played_seconds = 0
         self.participants = [participant(ME), participant(1), participant(2)]
         self.playback = Call.Status.ACTIVE
+        self.streams: list[tuple[MediaStream, Any]] = []
 
     def add_handler(self, func: Any, filters: Any = None) -> Any:
         self.handlers.append((func, filters))
@@ -230,8 +231,9 @@ class FakeCalls:
     async def start(self) -> None:
         self.log.append(("start",))
 
-    async def play(self, chat_id: int, stream: MediaStream) -> None:
+    async def play(self, chat_id: int, stream: MediaStream, config: Any = None) -> None:
         self._maybe_fail("play")
+        self.streams.append((stream, config))
         self.log.append(("play", chat_id, stream._media_path, stream._ffmpeg_parameters))
 
     async def pause(self, chat_id: int) -> bool:
@@ -604,10 +606,10 @@ async def test_preload_probes_the_next_stream_once_and_play_takes_it(
     played: list[Any] = []
     fake_play = calls.play
 
-    async def play(chat_id: int, stream: MediaStream) -> None:
+    async def play(chat_id: int, stream: MediaStream, config: Any = None) -> None:
         await stream.check_stream()  # what py-tgcalls' play does first
         played.append(stream)
-        await fake_play(chat_id, stream)
+        await fake_play(chat_id, stream, config)
 
     calls.play = play  # type: ignore[method-assign]
     request = PlayRequest(CHAT, "t1", str(tone), duration=2.0)

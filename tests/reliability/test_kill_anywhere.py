@@ -5,12 +5,17 @@ generated tracks) + RedisQueueStore on a real redis-server, under a seeded rando
 enqueues, skips, stops and natural ends, journaling every acknowledged step.  After each
 SIGKILL the store must hold exactly a state the journal allows (the acknowledged steps, plus
 or minus the one in flight): every enqueued, unfinished track once, in order.  After each
-restart the engine must be asked to play the track in the slot, at its position.
+restart the engine must be asked to play the track in the slot, at its position -- a video
+track as video.  A second chat plays a looped queue of videos; every 5th run streams it
+through the RTMP engine to a real RTMP server (``ffmpeg -listen 1``, a new one for each such
+run): the restart resumes it there at its stored position, and the server receives picture
+and sound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -22,16 +27,24 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.models import NowPlaying
+from bot.domain.models import MediaKind, NowPlaying
 from bot.storage.database import create_engine, migrate
 from bot.storage.redis_queue import RedisQueueStore
 from tests.support.audio import make_tone
-from tests.support.player_crash import CHAT
+from tests.support.player_crash import CHAT, RTMP_CHAT, RTMP_KEY
+from tests.support.rtmp_server import RtmpServer
+from tests.support.video import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 30
-TIME_BUDGET = 75.0  # seconds for all kills; the test fails rather than run on
+#: seconds for all kills; the test fails rather than run on (six runs stream to an RTMP
+#: server for RTMP_RUN seconds each; one may stay down for up to a track's length)
+TIME_BUDGET = 100.0
 POSITION_TOLERANCE = 0.35  # seconds between the stored position and the resumed one
+#: the RTMP chat's engine starts an encoder first; its position is checked as loosely
+RTMP_TOLERANCE = 0.6
+#: seconds a run plays before its kill when the RTMP server's recording is checked
+RTMP_RUN = 2.5
 
 pytestmark = pytest.mark.slow
 
@@ -150,25 +163,32 @@ class Child:
         assert await self.proc.wait() == -signal.SIGKILL
         await self._reader
 
-    def plays_before_ready(self) -> list[tuple[str, float, float]]:
+    def plays_before_ready(self, chat_id: int = CHAT) -> list[tuple[str, float, float, str]]:
+        """(track id, position, wall time, kind) of each play the restart asked for."""
         plays = []
         for line in self.lines:
             if line == "ready":
                 break
-            _, chat, track_id, position, at = line.split()
-            if int(chat) == CHAT:
-                plays.append((track_id, float(position), float(at)))
+            _, chat, track_id, position, at, kind = line.split()
+            if int(chat) == chat_id:
+                plays.append((track_id, float(position), float(at), kind))
         return plays
 
 
-async def read_state(store: RedisQueueStore) -> tuple[NowPlaying | None, State]:
-    now = await store.now_playing(CHAT)
-    pending = tuple(t.id for t in await store.pending(CHAT))
+async def read_state(
+    store: RedisQueueStore, chat_id: int = CHAT
+) -> tuple[NowPlaying | None, State]:
+    now = await store.now_playing(chat_id)
+    pending = tuple(t.id for t in await store.pending(chat_id))
     return now, (None if now is None else now.track.id, pending)
 
 
 def check_resume(
-    now: NowPlaying | None, state: State, plays: list[tuple[str, float, float]], ready_at: float
+    now: NowPlaying | None,
+    state: State,
+    plays: list[tuple[str, float, float, str]],
+    ready_at: float,
+    tolerance: float = POSITION_TOLERANCE,
 ) -> str:
     """What the restarted player asked the engine for, given the state it restarted from."""
     slot, pending = state
@@ -181,9 +201,12 @@ def check_resume(
     at = plays[0][2] if plays else ready_at
     live = now.position_at(at)
     if first is not None and first[0] == slot:
-        assert abs(first[1] - live) < POSITION_TOLERANCE, (first, live)
-        assert live < now.track.duration + POSITION_TOLERANCE
-        return "resumed"
+        assert abs(first[1] - live) < tolerance, (first, live)
+        assert live < now.track.duration + tolerance
+        # a video track resumes as video (the engine is asked for its picture)
+        wanted = "video" if now.track.media_kind is MediaKind.VIDEO else "audio"
+        assert plays[0][3] == wanted, (plays[0], now.track)
+        return "resumed video" if wanted == "video" else "resumed"
     # the track would have ended while the process was down: the next one starts
     assert live > now.track.duration - POSITION_TOLERANCE, (plays, live, state)
     assert first == after_slot, (plays, state)
@@ -199,7 +222,13 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
     media = [
         {"path": str(make_tone(tmp_path / "short.mp3", seconds=0.4)), "seconds": 0.4},
         {"path": str(make_tone(tmp_path / "long.mp3", seconds=6.0, freq=550)), "seconds": 6.0},
+        {
+            "path": str(make_video(tmp_path / "film.mp4", seconds=3.0, size="320x180", fps=15)),
+            "seconds": 3.0,
+            "video": [320, 180, 15],
+        },
     ]
+    rtmp_checked = rtmp_resumed = 0
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'sattva.db'}"
     db = create_engine(database_url)
     await migrate(db)
@@ -214,6 +243,12 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
             assert time.monotonic() < deadline, f"only {generation} kills in {TIME_BUDGET} s"
             first_index = sum(1 for line in read_journal(journal) if line.startswith("try enq"))
             config = tmp_path / "child.json"
+            # every 5th run streams the second chat to a real RTMP server (the others play
+            # it through the local engine, as a chat without an RTMP target would)
+            server: RtmpServer | None = None
+            if generation % 5 == 4:
+                server = RtmpServer(tmp_path / f"rtmp-{generation}.flv")
+                await server.start(RTMP_KEY)
             config.write_text(
                 json.dumps(
                     {
@@ -224,21 +259,50 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
                         "redis_url": redis_url,
                         "database_url": database_url,
                         "first_index": first_index,
+                        "rtmp_url": None if server is None else server.url,
                     }
                 ),
                 encoding="utf-8",
             )
             before = await read_state(store)
+            channel_before = await read_state(store, RTMP_CHAT)
+            # the random kills rarely leave a track to run out while the process is down
+            # (fewer since video and RTMP runs joined): once a third of the way in, if none
+            # has, stay down until the slot's track is over, so every run checks that path
+            outlive = (
+                "ran out" not in outcomes_seen
+                and generation >= KILLS // 3
+                and server is None
+                and before[0] is not None
+                and before[0].track.duration is not None
+            )
+            if outlive:
+                assert before[0] is not None and before[0].track.duration is not None
+                left = before[0].track.duration - before[0].position_at(time.time())
+                await asyncio.sleep(max(0.0, left) + POSITION_TOLERANCE)
             child = await Child.start(config, tmp_path / "child.log")
-            early = rng.random() < 0.2  # kill while it imports, connects or recovers
+            # kill while it imports, connects or recovers (an RTMP run plays: it is checked)
+            early = rng.random() < 0.2 and server is None and not outlive
             if early:
                 await asyncio.sleep(rng.uniform(0.1, 0.9))
             else:
                 await asyncio.wait_for(child.ready.wait(), 20)
                 outcome = check_resume(*before, child.plays_before_ready(), time.time())
                 outcomes_seen[outcome] = outcomes_seen.get(outcome, 0) + 1
-                await asyncio.sleep(rng.uniform(0.0, 1.2))
+                if channel_before[0] is not None:  # the second chat resumes as well
+                    plays = child.plays_before_ready(RTMP_CHAT)
+                    check_resume(*channel_before, plays, time.time(), RTMP_TOLERANCE)
+                    rtmp_resumed += server is not None
+                # an RTMP run plays long enough for the push to be checked
+                await asyncio.sleep(RTMP_RUN if server is not None else rng.uniform(0.0, 1.2))
             await child.kill()
+            if server is not None:
+                rtmp_checked += 1
+                with contextlib.suppress(TimeoutError):
+                    await server.finished(timeout=10)  # the publisher is gone: it ends
+                got = server.streams()
+                assert got["kinds"] == ["audio", "video"], (generation, got)
+                await server.close()
 
             lines = read_journal(journal)
             _, state = await read_state(store)
@@ -252,6 +316,9 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
     steps = [line.split()[1] for line in read_journal(journal) if line.startswith("ok ")]
     counts = {op: steps.count(op) for op in ("enq", "skip", "end", "stop", "recover")}
     print(f"acknowledged steps: {counts}; restarts: {outcomes_seen}")
+    print(f"RTMP chat: resumed {rtmp_resumed} times, the push checked after {rtmp_checked}")
+    assert rtmp_checked == KILLS // 5
+    assert rtmp_resumed == rtmp_checked
     # the run exercised what it claims to: tracks queued, skipped, stopped, ended by
     # themselves (while running, or while the process was down), resumed mid-track
     assert counts["enq"] >= 20

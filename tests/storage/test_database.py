@@ -161,6 +161,17 @@ async def test_chat_settings_round_trip(migrated: AsyncEngine) -> None:
     assert (await repo.get(CHAT)).volume == 150
 
 
+async def test_a_chats_public_username_is_kept_and_dropped_when_it_goes(
+    migrated: AsyncEngine,
+) -> None:
+    repo = ChatSettingsRepo(session_factory(migrated))
+    await repo.ensure_chat(CHAT, "Night Radio", "night_radio")
+    await repo.ensure_chat(5, "Family")
+    assert {c.id: c.username for c in await repo.list_chats()} == {CHAT: "night_radio", 5: None}
+    await repo.ensure_chat(CHAT, "Night Radio")  # the chat went private
+    assert {c.id: c.username for c in await repo.list_chats()} == {CHAT: None, 5: None}
+
+
 async def test_authorised_users_round_trip(migrated: AsyncEngine) -> None:
     repo = AuthRepo(session_factory(migrated))
     assert await repo.add(CHAT, 2**40, name="Ann", added_by=1)

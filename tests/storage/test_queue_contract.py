@@ -217,6 +217,24 @@ async def test_remove_takes_out_exactly_one_and_refuses_bad_positions(store: Que
         await store.remove(OTHER, 1)
 
 
+async def test_remove_track_takes_out_that_track_wherever_it_is(store: QueueStore) -> None:
+    a, b, c, d = await fill(store, "a", "b", "c", 'd "quoted" \\ id-like "id":"x"')
+    assert await store.remove_track(CHAT, c.id) == c
+    assert await store.pending(CHAT) == [a, b, d]
+    # the queue moved on (a into the slot): b is found at its new position
+    await store.start_next(CHAT, now=1.0)
+    assert await store.remove_track(CHAT, b.id) == b
+    assert await store.pending(CHAT) == [d]
+    # not pending any more (gone, playing, another chat's, unknown): None, nothing changes
+    for chat, gone in ((CHAT, c.id), (CHAT, a.id), (OTHER, d.id), (CHAT, "nope")):
+        assert await store.remove_track(chat, gone) is None
+    assert await store.pending(CHAT) == [d]
+    assert (await store.now_playing(CHAT)).track == a  # type: ignore[union-attr]
+    assert await store.remove_track(CHAT, d.id) == d
+    assert await store.pending(CHAT) == []
+    assert await store.chats_with_state() == [CHAT]
+
+
 async def test_move_reorders_and_refuses_bad_positions(store: QueueStore) -> None:
     a, b, c, d = await fill(store, "a", "b", "c", "d")
     assert await store.move(CHAT, 1, 3) == a

@@ -85,15 +85,17 @@ class BotRig:
         sender: Sender | None = None,
         client_timeout: float | None = None,
         polling_timeout: int = 5,
+        engine: LocalEngine | None = None,
         **sections: Any,
     ) -> AsyncIterator[BotRig]:
         """``client_timeout``: the Bot API request timeout (aiogram's default is 60 s), so
-        tests can make the fake answer "too late" within seconds."""
+        tests can make the fake answer "too late" within seconds.  ``engine``: a local
+        engine of the test's own (a virtual account that reads a messages folder)."""
         settings = rig_settings(api.url, workdir, redis_url, **sections)
         # Tests talk to one group faster than Telegram's ~20 a minute; test_sender covers it.
         sender = sender or Sender(group_limit=10_000)
         store = await RedisQueueStore.open(redis_url)
-        engine = LocalEngine()
+        engine = LocalEngine() if engine is None else engine
         try:
             async with build(
                 settings,

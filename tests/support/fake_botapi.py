@@ -26,6 +26,16 @@ from tests.support.tg_objects import channel_chat, member, user
 
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Sattva", "username": "sattva_test_bot"}
+#: the fields getChat always carries (ChatFullInfo requires them)
+FULL_INFO: dict[str, Any] = {
+    "accent_color_id": 0,
+    "max_reaction_count": 0,
+    "accepted_gift_types": dict.fromkeys(
+        ("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",
+         "gifts_from_channels"),
+        False,
+    ),
+}  # fmt: skip
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
 _WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,9 +62,8 @@ class Call:
     @property
     def chat_id(self) -> int | None:
         raw = self.params.get("chat_id")
-        if raw is None or str(raw).startswith("@"):  # getChat("@name"): no id yet
-            return None
-        return int(raw)
+        # "@username" names a chat too (getChat); it has no number
+        return int(raw) if raw is not None and str(raw).lstrip("-").isdecimal() else None
 
     @property
     def text(self) -> str:
@@ -241,6 +250,11 @@ class FakeBotAPI:
         """Chat members as getChatAdministrators returns them (see ``admin``)."""
         self._admins[chat_id] = admins
 
+    def set_chat(self, chat_id: int, **fields: Any) -> None:
+        """What getChat answers for ``chat_id`` (title, username, type, linked_chat_id...);
+        a chat given admins is known as a supergroup; any other id is "chat not found"."""
+        self._chats[chat_id] = {"id": chat_id, "type": "supergroup", **fields}
+
     def add_channel(
         self,
         chat_id: int,
@@ -265,6 +279,9 @@ class FakeBotAPI:
     def keep(self, chat_id: int, message_id: int, text: str) -> None:
         """A message someone else posted (a channel post) that the bot may edit or delete."""
         self.messages[(chat_id, message_id)] = _Stored(chat_id, message_id, text)
+
+    #: getFile refuses bigger files, as the public Bot API does above 20 MB (tests lower it)
+    max_file_bytes = 20 * 1024 * 1024
 
     def register_file(self, file_id: str, content: bytes, file_path: str) -> None:
         self._files[file_id] = (file_path, content)
@@ -628,6 +645,8 @@ class FakeBotAPI:
         if file_id not in self._files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, content = self._files[file_id]
+        if len(content) > self.max_file_bytes:
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file_id,
             "file_unique_id": f"u{file_id}",

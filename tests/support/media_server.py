@@ -21,6 +21,8 @@ class MediaServer:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[str] = field(default_factory=list)
+    #: the Cookie header of every request ("" when none was sent), in order
+    cookies: list[str] = field(default_factory=list)
     #: serve https with this context (see ``tests.support.egress.SelfSignedCert``)
     tls: ssl.SSLContext | None = None
     _runner: web.AppRunner | None = None
@@ -39,6 +41,7 @@ class MediaServer:
         app.router.add_get("/redirect-to", self._redirect_to)
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/page.html", self._page)
+        app.router.add_get("/player.html", self._player)
         app.router.add_get("/slow-headers", self._slow_headers)
         app.router.add_get("/slow-body", self._slow_body)
         app.router.add_get("/radio", self._radio)
@@ -57,6 +60,7 @@ class MediaServer:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests.append(request.path_qs)
+        self.cookies.append(request.headers.get("Cookie", ""))
         return await handler(request)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
@@ -86,6 +90,14 @@ class MediaServer:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="<html><body>not media</body></html>", content_type="text/html")
+
+    async def _player(self, request: web.Request) -> web.StreamResponse:
+        """A page with an HTML5 audio element: yt-dlp's generic extractor finds the file."""
+        body = (
+            "<html><head><title>Player Page</title></head><body>"
+            '<audio controls src="/files/tone.mp3"></audio></body></html>'
+        )
+        return web.Response(text=body, content_type="text/html")
 
     async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(30)

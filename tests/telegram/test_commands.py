@@ -198,6 +198,7 @@ async def test_settings_keyboard_changes_only_for_admins(fed: BotRig) -> None:
         "Admin-only mode: off",
         "Auto-end: default",
         "24/7 playlist: off",
+        "Video quality: default",
         "Language: auto",
     ]
     message_id = fed.api.calls_of("sendMessage", GROUP)[-1].result["message_id"]

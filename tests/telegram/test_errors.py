@@ -19,6 +19,7 @@ PARAMS = {
     ErrorCode.QUEUE_FULL: {"limit": 3},
     ErrorCode.NO_SUCH_TRACK: {"position": 9, "length": 2},
     ErrorCode.FLOOD_WAIT: {"seconds": 42},
+    ErrorCode.LINK_UNREADABLE: {"service": "Spotify"},
 }
 
 

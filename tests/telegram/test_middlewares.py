@@ -1,12 +1,14 @@
-"""Command latency is observed under a bounded set of labels."""
+"""Command latency is observed under a bounded set of labels; chats are recorded once."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from aiogram.types import Chat, Update
+
 from bot.metrics import REGISTRY
-from bot.telegram.middlewares import CommandTimer
+from bot.telegram.middlewares import CommandTimer, KnownChats
 from tests.support.bot_rig import BotRig
 from tests.support.tg_objects import user
 from tests.telegram.conftest import GROUP
@@ -57,3 +59,27 @@ async def test_each_answered_long_poll_is_stamped(rig: BotRig) -> None:
     while (REGISTRY.get_sample_value(gauge) or 0.0) <= max(before, started - 1):
         assert time.monotonic() < deadline, "no getUpdates answer was stamped"
         await asyncio.sleep(0.05)
+
+
+class RecordingChats:
+    """What KnownChats hands the settings store (the store itself is tested on its own)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str, str | None]] = []
+
+    async def ensure_chat(self, chat_id: int, title: str, username: str | None = None) -> None:
+        self.seen.append((chat_id, title, username))
+
+
+async def test_known_chats_records_a_public_chats_username_once() -> None:
+    repo = RecordingChats()
+    known = KnownChats(repo)  # type: ignore[arg-type]
+
+    async def handler(event: object, data: dict[str, object]) -> str:
+        return "handled"
+
+    public = Chat(id=-1001, type="supergroup", title="Night Radio", username="night_radio")
+    private = Chat(id=-1002, type="supergroup", title="Family")
+    for chat in (public, public, private):
+        assert await known(handler, Update(update_id=1), {"event_chat": chat}) == "handled"
+    assert repo.seen == [(-1001, "Night Radio", "night_radio"), (-1002, "Family", None)]

@@ -11,6 +11,7 @@ from bot.telegram.routers import auth, basic, owner, playback, queue, settings
 
 EXPECTED = {
     "play": Need.PLAY,
+    "vplay": Need.PLAY,
     **dict.fromkeys(
         ("skip", "end", "stop", "pause", "resume", "seek", "volume", "loop"), Need.CONTROL
     ),

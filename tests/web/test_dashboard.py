@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.domain.events import AutoEndWarning
 from bot.domain.models import Track
+from bot.sources.cookies import CookieStatus
 from tests.web.conftest import ADMIN, PASSWORD, Sidecar
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,11 +24,23 @@ pytestmark = [
 ]
 
 
+@pytest.fixture
+def web_settings() -> dict[str, Any]:
+    # the rollup samples twice a second, so the history charts move within the test
+    return {"history_sample_seconds": 0.5}
+
+
 async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> None:
     from playwright.async_api import async_playwright, expect
 
-    await sidecar.chat_settings.ensure_chat(CHAT, "Morning Show")
+    await sidecar.chat_settings.ensure_chat(CHAT, "Morning Show", "morning_show")
     await sidecar.players.play(CHAT, Track(title="Warm-up", source="w", media="/w.mp3"))
+    rotated = "YouTube says its account cookies are no longer valid"
+    aside = CookieStatus("b.txt", False, rotated, 1.0)
+    sidecar.services.cookie_files = lambda: [
+        {"name": s.name, "usable": s.usable, "reason": s.reason, "since": s.since}
+        for s in (CookieStatus("a.txt", True, "", None), aside)
+    ]
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -54,8 +68,17 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(page.locator("#conn")).to_have_text("live")
             first = page.locator(f'.chat[data-chat="{CHAT}"]')
             await expect(first.locator(".title")).to_have_text("Warm-up")
-            # the chat's title from the chats table, not its id
+            # a cookies file YouTube rejected is shown to the operator (the usable one is not)
+            await expect(page.locator("#warnings .cookies")).to_have_text(
+                [
+                    "yt-dlp cookies b.txt set aside: YouTube says its account cookies are no "
+                    "longer valid. Export it again to bring it back."
+                ]
+            )
+            # the chat's title from the chats table, not its id, linked to the public chat
             await expect(first.locator(".name")).to_have_text("Morning Show")
+            link = first.locator("a.name")
+            await expect(link).to_have_attribute("href", "https://t.me/morning_show")
 
             # a track started by the test appears live, through the WebSocket
             song = Track(title="Live Song", source="l", media="/l.mp3", duration=180)
@@ -83,16 +106,27 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(page.locator("#events li")).to_have_count(1)
             await page.select_option("#event-kind", "")
 
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-
             # Skip: the next track plays, the queue empties, the notice says so
             await live.get_by_role("button", name="Skip").click()
             await expect(page.locator("#notice")).to_have_text("chat -100666: skipped")
             await expect(live.locator(".title")).to_have_text("Later")
             await expect(live.locator("ol.queue")).to_have_count(0)
-            # the history chart counts the three plays (from the play history table)
+            # the history charts get their point from the rollup table: the three plays
+            # (recounted from the play history) and the two listeners (sampled live)
             await expect(page.locator("#history-sum")).to_have_text("3 plays · 0 failures")
+            await expect(page.locator("#live-sum")).to_have_text(
+                "peak 2 streams · peak 2 listeners"
+            )
+            await expect(page.locator("#live-history")).to_have_attribute("data-points", "24")
+            # the cluster view: one process, its assistant, the chats it serves
+            this_node = page.locator("#cluster .node.this")
+            await expect(this_node).to_contain_text("this node")
+            await expect(this_node).to_contain_text("2 chats")
+            await expect(page.locator("#cluster")).to_contain_text(
+                "Chats without an assistant: chat -100666, Morning Show"
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             now = await sidecar.store.now_playing(-100666)
             assert now is not None
             assert now.track.title == "Later"

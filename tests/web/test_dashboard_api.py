@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from bot.domain.control import ChatSnapshot, Players
 from bot.domain.events import AssistantMoved, TrackChange
+from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
-from bot.storage.orm import AuditLog, PlayHistory
+from bot.sources.cookies import CookieJars
+from bot.storage.orm import AuditLog, ChatAssistant, HourlyStats, PlayHistory
 from tests.web.conftest import BOTH_DATABASES, Sidecar
+from web.history import HistoryRollup
 
 CHAT = -100777
 
@@ -49,7 +55,7 @@ async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) 
     (chat,) = body["chats"]
     assert chat["chat_title"] == "Night Radio"
     assert chat["title"] == "Song 0"
-    assert chat["track"]["kind"] == "url"
+    assert chat["track"]["kind"] == "audio"
     assert chat["queued"] == 7
     assert [t["title"] for t in chat["next"]] == [f"Song {n}" for n in range(1, 6)]
     assert chat["placement"] == {"assistant": "a2", "node": "n1"}
@@ -59,6 +65,27 @@ async def test_state_shows_the_chat_title_queue_and_placement(sidecar: Sidecar) 
     assert alert["problem"] is True
     assert alert["chat_id"] == CHAT
     assert "metrics_update" not in {e["event"] for e in body["events"]}
+    assert body["ytdlp_cookies"] == []
+
+
+async def test_state_lists_the_cookie_files_and_those_set_aside(
+    sidecar: Sidecar, tmp_path: Path
+) -> None:
+    """What the bot's CookieJars report reaches the dashboard as it is."""
+    folder = tmp_path / "cookies"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(
+            "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t0\tSID\tx\n"
+        )
+    jars = CookieJars(str(folder))
+    jars.reject(folder / "b.txt", "YouTube says its account cookies are no longer valid")
+    sidecar.services.cookie_files = jars.report
+    body = (await (await sidecar.login()).get("/api/state")).json()
+    assert [(c["name"], c["usable"], c["reason"]) for c in body["ytdlp_cookies"]] == [
+        ("a.txt", True, ""),
+        ("b.txt", False, "YouTube says its account cookies are no longer valid"),
+    ]
 
 
 async def test_actions_are_refused_without_a_session(sidecar: Sidecar) -> None:
@@ -136,19 +163,68 @@ async def test_pause_resume_remove_and_stop(sidecar: Sidecar) -> None:
     assert r.status_code == 400
 
 
+class SkipsDuringSnapshot:
+    """The players, except that reading a snapshot lets a skip land right after it: the
+    queue moves between what the page (or the action) saw and the removal."""
+
+    def __init__(self, players: PlayerManager) -> None:
+        self._players = players
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._players, name)
+
+    async def snapshot(self, chat_id: int) -> ChatSnapshot:
+        snap = await self._players.snapshot(chat_id)
+        await self._players.skip(chat_id)
+        return snap
+
+
 @BOTH_DATABASES
-async def test_history_counts_plays_failures_and_chats_per_hour(sidecar: Sidecar) -> None:
-    now = datetime.now(UTC)
-    rows = [  # (hours ago, chat, end reason)
-        (0, CHAT, "finished"),
-        (0, CHAT, "error"),
-        (0, -1002, None),
-        (3, CHAT, "skipped"),
-        (30, CHAT, "finished"),  # only in the 7-day range
-        (200, CHAT, "finished"),  # in neither
+async def test_remove_takes_the_named_track_even_when_the_queue_moves_meanwhile(
+    sidecar: Sidecar,
+) -> None:
+    _, two, three, four = await queue_of(sidecar, ["One", "Two", "Three", "Four"])
+    client = await sidecar.login()
+    sidecar.services.players = cast(Players, SkipsDuringSnapshot(sidecar.players))
+    r = await client.post(
+        f"/api/chats/{CHAT}/remove", data={"track_id": three.id}, headers=sidecar.origin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"] == "Three"
+    # "Two" started meanwhile; "Four", which slid into the position "Three" had, stays
+    assert (await sidecar.store.now_playing(CHAT)).track == two  # type: ignore[union-attr]
+    assert await sidecar.store.pending(CHAT) == [four]
+    # again: this time the skip starts "Four" itself, which is then no queued track to remove
+    r = await client.post(
+        f"/api/chats/{CHAT}/remove", data={"track_id": four.id}, headers=sidecar.origin
+    )
+    assert (r.status_code, r.json()) == (
+        409,
+        {"error": f"chat {CHAT}: that track is no longer queued"},
+    )
+    assert (await sidecar.store.now_playing(CHAT)).track == four  # type: ignore[union-attr]
+    assert [row.action for row in await audit_rows(sidecar)] == ["queue.remove"]
+
+
+@BOTH_DATABASES
+async def test_history_comes_from_the_rollup_of_play_history_and_live_figures(
+    sidecar: Sidecar,
+) -> None:
+    # times within the hour the test runs in, whatever the minute (a test started at
+    # 19:00:30 must not put "a minute ago" in the hour before)
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = [  # (hours before this one it started, chat, end reason, seconds it played)
+        (0, CHAT, "finished", 1),
+        (0, -1002, None, None),
+        (3, CHAT, "skipped", 1),
+        (30, CHAT, "finished", 1),  # only in the 7-day range
+        (200, CHAT, "finished", 1),  # in neither
+        # started 5 hours ago, failed in this hour: a failure of this hour
+        (5, CHAT, "error", 5 * 3600),
     ]
     async with sidecar.sessionmaker() as session:
-        for ago, chat_id, reason in rows:
+        for ago, chat_id, reason, played in rows:
+            started = this_hour - timedelta(hours=ago)
             session.add(
                 PlayHistory(
                     chat_id=chat_id,
@@ -156,23 +232,76 @@ async def test_history_counts_plays_failures_and_chats_per_hour(sidecar: Sidecar
                     title="x",
                     source="x",
                     kind="url",
-                    started_at=now - timedelta(hours=ago, minutes=1 if ago else 0),
+                    started_at=started,
+                    ended_at=None if played is None else started + timedelta(seconds=played),
                     end_reason=reason,
                 )
             )
         await session.commit()
     client = await sidecar.login()
-    day = (await client.get("/api/history?range=24h")).json()["points"]
-    assert len(day) == 24
-    assert {k: day[-1][k] for k in ("plays", "failures", "streams")} == {
-        "plays": 3,
-        "failures": 1,
-        "streams": 2,
-    }
-    assert day[-4]["plays"] == 1
-    assert sum(p["plays"] for p in day) == 4
+    # nothing yet: the page shows the rollup table, not the play history directly
+    day = (await client.get("/api/history?range=24h")).json()
+    assert sum(p["plays"] for p in day["points"]) == 0
+    # a live stream with two listeners, then one round of the rollup (a fresh one: its
+    # first round counts the whole kept span, as after a restart)
+    await sidecar.players.play(CHAT, Track(title="On air", source="a", media="/a.mp3"))
+    await sidecar.engine.set_listeners(CHAT, 2)
+    await sidecar.players.drain()
+    await HistoryRollup(sidecar.services).tick()
+    day = (await client.get("/api/history?range=24h")).json()
+    assert day["range"] == "24h"
+    points = day["points"]
+    assert len(points) == 24
+    last = {k: points[-1][k] for k in ("plays", "failures", "chats", "streams", "listeners")}
+    # "On air" started now (the player wrote its row): 3 plays in two chats
+    assert last == {"plays": 3, "failures": 1, "chats": 2, "streams": 1, "listeners": 2}
+    assert points[-1]["nodes"] == 1
+    assert points[-4]["plays"] == 1
+    assert points[-6]["plays"] == 1  # the failed track's start
+    assert sum(p["plays"] for p in points) == 5
     week = (await client.get("/api/history?range=7d")).json()["points"]
     assert len(week) == 7 * 24
-    assert sum(p["plays"] for p in week) == 5
+    assert sum(p["plays"] for p in week) == 6
     assert (await client.get("/api/history?range=1y")).status_code == 400
     assert (await sidecar.client().get("/api/history")).status_code == 401
+
+
+async def test_an_idle_bots_rollup_writes_nothing(sidecar: Sidecar) -> None:
+    rollup = HistoryRollup(sidecar.services)
+    for _ in range(3):
+        await rollup.tick()
+    async with sidecar.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(HourlyStats)) == 0
+
+
+async def test_state_links_a_public_chat_and_not_a_private_one(sidecar: Sidecar) -> None:
+    await sidecar.chat_settings.ensure_chat(CHAT, "Night Radio", "night_radio")
+    await sidecar.chat_settings.ensure_chat(-100888, "Family")
+    await queue_of(sidecar, ["One"])
+    await sidecar.players.play(-100888, Track(title="Two", source="t", media="/t.mp3"))
+    client = await sidecar.login()
+    chats = {c["chat_id"]: c for c in (await client.get("/api/state")).json()["chats"]}
+    assert chats[CHAT]["chat_link"] == "https://t.me/night_radio"
+    assert chats[-100888]["chat_link"] is None
+    assert chats[-100888]["chat_title"] == "Family"
+
+
+async def test_cluster_view_of_one_process(sidecar: Sidecar) -> None:
+    await queue_of(sidecar, ["One", "Two"])
+    async with sidecar.sessionmaker() as session:
+        session.add(ChatAssistant(chat_id=CHAT, assistant="main"))
+        await session.commit()
+    await sidecar.players.play(-100999, Track(title="Solo", source="s", media="/s.mp3"))
+    client = await sidecar.login()
+    body = (await client.get("/api/cluster")).json()
+    node = sidecar.services.settings.node_id()
+    assert body["mode"] == "single"
+    assert body["nodes"] == [
+        {"node": node, "expires_in": None, "this": True, "assistants": ["main"], "chats": 2}
+    ]
+    assert body["assistants"] == [
+        {"name": "main", "node": node, "token": None, "lease_expires_in": None, "chats": [CHAT]}
+    ]
+    assert body["unassigned_chats"] == [-100999]
+    assert body["chats_total"] == 2
+    assert (await sidecar.client().get("/api/cluster")).status_code == 401

@@ -1,11 +1,12 @@
 // Sattva live dashboard: an initial snapshot from /api/state, then the monitoring
-// WebSocket (authenticated by the admin session cookie).  No build step, no libraries.
+// WebSocket (authenticated by the admin session cookie); the history and cluster sections
+// from /api/history and /api/cluster (history.js, cluster.js).  No build step, no libraries.
 "use strict";
 
 const HISTORY_SECONDS = 600;
 const state = {
   chats: new Map(), cpu: [], mem: [], warnings: new Map(), interval: 5, streams: null, activeTotal: 0,
-  events: [], engine: null,
+  events: [], engine: null, cookies: [],
 };
 const $ = (id) => document.getElementById(id);
 
@@ -58,25 +59,48 @@ function tick() {
   renderWarnings();
 }
 
+// the track's thumbnail when it has a web address; else a tile with its initial, coloured
+// from the title (Telegram files have no public picture URL)
+function cover(c) {
+  const thumb = c.track && c.track.thumbnail;
+  if (thumb && /^https?:\/\//.test(thumb)) {
+    const img = el("img", "cover");
+    img.src = thumb; img.alt = ""; img.loading = "lazy"; img.referrerPolicy = "no-referrer";
+    return img;
+  }
+  const title = c.title || "";
+  let hash = 0;
+  for (const ch of title) hash = (hash * 31 + ch.codePointAt(0)) % 360;
+  const tile = el("div", "cover tile", title ? [...title][0].toUpperCase() : "♪");
+  tile.style.background = `hsl(${hash} 45% 45%)`;
+  tile.setAttribute("aria-hidden", "true");
+  return tile;
+}
+
 function chatCard(c) {
   const card = el("article", "chat" + (c.errors ? " has-errors" : ""));
   card.dataset.chat = c.chat_id;
   const head = el("div", "head");
-  head.append(el("span", "name", c.chat_title || `chat ${c.chat_id}`));
+  const name = c.chat_title || `chat ${c.chat_id}`;
+  if (c.chat_link) {
+    const a = el("a", "name", name);
+    a.href = c.chat_link; a.target = "_blank"; a.rel = "noopener noreferrer";
+    head.append(a);
+  } else {
+    head.append(el("span", "name", name));
+  }
   if (c.chat_title) head.append(el("span", "id", String(c.chat_id)));
   head.append(el("span", `badge ${c.state}`, c.state));
-  if (c.track && c.track.kind) head.append(el("span", "badge kind", c.track.kind));
+  if (c.track && c.track.kind) {
+    const kind = c.track.kind === "video" && c.track.quality ? `🎬 video ${c.track.quality}` : c.track.kind;
+    head.append(el("span", `badge kind ${c.track.kind}`, kind));
+  }
   if (c.track && c.track.is_live) head.append(el("span", "badge", "live"));
   if (c.errors) head.append(el("span", "badge err", `${c.errors} error${c.errors > 1 ? "s" : ""}`));
   card.append(head);
 
   const now = el("div", "now");
-  const thumb = c.track && c.track.thumbnail;
-  if (thumb && /^https?:\/\//.test(thumb)) {
-    const img = el("img");
-    img.src = thumb; img.alt = ""; img.loading = "lazy"; img.referrerPolicy = "no-referrer";
-    now.append(img);
-  }
+  now.append(cover(c));
   now.append(el("div", "title", c.title || "—"));
   card.append(now);
 
@@ -198,6 +222,13 @@ function renderWarnings() {
       el.className = "warning";
       el.textContent = `${chatName(chat)}: the stream will end automatically in ${fmtTime(w.until - now)} (${w.reason}).`;
       return el;
+    }),
+    // yt-dlp cookie files YouTube rejected: the operator has to export them again
+    ...state.cookies.filter((c) => !c.usable).map((c) => {
+      const el = document.createElement("div");
+      el.className = "warning cookies";
+      el.textContent = `yt-dlp cookies ${c.name} set aside: ${c.reason}. Export it again to bring it back.`;
+      return el;
     }));
 }
 
@@ -234,51 +265,6 @@ function pushFigures(f, t) {
   drawChart($("mem"), state.mem, "#2f9e44");
 }
 
-// History: hourly plays / failures / streaming chats from the play history (server side).
-async function loadHistory() {
-  historyTimer = null;
-  const range = $("history-range").value;
-  const r = await fetch(`/api/history?range=${range}`, { credentials: "same-origin", cache: "no-store" });
-  if (!r.ok) return;
-  const points = (await r.json()).points;
-  const plays = points.reduce((n, p) => n + p.plays, 0), fails = points.reduce((n, p) => n + p.failures, 0);
-  $("history-sum").textContent = `${plays} plays · ${fails} failures`;
-  drawHistory($("history"), points);
-}
-let historyTimer = null;
-function scheduleHistory() {
-  if (historyTimer === null) historyTimer = setTimeout(loadHistory, 1000);
-}
-
-function drawHistory(canvas, points) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 24, n = points.length;
-  ctx.clearRect(0, 0, w, h);
-  const top = Math.max(1, ...points.map((p) => Math.max(p.plays, p.streams)));
-  const y = (v) => h - pad / 2 - (v / top) * (h - pad);
-  ctx.strokeStyle = "#e3e6ec"; ctx.fillStyle = "#5b6475"; ctx.font = "10px sans-serif";
-  for (const v of [0, top]) {
-    ctx.beginPath(); ctx.moveTo(pad, y(v)); ctx.lineTo(w, y(v)); ctx.stroke();
-    ctx.fillText(String(v), 2, y(v) + 3);
-  }
-  const step = (w - pad) / n, bar = Math.max(1, step * 0.7);
-  points.forEach((p, i) => {
-    const x = pad + i * step;
-    ctx.fillStyle = "#3b5bdb"; ctx.fillRect(x, y(p.plays), bar, y(0) - y(p.plays));
-    ctx.fillStyle = "#e03131"; ctx.fillRect(x, y(p.failures), bar, y(0) - y(p.failures));
-  });
-  ctx.strokeStyle = "#2f9e44"; ctx.lineWidth = 2; ctx.beginPath();
-  points.forEach((p, i) => { const x = pad + i * step + bar / 2; i ? ctx.lineTo(x, y(p.streams)) : ctx.moveTo(x, y(p.streams)); });
-  ctx.stroke(); ctx.lineWidth = 1;
-  // hour labels: first, middle, last
-  ctx.fillStyle = "#5b6475";
-  for (const i of [0, Math.floor(n / 2), n - 1]) {
-    const d = new Date(points[i].hour * 1000);
-    const label = n > 48 ? `${d.getMonth() + 1}/${d.getDate()}` : `${d.getHours()}:00`;
-    ctx.fillText(label, Math.min(w - 30, pad + i * step), h - 1);
-  }
-}
-
 let refreshTimer = null;
 async function refresh() {
   refreshTimer = null;
@@ -290,10 +276,13 @@ async function refresh() {
   state.chats = new Map(body.chats.map((c) => [c.chat_id, c]));
   state.activeTotal = body.active_total;
   state.engine = body.engine;
+  state.cookies = body.ytdlp_cookies || [];
+  renderWarnings();
   state.events = body.events;
   renderChats();
   renderEvents();
   pushFigures(body.figures, Date.now() / 1000);
+  loadCluster();
 }
 function scheduleRefresh() {
   if (refreshTimer === null) refreshTimer = setTimeout(refresh, 150);
@@ -354,4 +343,5 @@ $("history-range").addEventListener("change", loadHistory);
 loadHistory();
 $("event-chat").addEventListener("input", renderEvents);
 setInterval(tick, 1000);
+setInterval(loadCluster, 10000);
 refresh().then(() => connect(1000));

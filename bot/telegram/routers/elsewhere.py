@@ -20,6 +20,7 @@ STREAM_CHAT_TYPES = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 #: commands that play, control or edit a chat's stream and queue
 STREAM_COMMANDS = (
     "play",
+    "vplay",
     "skip",
     "end",
     "stop",

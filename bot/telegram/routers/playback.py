@@ -1,22 +1,27 @@
-"""/play and the playback controls: /skip /end /stop /pause /resume /seek /volume /loop."""
+"""/play, /vplay and the playback controls: /skip /end /stop /pause /resume /seek /volume
+/loop."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import LoopMode
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
+from bot.sources.tg_messages import MessageRef
 from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
-from bot.telegram.formatting import duration, parse_position, short_title
+from bot.telegram.formatting import duration, parse_position, track_title
+from bot.telegram.link_play import play_link
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
 from bot.telegram.rights import Need, needs
@@ -27,6 +32,14 @@ from bot.telegram.targets import Target
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
     """The playable attachment of a replied-to message, as the resolver wants it."""
+    media = _attachment(message)
+    if media is None or message is None:
+        return None
+    # where an assistant account finds it when the Bot API will not serve it (> 20 MB)
+    return replace(media, message=MessageRef(message.chat.id, message.message_id))
+
+
+def _attachment(message: Message | None) -> TelegramMedia | None:
     if message is None:
         return None
     if message.audio is not None:
@@ -48,6 +61,11 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
     if message.video_note is not None:
         n = message.video_note
         return TelegramMedia(n.file_id, "video_note", n.file_size, duration=n.duration)
+    if message.animation is not None:
+        m = message.animation
+        return TelegramMedia(
+            m.file_id, "animation", m.file_size, m.file_name, m.mime_type, duration=m.duration
+        )
     if message.document is not None:
         doc = message.document
         return TelegramMedia(doc.file_id, "document", doc.file_size, doc.file_name, doc.mime_type)
@@ -57,11 +75,29 @@ def telegram_media(message: Message | None) -> TelegramMedia | None:
 async def play(
     message: Message, command: CommandObject, services: BotServices, target: Target
 ) -> None:
+    await _play(message, command, services, target, video=False)
+
+
+async def vplay(
+    message: Message, command: CommandObject, services: BotServices, target: Target
+) -> None:
+    """/vplay: picture and sound, fitted into the target chat's video quality."""
+    await _play(message, command, services, target, video=True)
+
+
+async def _play(
+    message: Message,
+    command: CommandObject,
+    services: BotServices,
+    target: Target,
+    *,
+    video: bool,
+) -> None:
     chat_id = target.chat_id
     query = (command.args or "").strip()
     media = telegram_media(message.reply_to_message)
     if not query and media is None:
-        await answer_minor(message, usage("play"))
+        await answer_minor(message, usage("vplay" if video else "play"))
         return
     # the cheap refusals first: nothing is fetched or probed for a request that cannot stay
     user = sender_id(message)
@@ -77,16 +113,29 @@ async def play(
         return
     if await services.players.room(chat_id) <= 0:
         raise QueueFull(services.settings.player.queue_limit)
+    quality: str | None = None
+    if video:
+        if not services.players.may_stream_video(chat_id):
+            # refused before any download: no other chat's picture is degraded
+            limit = str(services.settings.player.max_video_streams)
+            raise PlayerError(ErrorCode.VIDEO_LIMIT, limit)
+        chosen = (await services.chat_settings.get(chat_id)).video_quality
+        quality = chosen or services.settings.player.video_quality
     request = SourceRequest(
         query=query,
         media=media,
         requested_by=sender_id(message) or None,
         requested_by_name=sender_name(message),
+        video_quality=quality,
         chat_id=chat_id,
     )
     # a channel post gets no progress message (no chatter in a channel)
     progress = None if target.channel_post else ProgressMessage(message)
+    link = services.resolver.streaming_link(request)
     try:
+        if link is not None:
+            await play_link(chat_id, services, request, link, progress)
+            return
         track = await services.resolver.resolve(request, progress)
         outcome = await services.players.play(chat_id, track)
     except Exception as exc:
@@ -97,7 +146,7 @@ async def play(
         return
     if progress is None:
         return
-    title = short_title(outcome.track.title)
+    title = track_title(outcome.track)
     if outcome.started:
         answer = _("▶️ Now playing: {title} ({duration})").format(
             title=title, duration=duration(outcome.track.duration)
@@ -106,6 +155,8 @@ async def play(
         answer = _("🕒 Queued #{position}: {title} ({duration})").format(
             position=outcome.position, title=title, duration=duration(outcome.track.duration)
         )
+    if video and not outcome.track.is_video:
+        answer += "\n" + _("There is no video in that: it plays as audio.")
     await progress.finish(answer)
 
 
@@ -196,6 +247,7 @@ def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="playback")
     router.message.register(play, Command("play"), flags=needs(Need.PLAY))
+    router.message.register(vplay, Command("vplay"), flags=needs(Need.PLAY))
     control = needs(Need.CONTROL)
     router.message.register(skip, Command("skip"), flags=control)
     router.message.register(end, Command("end", "stop"), flags=control)
@@ -213,6 +265,7 @@ def build_router() -> Router:
 #: the commands a channel's administrators may post in the channel
 CHANNEL_COMMANDS = (
     (play, ("play",)),
+    (vplay, ("vplay",)),
     (skip, ("skip",)),
     (end, ("end", "stop")),
     (pause, ("pause",)),

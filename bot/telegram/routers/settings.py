@@ -15,7 +15,12 @@ from aiogram.utils.i18n import gettext as _
 from bot.domain.ports import ChatSettings
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from bot.telegram.i18n import SUPPORTED_LOCALES
-from bot.telegram.keyboards import AUTO_END_CHOICES, auto_end_minutes, settings_keyboard
+from bot.telegram.keyboards import (
+    AUTO_END_CHOICES,
+    VIDEO_QUALITY_CHOICES,
+    auto_end_minutes,
+    settings_keyboard,
+)
 from bot.telegram.rights import Need, needs
 from bot.telegram.services import BotServices
 from bot.telegram.targets import Target
@@ -53,6 +58,8 @@ def parse_change(key: str, value: str) -> tuple[str, Any] | None:
         if value.isdecimal() and int(value) in AUTO_END_CHOICES:
             return ("auto_end_minutes", int(value))
         return None
+    if key == "vq" and value in VIDEO_QUALITY_CHOICES:
+        return ("video_quality", None if value == "default" else value)
     if key == "lang" and (value in SUPPORTED_LOCALES or value == "auto"):
         return ("language", None if value == "auto" else value)
     return None
@@ -75,6 +82,7 @@ async def apply_change(
         "always_on": repo.set_always_on,
         "language": repo.set_language,
         "auto_end_minutes": repo.set_auto_end_minutes,
+        "video_quality": repo.set_video_quality,
     }
     await setters[name](chat_id, value)
     await services.audit.record(

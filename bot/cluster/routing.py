@@ -1,0 +1,273 @@
+"""Updates to the node that owns their chat, over one Redis Stream per assistant account.
+
+A chat belongs to the node holding its account's lease.  Any node may receive any update
+(webhook behind a load balancer, or the one polling node); the outermost update middleware
+decides:
+
+- chat-less updates, private chats and the commands that touch no chat's playback
+  (``ANYWHERE``: owner commands, help) run where they arrive;
+- a group chat's update runs here when this node holds the chat's account;
+- else it is added to the account's stream ``sattva:cluster:updates:<account>`` and the
+  holder handles it and answers in the chat.  A chat without an account gets the
+  least-loaded account held by a live node first (the database's first writer wins).
+
+Each holder reads its accounts' streams in the consumer group ``owners``; an entry is
+acknowledged (and deleted) once handled.  What a dead or stalled holder left unacknowledged
+is claimed by the next holder (``XAUTOCLAIM``) and handled there, so a forwarded command is
+delivered at least once; one caught mid-way by a crash may run twice, as with any
+redelivery (the queue store fences the stale node's half).  A node that gives an account
+back on purpose first lets the handlers in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import TelegramObject, Update
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from bot.cluster.leases import PREFIX, Leases
+from bot.metrics import CLUSTER_FORWARDED
+
+log = logging.getLogger(__name__)
+
+STREAM = PREFIX + "updates:"
+GROUP = "owners"
+#: an update forwarded this often (ownership kept moving under it) is handled where it is
+MAX_HOPS = 3
+#: commands that run on whichever node receives them (no chat playback behind them)
+ANYWHERE = frozenset({"stats", "broadcast", "help", "start"})
+#: updates of one account handled at once by its holder
+CONCURRENCY = 32
+#: how long a node giving an account back waits for the handlers in flight
+DRAIN_SECONDS = 10.0
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class Ownership(Protocol):
+    """What the router asks of its node (``bot.cluster.node.ClusterNode``)."""
+
+    node: str
+    names: list[str]
+
+    def assistant_of(self, chat_id: int) -> str | None: ...
+
+    def holds(self, name: str) -> bool: ...
+
+    def adopt(self, chat_id: int, name: str) -> None: ...
+
+
+class AssignmentStore(Protocol):
+    async def get(self, chat_id: int) -> str | None: ...
+
+    async def claim(self, chat_id: int, assistant: str) -> str: ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+
+def chat_of(update: Update) -> tuple[int, str] | None:
+    """(chat id, chat type) of an update about a chat, else None."""
+    if update.message is not None:
+        chat = update.message.chat
+    elif update.callback_query is not None and update.callback_query.message is not None:
+        chat = update.callback_query.message.chat
+    elif update.channel_post is not None:
+        chat = update.channel_post.chat
+    elif update.my_chat_member is not None:
+        chat = update.my_chat_member.chat
+    elif update.chat_member is not None:
+        chat = update.chat_member.chat
+    else:
+        return None
+    return chat.id, chat.type
+
+
+def command_of(update: Update) -> str | None:
+    """The command name of a message ("/play@bot x" -> "play"), else None."""
+    message = update.message or update.channel_post
+    text = message.text if message is not None else None
+    if not text or not text.startswith("/"):
+        return None
+    return text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else None
+
+
+class Router:
+    """The middleware and the stream consumers of one node."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        node: Ownership,
+        assignments: AssignmentStore,
+        *,
+        dp: Dispatcher | None,
+        bot: Bot,
+        drives: Callable[[int], Awaitable[int | None]] | None = None,
+    ) -> None:
+        """``drives``: the chat whose player a group's commands drive instead of its own
+        (a group linked to a channel with /channelplay), so they go to that chat's owner."""
+        self._redis = redis
+        self._node = node
+        self._assignments = assignments
+        self._dp = dp
+        self._bot = bot
+        self._drives = drives
+        self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {}
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._placing = asyncio.Lock()
+        self.forwarded = {"out": 0, "in": 0}
+
+    def attach(self, dp: Dispatcher) -> None:
+        """Becomes the dispatcher's outermost update middleware (and feeds it what the
+        streams bring)."""
+        self._dp = dp
+        dp.update.outer_middleware(self.middleware)
+
+    # -- ownership -------------------------------------------------------------------------
+
+    async def assistant_for(self, chat_id: int) -> str:
+        """The chat's account; a new chat gets the least-loaded one held by a live node."""
+        name = self._node.assistant_of(chat_id) or await self._assignments.get(chat_id)
+        if name in self._node.names:
+            return name
+        async with self._placing:
+            # one placement at a time here, so each reads the counts the last one changed
+            name = await self._assignments.get(chat_id)
+            if name in self._node.names:
+                return name
+            held = await self._redis.mget([Leases.key(n) for n in self._node.names])
+            live = [n for n, holder in zip(self._node.names, held, strict=True) if holder]
+            candidates = live or list(self._node.names)
+            counts = await self._assignments.counts()
+            low = min(counts.get(n, 0) for n in candidates)
+            pick = random.choice([n for n in candidates if counts.get(n, 0) == low])
+            return await self._assignments.claim(chat_id, pick)
+
+    async def middleware(
+        self, handler: Handler, update: TelegramObject, data: dict[str, Any]
+    ) -> Any:
+        """The outermost update middleware: handle here, or forward to the owner."""
+        if not isinstance(update, Update):
+            return await handler(update, data)
+        where = chat_of(update)
+        if where is None or where[1] == "private" or command_of(update) in ANYWHERE:
+            return await handler(update, data)
+        chat_id = where[0]
+        hops = int(data.get("cluster_hops", 0))
+        try:
+            if self._drives is not None:
+                chat_id = await self._drives(chat_id) or chat_id
+            name = await self.assistant_for(chat_id)
+        except Exception:
+            log.exception("chat %s: owner unknown; handled here", chat_id)
+            return await handler(update, data)
+        if self._node.holds(name) or hops >= MAX_HOPS:
+            self._node.adopt(chat_id, name)
+            return await handler(update, data)
+        try:
+            await self.forward(name, update, hops)
+        except (RedisError, OSError):
+            log.warning("chat %s: update not forwarded to %s's node; handled here", chat_id, name)
+            return await handler(update, data)
+        return None
+
+    async def forward(self, name: str, update: Update, hops: int = 0) -> None:
+        body = json.dumps(update.model_dump(mode="json", exclude_none=True))
+        await self._redis.xadd(STREAM + name, {"update": body, "hops": str(hops)})
+        self.forwarded["out"] += 1
+        CLUSTER_FORWARDED.labels("out").inc()
+
+    # -- the holder's side -----------------------------------------------------------------
+
+    async def serve(self, name: str) -> None:
+        """Starts reading the account's stream (the lease was just taken)."""
+        if name not in self._consumers:
+            self._inflight[name] = set()
+            self._consumers[name] = asyncio.create_task(
+                self._consume(name), name=f"cluster-stream-{name}"
+            )
+
+    async def unserve(self, name: str) -> None:
+        """Stops reading; lets the handlers in flight finish (briefly), unacknowledged
+        entries stay for the next holder."""
+        task = self._consumers.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        inflight = self._inflight.pop(name, set())
+        if inflight:
+            _done, late = await asyncio.wait(inflight, timeout=DRAIN_SECONDS)
+            for straggler in late:
+                straggler.cancel()
+
+    async def close(self) -> None:
+        for name in list(self._consumers):
+            await self.unserve(name)
+
+    async def _consume(self, name: str) -> None:
+        stream = STREAM + name
+        while True:
+            try:
+                with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+                    await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                await self._claim_left_over(name, stream)
+                while True:
+                    replies: Any = await self._redis.xreadgroup(
+                        GROUP, self._node.node, {stream: ">"}, count=CONCURRENCY, block=1000
+                    )
+                    for _stream, entries in replies or []:
+                        for entry_id, fields in entries:
+                            await self._start(name, stream, entry_id, fields)
+            except (RedisError, OSError) as exc:
+                log.warning("cluster: stream of %s unreadable (%s); retrying", name, exc)
+                await asyncio.sleep(1.0)
+
+    async def _claim_left_over(self, name: str, stream: str) -> None:
+        """What the previous holder read and never acknowledged is ours now."""
+        start: Any = "0-0"
+        while True:
+            reply: list[Any] = await self._redis.xautoclaim(
+                stream, GROUP, self._node.node, min_idle_time=0, start_id=start, count=100
+            )
+            start, claimed = reply[0], reply[1]
+            for entry_id, fields in claimed:
+                if fields:
+                    await self._start(name, stream, entry_id, fields)
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _start(self, name: str, stream: str, entry_id: Any, fields: Any) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._handle(stream, entry_id, fields))
+        inflight = self._inflight.setdefault(name, set())
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+
+    async def _handle(self, stream: str, entry_id: Any, fields: dict[Any, Any]) -> None:
+        try:
+            raw: bytes = fields.get(b"update", fields.get("update", b""))
+            hops = int(fields.get(b"hops", fields.get("hops", 0)))
+            update = Update.model_validate(json.loads(raw), context={"bot": self._bot})
+            self.forwarded["in"] += 1
+            CLUSTER_FORWARDED.labels("in").inc()
+            if self._dp is None:
+                raise RuntimeError("no dispatcher attached")
+            await self._dp.feed_update(self._bot, update, cluster_hops=hops + 1)
+        except Exception:
+            log.exception("cluster: forwarded update %s not handled", entry_id)
+        finally:
+            self._slots.release()
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.xack(stream, GROUP, entry_id)
+            await self._redis.xdel(stream, entry_id)
