@@ -269,16 +269,16 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
             # the random kills rarely leave a track to run out while the process is down
             # (fewer since video and RTMP runs joined): once a third of the way in, if none
             # has, stay down until the slot's track is over, so every run checks that path
+            slot_now = before[0]
             outlive = (
                 "ran out" not in outcomes_seen
                 and generation >= KILLS // 3
                 and server is None
-                and before[0] is not None
-                and before[0].track.duration is not None
+                and slot_now is not None
+                and slot_now.track.duration is not None
             )
-            if outlive:
-                assert before[0] is not None and before[0].track.duration is not None
-                left = before[0].track.duration - before[0].position_at(time.time())
+            if outlive and slot_now is not None and slot_now.track.duration is not None:
+                left = slot_now.track.duration - slot_now.position_at(time.time())
                 await asyncio.sleep(max(0.0, left) + POSITION_TOLERANCE)
             child = await Child.start(config, tmp_path / "child.log")
             # kill while it imports, connects or recovers (an RTMP run plays: it is checked)
