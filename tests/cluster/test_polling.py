@@ -86,9 +86,10 @@ class Nodes:
         """Seconds until ``found()`` holds."""
         begun = time.monotonic()
         async with asyncio.timeout(timeout):
-            while not found():
+            while True:
+                if found():
+                    return time.monotonic() - begun
                 await asyncio.sleep(0.02)
-        return time.monotonic() - begun
 
     def ids(self) -> list[int]:
         return sorted(update_id for _, update_id in self.handled)
