@@ -62,6 +62,9 @@ class TelegramConfig(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
+    # Bot API calls (getUpdates aside) this process makes per second at most: Telegram allows
+    # about 30 a second per bot, so each node of a cluster should get its share
+    calls_per_second: int = Field(default=30, ge=1)
 
     @field_validator("webhook_url")
     @classmethod

@@ -270,6 +270,7 @@ def test_pool_and_cluster_rules_are_one_line(tmp_path: Path, extra: str, line: s
             "config: telegram.webhook_url: must be empty or an https://",
         ),
         ('webhook_secret = "has space"', "config: telegram.webhook_secret: must be 1-256"),
+        ("calls_per_second = 0", "config: telegram.calls_per_second: Input should be greater"),
     ],
 )
 def test_webhook_rules_are_one_line(tmp_path: Path, telegram: str, line: str) -> None:

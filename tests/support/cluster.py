@@ -267,7 +267,7 @@ class Cluster:
     """``size`` nodes on ``redis_url`` and ``database_url``.  ``tables``: more config tables
     for every node (a string) or per node (a function of the node's index, from 1), e.g.
     ``[[assistants]]`` names or ``[player]`` settings; ``cluster_enabled`` writes
-    ``[cluster] enabled``, ``cluster_table`` more lines of that table."""
+    ``[cluster] enabled``, ``cluster_table`` and ``telegram`` more lines of those tables."""
 
     api: FakeBotAPI
     redis_url: str
@@ -278,6 +278,7 @@ class Cluster:
     cluster_enabled: bool = True
     tables: str | Callable[[int], str] = ""
     cluster_table: str = ""
+    telegram: str = ""
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -289,9 +290,9 @@ class Cluster:
         workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         node_id = f"node{index}"
-        telegram = ""
+        telegram = self.telegram
         if self.mode == "webhook":
-            telegram = (
+            telegram += (
                 'mode = "webhook"\n'
                 'webhook_url = "https://bot.example/telegram/webhook"\n'
                 f'webhook_secret = "{SECRET}"\n'
@@ -312,7 +313,7 @@ class Cluster:
         )
         return Node(index, node_id, workdir, port, config)
 
-    async def start(self, timeout: float = 90) -> Cluster:
+    async def start(self, timeout: float = 240) -> Cluster:
         """Every node started at once (as systemd would), then each waited for healthy."""
         await self.proxy.start()
         self.nodes.extend(self._node(i) for i in range(1, self.size + 1))

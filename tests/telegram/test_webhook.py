@@ -33,6 +33,7 @@ def webhook_settings(api: FakeBotAPI, tmp_path: Path, redis_url: str, port: int)
                 "mode": "webhook",
                 "webhook_url": "https://bot.example/telegram/webhook",
                 "webhook_secret": SECRET,
+                "calls_per_second": 25,
             },
             "engine": {"kind": "local"},
             "storage": {
@@ -58,6 +59,8 @@ async def running(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[FakeBot
                 ("https://bot.example/telegram/webhook", SECRET)
             ]
             assert api.calls_of("getUpdates") == []  # webhook mode never polls
+            # the process's Bot API budget is the configured one (a cluster node's share)
+            assert app.parts.sender.global_limiter.limit == 25
             yield api, f"http://127.0.0.1:{port}/telegram/webhook"
         finally:
             await app.stop()
