@@ -1,7 +1,8 @@
-"""The cluster harness itself (tests/support/cluster.py), on real processes: two nodes on
-one redis-server and one scratch PostgreSQL database, webhook deliveries spread by the
-round-robin proxy, a duplicated delivery handled once across nodes, a killed node skipped
-by the proxy, every node's monitoring frames collected."""
+"""The cluster harness (tests/support/cluster.py) on two real cluster nodes sharing one
+redis-server and one scratch PostgreSQL database: webhook deliveries spread by the
+round-robin proxy, a duplicated delivery handled once whichever node gets each copy, a
+killed node skipped by the proxy, every node's monitoring frames collected, a killed node
+started again."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ async def test_two_nodes_behind_the_proxy_handle_each_update_once(
         postgres_url,
         tmp_path,
         size=2,
-        cluster_enabled=False,  # the harness alone: two processes, no leases
+        cluster_table="lease_seconds = 3\n",
+        tables='[[assistants]]\nname = "a1"\n[[assistants]]\nname = "a2"\n',
     ) as cluster:
         first, second = cluster.nodes
         chats = [1000 + i for i in range(6)]
@@ -51,6 +53,11 @@ async def test_two_nodes_behind_the_proxy_handle_each_update_once(
         assert {r.port for r in cluster.proxy.routed} == {first.port, second.port}
         for chat in chats:
             assert len(api.sent_texts(chat)) == 1, chat
+        duplicates = [
+            (await n.metrics()).get('sattva_updates_duplicate_total{intake="webhook"}', 0.0)
+            for n in cluster.nodes
+        ]
+        assert sum(duplicates) == 6 + 3  # each copy after the first, on either node
 
         # every node's monitoring stream arrives, tagged with its node id
         await cluster.events.wait_for(
