@@ -434,18 +434,12 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
     if not s.storage.redis_url:
         yield (
             "storage.redis_url: required when cluster.enabled is true "
-            "(leases, routing and update dedupe live in Redis)"
+            "(leases, routing, update claims and the poller lease live in Redis)"
         )
     if not s.storage.database_url.startswith("postgresql+asyncpg://"):
         yield (
             "storage.database_url: cluster.enabled needs PostgreSQL "
             "(postgresql+asyncpg://...), shared by every node"
-        )
-    if s.telegram.mode == "polling":
-        # every node would call getUpdates, and Telegram answers all but one "Conflict"
-        yield (
-            'telegram.mode: cluster.enabled needs "webhook" in this version '
-            "(one polling node at a time is not built yet)"
         )
 
 
