@@ -1,6 +1,6 @@
 """cluster_scale: what several nodes on one machine give, and what a failover costs.
 
-Real ``python -m bot`` nodes (``tests/support/cluster.py``): one redis-server, a scratch
+Real ``python -m bot`` nodes (``tests/support/cluster_nodes.py``): one redis-server, a scratch
 PostgreSQL database, webhook intake through the round-robin proxy, the local engine with six
 virtual assistants, the fake Bot API.  Once with 1 node and once with 3:
 
@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks.common import Result, redis_server, scratch_dir
 from benchmarks.queue_ops import scratch_postgres
 from tests.support.audio import make_tone
-from tests.support.cluster import Cluster, Seen
+from tests.support.cluster_nodes import Cluster, Seen, assistants
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
 from tests.support.tg_objects import UpdateFactory, admin, user
@@ -39,7 +39,7 @@ CHATS = 24
 COMMANDS = 240  # ten a chat: within a group's 20 messages a minute beside its /play answers
 POSTERS = 8
 LEASE = 5.0
-ASSISTANTS = "".join(f'[[assistants]]\nname = "a{i}"\n' for i in range(1, 7))
+ASSISTANTS = assistants(6)
 #: one member per chat: /play is limited per user (bot.plays_per_user_per_minute)
 MEMBERS = [user(1000 + i, f"Member {i}") for i in range(CHATS)]
 TRACK_SECONDS = 900

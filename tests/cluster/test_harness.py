@@ -1,4 +1,4 @@
-"""The cluster harness (tests/support/cluster.py) on two real cluster nodes sharing one
+"""The cluster harness (tests/support/cluster_nodes.py) on two real cluster nodes sharing one
 redis-server and one scratch PostgreSQL database: webhook deliveries spread by the
 round-robin proxy, a duplicated delivery handled once whichever node gets each copy, a
 killed node skipped by the proxy, every node's monitoring frames collected, a killed node
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster
+from tests.support.cluster_nodes import Cluster, assistants
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.tg_objects import UpdateFactory, user
 
@@ -37,7 +37,7 @@ async def test_two_nodes_behind_the_proxy_handle_each_update_once(
         tmp_path,
         size=2,
         cluster_table="lease_seconds = 3\n",
-        tables='[[assistants]]\nname = "a1"\n[[assistants]]\nname = "a2"\n',
+        tables=assistants(2),
     ) as cluster:
         first, second = cluster.nodes
         chats = [1000 + i for i in range(6)]

@@ -1,4 +1,4 @@
-"""Polling on real cluster nodes (tests/support/cluster.py): exactly one node polls, and
+"""Polling on real cluster nodes (tests/support/cluster_nodes.py): exactly one node polls, and
 when it is killed (-9) another takes over within the lease while updates keep arriving,
 with none handled twice and none lost at the intake.  (Webhook duplicates across nodes:
 test_harness.py.)"""
@@ -15,14 +15,14 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.telegram.claims import RedisClaims, bot_id_of
-from tests.support.cluster import Cluster, Node
+from tests.support.cluster_nodes import Cluster, Node, assistants
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.tg_objects import UpdateFactory, user
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 LEASE = 3.0
-ASSISTANTS = '[[assistants]]\nname = "a1"\n[[assistants]]\nname = "a2"\n'
+ASSISTANTS = assistants(2)
 ALICE = user(10, "Alice")
 #: private chats, one per update: /help runs where it arrives and its answer names the update
 FIRST_CHAT = 700_000
