@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "track_gap_video": "benchmarks.latency_video",
     "video_cpu": "benchmarks.video_cpu",
     "rtmp_cpu": "benchmarks.rtmp_cpu",
+    "cluster_scale": "benchmarks.cluster_scale",
 }
 
 

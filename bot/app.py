@@ -18,11 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.cluster.polling import LeasedPoller, leased_poller
 from bot.config import Settings
 from bot.domain.events import EventBus
 from bot.logs import setup_logging
 from bot.metrics import POLLING
-from bot.telegram.webhook import WebhookIntake, open_dedupe
+from bot.telegram.claims import open_claims
+from bot.telegram.webhook import WebhookIntake
 from bot.wiring import Wired, build
 from web.health import standard_probes
 from web.server import start_sidecar
@@ -42,6 +44,8 @@ class Application:
     polling: bool = False
     #: the webhook intake in webhook mode (None: long polling)
     webhook: WebhookIntake | None = None
+    #: cluster polling: polls while this node holds the poller lease
+    poller: LeasedPoller | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -54,11 +58,21 @@ class Application:
         parts.dp.startup.register(self._on_polling)
         webhook: WebhookIntake | None = None
         if s.telegram.mode == "webhook":
+            claims = open_claims(s.storage.redis_url, s.telegram.bot_token.get_secret_value())
             webhook = self.webhook = WebhookIntake(
-                parts.dp, parts.bot, open_dedupe(s), s.telegram.webhook_secret.get_secret_value()
+                parts.dp, parts.bot, claims, s.telegram.webhook_secret.get_secret_value()
             )
             await parts.dp.emit_startup(bot=parts.bot, **self._workflow(parts))
             self._stack.push_async_callback(self._stop_webhook, parts, webhook)
+        elif s.cluster.enabled:
+            # every node handles its own chats (the announcer, forwarded updates): the
+            # dispatcher starts here; getUpdates runs only on the lease's holder
+            await parts.dp.emit_startup(bot=parts.bot, **self._workflow(parts))
+            poller = self.poller = await self._stack.enter_async_context(
+                leased_poller(s, parts.bot, parts.dp, on_polling=self._leased_polling)
+            )
+            self._tasks.append(asyncio.create_task(poller.run(), name="bot-polling"))
+            self._stack.push_async_callback(self._stop_leased_polling, parts, poller)
         else:
             self._tasks.append(asyncio.create_task(self._poll(parts), name="bot-polling"))
             self._stack.push_async_callback(self._stop_polling, parts)
@@ -113,6 +127,20 @@ class Application:
         await parts.dp.emit_shutdown(bot=parts.bot, **self._workflow(parts))
         await webhook.close()
 
+    async def _stop_leased_polling(self, parts: Wired, poller: LeasedPoller) -> None:
+        poller.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=15)
+        await poller.drain()
+        self.polling = False
+        await parts.dp.emit_shutdown(bot=parts.bot, **self._workflow(parts))
+
+    def _leased_polling(self, polling: bool) -> None:
+        # the node is healthy while it waits for the lease (self.polling: the dispatcher
+        # runs); the gauge says which node asks Telegram (the "polling stalled" alert)
+        POLLING.set(1 if polling else 0)
+
     async def _stop_polling(self, parts: Wired) -> None:
         with contextlib.suppress(RuntimeError):  # polling had not started yet
             await parts.dp.stop_polling()
@@ -123,9 +151,11 @@ class Application:
 
     async def _on_polling(self) -> None:
         self.polling = True
-        # webhook mode starts the dispatcher too, but never calls getUpdates: the gauge says
-        # whether getUpdates answers are expected (the "polling stalled" alert reads it)
-        POLLING.set(1 if self.webhook is None else 0)
+        # webhook mode and cluster nodes start the dispatcher too, but only the polling one
+        # calls getUpdates: the gauge says whether getUpdates answers are expected (the
+        # "polling stalled" alert reads it)
+        if self.webhook is None and not self.settings.cluster.enabled:
+            POLLING.set(1)
 
     async def _polling_ok(self) -> bool:
         return self.polling and all(not t.done() for t in self._tasks)

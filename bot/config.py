@@ -62,6 +62,9 @@ class TelegramConfig(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")
+    # Bot API calls (getUpdates aside) this process makes per second at most: Telegram allows
+    # about 30 a second per bot, so each node of a cluster should get its share
+    calls_per_second: int = Field(default=30, ge=1)
 
     @field_validator("webhook_url")
     @classmethod
@@ -431,18 +434,12 @@ def _cluster_is_supported(s: Settings) -> Iterable[str]:
     if not s.storage.redis_url:
         yield (
             "storage.redis_url: required when cluster.enabled is true "
-            "(leases, routing and update dedupe live in Redis)"
+            "(leases, routing, update claims and the poller lease live in Redis)"
         )
     if not s.storage.database_url.startswith("postgresql+asyncpg://"):
         yield (
             "storage.database_url: cluster.enabled needs PostgreSQL "
             "(postgresql+asyncpg://...), shared by every node"
-        )
-    if s.telegram.mode == "polling":
-        # every node would call getUpdates, and Telegram answers all but one "Conflict"
-        yield (
-            'telegram.mode: cluster.enabled needs "webhook" in this version '
-            "(one polling node at a time is not built yet)"
         )
 
 

@@ -168,6 +168,18 @@ LAST_POLL = Gauge(
     "When getUpdates last answered (long polling answers at least every polling timeout)",
     registry=REGISTRY,
 )
+UPDATES_DUPLICATE = Counter(
+    "sattva_updates_duplicate",
+    "Updates Telegram delivered (webhook) or returned (polling) again, already claimed by "
+    "this or another process, and so not handled again",
+    ["intake"],
+    registry=REGISTRY,
+)
+POLLER_TAKEOVERS = Counter(
+    "sattva_poller_takeovers",
+    "Times this process took the cluster's poller lease and started polling Telegram",
+    registry=REGISTRY,
+)
 COMMAND_SECONDS = Histogram(
     "sattva_command_seconds",
     "Time from a command's arrival to its handler's return; command is one the bot "

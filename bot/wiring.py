@@ -248,7 +248,8 @@ async def build(
 ) -> AsyncIterator[Wired]:
     """``build_core`` plus the bot, its services and the dispatcher (not yet polling)."""
     async with contextlib.AsyncExitStack() as stack:
-        sender = Sender() if sender is None else sender
+        if sender is None:
+            sender = Sender(global_limit=settings.telegram.calls_per_second)
         bot = create_bot(settings, sender)
         stack.push_async_callback(bot.session.close)
         # after the players closed: a 403 seen last still stops its chat before the end

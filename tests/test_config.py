@@ -270,6 +270,7 @@ def test_pool_and_cluster_rules_are_one_line(tmp_path: Path, extra: str, line: s
             "config: telegram.webhook_url: must be empty or an https://",
         ),
         ('webhook_secret = "has space"', "config: telegram.webhook_secret: must be 1-256"),
+        ("calls_per_second = 0", "config: telegram.calls_per_second: Input should be greater"),
     ],
 )
 def test_webhook_rules_are_one_line(tmp_path: Path, telegram: str, line: str) -> None:
@@ -296,9 +297,9 @@ def test_webhook_and_cluster_accepted(tmp_path: Path) -> None:
     assert settings.cluster.lease_seconds == 3
     assert settings.node_id() == "n1"
     assert settings.storage.queue_store == "database"
-    # polling: every node would poll (one poller at a time is not built): one line
-    with pytest.raises(ConfigError, match=r"^config: telegram.mode: cluster.enabled needs"):
-        load_settings(write(tmp_path, minimal(cluster)))
+    # polling too: one node at a time polls, holding the poller lease (bot/cluster/polling.py)
+    polling = load_settings(write(tmp_path, minimal(cluster)))
+    assert (polling.cluster.enabled, polling.telegram.mode) == (True, "polling")
 
 
 def test_node_id_defaults_to_host_and_pid(tmp_path: Path) -> None:

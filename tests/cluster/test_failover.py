@@ -22,7 +22,7 @@ import pytest
 from bot.domain.models import NowPlaying, Track
 from bot.storage.redis_queue import RedisQueueStore
 from tests.support.audio import make_tone
-from tests.support.cluster_nodes import Cluster, ClusterNodeProcess
+from tests.support.cluster_nodes import Cluster, Node, assistants
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer
 from tests.support.tg_objects import UpdateFactory, user
@@ -54,13 +54,14 @@ async def cluster(
 ) -> AsyncIterator[tuple[Cluster, FakeBotAPI]]:
     async with FakeBotAPI() as api:
         nodes = Cluster(
-            tmp_path,
             api,
-            nodes=NODES,
-            assistants=ASSISTANTS,
-            redis_url=redis_url,
-            database_url=postgres_url,
-            lease_seconds=LEASE,
+            redis_url,
+            postgres_url,
+            tmp_path,
+            size=NODES,
+            cluster_table=f"lease_seconds = {LEASE}\n",
+            tables=assistants(ASSISTANTS) + "[player]\ncheckpoint_seconds = 1\n",
+            events_kept=("track_change", "stream_status", "system_alert"),
         )
         try:
             await nodes.start()
@@ -200,7 +201,7 @@ def _tracks(current: NowPlaying | None, pending: Sequence[Track]) -> list[Track]
     return [*([current.track] if current is not None else []), *pending]
 
 
-async def nodes_hold(nodes: list[ClusterNodeProcess], total: int) -> None:
+async def nodes_hold(nodes: list[Node], total: int) -> None:
     deadline = time.monotonic() + 15
     while True:
         held = [len((await n.cluster()).get("leases", [])) for n in nodes]

@@ -265,6 +265,19 @@ async def test_pending_migrations_reports_then_clears(tmp_path: Path) -> None:
         await engine.dispose()
 
 
+@pytest.mark.postgres
+async def test_nodes_starting_at_once_migrate_one_postgres_database(postgres_url: str) -> None:
+    """Cluster nodes start together on one fresh database: without the advisory lock two
+    of them ran ``CREATE TABLE`` at once and one failed to start."""
+    engines = [create_engine(postgres_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(migrate(e) for e in engines))
+        assert await pending_migrations(engines[0]) == []
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
 async def test_concurrent_history_writes_all_land_on_sqlite(migrated: AsyncEngine) -> None:
     """Each ``ended`` reads the open row, then writes: as deferred transactions, concurrent
     ones failed with "database is locked" (no busy wait for a read lock's upgrade)."""

@@ -28,10 +28,13 @@ def write_config(
     telegram: str = "",
     web: str = "",
     extra: str = "",
+    database_url: str = "",
 ) -> Path:
     """A config for the local engine and the fake Bot API.  ``telegram`` and ``web`` are more
-    lines for those tables; ``extra`` is more tables, appended."""
+    lines for those tables; ``extra`` is more tables, appended; ``database_url`` defaults to
+    an SQLite file in ``workdir``."""
     path = workdir / "config.toml"
+    database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'sattva.db'}"
     path.write_text(
         f"""
 [telegram]
@@ -41,7 +44,7 @@ api_base = "{api.url}"
 [engine]
 kind = "local"
 [storage]
-database_url = "sqlite+aiosqlite:///{workdir / "sattva.db"}"
+database_url = "{database_url}"
 redis_url = "{redis_url}"
 [sources]
 allow_private_networks = true

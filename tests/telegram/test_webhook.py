@@ -14,9 +14,9 @@ import pytest
 
 from bot.app import Application
 from bot.config import Settings, settings_from_mapping
-from bot.telegram.webhook import MemoryDedupe, RedisDedupe
+from bot.telegram.claims import BLOCK_IDS, ClaimUnavailable, MemoryClaims, RedisClaims
 from tests.support.fake_botapi import FakeBotAPI
-from tests.support.procs import free_port
+from tests.support.procs import RedisServer, free_port
 from tests.support.tg_objects import UpdateFactory, user
 
 GROUP = -1001800000001
@@ -33,6 +33,7 @@ def webhook_settings(api: FakeBotAPI, tmp_path: Path, redis_url: str, port: int)
                 "mode": "webhook",
                 "webhook_url": "https://bot.example/telegram/webhook",
                 "webhook_secret": SECRET,
+                "calls_per_second": 25,
             },
             "engine": {"kind": "local"},
             "storage": {
@@ -58,6 +59,8 @@ async def running(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[FakeBot
                 ("https://bot.example/telegram/webhook", SECRET)
             ]
             assert api.calls_of("getUpdates") == []  # webhook mode never polls
+            # the process's Bot API budget is the configured one (a cluster node's share)
+            assert app.parts.sender.global_limiter.limit == 25
             yield api, f"http://127.0.0.1:{port}/telegram/webhook"
         finally:
             await app.stop()
@@ -95,26 +98,64 @@ async def test_updates_are_handled_once_and_only_with_the_secret(
     assert (await post(url, {"no": "update"}))[0] == 400
 
 
-async def test_redis_dedupe_is_shared_between_processes(redis_url: str) -> None:
-    first, second = RedisDedupe(redis_url, bot_id=1), RedisDedupe(redis_url, bot_id=1)
-    other_bot = RedisDedupe(redis_url, bot_id=2, seconds=1)
+async def test_a_delivery_that_cannot_be_claimed_is_refused_and_taken_later(
+    running: tuple[FakeBotAPI, str], redis_server: RedisServer
+) -> None:
+    """Redis down: the update is not handled unclaimed (another node could handle Telegram's
+    next delivery of it too); 503 makes Telegram deliver it again, and then it runs once."""
+    api, url = running
+    update = {"update_id": 6001, **UpdateFactory(api).message(GROUP, ALICE, "/help")}
+    redis_server.stop()
+    try:
+        status, answer = await post(url, update)
+        assert (status, answer["ok"]) == (503, False)
+    finally:
+        redis_server.start()
+    await asyncio.sleep(0.5)
+    assert api.sent_texts(GROUP) == []
+    assert await post(url, update) == (200, {})
+    await api.wait_call("sendMessage", chat_id=GROUP)
+    assert await post(url, update) == (200, {})
+    await asyncio.sleep(0.5)
+    assert len(api.calls_of("sendMessage", GROUP)) == 1
+
+
+async def test_redis_claims_are_shared_between_processes(redis_url: str) -> None:
+    first = RedisClaims.from_url(redis_url, bot_id=1)
+    second = RedisClaims.from_url(redis_url, bot_id=1)
+    other_bot = RedisClaims.from_url(redis_url, bot_id=2, seconds=1)
     try:
         assert await first.first(77)
         assert not await second.first(77)
+        assert await second.claimed(77)
+        assert not await second.claimed(78)
         assert await other_bot.first(77)  # another bot's ids are its own
+        # neighbours in a block and ids across a block's edge are separate claims
+        for update_id in (78, BLOCK_IDS - 1, BLOCK_IDS, 5 * BLOCK_IDS + 3):
+            assert await second.first(update_id)
+            assert not await first.first(update_id)
         await asyncio.sleep(1.2)
-        assert await other_bot.first(77)  # expired: the key does not live forever
+        assert await other_bot.first(77)  # expired: the block does not live forever
     finally:
-        for dedupe in (first, second, other_bot):
-            await dedupe.close()
+        for claims in (first, second, other_bot):
+            await claims.close()
 
 
-async def test_memory_dedupe_forgets_after_its_time_and_is_bounded() -> None:
+async def test_redis_claims_fail_closed_when_redis_is_unreachable() -> None:
+    claims = RedisClaims.from_url(f"redis://127.0.0.1:{free_port()}/0", bot_id=1)
+    try:
+        with pytest.raises(ClaimUnavailable):
+            await claims.first(1)
+    finally:
+        await claims.close()
+
+
+async def test_memory_claims_forget_after_their_time_and_are_bounded() -> None:
     now = [0.0]
-    dedupe = MemoryDedupe(seconds=10, limit=3, clock=lambda: now[0])
-    assert [await dedupe.first(i) for i in (1, 2, 1)] == [True, True, False]
+    claims = MemoryClaims(seconds=10, limit=3, clock=lambda: now[0])
+    assert [await claims.first(i) for i in (1, 2, 1)] == [True, True, False]
     now[0] = 11
-    assert await dedupe.first(1)
+    assert await claims.first(1)
     for i in (3, 4, 5):
-        assert await dedupe.first(i)
-    assert len(dedupe._seen) <= 3
+        assert await claims.first(i)
+    assert len(claims._seen) <= 3
