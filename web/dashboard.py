@@ -4,11 +4,13 @@ the playback commands its buttons send (POST, admin session, same-origin only)."
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -18,7 +20,7 @@ from bot.cluster.view import ClusterView
 from bot.domain.control import ChatSnapshot
 from bot.domain.events import track_data
 from bot.domain.queue import StorageUnavailable
-from bot.storage.orm import Chat
+from bot.storage.orm import Channel, Chat
 from web.audit import actor_of
 from web.auth import session_admin
 from web.history import HistoryRollup, history_route
@@ -39,18 +41,40 @@ def chat_link(username: str | None) -> str | None:
     return f"https://t.me/{username}" if username else None
 
 
+@dataclass(frozen=True, slots=True)
+class ChatRow:
+    """What the chats table says of a streamed chat: its name, its public address, the
+    engine it chose, and for a channel the group whose commands drive it."""
+
+    title: str = ""
+    username: str | None = None
+    engine: str | None = None
+    channel: bool = False
+    group_id: int | None = None
+    group_title: str | None = None
+
+    def target(self) -> dict[str, Any]:
+        """Where the stream goes: a channel (and the group driving it, if linked) or a
+        group's own video chat; a chat the bot recorded as a channel stays one."""
+        if not self.channel:
+            return {"kind": "group"}
+        return {"kind": "channel", "group_id": self.group_id, "group_title": self.group_title}
+
+
 def snapshot_json(
     snap: ChatSnapshot,
     now: float,
-    title: str | None = None,
+    row: ChatRow | None = None,
     recent: RecentEvents | None = None,
-    username: str | None = None,
 ) -> dict[str, Any]:
     track = snap.now.track if snap.now else None
+    row = row or ChatRow()
     return {
         "chat_id": snap.chat_id,
-        "chat_title": title or None,
-        "chat_link": chat_link(username),
+        "chat_title": row.title or None,
+        "chat_link": chat_link(row.username),
+        "target": row.target(),
+        "chat_engine": row.engine,
         "state": snap.state.value,
         "track": track_data(track) if track else None,
         "title": track.title if track else None,
@@ -70,16 +94,39 @@ def snapshot_json(
     }
 
 
-async def chat_rows(
-    services: WebServices, chat_ids: list[int]
-) -> dict[int, tuple[str, str | None]]:
-    """(title, username) from the chats table (a chat the bot never recorded has none)."""
+async def chat_rows(services: WebServices, chat_ids: list[int]) -> dict[int, ChatRow]:
+    """The chats table's rows for ``chat_ids`` (a chat the bot never recorded has none),
+    joined with the channels table so a channel's card names the group driving it."""
     if not chat_ids:
         return {}
-    query = select(Chat.id, Chat.title, Chat.username).where(Chat.id.in_(chat_ids))
+    group = aliased(Chat)
+    query = (
+        select(
+            Chat.id,
+            Chat.title,
+            Chat.username,
+            Chat.engine,
+            Channel.channel_id,
+            Channel.group_id,
+            group.title,
+        )
+        .outerjoin(Channel, Channel.channel_id == Chat.id)
+        .outerjoin(group, group.id == Channel.group_id)
+        .where(Chat.id.in_(chat_ids))
+    )
     async with services.sessionmaker() as session:
         return {
-            chat_id: (title, username) for chat_id, title, username in await session.execute(query)
+            chat_id: ChatRow(
+                title=title,
+                username=username,
+                engine=engine,
+                channel=channel_id is not None,
+                group_id=group_id,
+                group_title=group_title or None,
+            )
+            for chat_id, title, username, engine, channel_id, group_id, group_title in (
+                await session.execute(query)
+            )
         }
 
 
@@ -101,13 +148,7 @@ def dashboard_routes(
         shown = sorted(active, key=lambda c: (-hub.recent.errors(c), c))[:MAX_CHATS]
         rows = await chat_rows(services, shown)
         chats = [
-            snapshot_json(
-                await services.players.snapshot(c),
-                now,
-                rows.get(c, ("", None))[0],
-                hub.recent,
-                rows.get(c, ("", None))[1],
-            )
+            snapshot_json(await services.players.snapshot(c), now, rows.get(c), hub.recent)
             for c in shown
         ]
         return JSONResponse(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,9 @@ if tonumber(redis.call('GET', fence_key) or '0') > tonumber(token) then
 end
 """
 
-# KEYS: lease, fence counter; ARGV: node, ttl ms.  Returns the token, or -1 (held by another).
+# KEYS: lease, fence counter, taken-at hash; ARGV: node, ttl ms, lease name, now (ms).
+# Returns the token, or -1 (held by another).  A new holder's start time is kept for the
+# dashboard's lease age (renewals do not move it).
 ACQUIRE = """#!lua
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -51,6 +54,7 @@ if current then
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 return token
 """
 
@@ -86,9 +90,15 @@ class Lease:
 class Leases:
     """Acquire, renew and release named leases for one node."""
 
-    def __init__(self, redis: Redis, node: str, *, ttl: float) -> None:
+    #: when each lease's current holder took it (ms since the epoch), by lease name
+    TAKEN_KEY = f"{PREFIX}taken"
+
+    def __init__(
+        self, redis: Redis, node: str, *, ttl: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self._redis = redis
         self.node = node
+        self._clock = clock
         self.ttl_ms = max(1, int(ttl * 1000))
         self._acquire = redis.register_script(ACQUIRE)
         self._renew = redis.register_script(RENEW)
@@ -105,7 +115,8 @@ class Leases:
     async def acquire(self, name: str) -> Lease | None:
         token = int(
             await self._acquire(
-                keys=[self.key(name), self.fence_key(name)], args=[self.node, self.ttl_ms]
+                keys=[self.key(name), self.fence_key(name), self.TAKEN_KEY],
+                args=[self.node, self.ttl_ms, name, int(self._clock() * 1000)],
             )
         )
         return None if token < 0 else Lease(name, token)

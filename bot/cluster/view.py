@@ -38,6 +38,8 @@ class LeaseInfo:
     token: int
     #: seconds until it runs out unless renewed (None: no expiry, or not known)
     expires_in: float | None
+    #: seconds since its holder took it (None: taken before this was recorded)
+    held_for: float | None = None
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class AssistantInfo:
             "node": self.node,
             "token": lease.token if lease else None,
             "lease_expires_in": lease.expires_in if lease else None,
+            "lease_held_for": lease.held_for if lease else None,
             "chats": self.chats,
         }
 
@@ -113,14 +116,18 @@ async def read_leases(redis: Redis, now: float) -> tuple[dict[str, float], list[
         for name in names:
             pipe.get(Leases.key(name))
             pipe.pttl(Leases.key(name))
+            pipe.hget(Leases.TAKEN_KEY, name)
         replies = await pipe.execute()
         for i, name in enumerate(names):
-            value, pttl = replies[2 * i], int(replies[2 * i + 1])
+            value, pttl, taken = replies[3 * i], int(replies[3 * i + 1]), replies[3 * i + 2]
             if value is None:  # expired between the scan and the read
                 continue
             node, _, token = _text(value).rpartition("|")
             left = None if pttl < 0 else pttl / 1000
-            leases.append(LeaseInfo(name=name, node=node, token=int(token), expires_in=left))
+            held = None if taken is None else max(0.0, now - int(taken) / 1000)
+            leases.append(
+                LeaseInfo(name=name, node=node, token=int(token), expires_in=left, held_for=held)
+            )
         leases.sort(key=lambda lease: lease.name)
     return nodes, leases
 

@@ -4,7 +4,8 @@ redis-server (written by ``bot.cluster.leases``, as the nodes write them)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -35,9 +36,11 @@ async def nothing(lease: object) -> None:
     return None
 
 
-def keeper(redis: Redis, node: str, names: list[str]) -> LeaseKeeper:
+def keeper(
+    redis: Redis, node: str, names: list[str], clock: Callable[[], float] = time.time
+) -> LeaseKeeper:
     return LeaseKeeper(
-        leases=Leases(redis, node, ttl=30),
+        leases=Leases(redis, node, ttl=30, clock=clock),
         nodes=Nodes(redis, node, ttl=30, clock=time.time),
         names=names,
         on_gained=nothing,
@@ -93,6 +96,42 @@ async def test_nodes_hold_the_assistants_whose_leases_they_have(redis: Redis) ->
     await second.round()
     state = await view.state()
     assert state["nodes"][0]["assistants"] == names
+    await second.close()
+
+
+async def test_a_leases_age_counts_from_its_holder_taking_it_not_from_renewals(
+    redis: Redis,
+) -> None:
+    names = ["a1", "a2"]
+    start = time.time()
+    # node-1 took both leases ten minutes ago (its clock says so) and has renewed since
+    first = keeper(redis, "node-1", names, clock=lambda: start - 600)
+    await first.round()
+    await first.round()
+    view = ClusterView(
+        node="node-1",
+        assistants=names,
+        assignments=assignments,
+        chats_with_state=chats_with_state,
+        redis=redis,
+    )
+
+    def ages(state: dict[str, Any]) -> dict[str, float]:
+        # (a3 shows too, held by nobody: chats still name it)
+        return {a["name"]: a["lease_held_for"] for a in state["assistants"] if a["name"] in names}
+
+    assert all(600 <= age < 610 for age in ages(await view.state()).values())
+    # node-2 joins: node-1 gives one back and node-2 takes it, its age starting again
+    second = keeper(redis, "node-2", names)
+    await second.round()
+    await first.round()
+    await second.round()
+    (moved,) = second.held
+    held = ages(await view.state())
+    assert 0 <= held[moved] < 10
+    (kept,) = first.held
+    assert 600 <= held[kept] < 610
+    await first.close()
     await second.close()
 
 

@@ -34,6 +34,15 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
     from playwright.async_api import async_playwright, expect
 
     await sidecar.chat_settings.ensure_chat(CHAT, "Morning Show", "morning_show")
+    await sidecar.chat_settings.ensure_chat(-100444, "Listeners' Club")
+    # Morning Show is a channel driven from a group: its card says so
+    await sidecar.channels.link(
+        group_id=-100444,
+        group_title="Listeners' Club",
+        channel_id=CHAT,
+        channel_title="Morning Show",
+        linked_by=7,
+    )
     await sidecar.players.play(CHAT, Track(title="Warm-up", source="w", media="/w.mp3"))
     rotated = "YouTube says its account cookies are no longer valid"
     aside = CookieStatus("b.txt", False, rotated, 1.0)
@@ -79,6 +88,9 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(first.locator(".name")).to_have_text("Morning Show")
             link = first.locator("a.name")
             await expect(link).to_have_attribute("href", "https://t.me/morning_show")
+            await expect(first.locator(".badge.target")).to_have_text(
+                "📢 channel · from Listeners' Club"
+            )
 
             # a track started by the test appears live, through the WebSocket
             song = Track(title="Live Song", source="l", media="/l.mp3", duration=180)
@@ -91,6 +103,7 @@ async def test_dashboard_shows_a_track_started_after_login(sidecar: Sidecar) -> 
             await expect(live.locator(".meta")).to_contain_text("listeners 2 · queued 1")
             await expect(live.locator(".meta")).to_contain_text("/ 3:00")
             await expect(live.locator(".name")).to_have_text("chat -100666")  # no chats row
+            await expect(live.locator(".badge.target")).to_have_text("group")
             await expect(live.locator("ol.queue li")).to_have_text(["Later✕"])
             await expect(page.locator("#totals")).to_have_text("2 active · 2 listeners · 1 queued")
             # the charts received metrics_update frames

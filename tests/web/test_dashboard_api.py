@@ -286,6 +286,32 @@ async def test_state_links_a_public_chat_and_not_a_private_one(sidecar: Sidecar)
     assert chats[-100888]["chat_title"] == "Family"
 
 
+async def test_state_says_whether_a_stream_goes_to_a_channel_and_from_which_group(
+    sidecar: Sidecar,
+) -> None:
+    await sidecar.chat_settings.ensure_chat(-100888, "Family")
+    await sidecar.channels.link(
+        group_id=-100888,
+        group_title="Family",
+        channel_id=CHAT,
+        channel_title="Night Radio",
+        linked_by=7,
+    )
+    await sidecar.channels.remember(-100555, "Announcements")  # a channel nobody links
+    await queue_of(sidecar, ["One"])
+    for chat in (-100888, -100555):
+        await sidecar.players.play(chat, Track(title="Two", source="t", media="/t.mp3"))
+    client = await sidecar.login()
+    chats = {c["chat_id"]: c for c in (await client.get("/api/state")).json()["chats"]}
+    assert chats[CHAT]["target"] == {
+        "kind": "channel",
+        "group_id": -100888,
+        "group_title": "Family",
+    }
+    assert chats[-100555]["target"] == {"kind": "channel", "group_id": None, "group_title": None}
+    assert chats[-100888]["target"] == {"kind": "group"}
+
+
 async def test_cluster_view_of_one_process(sidecar: Sidecar) -> None:
     await queue_of(sidecar, ["One", "Two"])
     async with sidecar.sessionmaker() as session:

@@ -2,7 +2,7 @@
 // $, el and chatName come from it at call time).
 "use strict";
 
-// Cluster: nodes, the assistants each holds (lease token and time left), their chats.
+// Cluster: nodes, the assistants each holds (lease token, age and time left), their chats.
 async function loadCluster() {
   const r = await fetch("/api/cluster", { credentials: "same-origin", cache: "no-store" });
   if (!r.ok) return;
@@ -10,6 +10,14 @@ async function loadCluster() {
 }
 
 function secs(v) { return v == null ? null : `${v < 10 ? v.toFixed(1) : Math.round(v)} s`; }
+
+// a lease's age: seconds, minutes, hours or days, whichever reads best
+function age(v) {
+  if (v < 120) return secs(v);
+  if (v < 7200) return `${Math.round(v / 60)} min`;
+  if (v < 172800) return `${Math.round(v / 3600)} h`;
+  return `${Math.round(v / 86400)} d`;
+}
 
 function chatList(ids) {
   const shown = ids.slice(0, 5).map(chatName).join(", ");
@@ -27,6 +35,7 @@ function renderCluster(c) {
     li.append(el("strong", "", a.name));
     const bits = [`${a.chats.length} chat${a.chats.length === 1 ? "" : "s"}`];
     if (a.token != null) bits.push(`lease #${a.token}`);
+    if (a.lease_held_for != null) bits.push(`held ${age(a.lease_held_for)}`);
     if (a.lease_expires_in != null) bits.push(`renews within ${secs(a.lease_expires_in)}`);
     li.append(document.createTextNode(` · ${bits.join(" · ")}`));
     if (a.chats.length) li.append(el("div", "chats", chatList(a.chats)));

@@ -91,6 +91,13 @@ function chatCard(c) {
   }
   if (c.chat_title) head.append(el("span", "id", String(c.chat_id)));
   head.append(el("span", `badge ${c.state}`, c.state));
+  if (c.target && c.target.kind === "channel") {
+    // a channel's stream is driven from a group (if linked): say which
+    const from = c.target.group_id == null ? "" : ` · from ${c.target.group_title || `chat ${c.target.group_id}`}`;
+    head.append(el("span", "badge target channel", `📢 channel${from}`));
+  } else if (c.target) {
+    head.append(el("span", "badge target group", "group"));
+  }
   if (c.track && c.track.kind) {
     const kind = c.track.kind === "video" && c.track.quality ? `🎬 video ${c.track.quality}` : c.track.kind;
     head.append(el("span", `badge kind ${c.track.kind}`, kind));
@@ -109,7 +116,7 @@ function chatCard(c) {
   card.append(bar, el("div", "meta"));
   showProgress(card, c);
 
-  const where = [["engine", c.placement.engine || state.engine], ["assistant", c.placement.assistant], ["node", c.placement.node]]
+  const where = [["engine", c.placement.engine || c.chat_engine || state.engine], ["assistant", c.placement.assistant], ["node", c.placement.node]]
     .filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(" · ");
   if (where) card.append(el("div", "where", where));
 
