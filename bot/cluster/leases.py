@@ -29,6 +29,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 PREFIX = "sattva:cluster:"
+#: the lease of the node that polls Telegram (``bot.cluster.polling``); ":" cannot appear in
+#: an assistant's name, so it never collides with an assistant's lease
+POLLER_LEASE = "telegram:poller"
 
 #: a Lua fragment for scripts that write on a lease holder's behalf: ``fence_key`` (the
 #: lease's counter) and ``token`` must be locals; a newer holder makes the script fail

@@ -40,15 +40,15 @@ from aiogram.types import Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.cluster.leases import Lease, Leases
+from bot.cluster.leases import POLLER_LEASE, Lease, Leases
 from bot.config import Settings
 from bot.metrics import POLLER_TAKEOVERS, UPDATES_DUPLICATE
 from bot.telegram.claims import ClaimUnavailable, RedisClaims, UpdateClaims, bot_id_of
 
 log = logging.getLogger(__name__)
 
-#: the lease's name (":" cannot appear in an assistant's name, so it never collides)
-LEASE = "telegram:poller"
+#: the lease's name (in ``bot.cluster.leases``, where the dashboard's view finds it too)
+LEASE = POLLER_LEASE
 #: getUpdates' long-poll wait, in seconds (aiogram's default)
 POLL_TIMEOUT = 10
 #: the pause after a failed getUpdates, doubled up to the maximum while it keeps failing

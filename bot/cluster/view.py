@@ -20,7 +20,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cluster.leases import Leases, Nodes
+from bot.cluster.leases import POLLER_LEASE, Leases, Nodes
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.storage.assignments import AssignmentRepo
@@ -70,6 +70,8 @@ class NodeInfo:
     this: bool
     assistants: list[str] = field(default_factory=list)
     chats: int = 0
+    #: holds the poller lease (takes updates from Telegram); None: one process, no lease
+    poller: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class NodeInfo:
             "this": self.this,
             "assistants": self.assistants,
             "chats": self.chats,
+            "poller": self.poller,
         }
 
 
@@ -160,14 +163,22 @@ class ClusterView:
             infos = {a: AssistantInfo(a, self.node, None) for a in self.assistants}
         else:
             alive, leases = await read_leases(self._redis, self._clock())
-            nodes = {n: NodeInfo(n, left, n == self.node) for n, left in alive.items()}
+            nodes = {
+                n: NodeInfo(n, left, n == self.node, poller=False) for n, left in alive.items()
+            }
             infos = {a: AssistantInfo(a, None, None) for a in self.assistants}
             for lease in leases:
+                if lease.name == POLLER_LEASE:  # not an assistant: a node's role
+                    holder = NodeInfo(lease.node, None, lease.node == self.node, poller=False)
+                    nodes.setdefault(lease.node, holder).poller = True
+                    continue
                 name = assistant_of_lease(lease.name, self.assistants) or lease.name
                 info = infos.setdefault(name, AssistantInfo(name, None, None))
                 info.node, info.lease = lease.node, lease
                 # a holder whose heartbeat ran out still shows: its lease has not, yet
-                nodes.setdefault(lease.node, NodeInfo(lease.node, None, lease.node == self.node))
+                nodes.setdefault(
+                    lease.node, NodeInfo(lease.node, None, lease.node == self.node, poller=False)
+                )
         unassigned: list[int] = []
         per_assistant: dict[str, list[int]] = defaultdict(list)
         for chat in chats:

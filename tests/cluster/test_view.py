@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot.cluster.leases import LeaseKeeper, Leases, Nodes
+from bot.cluster.leases import POLLER_LEASE, LeaseKeeper, Leases, Nodes
 from bot.cluster.view import ClusterView, assistant_of_lease
 
 
@@ -135,6 +135,27 @@ async def test_a_leases_age_counts_from_its_holder_taking_it_not_from_renewals(
     await second.close()
 
 
+async def test_the_poller_lease_marks_its_node_and_is_not_an_assistant(redis: Redis) -> None:
+    names = ["a1"]
+    first, second = keeper(redis, "node-1", names), keeper(redis, "node-2", names)
+    await first.round()
+    await second.round()
+    assert await Leases(redis, "node-2", ttl=30).acquire(POLLER_LEASE) is not None
+    view = ClusterView(
+        node="node-1",
+        assistants=names,
+        assignments=assignments,
+        chats_with_state=chats_with_state,
+        redis=redis,
+    )
+    state = await view.state()
+    assert {n["node"]: n["poller"] for n in state["nodes"]} == {"node-1": False, "node-2": True}
+    assert POLLER_LEASE not in {a["name"] for a in state["assistants"]}
+    await first.close()
+    await second.close()
+    await redis.delete(Leases.key(POLLER_LEASE))
+
+
 async def test_one_process_holds_every_assistant_without_leases() -> None:
     view = ClusterView(
         node="solo",
@@ -145,7 +166,14 @@ async def test_one_process_holds_every_assistant_without_leases() -> None:
     state = await view.state()
     assert state["mode"] == "single"
     assert state["nodes"] == [
-        {"node": "solo", "expires_in": None, "this": True, "assistants": ["a1", "a2"], "chats": 4}
+        {
+            "node": "solo",
+            "expires_in": None,
+            "this": True,
+            "assistants": ["a1", "a2"],
+            "chats": 4,
+            "poller": None,
+        }
     ]
     # a3 is not configured here any more, but chats still name it: it shows, held by nobody
     a3 = next(a for a in state["assistants"] if a["name"] == "a3")

@@ -323,7 +323,14 @@ async def test_cluster_view_of_one_process(sidecar: Sidecar) -> None:
     node = sidecar.services.settings.node_id()
     assert body["mode"] == "single"
     assert body["nodes"] == [
-        {"node": node, "expires_in": None, "this": True, "assistants": ["main"], "chats": 2}
+        {
+            "node": node,
+            "expires_in": None,
+            "this": True,
+            "assistants": ["main"],
+            "chats": 2,
+            "poller": None,
+        }
     ]
     assert body["assistants"] == [
         {"name": "main", "node": node, "token": None, "lease_expires_in": None, "chats": [CHAT]}

@@ -47,6 +47,7 @@ function renderCluster(c) {
     const head = el("div", "head");
     head.append(el("span", "name", n.node));
     if (n.this) head.append(el("span", "badge", "this node"));
+    if (n.poller) head.append(el("span", "badge poller", "polls Telegram"));
     if (n.expires_in != null) head.append(el("span", "id", `heartbeat ${secs(n.expires_in)} left`));
     head.append(el("span", "id", `${n.chats} chats`));
     card.append(head);
