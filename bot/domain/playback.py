@@ -31,7 +31,7 @@ from bot.domain.clock import Clock
 from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
 from bot.domain.live import LiveBackoff
 from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
-from bot.domain.policy import PlayerPolicy
+from bot.domain.policy import SPEED_NORMAL, PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, KeepMedia, MediaRefresher, PlayHistorySink
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
@@ -80,13 +80,14 @@ def overran(track: Track, position: float, max_seconds: int) -> bool:
     return position > limit + OVERRUN_SLACK_SECONDS
 
 
-def ran_out(now_playing: NowPlaying, now: float) -> bool:
-    """The slot's track would have finished by ``now`` (its end event was lost)."""
+def ran_out(now_playing: NowPlaying, now: float, speed: float = 1.0) -> bool:
+    """The slot's track would have finished by ``now`` (its end event was lost), having
+    played at ``speed`` since its last checkpoint."""
     track = now_playing.track
     return (
         not track.is_live
         and track.duration is not None
-        and now_playing.position_at(now) >= track.duration
+        and now_playing.position_at(now, speed) >= track.duration
     )
 
 
@@ -105,6 +106,7 @@ class Playback:
         self.current: NowPlaying | None = None  # the slot as last written or read
         self.listeners: int | None = None
         self._volume: int | None = None
+        self._speed: float | None = None
         self._history_open: Track | None = None
         self.failures = 0
         self.live = LiveBackoff()
@@ -114,14 +116,41 @@ class Playback:
         """The chat's volume as just set (the settings row is written by the adapter)."""
         self._volume = volume
 
-    async def volume(self) -> int:
+    async def _read_settings(self) -> bool:
+        """Volume and speed from ONE settings read (recovery reads thousands of chats);
+        False when the settings cannot be read now (the defaults apply until they can)."""
+        try:
+            settings = await self._d.settings.get(self.chat_id)
+        except Exception:
+            log.warning("chat settings unavailable for %s; defaults used", self.chat_id)
+            return False
         if self._volume is None:
-            try:
-                self._volume = (await self._d.settings.get(self.chat_id)).volume
-            except Exception:
-                log.warning("chat settings unavailable for %s; default volume", self.chat_id)
-                return self._d.config.default_volume
+            self._volume = settings.volume
+        if self._speed is None:
+            self._speed = settings.speed
+        return True
+
+    async def volume(self) -> int:
+        if self._volume is None and not await self._read_settings():
+            return self._d.config.default_volume
+        assert self._volume is not None
         return self._volume
+
+    def remember_speed(self, speed: float) -> None:
+        """The chat's speed as just stored (``ChatPlayer.set_speed`` wrote it)."""
+        self._speed = speed
+
+    async def speed(self) -> float:
+        """The chat's /speed setting (read once, then kept: only this player changes it)."""
+        if self._speed is None and not await self._read_settings():
+            return SPEED_NORMAL
+        assert self._speed is not None
+        return self._speed
+
+    async def rate(self, track: Track) -> float:
+        """The speed ``track`` plays at: the chat's, but a live stream always at 1x (it
+        has no later part to hurry into, and slowing it would fall behind its source)."""
+        return SPEED_NORMAL if track.is_live else await self.speed()
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -178,6 +207,7 @@ class Playback:
         *,
         recovering: bool,
         deferred: list[Checkpoint] | None = None,
+        keep_paused: bool = False,
     ) -> NowPlaying:
         """Tells the engine to play the slot (store first if its position or pause flag
         changes); returns the slot as now stored.
@@ -188,7 +218,8 @@ class Playback:
         rewinds again: the same track resumes, a few seconds later than it would have."""
         d = self._d
         now = d.clock.time()
-        live = current.position_at(now)
+        rate = await self.rate(current.track)
+        live = current.position_at(now, rate)
         if current.track.is_live:
             position = 0.0
         elif recovering:
@@ -197,7 +228,7 @@ class Playback:
             position = current.position
         else:
             position = live
-        paused = recovering and current.paused
+        paused = (recovering or keep_paused) and current.paused
         if position != current.position or paused != current.paused:
             if deferred is not None:
                 deferred.append(Checkpoint(self.chat_id, current.track.id, position, paused, now))
@@ -218,6 +249,7 @@ class Playback:
             has_audio=current.track.has_audio,
             audio_media=current.track.audio_media,
             duration=current.track.duration,
+            speed=rate,
         )
         try:
             await d.engine.play(request)
@@ -254,10 +286,11 @@ class Playback:
         return fit(track.quality or d.config.video_quality, track.width, track.height, track.fps)
 
     async def restart(self, current: NowPlaying) -> None:
-        """Plays the slot's (live) track again after an outage: no announcement, no
-        history row, the same track id (see ``bot.domain.live``)."""
-        await self._engine_play(current, recovering=False)
-        self.status("playing")
+        """Plays the slot's track again at its position: a live one after an outage (see
+        ``bot.domain.live``), any one at a new speed (``bot.domain.tempo``).  No
+        announcement, no history row, the same track id; paused stays paused."""
+        started = await self._engine_play(current, recovering=False, keep_paused=True)
+        self.status("paused" if started.paused else "playing")
 
     async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
         """``continued``: the play began before a restart; its history row (if its start
@@ -315,7 +348,7 @@ class Playback:
         """Keeps the slot where it is without playing: paused at its live position."""
         d = self._d
         now = d.clock.time()
-        position = slot.position_at(now)
+        position = slot.position_at(now, await self.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         await d.store.checkpoint(
@@ -360,6 +393,19 @@ class Playback:
                 loop=loop.value,
             )
         )
+        await self._preload_head(pending, loop)
+
+    async def preload_again(self) -> None:
+        """Hands the engine the next track's request again (a speed change made the one
+        it holds stale)."""
+        try:
+            pending, loop = await self._d.store.pending_and_loop(self.chat_id)
+        except QueueError as exc:
+            log.warning("chat %s: queue not readable: %s", self.chat_id, exc)
+            return
+        await self._preload_head(pending, loop)
+
+    async def _preload_head(self, pending: Sequence[Track], loop: LoopMode) -> None:
         if self.engine_track is not None:
             await self._preload(pending[0] if pending and loop is not LoopMode.TRACK else None)
 
@@ -379,6 +425,7 @@ class Playback:
                 has_audio=upcoming.has_audio,
                 audio_media=upcoming.audio_media,
                 duration=upcoming.duration,
+                speed=await self.rate(upcoming),
             )
         try:
             await self._d.engine.preload(self.chat_id, request)
@@ -388,7 +435,7 @@ class Playback:
     async def engine_position(self, slot: NowPlaying, now: float) -> float:
         position = await self._d.engine.position(self.chat_id)
         if position is None:
-            position = slot.position_at(now)
+            position = slot.position_at(now, await self.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         return max(0.0, position)
