@@ -29,9 +29,10 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
+from bot.domain.levels import Levels
 from bot.domain.live import LiveBackoff
 from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
-from bot.domain.policy import SPEED_NORMAL, PlayerPolicy
+from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import ChatSettingsSource, KeepMedia, MediaRefresher, PlayHistorySink
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
@@ -105,52 +106,11 @@ class Playback:
         self.engine_track: str | None = None  # the track id the engine holds
         self.current: NowPlaying | None = None  # the slot as last written or read
         self.listeners: int | None = None
-        self._volume: int | None = None
-        self._speed: float | None = None
+        self.levels = Levels(chat_id, deps.settings, deps.config.default_volume)
         self._history_open: Track | None = None
         self.failures = 0
         self.live = LiveBackoff()
         self.live_restart: asyncio.Task[None] | None = None
-
-    def remember_volume(self, volume: int) -> None:
-        """The chat's volume as just set (the settings row is written by the adapter)."""
-        self._volume = volume
-
-    async def _read_settings(self) -> bool:
-        """Volume and speed from ONE settings read (recovery reads thousands of chats);
-        False when the settings cannot be read now (the defaults apply until they can)."""
-        try:
-            settings = await self._d.settings.get(self.chat_id)
-        except Exception:
-            log.warning("chat settings unavailable for %s; defaults used", self.chat_id)
-            return False
-        if self._volume is None:
-            self._volume = settings.volume
-        if self._speed is None:
-            self._speed = settings.speed
-        return True
-
-    async def volume(self) -> int:
-        if self._volume is None and not await self._read_settings():
-            return self._d.config.default_volume
-        assert self._volume is not None
-        return self._volume
-
-    def remember_speed(self, speed: float) -> None:
-        """The chat's speed as just stored (``ChatPlayer.set_speed`` wrote it)."""
-        self._speed = speed
-
-    async def speed(self) -> float:
-        """The chat's /speed setting (read once, then kept: only this player changes it)."""
-        if self._speed is None and not await self._read_settings():
-            return SPEED_NORMAL
-        assert self._speed is not None
-        return self._speed
-
-    async def rate(self, track: Track) -> float:
-        """The speed ``track`` plays at: the chat's, but a live stream always at 1x (it
-        has no later part to hurry into, and slowing it would fall behind its source)."""
-        return SPEED_NORMAL if track.is_live else await self.speed()
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -218,7 +178,7 @@ class Playback:
         rewinds again: the same track resumes, a few seconds later than it would have."""
         d = self._d
         now = d.clock.time()
-        rate = await self.rate(current.track)
+        rate = await self.levels.rate(current.track)
         live = current.position_at(now, rate)
         if current.track.is_live:
             position = 0.0
@@ -243,7 +203,7 @@ class Playback:
             track_id=current.track.id,
             media=current.track.media,
             position=position,
-            volume=await self.volume(),
+            volume=await self.levels.volume(),
             is_live=current.track.is_live,
             video=self._video_spec(current.track),
             has_audio=current.track.has_audio,
@@ -348,7 +308,7 @@ class Playback:
         """Keeps the slot where it is without playing: paused at its live position."""
         d = self._d
         now = d.clock.time()
-        position = slot.position_at(now, await self.rate(slot.track))
+        position = slot.position_at(now, await self.levels.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         await d.store.checkpoint(
@@ -419,13 +379,13 @@ class Playback:
                 chat_id=self.chat_id,
                 track_id=upcoming.id,
                 media=upcoming.media,
-                volume=await self.volume(),
+                volume=await self.levels.volume(),
                 is_live=upcoming.is_live,
                 video=self._video_spec(upcoming),
                 has_audio=upcoming.has_audio,
                 audio_media=upcoming.audio_media,
                 duration=upcoming.duration,
-                speed=await self.rate(upcoming),
+                speed=await self.levels.rate(upcoming),
             )
         try:
             await self._d.engine.preload(self.chat_id, request)
@@ -435,7 +395,7 @@ class Playback:
     async def engine_position(self, slot: NowPlaying, now: float) -> float:
         position = await self._d.engine.position(self.chat_id)
         if position is None:
-            position = slot.position_at(now, await self.rate(slot.track))
+            position = slot.position_at(now, await self.levels.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         return max(0.0, position)

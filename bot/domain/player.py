@@ -54,14 +54,14 @@ class ChatPlayer:
         self._p.listeners = count
 
     async def volume(self) -> int:
-        return await self._p.volume()
+        return await self._p.levels.volume()
 
     async def rate(self, track: Track) -> float:
         """The speed ``track`` plays at in this chat (1.0 for a live one)."""
-        return await self._p.rate(track)
+        return await self._p.levels.rate(track)
 
     async def speed(self) -> float:
-        return await self._p.speed()
+        return await self._p.levels.speed()
 
     # -- commands ------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class ChatPlayer:
         if not VOLUME_MIN <= volume <= VOLUME_MAX:
             raise PlayerError(ErrorCode.BAD_VOLUME, str(volume))
         async with self._p.lock:
-            self._p.remember_volume(volume)
+            self._p.levels.remember_volume(volume)
             if self._p.engine_track is not None:
                 await self._d.engine.set_volume(self.chat_id, volume)
 
@@ -349,7 +349,7 @@ class ChatPlayer:
                 slot = await d.store.now_playing(self.chat_id)
             finished: Track | None = None
             unchanged: tuple[Sequence[Track], LoopMode] | None = None
-            if slot is not None and ran_out(slot, now, await self._p.rate(slot.track)):
+            if slot is not None and ran_out(slot, now, await self._p.levels.rate(slot.track)):
                 result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
                 if result.advanced and result.finished is not None:
                     finished = result.finished
@@ -422,7 +422,7 @@ class ChatPlayer:
     async def _write_position(self, current: NowPlaying, position: float, *, force: bool) -> bool:
         d = self._d
         now = d.clock.time()
-        expected = current.position_at(now, await self._p.rate(current.track))
+        expected = current.position_at(now, await self._p.levels.rate(current.track))
         if not force and abs(position - expected) <= CHECKPOINT_DRIFT_SECONDS:
             return False
         written = await d.store.checkpoint(

@@ -35,7 +35,7 @@ async def change_speed(p: Playback, d: PlayerDeps, speed: float) -> bool:
     streaming = slot is not None and p.engine_track == slot.track.id
     if slot is not None and streaming and slot.track.is_live:
         raise PlayerError(ErrorCode.LIVE_SPEED)
-    if speed == await p.speed():
+    if speed == await p.levels.speed():
         return False
     current = None
     if slot is not None and not slot.paused and not slot.track.is_live:
@@ -43,7 +43,7 @@ async def change_speed(p: Playback, d: PlayerDeps, speed: float) -> bool:
         if streaming:
             position = await p.engine_position(slot, now)
         else:
-            position = slot.position_at(now, await p.rate(slot.track))
+            position = slot.position_at(now, await p.levels.rate(slot.track))
             if slot.track.duration is not None:
                 position = min(position, slot.track.duration)
         await d.store.checkpoint(p.chat_id, slot.track.id, position=position, paused=False, now=now)
@@ -51,7 +51,7 @@ async def change_speed(p: Playback, d: PlayerDeps, speed: float) -> bool:
     elif slot is not None:
         current = slot
     await d.settings.set_speed(p.chat_id, speed)
-    p.remember_speed(speed)
+    p.levels.remember_speed(speed)
     if streaming and current is not None:
         await p.restart(current)
         await p.preload_again()

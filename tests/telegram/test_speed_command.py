@@ -5,10 +5,12 @@ Redis queue store, SQLite settings, fake Bot API."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.sources.base import SourceRequest
 from bot.telegram.formatting import parse_speed
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.fake_botapi import FakeBotAPI
@@ -16,9 +18,7 @@ from tests.support.media_server import MediaServer
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, VOICELESS_ADMIN, script_group
 from tests.telegram.test_commands import REFUSED, ask, queue_songs
 
-USAGE = (
-    "Usage: /speed <0.5-2.0> (for example /speed 1.25); /speed alone shows the current speed."
-)
+USAGE = "Usage: /speed <0.5-2.0> (for example /speed 1.25); /speed alone shows the current speed."
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,17 @@ async def test_speed_survives_a_restart_of_the_bot(
         assert snap.position <= stopped_at
         assert snap.position >= stopped_at - second.settings.player.resume_rewind_seconds - 0.5
         assert await ask(second, ADMIN, "/speed") == ["⏩ Speed: 0.5×"]
+
+
+async def test_a_live_stream_refuses_speed_in_every_language(
+    fed: BotRig, media: MediaServer
+) -> None:
+    track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    await fed.players.play(GROUP, replace(track, is_live=True, duration=None))
+    assert await ask(fed, ADMIN, "/speed 1.5") == ["A live stream always plays at normal speed."]
+    assert (await fed.services.chat_settings.get(GROUP)).speed == 1.0
+    await ask(fed, ADMIN, "/lang uk")
+    assert await ask(fed, ADMIN, "/speed 2") == [
+        "Пряма трансляція завжди грає зі звичайною швидкістю."
+    ]
+    assert await ask(fed, ADMIN, "/speed") == ["⏩ Швидкість: 1×"]
