@@ -72,6 +72,9 @@ class OwnedPlayers:
     async def set_volume(self, chat_id: int, volume: int) -> None:
         await self._owned(chat_id, lambda: self._players.set_volume(chat_id, volume))
 
+    async def set_speed(self, chat_id: int, speed: float) -> bool:
+        return await self._owned(chat_id, lambda: self._players.set_speed(chat_id, speed))
+
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
         await self._owned(chat_id, lambda: self._players.set_loop(chat_id, mode))
 

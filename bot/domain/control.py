@@ -35,11 +35,12 @@ class ChatSnapshot:
     chat_id: int
     state: PlayerState
     now: NowPlaying | None
-    position: float | None  # live seconds into the current track
+    position: float | None  # live seconds into the current track (track time)
     pending: Sequence[Track]
     loop: LoopMode
     listeners: int | None
     volume: int
+    speed: float = 1.0  # the chat's /speed (a live track plays at 1x whatever it says)
 
 
 class Players(Protocol):
@@ -73,6 +74,10 @@ class Players(Protocol):
     async def seek(self, chat_id: int, position: float) -> None: ...
 
     async def set_volume(self, chat_id: int, volume: int) -> None: ...
+
+    async def set_speed(self, chat_id: int, speed: float) -> bool:
+        """The chat's tempo (pitch unchanged), stored and applied at once; False when it
+        was that already.  Raises ``PlayerError`` BAD_SPEED / LIVE_SPEED."""
 
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None: ...
 

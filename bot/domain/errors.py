@@ -57,6 +57,8 @@ class ErrorCode(StrEnum):
     BAD_POSITION = "bad_position"  # seek outside 0 <= position < duration
     NOT_SEEKABLE = "not_seekable"  # seek on a live stream
     BAD_VOLUME = "bad_volume"  # volume outside VOLUME_MIN..VOLUME_MAX
+    BAD_SPEED = "bad_speed"  # speed outside SPEED_MIN..SPEED_MAX
+    LIVE_SPEED = "live_speed"  # /speed while a live stream plays (live is always 1x)
     VIDEO_LIMIT = "video_limit"  # player.max_video_streams video streams run already
 
 

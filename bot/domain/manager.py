@@ -240,6 +240,9 @@ class PlayerManager:
     async def set_volume(self, chat_id: int, volume: int) -> None:
         await self.chat(chat_id).set_volume(volume)
 
+    async def set_speed(self, chat_id: int, speed: float) -> bool:
+        return await self.chat(chat_id).set_speed(speed)
+
     async def set_loop(self, chat_id: int, mode: LoopMode) -> None:
         await self.chat(chat_id).edit_queue(lambda store: store.set_loop(chat_id, mode))
 
@@ -271,7 +274,7 @@ class PlayerManager:
         if now is None:
             state = PlayerState.IDLE
         else:
-            position = now.position_at(self._clock.time())
+            position = now.position_at(self._clock.time(), await player.rate(now.track))
             if now.track.duration is not None:
                 position = min(position, now.track.duration)
             if now.paused:
@@ -289,6 +292,7 @@ class PlayerManager:
             loop=loop,
             listeners=player.listeners,
             volume=await player.volume(),
+            speed=await player.speed(),
         )
 
     async def chats_with_state(self) -> list[int]:

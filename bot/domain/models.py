@@ -155,8 +155,10 @@ class TrackList(Sequence[Track]):
 class NowPlaying:
     """The now-playing slot as stored: enough to resume near where it was after a crash.
 
-    ``position`` is the offset at ``updated_at`` (wall clock, seconds); while not paused the
-    live position is ``position + (now - updated_at)``.
+    ``position`` is the offset at ``updated_at`` (wall clock, seconds), in track time;
+    while not paused the live position is ``position + speed * (now - updated_at)``, where
+    ``speed`` is the chat's playback speed (the chat setting, not stored here: a speed
+    change writes a checkpoint first, so the slot never spans two speeds).
     """
 
     track: Track
@@ -165,10 +167,12 @@ class NowPlaying:
     updated_at: float = 0.0
     paused: bool = False
 
-    def position_at(self, now: float) -> float:
+    def position_at(self, now: float, speed: float = 1.0) -> float:
+        """Seconds into the track at wall time ``now``, playing at ``speed`` (1.0 for a
+        live track, which always plays at normal speed)."""
         if self.paused:
             return self.position
-        return self.position + max(0.0, now - self.updated_at)
+        return self.position + speed * max(0.0, now - self.updated_at)
 
     def to_json(self) -> str:
         return _encode(

@@ -29,6 +29,7 @@ from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock
 from bot.domain.events import NO_PLACEMENT, EventBus, QueueUpdate, StreamStatus, TrackChange
+from bot.domain.levels import Levels
 from bot.domain.live import LiveBackoff
 from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
@@ -80,13 +81,14 @@ def overran(track: Track, position: float, max_seconds: int) -> bool:
     return position > limit + OVERRUN_SLACK_SECONDS
 
 
-def ran_out(now_playing: NowPlaying, now: float) -> bool:
-    """The slot's track would have finished by ``now`` (its end event was lost)."""
+def ran_out(now_playing: NowPlaying, now: float, speed: float = 1.0) -> bool:
+    """The slot's track would have finished by ``now`` (its end event was lost), having
+    played at ``speed`` since its last checkpoint."""
     track = now_playing.track
     return (
         not track.is_live
         and track.duration is not None
-        and now_playing.position_at(now) >= track.duration
+        and now_playing.position_at(now, speed) >= track.duration
     )
 
 
@@ -104,24 +106,11 @@ class Playback:
         self.engine_track: str | None = None  # the track id the engine holds
         self.current: NowPlaying | None = None  # the slot as last written or read
         self.listeners: int | None = None
-        self._volume: int | None = None
+        self.levels = Levels(chat_id, deps.settings, deps.config.default_volume)
         self._history_open: Track | None = None
         self.failures = 0
         self.live = LiveBackoff()
         self.live_restart: asyncio.Task[None] | None = None
-
-    def remember_volume(self, volume: int) -> None:
-        """The chat's volume as just set (the settings row is written by the adapter)."""
-        self._volume = volume
-
-    async def volume(self) -> int:
-        if self._volume is None:
-            try:
-                self._volume = (await self._d.settings.get(self.chat_id)).volume
-            except Exception:
-                log.warning("chat settings unavailable for %s; default volume", self.chat_id)
-                return self._d.config.default_volume
-        return self._volume
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -178,6 +167,7 @@ class Playback:
         *,
         recovering: bool,
         deferred: list[Checkpoint] | None = None,
+        keep_paused: bool = False,
     ) -> NowPlaying:
         """Tells the engine to play the slot (store first if its position or pause flag
         changes); returns the slot as now stored.
@@ -188,7 +178,8 @@ class Playback:
         rewinds again: the same track resumes, a few seconds later than it would have."""
         d = self._d
         now = d.clock.time()
-        live = current.position_at(now)
+        rate = await self.levels.rate(current.track)
+        live = current.position_at(now, rate)
         if current.track.is_live:
             position = 0.0
         elif recovering:
@@ -197,7 +188,7 @@ class Playback:
             position = current.position
         else:
             position = live
-        paused = recovering and current.paused
+        paused = (recovering or keep_paused) and current.paused
         if position != current.position or paused != current.paused:
             if deferred is not None:
                 deferred.append(Checkpoint(self.chat_id, current.track.id, position, paused, now))
@@ -212,12 +203,13 @@ class Playback:
             track_id=current.track.id,
             media=current.track.media,
             position=position,
-            volume=await self.volume(),
+            volume=await self.levels.volume(),
             is_live=current.track.is_live,
             video=self._video_spec(current.track),
             has_audio=current.track.has_audio,
             audio_media=current.track.audio_media,
             duration=current.track.duration,
+            speed=rate,
         )
         try:
             await d.engine.play(request)
@@ -254,10 +246,11 @@ class Playback:
         return fit(track.quality or d.config.video_quality, track.width, track.height, track.fps)
 
     async def restart(self, current: NowPlaying) -> None:
-        """Plays the slot's (live) track again after an outage: no announcement, no
-        history row, the same track id (see ``bot.domain.live``)."""
-        await self._engine_play(current, recovering=False)
-        self.status("playing")
+        """Plays the slot's track again at its position: a live one after an outage (see
+        ``bot.domain.live``), any one at a new speed (``bot.domain.tempo``).  No
+        announcement, no history row, the same track id; paused stays paused."""
+        started = await self._engine_play(current, recovering=False, keep_paused=True)
+        self.status("paused" if started.paused else "playing")
 
     async def _announce(self, current: NowPlaying, reason: str, *, continued: bool) -> None:
         """``continued``: the play began before a restart; its history row (if its start
@@ -315,7 +308,7 @@ class Playback:
         """Keeps the slot where it is without playing: paused at its live position."""
         d = self._d
         now = d.clock.time()
-        position = slot.position_at(now)
+        position = slot.position_at(now, await self.levels.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         await d.store.checkpoint(
@@ -360,6 +353,19 @@ class Playback:
                 loop=loop.value,
             )
         )
+        await self._preload_head(pending, loop)
+
+    async def preload_again(self) -> None:
+        """Hands the engine the next track's request again (a speed change made the one
+        it holds stale)."""
+        try:
+            pending, loop = await self._d.store.pending_and_loop(self.chat_id)
+        except QueueError as exc:
+            log.warning("chat %s: queue not readable: %s", self.chat_id, exc)
+            return
+        await self._preload_head(pending, loop)
+
+    async def _preload_head(self, pending: Sequence[Track], loop: LoopMode) -> None:
         if self.engine_track is not None:
             await self._preload(pending[0] if pending and loop is not LoopMode.TRACK else None)
 
@@ -373,12 +379,13 @@ class Playback:
                 chat_id=self.chat_id,
                 track_id=upcoming.id,
                 media=upcoming.media,
-                volume=await self.volume(),
+                volume=await self.levels.volume(),
                 is_live=upcoming.is_live,
                 video=self._video_spec(upcoming),
                 has_audio=upcoming.has_audio,
                 audio_media=upcoming.audio_media,
                 duration=upcoming.duration,
+                speed=await self.levels.rate(upcoming),
             )
         try:
             await self._d.engine.preload(self.chat_id, request)
@@ -388,7 +395,7 @@ class Playback:
     async def engine_position(self, slot: NowPlaying, now: float) -> float:
         position = await self._d.engine.position(self.chat_id)
         if position is None:
-            position = slot.position_at(now)
+            position = slot.position_at(now, await self.levels.rate(slot.track))
         if slot.track.duration is not None:
             position = min(position, slot.track.duration)
         return max(0.0, position)

@@ -18,6 +18,7 @@ from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, PlayerDeps, overran, ran_out
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.queue import Checkpoint, QueueSnapshot, QueueStore
+from bot.domain.tempo import change_speed
 from bot.engines.base import EngineError, MediaError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,14 @@ class ChatPlayer:
         self._p.listeners = count
 
     async def volume(self) -> int:
-        return await self._p.volume()
+        return await self._p.levels.volume()
+
+    async def rate(self, track: Track) -> float:
+        """The speed ``track`` plays at in this chat (1.0 for a live one)."""
+        return await self._p.levels.rate(track)
+
+    async def speed(self) -> float:
+        return await self._p.levels.speed()
 
     # -- commands ------------------------------------------------------------------------
 
@@ -180,9 +188,21 @@ class ChatPlayer:
         if not VOLUME_MIN <= volume <= VOLUME_MAX:
             raise PlayerError(ErrorCode.BAD_VOLUME, str(volume))
         async with self._p.lock:
-            self._p.remember_volume(volume)
+            self._p.levels.remember_volume(volume)
             if self._p.engine_track is not None:
                 await self._d.engine.set_volume(self.chat_id, volume)
+
+    async def set_speed(self, speed: float) -> bool:
+        """See ``bot.domain.tempo``; a track the new tempo cannot play is skipped as a
+        failed one would be."""
+        async with self._p.lock:
+            try:
+                return await change_speed(self._p, self._d, speed)
+            except MediaError as exc:
+                track_id = self._p.engine_track
+                if track_id is not None:
+                    await self._failed(track_id, str(exc))
+                return True
 
     async def edit_queue(self, change: Callable[[QueueStore], Awaitable[T]]) -> T:
         """Runs a pending-list edit (remove, move, shuffle, clear, loop) under the lock,
@@ -329,7 +349,7 @@ class ChatPlayer:
                 slot = await d.store.now_playing(self.chat_id)
             finished: Track | None = None
             unchanged: tuple[Sequence[Track], LoopMode] | None = None
-            if slot is not None and ran_out(slot, now):
+            if slot is not None and ran_out(slot, now, await self._p.levels.rate(slot.track)):
                 result = await d.store.advance(self.chat_id, slot.track.id, now=now, natural=True)
                 if result.advanced and result.finished is not None:
                     finished = result.finished
@@ -402,7 +422,8 @@ class ChatPlayer:
     async def _write_position(self, current: NowPlaying, position: float, *, force: bool) -> bool:
         d = self._d
         now = d.clock.time()
-        if not force and abs(position - current.position_at(now)) <= CHECKPOINT_DRIFT_SECONDS:
+        expected = current.position_at(now, await self._p.levels.rate(current.track))
+        if not force and abs(position - expected) <= CHECKPOINT_DRIFT_SECONDS:
             return False
         written = await d.store.checkpoint(
             self.chat_id, current.track.id, position=position, paused=False, now=now

@@ -7,11 +7,22 @@ and a test or benchmark can build a policy without a whole ``Settings``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: the volume range every adapter accepts (chat command, admin panel, engine, storage)
 VOLUME_MIN = 1
 VOLUME_MAX = 200
+#: the playback speed range (/speed): what one ffmpeg ``atempo`` covers, and past which
+#: speech stops being intelligible
+SPEED_MIN = 0.5
+SPEED_MAX = 2.0
+SPEED_NORMAL = 1.0
+
+
+def valid_speed(speed: float) -> bool:
+    """Within SPEED_MIN..SPEED_MAX (False for nan and the infinities too)."""
+    return math.isfinite(speed) and SPEED_MIN <= speed <= SPEED_MAX
 
 
 @dataclass(frozen=True, slots=True)

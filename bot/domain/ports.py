@@ -20,6 +20,7 @@ class ChatSettings:
     volume: int = 100
     video_quality: str | None = None  # None: the configured player.video_quality
     engine: str | None = None  # "rtmp" when the chat streams to its RTMP target
+    speed: float = 1.0  # /speed: tempo of every track but a live one (pitch unchanged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,12 @@ class ChatSettingsSource(Protocol):
 
     async def get_many(self, chat_ids: Iterable[int]) -> dict[int, ChatSettings]:
         """Every listed chat (defaults for unknown ones); recovery reads thousands at once."""
+        ...
+
+    async def set_speed(self, chat_id: int, speed: float) -> None:
+        """The one setting the player writes itself: a speed change is stored between the
+        position checkpoint at the old speed and the restart at the new one, so a crash
+        anywhere leaves a slot and a speed that agree on where the track is."""
         ...
 
 

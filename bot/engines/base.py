@@ -127,6 +127,9 @@ class PlayRequest:
     #: the sound of a video whose ``media`` is picture only (same rules as ``media``)
     audio_media: str | None = None
     duration: float | None = None  # the track's length when known (pre-roll needs it)
+    #: tempo (SPEED_MIN..SPEED_MAX, pitch unchanged); ``position`` and the engine's
+    #: ``position()`` are in track time, so a track time t is wall time t / speed
+    speed: float = 1.0
 
 
 class VoiceEngine(Protocol):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.domain.policy import SPEED_MAX, SPEED_MIN, SPEED_NORMAL, valid_speed
 from bot.domain.video import VideoSpec
+from bot.engines.base import MediaError, PlayRequest
 from bot.ffmpeg import FfmpegInput, input_args
 
 #: s16le, 2 channels, 48 kHz
@@ -26,10 +28,58 @@ class DecodeJob:
     has_audio: bool = True
     #: the sound of a picture-only ``source`` (yt-dlp's separate formats)
     audio_source: FfmpegInput | None = None
+    #: tempo; ``position`` is in track (source) time, as ``-ss`` is
+    speed: float = 1.0
 
 
-def video_filter(video: VideoSpec) -> str:
-    return f"scale={video.width}:{video.height},fps={video.fps}"
+def speed_text(speed: float) -> str:
+    """``speed`` as it goes into a filter: a plain decimal, and only one in range (the
+    player checks too; this is the engines' own guard, since the text becomes part of an
+    ffmpeg filter graph, where a stray ``,`` or ``;`` would add filters)."""
+    if not valid_speed(speed):
+        raise ValueError(f"speed {speed!r} outside {SPEED_MIN}..{SPEED_MAX}")
+    return f"{speed:.4f}".rstrip("0").rstrip(".")
+
+
+def rate(request: PlayRequest) -> float:
+    """The tempo an engine decodes ``request`` at: a live stream always at 1x."""
+    return SPEED_NORMAL if request.is_live else request.speed
+
+
+def check_speed(request: PlayRequest) -> None:
+    """Raises ``MediaError`` for a speed no engine may put into a filter."""
+    try:
+        speed_text(rate(request))
+    except ValueError as exc:
+        raise MediaError(f"refused speed: {exc}") from None
+
+
+def tempo_filter(speed: float) -> str | None:
+    """The audio filter for ``speed`` without a pitch change (one ``atempo``: its range
+    0.5-100 covers SPEED_MIN..SPEED_MAX), or None at normal speed."""
+    return None if speed == SPEED_NORMAL else f"atempo={speed_text(speed)}"
+
+
+def setpts_filter(speed: float) -> str | None:
+    """The picture's timestamps divided by ``speed`` (frames then dropped or repeated to
+    the output rate by the ``fps`` filter after it), or None at normal speed."""
+    return None if speed == SPEED_NORMAL else f"setpts=PTS/{speed_text(speed)}"
+
+
+def audio_filter(volume: int, speed: float) -> str:
+    return ",".join(f for f in (f"volume={volume / 100:.2f}", tempo_filter(speed)) if f)
+
+
+def pace_args(speed: float) -> list[str]:
+    """ffmpeg's own real-time pacing: it reads the INPUT at a rate, so at ``speed`` it
+    must read ``speed`` seconds of source per second for its output to keep real time."""
+    return ["-re"] if speed == SPEED_NORMAL else ["-readrate", speed_text(speed)]
+
+
+def video_filter(video: VideoSpec, speed: float = SPEED_NORMAL) -> str:
+    scale = f"scale={video.width}:{video.height},fps={video.fps}"
+    tempo = setpts_filter(speed)
+    return scale if tempo is None else f"{tempo},{scale}"
 
 
 def decode_args(
@@ -40,7 +90,7 @@ def decode_args(
 
     ``realtime``: ffmpeg paces itself (``-re``); the local engine paces by reading instead,
     so that a pre-rolled decoder can wait on its full pipes (see ``bot.engines.local``)."""
-    pace = ["-re"] if realtime else []
+    pace = pace_args(job.speed) if realtime else []
     args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
     args += [*pace, *input_args(job.source, position=job.position)]
     audio_input = 0
@@ -52,19 +102,20 @@ def decode_args(
             args += ["-map", f"{audio_input}:a:0"]
         else:
             args += ["-vn"]
-        args += ["-af", f"volume={job.volume / 100:.2f}"]
+        args += ["-af", audio_filter(job.volume, job.speed)]
         args += ["-f", "s16le", "-ac", "2", "-ar", "48000", "pipe:1"]
     if job.video is not None:
-        args += ["-map", "0:v:0", "-vf", video_filter(job.video), "-pix_fmt", "yuv420p"]
+        args += ["-map", "0:v:0", "-vf", video_filter(job.video, job.speed), "-pix_fmt", "yuv420p"]
         args += ["-f", "rawvideo", video_pipe]
     return args
 
 
-def canvas_filter(frame: VideoSpec) -> str:
+def canvas_filter(frame: VideoSpec, speed: float = SPEED_NORMAL) -> str:
     """Scales a picture into ``frame`` keeping its aspect, centred on black (an RTMP
     stream keeps one size for every track it carries)."""
     w, h = frame.width, frame.height
-    return (
+    tempo = setpts_filter(speed)
+    return ("" if tempo is None else f"{tempo},") + (
         f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
         f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={frame.fps},format=yuv420p"
     )
@@ -75,15 +126,17 @@ def canvas_args(ffmpeg: str, job: DecodeJob, frame: VideoSpec, *, video_pipe: st
     ``frame``, sound on stdout when it has any.  (An audio track needs no picture from
     ffmpeg: ``decode_args`` gives its sound and the engine adds still frames.)"""
     args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
-    args += ["-re", *input_args(job.source, position=job.position)]
+    pace = pace_args(job.speed)
+    args += [*pace, *input_args(job.source, position=job.position)]
     audio_input = 0
     if job.audio_source is not None and job.has_audio:
-        args += ["-re", *input_args(job.audio_source, position=job.position)]
+        args += [*pace, *input_args(job.audio_source, position=job.position)]
         audio_input = 1
     if job.has_audio:
-        args += ["-map", f"{audio_input}:a:0", "-af", f"volume={job.volume / 100:.2f}"]
+        args += ["-map", f"{audio_input}:a:0", "-af", audio_filter(job.volume, job.speed)]
         args += ["-f", "s16le", "-ac", "2", "-ar", "48000", "pipe:1"]
-    args += ["-map", "0:v:0", "-vf", canvas_filter(frame), "-f", "rawvideo", video_pipe]
+    args += ["-map", "0:v:0", "-vf", canvas_filter(frame, job.speed)]
+    args += ["-f", "rawvideo", video_pipe]
     return args
 
 

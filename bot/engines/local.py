@@ -23,6 +23,10 @@ with -ss there", not as SIGSTOP/SIGCONT: a stopped process keeps its HTTP connec
 until the server drops it.  Restarting costs a few milliseconds of decoder start-up and is
 exact for files; a live stream simply rejoins at its live edge.
 
+A track at another speed (``PlayRequest.speed``) is decoded with ``atempo`` (and
+``setpts`` for its picture); the reader paces the OUTPUT, so it stays real time, and
+positions count each output second as ``speed`` seconds of the track.
+
 A video track decodes its picture too (``bot.engines.decode``): scaled to the chat's
 quality and frame rate, into a pipe of its own that is read -- and paced -- like the sound,
 and whose whole frames are counted (``frames``, ``sattva_video_frames_decoded``), so tests
@@ -49,7 +53,7 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
-from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args
+from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, check_speed, decode_args, rate
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.folder_messages import FolderMessages
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
@@ -132,6 +136,7 @@ class LocalEngine:
             audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
+        check_speed(request)
         self._events.start()
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
@@ -148,6 +153,7 @@ class LocalEngine:
             session.duration = request.duration
             session.video = request.video
             session.has_audio = request.has_audio or request.video is None
+            session.speed = rate(request)
             session.paused_at = None
             session.first_frame_sent = False
             session.first_picture_sent = False
@@ -178,7 +184,8 @@ class LocalEngine:
                 ffmpeg_input(request.media)
                 if request.audio_media is not None:
                     ffmpeg_input(request.audio_media)
-            except UnsafeMedia:
+                check_speed(request)
+            except (UnsafeMedia, MediaError):
                 return  # play() will refuse it with the reason
             session.preroll = Preroll(request)
             await self._maybe_preroll(session, session.run)
@@ -327,6 +334,7 @@ class LocalEngine:
                 video=session.video,
                 has_audio=session.has_audio,
                 audio_source=session.audio_source,
+                speed=session.speed,
             )
         )
         self._adopt(chat_id, session, decoder, position)
@@ -339,6 +347,7 @@ class LocalEngine:
             announce_first_picture=session.video is not None and not session.first_picture_sent,
             video=session.video,
             has_audio=session.has_audio,
+            speed=session.speed,
         )
         session.run = run
         run.task = asyncio.create_task(
@@ -461,6 +470,7 @@ class LocalEngine:
                     video=request.video,
                     has_audio=request.has_audio or request.video is None,
                     audio_source=None if audio is None else ffmpeg_input(audio),
+                    speed=request.speed,
                 )
             )
         except (EngineError, UnsafeMedia):

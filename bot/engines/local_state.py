@@ -56,6 +56,8 @@ class Run:
     announce_first_picture: bool = False
     video: VideoSpec | None = None
     has_audio: bool = True
+    #: tempo: each second of output read is ``speed`` seconds of the track
+    speed: float = 1.0
     bytes_read: int = 0
     #: the event loop's time of the first data: both pipes are paced against it
     began: float | None = None
@@ -73,10 +75,11 @@ class Run:
         return 0 if picture is None else picture.frames
 
     def position(self) -> float:
-        """Seconds into the track: by the sound read, or a silent video's frames."""
+        """Seconds into the track (track time): by the sound read, or a silent video's
+        frames, each output second being ``speed`` seconds of the source."""
         if not self.has_audio and self.video is not None:
-            return self.start_offset + self.frames / self.video.fps
-        return self.start_offset + self.bytes_read / AUDIO_BYTES_PER_SECOND
+            return self.start_offset + self.speed * self.frames / self.video.fps
+        return self.start_offset + self.speed * self.bytes_read / AUDIO_BYTES_PER_SECOND
 
 
 @dataclass(eq=False)
@@ -97,6 +100,7 @@ class Preroll:
             mine.volume,
             mine.video,
             mine.has_audio,
+            mine.speed,
         ) == (
             request.track_id,
             request.media,
@@ -105,6 +109,7 @@ class Preroll:
             request.volume,
             request.video,
             request.has_audio,
+            request.speed,
         )
 
 
@@ -121,6 +126,7 @@ class Session:
     duration: float | None = None
     video: VideoSpec | None = None
     has_audio: bool = True
+    speed: float = 1.0
     paused_at: float | None = None
     first_frame_sent: bool = False
     first_picture_sent: bool = False

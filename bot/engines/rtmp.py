@@ -4,13 +4,14 @@ video chat run as an RTMP live stream, which needs no assistant account at all.
 py-tgcalls cannot stream into such a call (ntgcalls raises RTMPStreamingUnsupported), so
 this engine talks to Telegram's RTMP ingest the way OBS would.  One encoder per chat
 (``push_args``: raw picture + sound in, h264 + aac FLV out) holds ONE connection from the
-first play until stop; each track is a decoder (``canvas_args``, ``-re``) whose raw output
-this engine forwards into the encoder's pipes, whole frames at a time.  So between tracks
-the push continues on the same connection (only the decoder start-up in between), a killed
-decoder (skip, pause, seek) can never leave half a frame in the encoder's input, and at a
-track's end the shorter of picture and sound is padded so they stay in step for the next.
-An audio track shows a still black picture (written here, one frame per 1/fps of sound); a
-silent video gets silence the same way.
+first play until stop; each track is a decoder (``canvas_args``, ``-re``, or ``-readrate S``
+at another speed: it paces its input, so S seconds of source per second keep the output in
+real time) whose raw output this engine forwards into the encoder's pipes, whole frames at
+a time.  So between tracks the push continues on the same connection (only the decoder
+start-up in between), a killed decoder (skip, pause, seek, speed) can never leave half a
+frame in the encoder's input, and at a track's end the shorter of picture and sound is
+padded so they stay in step for the next.  An audio track shows a still black picture
+(written here, one frame per 1/fps of sound); a silent video gets silence the same way.
 
 The URL and stream key come from ``targets`` (the chat's settings); the key is a secret:
 it is never logged, and an encoder error is reported with the key cut out.  Listener
@@ -44,8 +45,10 @@ from bot.engines.base import (
 from bot.engines.decode import (
     DecodeJob,
     canvas_args,
+    check_speed,
     decode_args,
     push_args,
+    rate,
 )
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.pipes import child_read_pipe, reader, writer
@@ -111,6 +114,7 @@ class RtmpEngine:
                 ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
+        check_speed(request)
         self._events.start()
         async with self._lock(request.chat_id):
             await self._halt(request.chat_id)
@@ -182,7 +186,8 @@ class RtmpEngine:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
     def _position(self, track: Track) -> float:
-        return track.offset + track.frames / self._frame.fps
+        """Track time: each frame sent is 1/fps of output, ``speed`` times that of track."""
+        return track.offset + rate(track.request) * track.frames / self._frame.fps
 
     async def _restart(
         self, chat_id: int, *, volume: int | None = None, position: float | None = None
@@ -301,6 +306,7 @@ class RtmpEngine:
             video=request.video,
             has_audio=request.has_audio or request.video is None,
             audio_source=None if request.audio_media is None else ffmpeg_input(request.audio_media),
+            speed=rate(request),
         )
         picture = request.video is not None
         read_fd, write_fd = os.pipe() if picture else (-1, -1)

@@ -1,9 +1,10 @@
 """The real engine: py-tgcalls 3 on a kurigram user account (the "assistant") that joins the
 group's voice chat and streams into it.
 
-Seek restarts the stream with ``-ss`` (py-tgcalls has no seek), and every start is told to
-the translator so that the end report of a replaced stream, which ntgcalls delivers shortly
-after the new one began, is not taken for the end of the new track.
+Seek and a speed change restart the stream with ``-ss`` (py-tgcalls has neither; the
+ffmpeg parameters, tempo filters included, are built in ``bot.engines.tgcalls_params``),
+and every start is told to the translator so that the end report of a replaced stream,
+which ntgcalls delivers shortly after the new one began, is not taken for the end of the new track.
 
 A video track streams its picture at the size the player fitted (``VideoParameters`` with
 both sides given: py-tgcalls' quality presets cap only the width) with
@@ -34,6 +35,7 @@ from bot.engines.base import (
     PlayRequest,
     TrackEnded,
 )
+from bot.engines.decode import check_speed, rate
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.tg_reader import KurigramMessages
 from bot.engines.tgcalls_events import (
@@ -43,7 +45,8 @@ from bot.engines.tgcalls_events import (
     UpdateTranslator,
     map_error,
 )
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input, source_options
+from bot.engines.tgcalls_params import ffmpeg_parameters
+from bot.ffmpeg import UnsafeMedia, ffmpeg_input
 from bot.sources.tg_messages import MessageReader
 
 log = logging.getLogger(__name__)
@@ -244,11 +247,8 @@ class PyTgCallsEngine:
             sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
         except UnsafeMedia as exc:
             raise MediaError(f"refused media: {exc}") from None
-        # pytgcalls splits this string on spaces: the proxy URL and protocols have none;
-        # a separate sound input is network too (yt-dlp), so the same options fit it
-        params = " ".join(source_options(source))
-        if position > 0 and not request.is_live:
-            params += f" -ss {position:.3f}"
+        check_speed(request)
+        params = ffmpeg_parameters(source, request, position)
         video = request.video
         if video is None:
             return stream_class(
@@ -329,10 +329,11 @@ class PyTgCallsEngine:
         if entry is None:
             return None
         mine, task = entry
-        if (mine.track_id, mine.media, mine.position) != (
+        if (mine.track_id, mine.media, mine.position, mine.speed) != (
             request.track_id,
             request.media,
             position,
+            request.speed,
         ):
             task.cancel()
             return None
@@ -418,7 +419,8 @@ class PyTgCallsEngine:
             played = await self._calls.time(chat_id)
         except Exception:
             return None
-        return playing.offset + float(played)
+        # py-tgcalls counts the seconds it streamed; at speed S each is S of the track
+        return playing.offset + rate(playing.request) * float(played)
 
     async def listeners(self, chat_id: int) -> int | None:
         if chat_id not in self._playing:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Double,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -46,6 +47,8 @@ class Chat(Base):
     # 24/7 playlist: one URL, library name or folder per line
     playlist: Mapped[str] = mapped_column(Text, default="")
     volume: Mapped[int] = mapped_column(Integer, default=100)
+    # /speed: tempo of every track but a live one (bot.domain.policy.SPEED_MIN..SPEED_MAX)
+    speed: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     # /vplay's bounding box ("720p"...); None: the configured player.video_quality
     video_quality: Mapped[str | None] = mapped_column(String(8), default=None)
     # the engine this chat streams through ("rtmp"); None: the configured engine.kind

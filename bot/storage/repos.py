@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.domain.models import EndReason, Track
-from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.policy import SPEED_MAX, SPEED_MIN, VOLUME_MAX, VOLUME_MIN, valid_speed
 from bot.domain.ports import ChatSettings, RtmpTarget
 from bot.domain.video import QUALITIES
 from bot.storage.database import (
@@ -76,6 +76,7 @@ class Repo:
             always_on=False,
             playlist="",
             volume=100,
+            speed=1.0,
             rtmp_url="",
             rtmp_key="",
             created_at=now,
@@ -103,6 +104,7 @@ def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
         volume=chat.volume,
         video_quality=chat.video_quality,
         engine=chat.engine,
+        speed=chat.speed,
     )
 
 
@@ -268,6 +270,12 @@ class ChatSettingsRepo(Repo):
             raise ValueError(f"volume must be between {VOLUME_MIN} and {VOLUME_MAX}")
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, volume=volume)
+
+    async def set_speed(self, chat_id: int, speed: float) -> None:
+        if not valid_speed(speed):
+            raise ValueError(f"speed must be between {SPEED_MIN} and {SPEED_MAX}")
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, speed=speed)
 
 
 class AuthRepo(Repo):

@@ -9,7 +9,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.policy import SPEED_MAX, SPEED_MIN, VOLUME_MAX, VOLUME_MIN
 from bot.telegram.i18n import SUPPORTED_LOCALES, in_locale
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,12 @@ def command_list() -> list[tuple[str, str]]:
         ("end", _("stop playback and clear the queue (also /stop)")),
         ("seek", _("jump to a position, e.g. /seek 1:30")),
         ("volume", _("set the volume, {low}-{high}").format(low=VOLUME_MIN, high=VOLUME_MAX)),
+        (
+            "speed",
+            _("playback speed, {low}-{high} (pitch unchanged)").format(
+                low=SPEED_MIN, high=SPEED_MAX
+            ),
+        ),
         ("loop", _("loop off, the track, or the queue")),
         ("shuffle", _("shuffle the queue")),
         ("remove", _("remove a queued track by its number")),
@@ -50,6 +56,10 @@ def usage(command: str) -> str:
         "vplay": _("Usage: /vplay <link or search words>, or reply /vplay to a video."),
         "seek": _("Usage: /seek mm:ss (for example /seek 1:30)."),
         "volume": _("Usage: /volume <{low}-{high}>.").format(low=VOLUME_MIN, high=VOLUME_MAX),
+        "speed": _(
+            "Usage: /speed <{low}-{high}> (for example /speed 1.25); /speed alone shows the "
+            "current speed."
+        ).format(low=SPEED_MIN, high=SPEED_MAX),
         "loop": _("Usage: /loop [off|track|queue]."),
         "remove": _("Usage: /remove <number in the queue>."),
         "move": _("Usage: /move <from> <to> (numbers in the queue)."),

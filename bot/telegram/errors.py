@@ -88,6 +88,8 @@ def _messages() -> dict[ErrorCode, str]:
         ErrorCode.BAD_POSITION: _("That position is outside the track."),
         ErrorCode.NOT_SEEKABLE: _("A live stream cannot be rewound or skipped ahead."),
         ErrorCode.BAD_VOLUME: usage("volume"),
+        ErrorCode.BAD_SPEED: usage("speed"),
+        ErrorCode.LIVE_SPEED: _("A live stream always plays at normal speed."),
         ErrorCode.VIDEO_LIMIT: video_limit_text(),
     }
 

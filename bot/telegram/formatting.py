@@ -37,6 +37,24 @@ def parse_position(text: str) -> float | None:
     return float(hours * 3600 + minutes * 60 + secs)
 
 
+#: what /speed takes: 0.5, 1,25, 1.5x, 2× (digits only: no "nan", "inf", "1e0", "-1")
+_SPEED_RE = re.compile(r"^([0-9]{1,2})(?:[.,]([0-9]{1,4}))?\s*[xх×]?$", re.IGNORECASE)
+
+
+def parse_speed(text: str) -> float | None:
+    """A playback speed as people type it; None when it is not a plain number (range is
+    checked by the caller, so an out-of-range number can be told from gibberish)."""
+    match = _SPEED_RE.match(text.strip())
+    if match is None:
+        return None
+    return float(f"{match.group(1)}.{match.group(2) or '0'}")
+
+
+def speed_label(speed: float) -> str:
+    """``1.5×``, ``2×``, ``0.75×``."""
+    return f"{speed:g}×"
+
+
 def progress_bar(position: float | None, total: float | None, width: int = 12) -> str:
     if position is None or not total or total <= 0:
         return ""

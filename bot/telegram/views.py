@@ -7,7 +7,8 @@ import math
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.control import ChatSnapshot
-from bot.telegram.formatting import duration, progress_bar, track_title
+from bot.domain.policy import SPEED_NORMAL
+from bot.telegram.formatting import duration, progress_bar, speed_label, track_title
 
 QUEUE_PAGE_SIZE = 10
 
@@ -55,6 +56,8 @@ def card_text(snapshot: ChatSnapshot) -> str:
     bar = progress_bar(snapshot.position, track.duration)
     if bar:
         lines.append(bar)
+    if snapshot.speed != SPEED_NORMAL and not track.is_live:
+        lines.append(_("⏩ Speed: {speed}").format(speed=speed_label(snapshot.speed)))
     if track.requested_by_name:
         lines.append(_("Requested by {name}").format(name=track.requested_by_name))
     if snapshot.pending:

@@ -70,7 +70,9 @@ class FakeEngine:
         position, since = self._positions[chat_id]
         if chat_id in self.paused:
             return position
-        return position + self._now() - since
+        request = self.streams.get(chat_id)
+        speed = 1.0 if request is None or request.is_live else request.speed
+        return position + speed * (self._now() - since)
 
     async def emit(self, event: EngineEvent) -> None:
         assert self._handler is not None, "no handler: the player did not register"

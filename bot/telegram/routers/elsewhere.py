@@ -28,6 +28,7 @@ STREAM_COMMANDS = (
     "resume",
     "seek",
     "volume",
+    "speed",
     "loop",
     "queue",
     "now",

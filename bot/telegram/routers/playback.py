@@ -1,5 +1,5 @@
 """/play, /vplay and the playback controls: /skip /end /stop /pause /resume /seek /volume
-/loop."""
+/speed /loop."""
 
 from __future__ import annotations
 
@@ -13,14 +13,20 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import LoopMode
-from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
+from bot.domain.policy import VOLUME_MAX, VOLUME_MIN, valid_speed
 from bot.domain.queue import QueueFull
 from bot.sources.base import SourceRequest, TelegramMedia
 from bot.sources.tg_messages import MessageRef
 from bot.telegram import actions
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
-from bot.telegram.formatting import duration, parse_position, track_title
+from bot.telegram.formatting import (
+    duration,
+    parse_position,
+    parse_speed,
+    speed_label,
+    track_title,
+)
 from bot.telegram.link_play import play_link
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.progress import ProgressMessage
@@ -28,6 +34,9 @@ from bot.telegram.rights import Need, needs
 from bot.telegram.routers.common import answer_done, answer_minor, sender_id, sender_name
 from bot.telegram.services import BotServices
 from bot.telegram.targets import Target
+
+#: longer /speed arguments are not parsed at all (the pattern takes at most "12.3456 x")
+MAX_SPEED_TEXT = 16
 
 
 def telegram_media(message: Message | None) -> TelegramMedia | None:
@@ -219,6 +228,30 @@ async def volume(
     await answer_done(message, _("🔊 Volume: {volume}%").format(volume=int(raw)))
 
 
+async def speed(
+    message: Message,
+    command: CommandObject,
+    services: BotServices,
+    nowplaying: NowPlayingCards,
+    target: Target,
+) -> None:
+    """``/speed``: shows the chat's speed; ``/speed 1.5`` sets it (the player checks the
+    range again and refuses it while a live stream plays)."""
+    raw = (command.args or "").strip()
+    if not raw:
+        current = (await services.chat_settings.get(target.chat_id)).speed
+        await answer_done(message, _("⏩ Speed: {speed}").format(speed=speed_label(current)))
+        return
+    value = parse_speed(raw) if len(raw) <= MAX_SPEED_TEXT else None
+    if value is None or not valid_speed(value):
+        await answer_minor(message, usage("speed"))
+        return
+    changed = await services.players.set_speed(target.chat_id, value)
+    await answer_done(message, _("⏩ Speed: {speed}").format(speed=speed_label(value)))
+    if changed:
+        await nowplaying.refresh(target.chat_id)
+
+
 async def loop(
     message: Message,
     command: CommandObject,
@@ -255,6 +288,7 @@ def build_router() -> Router:
     router.message.register(resume, Command("resume"), flags=control)
     router.message.register(seek, Command("seek"), flags=control)
     router.message.register(volume, Command("volume"), flags=control)
+    router.message.register(speed, Command("speed"), flags=control)
     router.message.register(loop, Command("loop"), flags=control)
     # posts in a channel: only its administrators can post (bot.telegram.channel_posts)
     for handler, names in CHANNEL_COMMANDS:
@@ -272,5 +306,6 @@ CHANNEL_COMMANDS = (
     (resume, ("resume",)),
     (seek, ("seek",)),
     (volume, ("volume",)),
+    (speed, ("speed",)),
     (loop, ("loop",)),
 )
