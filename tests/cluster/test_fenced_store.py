@@ -126,3 +126,29 @@ def test_a_fenced_write_reads_as_one_line_in_the_chat(tmp_path: Path) -> None:
         assert (
             describe(Fenced()) == "Этот чат передаётся другому процессу; попробуйте через минуту."
         )
+
+
+async def test_a_fenced_batch_enqueue_queues_only_the_tracks(redis: Redis, redis_url: str) -> None:
+    """The token rides last in ARGV: it must fence the batch, never be queued as a track."""
+    node = Leases(redis, "n1", ttl=30)
+    lease = await node.acquire("a2")
+    assert lease is not None
+    held: dict[int, Lease] = {CHAT: lease}
+
+    def fence(chat_id: int) -> tuple[str, int] | None:
+        chat_lease = held.get(chat_id)
+        return None if chat_lease is None else (Leases.fence_key("a2"), chat_lease.token)
+
+    store = await RedisQueueStore.open(redis_url, fence=fence)
+    try:
+        batch = [track(f"b{i}") for i in range(3)]
+        done = await store.enqueue_many(CHAT, batch, limit=10)
+        assert (done.first, done.added) == (1, 3)
+        assert await store.pending(CHAT) == batch
+        await node.release(lease)
+        assert await Leases(redis, "n2", ttl=30).acquire("a2") is not None
+        with pytest.raises(Fenced):
+            await store.enqueue_many(CHAT, [track("stale")], limit=10)
+        assert await store.pending(CHAT) == batch
+    finally:
+        await store.close()

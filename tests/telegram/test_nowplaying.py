@@ -92,7 +92,7 @@ async def test_set_commands_registers_every_language(
     russian = {cmd["command"]: cmd["description"] for cmd in calls[2].params["commands"]}
     assert russian["queue"] == "показать очередь"
     assert russian["channelplay"] == "управлять трансляцией канала из этой группы (администраторы)"
-    assert len(russian) == 23
+    assert len(russian) == 24
 
 
 def test_time_formats() -> None:
