@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SourcesConfig
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import MediaKind, SourceKind, Track
 from bot.sources.resolver import SourceResolver
 from tests.domain.conftest import CHAT, Rig, status
 from tests.support.media_server import MediaServer
@@ -155,3 +155,22 @@ async def test_an_address_that_expired_while_the_bot_was_down_is_resolved_at_rec
     assert await lazy.players.recover() == 1
     assert lazy.engine.streams[CHAT].media == tone
     assert lazy.engine.streams[CHAT].track_id == track.id
+
+
+async def test_an_entry_queued_by_vplay_plays_as_video_in_its_quality(
+    lazy: Rig, media: MediaServer, videos: dict[str, Path]
+) -> None:
+    """A /vplay playlist link's entry keeps its media kind and quality through its
+    resolving: the engine is asked for the picture, fitted into the entry's quality."""
+    media.files["tall.mp4"] = (videos["portrait"], "video/mp4")
+    film = entry("Tall", media.url("files/tall.mp4"), media_kind=MediaKind.VIDEO, quality="360p")
+    outcome = await lazy.players.play_many(CHAT, [film])
+    assert outcome.started is not None
+    assert outcome.started.id == film.id
+    playing = lazy.engine.streams[CHAT]
+    assert playing.media == media.url("files/tall.mp4")
+    assert playing.video is not None
+    assert (playing.video.width, playing.video.height) == (360, 640)  # as the source stands
+    slot = await lazy.store.now_playing(CHAT)
+    assert slot is not None
+    assert slot.track == film  # the store keeps the entry as queued

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from bot.config import SourcesConfig
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import MediaKind, SourceKind, Track
 from bot.engines.base import MediaError
 from bot.metrics import REGISTRY
 from bot.sources.base import Playlist, SourceError, SourceRequest
@@ -177,3 +178,36 @@ def test_stream_expiry_reads_the_url_or_falls_back_to_the_ttl() -> None:
     # a past or malformed expiry is not believed
     assert stream_expiry(f"https://x.example/a?expire={int(now) - 5}", now=now, ttl=60) == now + 60
     assert stream_expiry("https://x.example/a?expire=soon", now=now, ttl=60) == now + 60
+
+
+async def test_a_vplay_playlist_link_queues_video_entries_that_resolve_as_video(
+    make_sources: Callable[..., SourcesConfig],
+    media_server: MediaServer,
+    videos: dict[str, Path],
+) -> None:
+    """/vplay with a playlist link: each lazy entry is queued as video in the chat's
+    quality and resolved as video in that quality when due; an entry without a picture
+    resolves as audio (as /vplay of such a file does)."""
+    media_server.files["wide.mp4"] = (videos["landscape"], "video/mp4")
+    media_server.pages["films.html"] = """<html><head><title>Films</title></head><body>
+<video src="/files/wide.mp4"></video>
+<audio src="/files/tone.mp3"></audio>
+</body></html>"""
+    res = resolver(make_sources)
+    page = media_server.url("pages/films.html")
+    found = await res.resolve(SourceRequest(query=page, video_quality="360p"))
+    assert isinstance(found, Playlist)
+    film, tone = found.tracks
+    for entry in found.tracks:
+        assert (entry.media, entry.media_kind, entry.quality) == ("", MediaKind.VIDEO, "360p")
+    resolved = await res.fresh(1, film)
+    assert (resolved.id, resolved.media) == (film.id, media_server.url("files/wide.mp4"))
+    assert (resolved.media_kind, resolved.quality) == (MediaKind.VIDEO, "360p")
+    assert (resolved.width, resolved.height, resolved.has_audio) == (640, 360, True)
+    sound = await res.fresh(1, tone)
+    assert (sound.media_kind, sound.quality) == (MediaKind.AUDIO, None)
+    # the same link with /play: audio entries, and the film resolves as sound only
+    listed = await res.resolve(SourceRequest(query=page))
+    assert isinstance(listed, Playlist)
+    assert {t.media_kind for t in listed.tracks} == {MediaKind.AUDIO}
+    assert (await res.fresh(1, listed.tracks[0])).media_kind is MediaKind.AUDIO

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
+from bot.domain.models import LoopMode, MediaKind, NowPlaying, SourceKind, Track
 from bot.domain.queue import (
     Checkpoint,
     EnqueuedBatch,
@@ -465,6 +465,44 @@ async def test_unicode_quotes_and_4kb_titles_round_trip(store: QueueStore) -> No
     replay = await store.advance(CHAT, big.id, now=3.0, natural=True)
     assert replay.current is not None
     assert same_but_id(replay.current.track, big)
+
+
+async def test_video_and_lazy_entry_fields_round_trip(store: QueueStore) -> None:
+    """What /vplay and a playlist link queue keeps every field through each read: the
+    picture's description, the separate sound URL, an unresolved entry's empty media and
+    a signed URL's expiry (in a batch, a single enqueue, the slot and a batched read)."""
+    lazy = Track(
+        title="entry",
+        source="https://example.org/watch?v=1",
+        media="",
+        kind=SourceKind.YTDLP,
+        duration=61.0,
+        media_kind=MediaKind.VIDEO,
+        quality="480p",
+    )
+    resolved = track(
+        "resolved",
+        media_kind=MediaKind.VIDEO,
+        quality="720p",
+        width=1280,
+        height=720,
+        fps=29.97,
+        has_audio=False,
+        audio_media="https://example.org/sound.m4a",
+        expires_at=1_900_000_000.25,
+    )
+    assert await store.enqueue_many(CHAT, [lazy, resolved], limit=LIMIT) == EnqueuedBatch(1, 2)
+    await store.enqueue(CHAT, replace(lazy, id="single"), limit=LIMIT)
+    assert await store.pending(CHAT) == [lazy, resolved, replace(lazy, id="single")]
+    assert list((await store.load_many([CHAT]))[CHAT].pending) == [
+        lazy,
+        resolved,
+        replace(lazy, id="single"),
+    ]
+    current = await store.start_next(CHAT, now=1.0)
+    assert current is not None
+    assert current.track == lazy
+    assert (await store.now_playing(CHAT)) == current
 
 
 async def test_each_operation_counts_once_in_the_metrics(store: QueueStore) -> None:
