@@ -283,7 +283,8 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
                 and before[0].track.duration is not None
             )
             if outlive:
-                assert before[0] is not None and before[0].track.duration is not None
+                assert before[0] is not None
+                assert before[0].track.duration is not None
                 left = before[0].track.duration - before[0].position_at(time.time())
                 await asyncio.sleep(max(0.0, left) + POSITION_TOLERANCE)
             child = await Child.start(config, tmp_path / "child.log")
