@@ -204,12 +204,16 @@ class SourcesConfig(_Section):
     max_resolves_per_chat: int = Field(default=2, ge=1, le=16)
     # how long a request waits for a free fetch slot before it is answered "busy"
     resolve_wait_seconds: float = Field(default=30.0, ge=0, le=600)
+    # a site's stream URL (yt-dlp) without its own expiry (googlevideo's ``expire=``) is
+    # taken as expired this long after it was resolved, and resolved again before it plays
+    stream_url_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86400)
 
 
 class PlayerConfig(_Section):
     max_track_seconds: int = Field(default=3 * 3600, ge=1)
     queue_limit: int = Field(default=100, ge=1, le=10_000)
-    # the most tracks one album / playlist link queues
+    # the most entries one playlist / album / set link queues (the first ones), and the most
+    # tracks a streaming-service album or playlist link (Spotify etc.) searches and queues
     playlist_limit: int = Field(default=50, ge=1, le=1000)
     auto_end_seconds: int = Field(default=300, ge=0)
     auto_end_warning_seconds: int = Field(default=60, ge=0)
@@ -238,6 +242,13 @@ class PlayerConfig(_Section):
             video_quality=self.video_quality,
             max_video_streams=self.max_video_streams,
         )
+
+
+class PlaylistsConfig(_Section):
+    """Saved playlists (/playlist): how many one user may keep, and how long each may be."""
+
+    max_per_user: int = Field(default=20, ge=1, le=1000)
+    max_tracks: int = Field(default=100, ge=1, le=10_000)
 
 
 class BotConfig(_Section):
@@ -307,6 +318,7 @@ class Settings(BaseSettings):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     player: PlayerConfig = Field(default_factory=PlayerConfig)
+    playlists: PlaylistsConfig = Field(default_factory=PlaylistsConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
     i18n: I18nConfig = Field(default_factory=I18nConfig)
     web: WebConfig = Field(default_factory=WebConfig)

@@ -16,6 +16,7 @@ from bot.domain.policy import PlayerPolicy
 from bot.domain.ports import (
     ChatSettingsSource,
     MediaRefresher,
+    MediaResolver,
     PlayHistorySink,
     PlaylistResolver,
 )
@@ -37,10 +38,12 @@ def make_players(
     per_chat_labels: bool = False,
     placement: Callable[[int], dict[str, Any]] | None = None,
     refresher: MediaRefresher | None = None,
+    media: MediaResolver | None = None,
 ) -> PlayerManager:
     """The players, recording into Prometheus (``per_chat_labels``: metrics.per_chat_labels);
     ``placement`` names where a chat is served (assistant account, node) for track_change;
-    ``refresher`` re-resolves a live track before it is restarted after an outage."""
+    ``refresher`` re-resolves a live track before it is restarted after an outage;
+    ``media`` resolves playlist entries and expired stream URLs before they play."""
     return PlayerManager(
         store=store,
         engine=engine,
@@ -53,4 +56,5 @@ def make_players(
         stats_sink=PrometheusSink(per_chat_labels=per_chat_labels),
         placement=placement,
         refresher=refresher,
+        media=media,
     )

@@ -203,6 +203,7 @@ async def build_core(
             per_chat_labels=settings.metrics.per_chat_labels,
             placement=placement,
             refresher=resolver,
+            media=resolver,
         )
         stack.push_async_callback(players.close)
         await players.start()

@@ -25,6 +25,8 @@ from bot.storage.orm import (
     Chat,
     ChatAssistant,
     PlayHistory,
+    SavedPlaylist,
+    SavedPlaylistTrack,
     WebAdmin,
 )
 from web.audit import actor_of, diff, record, row_values
@@ -431,11 +433,54 @@ class AuditLogAdmin(PanelView, model=AuditLog):
     column_default_sort: ClassVar[Any] = (AuditLog.at, True)
 
 
+class SavedPlaylistAdmin(PanelView, model=SavedPlaylist):
+    """Users' saved playlists (/playlist), read-only: they are the users' own; the bot's
+    commands change them, the panel shows them."""
+
+    name = "Saved playlist"
+    name_plural = "Saved playlists"
+    icon = "fa-solid fa-list-ol"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list: ClassVar[Any] = [
+        SavedPlaylist.id,
+        SavedPlaylist.user_id,
+        SavedPlaylist.name,
+        SavedPlaylist.created_at,
+        SavedPlaylist.updated_at,
+    ]
+    column_searchable_list: ClassVar[Any] = [SavedPlaylist.name, SavedPlaylist.user_id]
+    column_default_sort: ClassVar[Any] = (SavedPlaylist.updated_at, True)
+    column_details_exclude_list: ClassVar[Any] = [SavedPlaylist.key]
+
+
+class SavedPlaylistTrackAdmin(PanelView, model=SavedPlaylistTrack):
+    name = "Saved playlist track"
+    name_plural = "Saved playlist tracks"
+    icon = "fa-solid fa-music"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    column_list: ClassVar[Any] = [
+        SavedPlaylistTrack.id,
+        SavedPlaylistTrack.playlist,
+        SavedPlaylistTrack.title,
+        SavedPlaylistTrack.source,
+        SavedPlaylistTrack.duration,
+    ]
+    column_searchable_list: ClassVar[Any] = [SavedPlaylistTrack.title, SavedPlaylistTrack.source]
+
+
 MODEL_VIEWS: tuple[type[ModelView], ...] = (
     ChatAdmin,
     AuthorizedUserAdmin,
     PlayHistoryAdmin,
     ChatAssistantAdmin,
+    SavedPlaylistAdmin,
+    SavedPlaylistTrackAdmin,
     ChannelAdmin,
     WebAdminAdmin,
     AuditLogAdmin,

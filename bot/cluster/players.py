@@ -11,11 +11,11 @@ fenced also stops this node's stream of that chat: it is stale.  Reads (``snapsh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.cluster.node import ClusterNode
-from bot.domain.control import ChatSnapshot, Players, PlayOutcome
+from bot.domain.control import BatchOutcome, ChatSnapshot, Players, PlayOutcome
 from bot.domain.manager import PlayerManager
 from bot.domain.models import LoopMode, NowPlaying, Track
 from bot.domain.queue import Fenced
@@ -50,6 +50,9 @@ class OwnedPlayers:
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome:
         return await self._owned(chat_id, lambda: self._players.play(chat_id, track))
+
+    async def play_many(self, chat_id: int, tracks: Sequence[Track]) -> BatchOutcome:
+        return await self._owned(chat_id, lambda: self._players.play_many(chat_id, tracks))
 
     async def room(self, chat_id: int) -> int:
         return await self._players.room(chat_id)

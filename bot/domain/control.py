@@ -31,6 +31,17 @@ class PlayOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What ``play_many`` did: the first ``added`` tracks were queued (the rest did not fit),
+    the first of them at 1-based ``position``; ``started``: the one of them that plays now
+    (None when something else was already playing, or none of them could start)."""
+
+    added: int
+    position: int
+    started: Track | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatSnapshot:
     chat_id: int
     state: PlayerState
@@ -54,6 +65,10 @@ class Players(Protocol):
     stats: StreamStats
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome: ...
+
+    async def play_many(self, chat_id: int, tracks: Sequence[Track]) -> BatchOutcome:
+        """Queues ``tracks`` in one atomic step (as many as fit), then starts the queue if
+        the chat was idle; a track that cannot be played is skipped like any other."""
 
     async def room(self, chat_id: int) -> int:
         """How many more tracks the chat's queue takes now (0: full): asked before a

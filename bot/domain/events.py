@@ -116,10 +116,17 @@ class StreamStatus(Event):
     reason: str | None = None
     error: str | None = None
     track_id: str | None = None
+    #: the failed track's title (with ``track_id``), for the chat's "could not play" line
+    title: str | None = None
 
     @property
     def data(self) -> dict[str, Any]:
-        extra = {"reason": self.reason, "error": self.error, "track_id": self.track_id}
+        extra = {
+            "reason": self.reason,
+            "error": self.error,
+            "track_id": self.track_id,
+            "title": self.title,
+        }
         return {"state": self.state, **{k: v for k, v in extra.items() if v is not None}}
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot.domain.always_on import AlwaysOn
 from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
-from bot.domain.control import ChatSnapshot, Players, PlayerState, PlayOutcome
+from bot.domain.control import BatchOutcome, ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import NO_PLACEMENT, EventBus, ListenersUpdate
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
@@ -33,6 +33,7 @@ from bot.domain.ports import (
     ChatSettingsSource,
     KeepMedia,
     MediaRefresher,
+    MediaResolver,
     PlayHistorySink,
     PlaylistResolver,
 )
@@ -92,6 +93,7 @@ class PlayerManager:
         stats_sink: StatsSink | None = None,
         placement: Callable[[int], dict[str, Any]] | None = None,
         refresher: MediaRefresher | None = None,
+        media: MediaResolver | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
         self._store = store
@@ -115,6 +117,7 @@ class PlayerManager:
             stats=self.stats,
             placement=placement or (lambda chat_id: dict(NO_PLACEMENT)),
             refresher=refresher or KeepMedia(),
+            media=media,
         )
         self._players: dict[int, ChatPlayer] = {}
         self._inbox: dict[int, deque[EngineEvent]] = {}
@@ -153,6 +156,8 @@ class PlayerManager:
             await self.chat(chat_id).checkpoint(force=True)
 
         await for_each(self.active_chats(), final)
+        for player in self._players.values():
+            await player.close()
 
     async def recover(self, only: Sequence[int] | None = None) -> int:
         """Resumes every chat the store has state for (``only``: those of these chats, as
@@ -218,6 +223,9 @@ class PlayerManager:
 
     async def play(self, chat_id: int, track: Track) -> PlayOutcome:
         return await self.chat(chat_id).play(track)
+
+    async def play_many(self, chat_id: int, tracks: Sequence[Track]) -> BatchOutcome:
+        return await self.chat(chat_id).play_many(tracks)
 
     async def room(self, chat_id: int) -> int:
         return max(0, self._config.queue_limit - await self._store.length(chat_id))

@@ -53,12 +53,16 @@ class Track:
     """One queued item.  ``media`` is what the engine plays: a local path or a URL.
 
     ``source`` is what the user asked for (kept for history and for re-resolving a URL
-    that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).
+    that expired); ``media`` may differ (a downloaded file, a yt-dlp stream URL).  An empty
+    ``media`` is an entry not resolved yet (queued from a playlist's listing): the player
+    resolves ``source`` when the track is about to play.  ``expires_at`` (wall-clock
+    seconds) is when ``media`` stops working, for a site's signed stream URL; None: never.
 
     ``media_kind`` VIDEO: the engine streams picture too, fitted into ``quality`` (a name
     from ``bot.domain.video.QUALITIES``, chosen when it was queued); ``width``, ``height``
     and ``fps`` describe the source's video stream as probed (None when unknown), and
-    ``has_audio`` is False for a silent video, whose end is the end of its picture.
+    ``has_audio`` is False for a silent video, whose end is the end of its picture.  An
+    unresolved entry keeps its ``media_kind`` and ``quality`` through its resolving.
     """
 
     title: str
@@ -79,6 +83,12 @@ class Track:
     #: a separate sound stream for ``media`` (yt-dlp's video-only + audio-only formats)
     audio_media: str | None = None
     id: str = field(default_factory=new_track_id)
+    expires_at: float | None = None
+
+    def needs_media(self, now: float, margin: float = 0.0) -> bool:
+        """True when ``media`` must be resolved before playing: never resolved, or it
+        expires within ``margin`` seconds of ``now``."""
+        return not self.media or (self.expires_at is not None and now + margin >= self.expires_at)
 
     @property
     def is_video(self) -> bool:

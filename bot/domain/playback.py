@@ -33,7 +33,14 @@ from bot.domain.levels import Levels
 from bot.domain.live import LiveBackoff
 from bot.domain.models import EndReason, LoopMode, MediaKind, NowPlaying, Track
 from bot.domain.policy import PlayerPolicy
-from bot.domain.ports import ChatSettingsSource, KeepMedia, MediaRefresher, PlayHistorySink
+from bot.domain.ports import (
+    ChatSettingsSource,
+    KeepMedia,
+    MediaRefresher,
+    MediaResolver,
+    PlayHistorySink,
+)
+from bot.domain.prefetch import MediaPrefetch
 from bot.domain.queue import AdvanceResult, Checkpoint, QueueError, QueueStore
 from bot.domain.stream_stats import StreamStats
 from bot.domain.video import VideoSpec, fit
@@ -69,6 +76,8 @@ class PlayerDeps:
     placement: Callable[[int], dict[str, Any]] = field(default=lambda chat_id: dict(NO_PLACEMENT))
     #: makes a live track's media playable again before it is restarted (bot.domain.live)
     refresher: MediaRefresher = field(default_factory=KeepMedia)
+    #: resolves playlist entries and expired stream URLs when they are about to play
+    media: MediaResolver | None = None
 
 
 def overran(track: Track, position: float, max_seconds: int) -> bool:
@@ -111,6 +120,8 @@ class Playback:
         self.failures = 0
         self.live = LiveBackoff()
         self.live_restart: asyncio.Task[None] | None = None
+        self.media = MediaPrefetch(chat_id, deps.media, deps.clock)
+        self._upcoming: str | None = None  # the track id preloaded (or being prefetched)
 
     # -- transitions ---------------------------------------------------------------------
 
@@ -177,6 +188,9 @@ class Playback:
         that write leaves the position from before the restart, from which the next start
         rewinds again: the same track resumes, a few seconds later than it would have."""
         d = self._d
+        track = await self.media.fresh(current.track)  # MediaError: skipped like any other
+        if track is not current.track:
+            current = replace(current, track=track)
         now = d.clock.time()
         rate = await self.levels.rate(current.track)
         live = current.position_at(now, rate)
@@ -283,7 +297,7 @@ class Playback:
         # A track that never started gets its one (closed) row from ``ended`` alone.
         self._history_open = track
         await self.record_end(track, EndReason.ERROR)
-        self.status("error", error=message, track_id=track.id)
+        self.status("error", error=message, track_id=track.id, title=track.title)
         self.failures += 1
         if self.failures >= MAX_CONSECUTIVE_FAILURES and result.current is not None:
             log.warning("chat %s: %d tracks failed in a row; stalled", self.chat_id, self.failures)
@@ -324,6 +338,7 @@ class Playback:
             log.warning("chat %s: engine stop failed: %s", self.chat_id, exc)
         self.engine_track = None
         self.listeners = None
+        self.media.cancel()
         d.autoend.cancel(self.chat_id)
         d.stats.stream_ended(self.chat_id)
         self.status("idle", reason=reason)
@@ -373,6 +388,20 @@ class Playback:
         """Tells the engine what plays after the current track (the head of pending; on
         loop ``track`` a copy under an id not drawn yet, so nothing), so that the switch at
         the end does not wait for the next track's decoder to start."""
+        ready = None if upcoming is None else self.media.ready(upcoming)
+        self._upcoming = None if upcoming is None else upcoming.id
+        if upcoming is not None and ready is None:
+            # not resolved yet (a playlist entry) or expiring: resolved in the background,
+            # preloaded when that is done (``_prefetched``)
+            self.media.prefetch(upcoming, self._prefetched)
+        await self._engine_preload(ready)
+
+    async def _prefetched(self, track: Track) -> None:
+        async with self.lock:
+            if self.engine_track is not None and self._upcoming == track.id:
+                await self._engine_preload(track)
+
+    async def _engine_preload(self, upcoming: Track | None) -> None:
         request = None
         if upcoming is not None:
             request = PlayRequest(
@@ -407,10 +436,16 @@ class Playback:
         reason: str | None = None,
         error: str | None = None,
         track_id: str | None = None,
+        title: str | None = None,
     ) -> None:
         self._d.bus.publish(
             StreamStatus(
-                chat_id=self.chat_id, state=state, reason=reason, error=error, track_id=track_id
+                chat_id=self.chat_id,
+                state=state,
+                reason=reason,
+                error=error,
+                track_id=track_id,
+                title=title,
             )
         )
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from bot.domain.control import PlayOutcome
+from bot.domain.control import BatchOutcome, PlayOutcome
 from bot.domain.errors import ErrorCode, PlayerError, SattvaError
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, PlayerDeps, overran, ran_out
@@ -63,6 +63,10 @@ class ChatPlayer:
     async def speed(self) -> float:
         return await self._p.levels.speed()
 
+    async def close(self) -> None:
+        """Stops a stream address being resolved in the background (at shutdown)."""
+        await self._p.media.close()
+
     # -- commands ------------------------------------------------------------------------
 
     async def play(self, track: Track) -> PlayOutcome:
@@ -91,6 +95,29 @@ class ChatPlayer:
             ids = [t.id for t in pending]
             position = ids.index(track.id) + 1 if track.id in ids else queued_at
             return PlayOutcome(track, started=False, position=position)
+
+    async def play_many(self, tracks: Sequence[Track]) -> BatchOutcome:
+        d = self._d
+        if any(t.is_video for t in tracks) and not d.stats.video_slot_free(
+            self.chat_id, d.config.max_video_streams
+        ):
+            # as for one video: refused, not degraded (a /vplay playlist link)
+            raise PlayerError(ErrorCode.VIDEO_LIMIT, str(d.config.max_video_streams))
+        async with self._p.lock:
+            batch = await d.store.enqueue_many(self.chat_id, tracks, limit=d.config.queue_limit)
+            self._p.failures = 0
+            if self._p.engine_track is not None:
+                await self._p.queue_changed()
+                return BatchOutcome(batch.added, batch.first, started=None)
+            try:
+                current = await d.store.start_next(self.chat_id, now=d.clock.time())
+                started = await self._p.start(current, "play")
+            finally:
+                await self._p.queue_changed()
+            ours = {t.id for t in tracks[: batch.added]}
+            if started is not None and started.track.id in ours:
+                return BatchOutcome(batch.added, batch.first, started=started.track)
+            return BatchOutcome(batch.added, batch.first, started=None)
 
     async def skip(self) -> NowPlaying | None:
         d = self._d

@@ -75,3 +75,14 @@ class PlaylistResolver(Protocol):
     """Turns a 24/7 playlist entry (URL, library name or folder) into playable tracks."""
 
     async def expand(self, entry: str) -> list[Track]: ...
+
+
+class MediaResolver(Protocol):
+    """Fills in a track's stream address when it is about to play: a playlist entry queued
+    from its listing has none yet, and a site's stream URL expires after hours (also while
+    the bot was down).  Resolved through the same guards as a /play request."""
+
+    async def fresh(self, chat_id: int, track: Track) -> Track:
+        """``track`` with a working ``media`` (same id and title); raises
+        ``bot.engines.base.MediaError`` when it cannot be resolved (the track is skipped)."""
+        ...

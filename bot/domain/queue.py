@@ -70,6 +70,15 @@ class AdvanceResult:
 
 
 @dataclass(frozen=True, slots=True)
+class EnqueuedBatch:
+    """What ``enqueue_many`` did: ``added`` tracks (the longest prefix of the batch that fit
+    under the limit) now stand at 1-based ``first`` .. ``first + added - 1`` of pending."""
+
+    first: int
+    added: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueSnapshot:
     """One chat's whole queue state, as ``load_many`` reads it for recovery."""
 
@@ -94,6 +103,18 @@ class QueueStore(Protocol):
         """Appends to the pending list; returns its 1-based position there.
 
         Raises QueueFull when pending already holds ``limit`` tracks.
+        """
+
+    async def enqueue_many(
+        self, chat_id: int, tracks: Sequence[Track], *, limit: int
+    ) -> EnqueuedBatch:
+        """Appends the longest prefix of ``tracks`` that fits under ``limit``, in one atomic
+        step: a crash leaves all of that prefix queued or none of it.
+
+        The limit is checked for the batch as a whole against one reading of the length, so
+        a batch racing single enqueues never overfills the queue.  It truncates rather than
+        refuses (a 50-track playlist on a queue with room for 20 queues its first 20); it
+        raises QueueFull only when not one track fits, and ValueError for an empty batch.
         """
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:

@@ -78,13 +78,32 @@ class SourceRequest:
     chat_id: int | None = None
 
 
-#: progress callback: a stage name ("download", "probe", "search") and a fraction or None
+@dataclass(frozen=True, slots=True)
+class Playlist:
+    """A playlist / album / set link, listed: its first entries as tracks not resolved yet
+    (``media`` empty; the player resolves each when it is about to play).
+
+    ``skipped``: entries of the listing left out (no usable address, too long); ``more``:
+    the listing had more entries than the limit, of which only the first were taken."""
+
+    title: str
+    source: str
+    tracks: tuple[Track, ...]
+    skipped: int = 0
+    more: bool = False
+
+
+#: progress callback: a stage name ("download", "probe", "search", "list") and a fraction
+#: or None
 Progress = Callable[[str, float | None], Awaitable[None]]
 
 
 class Resolver(Protocol):
-    async def resolve(self, request: SourceRequest, progress: Progress | None = None) -> Track:
-        """Returns a probed Track ready for the queue, or raises SourceError."""
+    async def resolve(
+        self, request: SourceRequest, progress: Progress | None = None
+    ) -> Track | Playlist:
+        """Returns a probed Track ready for the queue, a listed Playlist (a playlist link),
+        or raises SourceError."""
 
     def streaming_link(self, request: SourceRequest) -> ServiceLink | None:
         """The streaming-service link the request is (Spotify...), or None."""

@@ -8,6 +8,7 @@ code the bot turns into one short sentence.  Timing and refusals are recorded pe
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from dataclasses import replace
@@ -18,19 +19,23 @@ from aiogram import Bot
 
 from bot.config import Settings, SourcesConfig
 from bot.domain.models import SourceKind, Track, new_track_id
+from bot.engines.base import MediaError
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
 from bot.sources import http, streaming, ytdlp
-from bot.sources.base import Progress, SourceError, SourceRequest
+from bot.sources.base import Playlist, Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
 from bot.sources.cookies import CookieJars, cookie_state_file
 from bot.sources.guard import check_url, split_url
 from bot.sources.library import Library, LibraryEntry
 from bot.sources.limits import ResolveGate
+from bot.sources.listing import listing_to_playlist, stream_expiry
 from bot.sources.page_meta import Listing, Wanted
 from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
 from bot.sources.telegram_files import Readers, TelegramFiles
 from bot.sources.tg_messages import parse_message_link
+
+log = logging.getLogger(__name__)
 
 LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
@@ -67,9 +72,11 @@ class SourceResolver:
         *,
         max_track_seconds: int,
         telegram: TelegramFiles | None = None,
+        playlist_limit: int = 50,
     ) -> None:
         self._cfg = sources
         self._max_seconds = max_track_seconds
+        self.playlist_limit = playlist_limit
         self._telegram = telegram
         self.library = Library(sources.library_dir)
         self.cookies = CookieJars(sources.ytdlp_cookies, state_file=cookie_state_file(sources))
@@ -100,7 +107,10 @@ class SourceResolver:
                 readers=readers,
             )
         return cls(
-            settings.sources, max_track_seconds=settings.player.max_track_seconds, telegram=files
+            settings.sources,
+            max_track_seconds=settings.player.max_track_seconds,
+            telegram=files,
+            playlist_limit=settings.player.playlist_limit,
         )
 
     # -- Resolver --------------------------------------------------------------------------
@@ -120,7 +130,9 @@ class SourceResolver:
             return "url"
         return "search"
 
-    async def resolve(self, request: SourceRequest, progress: Progress | None = None) -> Track:
+    async def resolve(
+        self, request: SourceRequest, progress: Progress | None = None
+    ) -> Track | Playlist:
         kind = self.route(request)
         started = time.monotonic()
         try:
@@ -134,7 +146,7 @@ class SourceResolver:
 
     async def _dispatch(
         self, kind: str, request: SourceRequest, progress: Progress | None
-    ) -> Track:
+    ) -> Track | Playlist:
         query = request.query.strip()
         if kind == "telegram":
             assert request.media is not None
@@ -210,7 +222,7 @@ class SourceResolver:
     ) -> Track:
         """The first search result for one track a link named (the existing search path)."""
         words = wanted.query()
-        return await self.resolve(
+        found = await self.resolve(
             SourceRequest(
                 query=words,
                 requested_by=request.requested_by,
@@ -219,22 +231,93 @@ class SourceResolver:
             ),
             progress,
         )
+        if isinstance(found, Playlist):  # search words give one result, never a listing
+            raise SourceError("not_found", "the search gave a list, not a track")
+        return found
+
+    # -- MediaResolver ---------------------------------------------------------------------
+
+    async def fresh(self, chat_id: int, track: Track) -> Track:
+        """A queued track's stream address, resolved when it is about to play (a playlist
+        entry, or a site URL that expired): ``source`` goes the way a /play link goes, with
+        its guards, limits and a fetch slot; a failure is a MediaError (the track is
+        skipped with a line in the chat).  A video track is resolved as video again, in
+        the quality it was queued with (an entry /vplay queued from a playlist link)."""
+        reason = "ok"
+        try:
+            found = await self._again(track)
+        except SourceError as exc:
+            reason = exc.code
+            raise MediaError(f"could not resolve {track.source}: {exc}") from exc
+        finally:
+            log_refresh(chat_id, track, reason)
+        return replace(
+            track,
+            media=found.media,
+            audio_media=found.audio_media,
+            expires_at=found.expires_at,
+            duration=found.duration if found.duration is not None else track.duration,
+            is_live=found.is_live,
+            thumbnail=track.thumbnail or found.thumbnail,
+            # what the source really is: a /vplay entry without a picture plays as audio
+            media_kind=found.media_kind,
+            quality=found.quality,
+            width=found.width,
+            height=found.height,
+            fps=found.fps,
+            has_audio=found.has_audio,
+        )
+
+    async def _again(self, track: Track) -> Track:
+        """``track.source`` resolved again, in a fetch slot, timed and counted as a refresh;
+        raises SourceError."""
+        started = time.monotonic()
+        try:
+            async with self.gate.slot(None):
+                return await self._single(track)
+        except SourceError as exc:
+            SOURCE_FAILURES.labels(kind="refresh", reason=exc.code).inc()
+            raise
+        finally:
+            SOURCE_RESOLVE_SECONDS.labels(kind="refresh").observe(time.monotonic() - started)
+
+    async def _single(self, track: Track) -> Track:
+        """``track.source`` resolved as one item (never listed), as video in the track's
+        quality when it is a video track."""
+        source = track.source
+        anonymous = SourceRequest(
+            query=source, video_quality=track.quality if track.is_video else None
+        )
+        if source.lower().startswith(LIBRARY_PREFIX):
+            entry = await asyncio.to_thread(self.library.find, source[len(LIBRARY_PREFIX) :])
+            return await self._library_track(entry, anonymous)
+        found = await self._url(source, anonymous, None, listing=False)
+        assert isinstance(found, Track)  # not listed: one item
+        return found
 
     # -- routes ----------------------------------------------------------------------------
 
-    async def _url(self, url: str, request: SourceRequest, progress: Progress | None) -> Track:
+    async def _url(
+        self,
+        url: str,
+        request: SourceRequest,
+        progress: Progress | None,
+        *,
+        listing: bool = True,
+    ) -> Track | Playlist:
+        """``listing``: a playlist page is listed (else it must be one item: a refresh)."""
         split_url(url)
         allow = self._cfg.allow_private_networks
         # the first call loads yt-dlp's ~1800 extractors: not on the event loop
         if self._cfg.ytdlp_enabled and await asyncio.to_thread(ytdlp.has_site_extractor, url):
             await check_url(url, allow_private=allow)
-            return await self._ytdlp(url, url, request, progress)
+            return await self._ytdlp(url, url, request, progress, listing=listing)
         timeout = self._cfg.probe_timeout_seconds
         final = await http.follow(url, allow_private=allow, timeout=timeout)
         if final.is_html:
             if not self._cfg.ytdlp_enabled:
                 raise SourceError("unsupported", "a web page, not media")
-            return await self._ytdlp(final.url, url, request, progress)
+            return await self._ytdlp(final.url, url, request, progress, listing=listing)
         await report(progress, "probe", None)
         result = await probe(
             final.url,
@@ -258,14 +341,31 @@ class SourceResolver:
         return with_media(track, result, request.video_quality)
 
     async def _ytdlp(
-        self, target: str, query: str, request: SourceRequest, progress: Progress | None
-    ) -> Track:
+        self,
+        target: str,
+        query: str,
+        request: SourceRequest,
+        progress: Progress | None,
+        *,
+        listing: bool = False,
+    ) -> Track | Playlist:
+        """A search or a page through yt-dlp.  ``listing``: a playlist page is listed flat
+        (one more entry than the limit, to tell whether it had more) as lazy tracks."""
         if not self._cfg.ytdlp_enabled:
             raise SourceError("unavailable", "yt-dlp is disabled")
-        await report(progress, "search", None)
+        await report(progress, "list" if listing else "search", None)
+        timeout = (4 if listing else 2) * self._cfg.probe_timeout_seconds
+        limit = self.playlist_limit
         info = await ytdlp.lookup(
-            target, timeout=2 * self._cfg.probe_timeout_seconds, cookies=self.cookies
+            target,
+            timeout=timeout,
+            cookies=self.cookies,
+            listing=limit + 1 if listing else None,
         )
+        if listing and ytdlp.is_listing(info):
+            return listing_to_playlist(
+                info, query=query, limit=limit, max_seconds=self._max_seconds, request=request
+            )
         track = ytdlp.info_to_track(
             info,
             query=query,
@@ -278,7 +378,7 @@ class SourceResolver:
         for url in (track.media, track.audio_media):
             if url is not None:
                 await check_url(url, allow_private=self._cfg.allow_private_networks)
-        return track
+        return replace(track, expires_at=self._expiry(track))
 
     async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
         result = await probe(
@@ -299,6 +399,14 @@ class SourceResolver:
         )
         return with_media(track, result, request.video_quality)
 
+    def _expiry(self, track: Track) -> float:
+        """When the first of the stream URLs yt-dlp handed out for ``track`` stops working
+        (a video's picture and sound are two signed URLs)."""
+        ttl = self._cfg.stream_url_ttl_seconds
+        now = time.time()
+        urls = [u for u in (track.media, track.audio_media) if u is not None]
+        return min(stream_expiry(url, now=now, ttl=ttl) for url in urls)
+
     # -- MediaRefresher --------------------------------------------------------------------
 
     async def refresh(self, track: Track) -> Track:
@@ -306,12 +414,12 @@ class SourceResolver:
         resolved again from what the user asked for (a YouTube live URL expires; a direct
         URL passes the guard and the probe again, which also tells whether it is back).
         Telegram files and library files are local: they stay as they are."""
-        source = track.source
-        if not looks_like_url(source):
+        if not looks_like_url(track.source):
             return track
-        quality = track.quality if track.is_video else None
-        fresh = await self.resolve(SourceRequest(query=source, video_quality=quality))
-        return replace(track, media=fresh.media, audio_media=fresh.audio_media)
+        fresh = await self._again(track)
+        return replace(
+            track, media=fresh.media, audio_media=fresh.audio_media, expires_at=fresh.expires_at
+        )
 
     # -- PlaylistResolver ------------------------------------------------------------------
 
@@ -334,7 +442,9 @@ class SourceResolver:
             if not tracks:
                 raise SourceError("not_found", "no playable file in that folder")
             return [_as_playlist(t) for t in tracks]
-        return [_as_playlist(await self.resolve(SourceRequest(query=text)))]
+        found = await self.resolve(SourceRequest(query=text))
+        listed = found.tracks if isinstance(found, Playlist) else (found,)
+        return [_as_playlist(t) for t in listed]
 
 
 def _as_playlist(track: Track) -> Track:
@@ -342,3 +452,7 @@ def _as_playlist(track: Track) -> Track:
     return replace(
         track, kind=SourceKind.PLAYLIST, requested_by=None, requested_by_name="", id=new_track_id()
     )
+
+
+def log_refresh(chat_id: int, track: Track, outcome: str) -> None:
+    log.info("chat %s: stream address of %s resolved: %s", chat_id, track.id, outcome)

@@ -94,7 +94,9 @@ def has_site_extractor(url: str) -> bool:
         return False
 
 
-def _options(logger: _QuietLogger | None = None) -> dict[str, Any]:
+def _options(logger: _QuietLogger | None = None, listing: int | None = None) -> dict[str, Any]:
+    """yt-dlp's options; ``listing``: a playlist page is listed flat (title, duration and
+    page URL of its first ``listing`` entries, no stream lookups), a single page as usual."""
     # yt-dlp fetches pages and APIs itself: through the egress proxy, each is guarded
     proxy = {"proxy": url} if (url := http_proxy()) is not None else {}
     return {
@@ -108,7 +110,8 @@ def _options(logger: _QuietLogger | None = None) -> dict[str, Any]:
         "socket_timeout": SOCKET_TIMEOUT,
         "extract_flat": False,
         "cachedir": False,
-        "playlist_items": "1",
+        "playlist_items": "1" if listing is None else f"1:{listing}",
+        **({} if listing is None else {"extract_flat": "in_playlist"}),
         **proxy,
         **OPTION_OVERRIDES,
     }
@@ -143,12 +146,14 @@ def _load_cookies(ydl: Any, jars: CookieJars, path: Path) -> bool:
     return True
 
 
-def _extract(target: str, cookies: CookieJars | None = None) -> dict[str, Any]:
+def _extract(
+    target: str, cookies: CookieJars | None = None, listing: int | None = None
+) -> dict[str, Any]:
     module = _module()
     logger = _QuietLogger()
     chosen = cookies.choose() if cookies is not None else None
     try:
-        with module.YoutubeDL(_options(logger)) as ydl:
+        with module.YoutubeDL(_options(logger, listing)) as ydl:
             if (
                 chosen is not None
                 and cookies is not None
@@ -174,7 +179,7 @@ def _extract(target: str, cookies: CookieJars | None = None) -> dict[str, Any]:
 
 
 def _pick_entry(info: dict[str, Any]) -> dict[str, Any]:
-    if info.get("_type") in ("playlist", "multi_video") or "entries" in info:
+    if is_listing(info):
         entries = [e for e in (info.get("entries") or []) if isinstance(e, dict)]
         if not entries:
             raise SourceError("not_found", "no search result")
@@ -317,11 +322,21 @@ def info_to_track(
     )
 
 
+def is_listing(info: dict[str, Any]) -> bool:
+    """A playlist / album / set (or a page of several media), not one item."""
+    return info.get("_type") in ("playlist", "multi_video") or "entries" in info
+
+
 async def lookup(
-    target: str, *, timeout: float, cookies: CookieJars | None = None
+    target: str,
+    *,
+    timeout: float,
+    cookies: CookieJars | None = None,
+    listing: int | None = None,
 ) -> dict[str, Any]:
     """extract_info in a worker thread, bounded by ``timeout`` seconds; ``cookies``: the
-    files of ``sources.ytdlp_cookies`` (one is chosen for this lookup).
+    files of ``sources.ytdlp_cookies`` (one is chosen for this lookup); ``listing``: see
+    ``_options``.
 
     A timed-out thread cannot be killed; it finishes on its own (bounded by the socket
     timeout) and its result is dropped.
@@ -329,7 +344,7 @@ async def lookup(
     _module()
     try:
         async with asyncio.timeout(timeout):
-            return await asyncio.to_thread(_extract, target, cookies)
+            return await asyncio.to_thread(_extract, target, cookies, listing)
     except TimeoutError:
         raise SourceError("timeout", "yt-dlp took too long") from None
 

@@ -24,7 +24,13 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.models import LoopMode, NowPlaying, Track
-from bot.domain.queue import AdvanceResult, Checkpoint, QueueSnapshot, StorageUnavailable
+from bot.domain.queue import (
+    AdvanceResult,
+    Checkpoint,
+    EnqueuedBatch,
+    QueueSnapshot,
+    StorageUnavailable,
+)
 from bot.metrics import queue_operation
 from bot.storage.pg_queue import PostgresQueueStore
 from bot.storage.queue_rows import Fence
@@ -78,6 +84,12 @@ class DatabaseQueueStore:
 
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
         return await self._op("enqueue", self._impl.enqueue(chat_id, track, limit=limit))
+
+    async def enqueue_many(
+        self, chat_id: int, tracks: Sequence[Track], *, limit: int
+    ) -> EnqueuedBatch:
+        call = self._impl.enqueue_many(chat_id, tracks, limit=limit)
+        return await self._op("enqueue_many", call)
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
         return await self._op("start_next", self._impl.start_next(chat_id, now=now))

@@ -264,7 +264,7 @@ class ClusterFence(Base):
 
     A node writes the token of a lease it has just taken here before it touches the chats
     the lease guards; every queue statement of those chats compares its own token with this
-    row (``sattva_fence``, created by migration 0005) and fails when a newer holder wrote
+    row (``sattva_fence``, created by migration 0006) and fails when a newer holder wrote
     one, so a node paused past its lease cannot change a queue when it wakes up.
     """
 
@@ -272,3 +272,43 @@ class ClusterFence(Base):
 
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     token: Mapped[int] = mapped_column(BigInteger)
+
+
+class SavedPlaylist(Base):
+    """A user's saved playlist (/playlist).  ``key`` is the name case-folded: names are
+    matched without regard to case, and one user has one playlist per key."""
+
+    __tablename__ = "saved_playlists"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tracks: Mapped[list[SavedPlaylistTrack]] = relationship(
+        back_populates="playlist", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id})"
+
+
+class SavedPlaylistTrack(Base):
+    """One track of a saved playlist, in ``id`` order: where it came from (a page, a media
+    URL or ``lib:name``), never the stream address it had (those expire)."""
+
+    __tablename__ = "saved_playlist_tracks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    playlist_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("saved_playlists.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    duration: Mapped[float | None] = mapped_column(Double, default=None)
+    is_live: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    playlist: Mapped[SavedPlaylist] = relationship(back_populates="tracks")

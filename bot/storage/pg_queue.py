@@ -34,6 +34,7 @@ from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
+    EnqueuedBatch,
     Fenced,
     QueueFull,
     QueuePositionError,
@@ -46,7 +47,7 @@ from bot.storage.queue_rows import SLOT_COLUMNS, Fence, loop_mode, slot, snapsho
 #: another statement on that chat committed, so this bounds a pathological storm only
 MAX_ATTEMPTS = 100
 POOL_SIZE = 10
-#: the SQLSTATE sattva_fence raises (migration 0005): a newer holder of the chat exists
+#: the SQLSTATE sattva_fence raises (migration 0006): a newer holder of the chat exists
 FENCED_STATE = "SF001"
 RAISE_FENCE = (
     "INSERT INTO cluster_fences (name, token) VALUES ($1, $2) ON CONFLICT (name) "
@@ -84,6 +85,19 @@ WITH {_chat(5, "1")},
 n AS (SELECT count(*) AS n FROM queue_entries WHERE chat_id = $1),
 ins AS (INSERT INTO queue_entries (chat_id, seq, track_id, track_json)
         SELECT chat_id, seq, $2, $3 FROM chat, n WHERE n.n < $4 RETURNING 1)
+SELECT n.n, (SELECT count(*) FROM ins) AS added FROM n
+"""
+
+# $2 the ids, $3 the JSON of the batch, $4 the limit, $5 and $6 the fence.  Keys are reserved
+# for the whole batch (a gap in seq is harmless: only the order matters); the prefix that
+# fits is inserted.
+ENQUEUE_MANY = f"""
+WITH {_chat(5, "cardinality($2::text[])")},
+n AS (SELECT count(*) AS n FROM queue_entries WHERE chat_id = $1),
+ins AS (INSERT INTO queue_entries (chat_id, seq, track_id, track_json)
+        SELECT chat.chat_id, chat.seq + t.pos - 1, t.id, t.json
+        FROM chat, n, unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(id, json, pos)
+        WHERE t.pos <= $4 - n.n RETURNING 1)
 SELECT n.n, (SELECT count(*) FROM ins) AS added FROM n
 """
 
@@ -261,6 +275,19 @@ class PostgresQueueStore:
         if not added:
             raise QueueFull(limit)
         return int(count) + 1
+
+    async def enqueue_many(
+        self, chat_id: int, tracks: Sequence[Track], *, limit: int
+    ) -> EnqueuedBatch:
+        if not tracks:
+            raise ValueError("an empty batch")
+        ids, payloads = [t.id for t in tracks], [t.to_json() for t in tracks]
+        ((count, added),) = await self._fetch(
+            ENQUEUE_MANY, chat_id, ids, payloads, limit, *self._fenced(chat_id)
+        )
+        if not added:
+            raise QueueFull(limit)
+        return EnqueuedBatch(first=int(count) + 1, added=int(added))
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
         rows = await self._fetch(START_NEXT, chat_id, now, *self._fenced(chat_id))

@@ -104,6 +104,24 @@ return position
 """
 )
 
+# ARGV: chat, limit, then the batch's track JSON in order (with fencing the token follows).
+# Appends the prefix that fits; returns {first position, how many}, or {-1, 0} when full.
+ENQUEUE_MANY = (
+    _COMMON
+    + """
+local last = #ARGV
+if KEYS[5] then last = last - 1 end
+local length = redis.call('LLEN', pending)
+local fit = math.min(last - 2, tonumber(ARGV[2]) - length)
+if fit <= 0 then return {-1, 0} end
+for i = 3, fit + 2, 1000 do
+  redis.call('RPUSH', pending, unpack(ARGV, i, math.min(i + 999, fit + 2)))
+end
+touch()
+return {length + 1, fit}
+"""
+)
+
 # ARGV: chat, now.  Returns the slot's five fields, or an empty array.
 START_NEXT = (
     _COMMON

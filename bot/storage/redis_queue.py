@@ -35,6 +35,7 @@ from bot.domain.models import LoopMode, NowPlaying, Track, TrackList, new_track_
 from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
+    EnqueuedBatch,
     Fenced,
     QueueFull,
     QueuePositionError,
@@ -150,6 +151,7 @@ class RedisQueueStore:
             name: client.register_script(getattr(redis_lua, name))
             for name in (
                 "ENQUEUE",
+                "ENQUEUE_MANY",
                 "START_NEXT",
                 "ADVANCE",
                 "REMOVE",
@@ -227,6 +229,17 @@ class RedisQueueStore:
         if position < 0:
             raise QueueFull(limit)
         return position
+
+    async def enqueue_many(
+        self, chat_id: int, tracks: Sequence[Track], *, limit: int
+    ) -> EnqueuedBatch:
+        if not tracks:
+            raise ValueError("an empty batch")
+        payloads = [track.to_json() for track in tracks]
+        first, added = await self._script("enqueue_many", chat_id, limit, *payloads)
+        if int(first) < 0:
+            raise QueueFull(limit)
+        return EnqueuedBatch(first=int(first), added=int(added))
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
         return _slot(await self._script("start_next", chat_id, repr(now)))

@@ -30,6 +30,7 @@ from bot.domain.models import LoopMode, NowPlaying, Track, new_track_id
 from bot.domain.queue import (
     AdvanceResult,
     Checkpoint,
+    EnqueuedBatch,
     QueueFull,
     QueuePositionError,
     QueueSnapshot,
@@ -171,6 +172,30 @@ class SqliteQueueStore:
             seq, _ = next_seq(db, chat_id)
             db.execute(APPEND, (chat_id, seq, track.id, track.to_json()))
             return int(count) + 1
+
+        return await self._db.write(run)
+
+    async def enqueue_many(
+        self, chat_id: int, tracks: Sequence[Track], *, limit: int
+    ) -> EnqueuedBatch:
+        if not tracks:
+            raise ValueError("an empty batch")
+        rows = [(track.id, track.to_json()) for track in tracks]
+
+        def run(db: Db) -> EnqueuedBatch:
+            count = int(
+                db.execute(
+                    "SELECT count(*) FROM queue_entries WHERE chat_id = ?", (chat_id,)
+                ).fetchone()[0]
+            )
+            fit = rows[: max(0, limit - count)]
+            if not fit:
+                raise QueueFull(limit)
+            first, _ = next_seq(db, chat_id, len(fit))
+            db.executemany(
+                APPEND, [(chat_id, first + i, tid, json) for i, (tid, json) in enumerate(fit)]
+            )
+            return EnqueuedBatch(first=count + 1, added=len(fit))
 
         return await self._db.write(run)
 

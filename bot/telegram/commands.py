@@ -39,6 +39,7 @@ def command_list() -> list[tuple[str, str]]:
         ("remove", _("remove a queued track by its number")),
         ("move", _("move a queued track to another position")),
         ("clear", _("empty the queue; the current track plays on")),
+        ("playlist", _("your saved playlists: list, save, add, play, show, remove")),
         ("settings", _("chat settings (administrators)")),
         ("channelplay", _("drive a channel's stream from this group (administrators)")),
         ("auth", _("allow a user to control playback (administrators)")),

@@ -29,6 +29,7 @@ from bot.telegram.routers import (
     elsewhere,
     owner,
     playback,
+    playlists,
     queue,
     rtmp,
     settings,
@@ -62,6 +63,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         channels.build_router(),
         owner.build_router(),
         rtmp.build_router(),
+        playlists.build_router(),
         errors.build_router(),
         controls.build_expired_router(),
     )

@@ -22,6 +22,8 @@ def stage_text(stage: str, fraction: float | None) -> str:
         return _("🔎 Checking the file…")
     if stage == "search":
         return _("🔎 Searching…")
+    if stage == "list":
+        return _("📃 Reading the playlist…")
     return _("⏳ Working…")
 
 

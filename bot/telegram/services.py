@@ -19,6 +19,7 @@ from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource, RtmpTarget
 from bot.sources.base import Resolver
 from bot.storage.channels import ChannelRepo
+from bot.storage.playlists import PlaylistSummary, SavedPlaylistRepo, SavedTrack, Stored
 from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
 from bot.telegram.rate import UserRate
 from bot.telegram.sender import Sender
@@ -123,6 +124,38 @@ class AuditSink(Protocol):
     ) -> None: ...
 
 
+class SavedPlaylists(Protocol):
+    """Each user's saved playlists (``bot.storage.playlists.SavedPlaylistRepo``)."""
+
+    async def summaries(self, user_id: int) -> list[PlaylistSummary]: ...
+
+    async def tracks(self, user_id: int, name: str) -> tuple[str, list[SavedTrack]]: ...
+
+    async def save(
+        self,
+        user_id: int,
+        name: str,
+        tracks: Sequence[SavedTrack],
+        *,
+        max_playlists: int,
+        max_tracks: int,
+    ) -> Stored: ...
+
+    async def append(
+        self,
+        user_id: int,
+        name: str,
+        tracks: Sequence[SavedTrack],
+        *,
+        max_playlists: int,
+        max_tracks: int,
+    ) -> Stored: ...
+
+    async def delete(self, user_id: int, name: str) -> str: ...
+
+    async def remove_track(self, user_id: int, name: str, position: int) -> SavedTrack: ...
+
+
 @dataclass
 class BotServices:
     settings: Settings
@@ -134,6 +167,7 @@ class BotServices:
     bus: EventBus
     started_at: float
     stats: StatsProvider
+    playlists: SavedPlaylists
     channels: ChannelStore
     sender: Sender = field(default_factory=Sender)
     play_rate: UserRate = field(init=False)
@@ -173,6 +207,7 @@ def build_services(
         bus=bus,
         started_at=started,
         stats=stats_provider(players, started),
+        playlists=SavedPlaylistRepo(sessions),
         channels=ChannelRepo(sessions) if channels is None else channels,
         sender=sender,
     )

@@ -91,11 +91,13 @@ async def test_stale_holder_writes_are_refused(redis: Redis, backend: FencedStor
     assert now is not None
     for write in (
         store.enqueue(CHAT, track("stale"), limit=10),
+        store.enqueue_many(CHAT, [track("stale"), track("stale too")], limit=10),
         store.advance(CHAT, now.track.id, now=2.0, natural=True),
         store.checkpoint(CHAT, now.track.id, position=9.0, paused=False, now=2.0),
         store.clear(CHAT, include_current=True),
         store.set_loop(CHAT, LoopMode.OFF),
         store.remove(CHAT, 1),
+        store.remove_track(CHAT, (await store.pending(CHAT))[0].id),
         store.shuffle(CHAT),
         store.start_next(CHAT, now=2.0),
         store.checkpoint_many([Checkpoint(CHAT, now.track.id, 9.0, False, 2.0)]),
@@ -126,3 +128,37 @@ def test_a_fenced_write_reads_as_one_line_in_the_chat(tmp_path: Path) -> None:
         assert (
             describe(Fenced()) == "Этот чат передаётся другому процессу; попробуйте через минуту."
         )
+
+
+async def test_a_fenced_batch_enqueue_queues_only_the_tracks(
+    redis: Redis, backend: FencedStore
+) -> None:
+    """On Redis the token rides last in ARGV, on PostgreSQL after the batch's arrays: it
+    must fence the batch, never be queued as a track."""
+    node = Leases(redis, "n1", ttl=30)
+    lease = await node.acquire("a2")
+    assert lease is not None
+    held: dict[int, Lease] = {CHAT: lease}
+
+    def fence(chat_id: int) -> tuple[str, int] | None:
+        chat_lease = held.get(chat_id)
+        return None if chat_lease is None else (Leases.fence_key("a2"), chat_lease.token)
+
+    store = await backend.open(fence)
+    await store.raise_fence(Leases.fence_key("a2"), lease.token)
+    batch = [track(f"b{i}") for i in range(3)]
+    done = await store.enqueue_many(CHAT, batch, limit=10)
+    assert (done.first, done.added) == (1, 3)
+    assert await store.pending(CHAT) == batch
+    await node.release(lease)
+    newer = await Leases(redis, "n2", ttl=30).acquire("a2")
+    assert newer is not None
+    await store.raise_fence(Leases.fence_key("a2"), newer.token)
+    with pytest.raises(Fenced):
+        await store.enqueue_many(CHAT, [track("stale")], limit=10)
+    assert await store.pending(CHAT) == batch
+    # the new holder's batch passes, after the first one
+    held[CHAT] = newer
+    more = await store.enqueue_many(CHAT, [track("b3"), track("b4")], limit=10)
+    assert (more.first, more.added) == (4, 2)
+    assert [t.title for t in await store.pending(CHAT)] == ["b0", "b1", "b2", "b3", "b4"]

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
 
 from bot.cluster.leases import Lease, Leases
+from bot.cluster.node import ClusterNode
+from bot.cluster.players import OwnedPlayers
 from bot.config import SourcesConfig
 from bot.domain.queue import Fenced
 from bot.sources.resolver import SourceResolver
@@ -74,3 +77,42 @@ async def test_a_stale_holder_stops_at_its_first_refused_write(rig: Rig, redis_u
         assert rig.engine.playing(CHAT) is not None
     finally:
         await client.aclose()
+
+
+class _Node:
+    """The ownership a ``ClusterNode`` answers for ``OwnedPlayers``: the accounts held."""
+
+    def __init__(self, *held: str) -> None:
+        self.held = set(held)
+        self.chats: dict[int, str] = {}
+
+    def holds(self, name: str) -> bool:
+        return name in self.held
+
+    def adopt(self, chat_id: int, name: str) -> None:
+        self.chats[chat_id] = name
+
+
+async def test_a_batch_is_queued_only_where_the_chat_is_owned(rig: Rig) -> None:
+    """A playlist link or /playlist play (``play_many``) goes through OwnedPlayers like any
+    other command: refused with nothing queued on a node that does not hold the chat's
+    account, queued whole and started on the one that does."""
+    players = await rig.boot()
+
+    async def account(chat_id: int) -> str:
+        return "a1"
+
+    batch = [make_track("one"), make_track("two"), make_track("three")]
+    elsewhere = OwnedPlayers(players, cast(ClusterNode, _Node("a2")), account)
+    with pytest.raises(Fenced):
+        await elsewhere.play_many(CHAT, batch)
+    assert await rig.pending_titles() == []
+    assert rig.engine.playing(CHAT) is None
+
+    node = _Node("a1")
+    owner = OwnedPlayers(players, cast(ClusterNode, node), account)
+    outcome = await owner.play_many(CHAT, batch)
+    assert (outcome.added, outcome.started) == (3, batch[0])
+    assert node.chats == {CHAT: "a1"}
+    assert await rig.playing_title() == "one"
+    assert await rig.pending_titles() == ["two", "three"]

@@ -18,6 +18,7 @@ from bot.domain.events import NO_PLACEMENT, EventBus, Subscription, track_data
 from bot.domain.manager import PlayerManager
 from bot.domain.models import Track
 from bot.domain.policy import PlayerPolicy
+from bot.domain.ports import MediaResolver
 from bot.domain.queue import QueueStore
 from bot.players import make_players
 from bot.sources.resolver import SourceResolver
@@ -73,6 +74,8 @@ class Rig:
     bus: EventBus = field(default_factory=EventBus)
     opened: list[OpenStore] = field(default_factory=list)
     per_chat_labels: bool = False
+    #: resolves lazy playlist entries and expired stream URLs (None: nothing resolves)
+    media: MediaResolver | None = None
 
     def __post_init__(self) -> None:
         sessions = session_factory(self.database)
@@ -121,6 +124,7 @@ class Rig:
             playlists=self.library,
             clock=self.clock,
             per_chat_labels=self.per_chat_labels,
+            media=self.media,
         )
         self.sub: Subscription = self.bus.subscribe()
         return self.players

@@ -24,7 +24,7 @@ async def test_a_track_failing_midway_is_recorded_and_skipped(rig: Rig) -> None:
 
     assert rig.engine.playing(CHAT) == B.id
     assert rig.events() == [
-        status("error", error="connection reset", track_id=A.id),
+        status("error", error="connection reset", track_id=A.id, title="Alpha"),
         change(B, "advance"),
         status("playing"),
         queue(),
@@ -38,7 +38,7 @@ async def test_media_that_cannot_play_is_refused_and_the_queue_goes_on(rig: Rig)
         await rig.players.play(CHAT, A)
     assert await rig.store.now_playing(CHAT) is None
     assert rig.events() == [
-        status("error", error="the media cannot be played", track_id=A.id),
+        status("error", error="the media cannot be played", track_id=A.id, title="Alpha"),
         status("idle", reason="queue_end"),
         queue(),
     ]
@@ -131,9 +131,12 @@ async def test_a_queue_of_dead_links_gives_up(rig: Rig) -> None:
     assert len(plays) == MAX_CONSECUTIVE_FAILURES  # A, then 4 failed starts
     assert rig.engine.playing(CHAT) is None
     events = rig.events()
-    assert [e for e in events if e[1].get("state") == "error"] == [
-        status("error", error="gone", track_id=c[2]) for c in plays
-    ]
+    titles = {A.id: "Alpha", B.id: "Bravo"}
+    errors = [e for e in events if e[1].get("state") == "error"]
+    assert [(e[1]["track_id"], e[1]["error"]) for e in errors] == [(c[2], "gone") for c in plays]
+    for e in errors:  # copies made by loop queue carry their original's title
+        assert e[1]["title"] in titles.values()
+    assert errors[0] == status("error", error="gone", track_id=A.id, title=titles[A.id])
     assert events[-2:] == [status("idle", reason="failures"), queue("Alpha", loop="queue")]
     # the queue is still there, paused, for a person to deal with
     snap = await rig.players.snapshot(CHAT)

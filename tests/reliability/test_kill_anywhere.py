@@ -2,14 +2,14 @@
 
 The child (``tests.support.player_crash``) runs PlayerManager + LocalEngine (real ffmpeg on
 generated tracks) + RedisQueueStore on a real redis-server, under a seeded random load of
-enqueues, skips, stops and natural ends, journaling every acknowledged step.  After each
-SIGKILL the store must hold exactly a state the journal allows (the acknowledged steps, plus
-or minus the one in flight): every enqueued, unfinished track once, in order.  After each
-restart the engine must be asked to play the track in the slot, at its position -- a video
-track as video.  A second chat plays a looped queue of videos; every 5th run streams it
-through the RTMP engine to a real RTMP server (``ffmpeg -listen 1``, a new one for each such
-run): the restart resumes it there at its stored position, and the server receives picture
-and sound.
+enqueues, batch enqueues (a playlist: all of it or none), skips, stops and natural ends,
+journaling every acknowledged step.  After each SIGKILL the store must hold exactly a state
+the journal allows (the acknowledged steps, plus or minus the one in flight): every
+enqueued, unfinished track once, in order.  After each restart the engine must be asked to
+play the track in the slot, at its position -- a video track as video.  A second chat plays
+a looped queue of videos; every 5th run streams it through the RTMP engine to a real RTMP
+server (``ffmpeg -listen 1``, a new one for each such run): the restart resumes it there at
+its stored position, and the server receives picture and sound.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def outcomes(op: str, s: State, *, partial: bool) -> set[State]:
     """The states ``op`` can leave ``s`` in; ``partial``: killed inside it (its store steps
     are each atomic, so any prefix of them may have happened)."""
     name, _, arg = op.partition(" ")
-    if name == "enq":
-        queued: State = (s[0], (*s[1], arg))
+    if name in ("enq", "batch"):  # a batch is queued whole or not at all, never in part
+        queued: State = (s[0], (*s[1], *arg.split(",")))
         done = {_start_next(queued)}
         return done | {s, queued} if partial else done
     if name in ("skip", "end"):
@@ -117,6 +117,12 @@ def read_journal(path: Path) -> list[str]:
 def test_model_allows_only_what_the_journal_says() -> None:
     lines = ["base |", "ok enq a", "ok enq b", "try skip", "ok skip", "ok end", "try enq c"]
     assert allowed_states(lines) == {(None, ()), (None, ("c",)), ("c", ())}
+    # never a part of the batch: b without c is not allowed
+    assert allowed_states(["base |", "ok enq a", "try batch b,c"]) == {
+        ("a", ()),
+        ("a", ("b", "c")),
+        (None, ()),  # a ended naturally
+    }
     assert allowed_states(["base a|b c", "try stop"]) == {
         ("a", ("b", "c")),
         ("b", ("c",)),

@@ -8,8 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from bot.domain.models import LoopMode, NowPlaying, SourceKind, Track
-from bot.domain.queue import Checkpoint, QueueFull, QueuePositionError, QueueSnapshot, QueueStore
+from bot.domain.models import LoopMode, MediaKind, NowPlaying, SourceKind, Track
+from bot.domain.queue import (
+    Checkpoint,
+    EnqueuedBatch,
+    QueueFull,
+    QueuePositionError,
+    QueueSnapshot,
+    QueueStore,
+)
 from bot.metrics import QUEUE_OPERATIONS
 from tests.storage.conftest import Backend
 
@@ -57,6 +64,95 @@ async def test_enqueue_refuses_past_the_limit_and_changes_nothing(store: QueueSt
     await store.start_next(CHAT, now=1.0)
     assert await store.enqueue(CHAT, track("c"), limit=2) == 2
     assert titles(await store.pending(CHAT)) == ["b", "c"]
+
+
+async def test_enqueue_many_appends_the_batch_in_order_after_what_was_queued(
+    store: QueueStore,
+) -> None:
+    first = await fill(store, "a")
+    batch = [track(f"b{i}", duration=float(i), requested_by=10**15 + i) for i in range(5)]
+    assert await store.enqueue_many(CHAT, batch, limit=LIMIT) == EnqueuedBatch(first=2, added=5)
+    assert await store.pending(CHAT) == first + batch
+    assert await store.chats_with_state() == [CHAT]
+    # a single enqueue after the batch lands behind it; so does a second batch
+    assert await store.enqueue(CHAT, track("c"), limit=LIMIT) == 7
+    more = [track("d"), track("e")]
+    assert await store.enqueue_many(CHAT, more, limit=LIMIT) == EnqueuedBatch(first=8, added=2)
+    assert titles(await store.pending(CHAT)) == ["a", "b0", "b1", "b2", "b3", "b4", "c", "d", "e"]
+    # the batch plays like any other tracks, in order
+    now = await store.start_next(CHAT, now=1.0)
+    assert now is not None
+    assert now.track == first[0]
+    result = await store.advance(CHAT, first[0].id, now=2.0, natural=True)
+    assert result.current is not None
+    assert result.current.track == batch[0]
+
+
+async def test_enqueue_many_truncates_to_the_room_left_and_refuses_when_none(
+    store: QueueStore,
+) -> None:
+    """The limit is checked for the batch as a whole: the prefix that fits is queued."""
+    await fill(store, "a", "b", "c")
+    batch = [track(f"x{i}") for i in range(5)]
+    assert await store.enqueue_many(CHAT, batch, limit=5) == EnqueuedBatch(first=4, added=2)
+    assert titles(await store.pending(CHAT)) == ["a", "b", "c", "x0", "x1"]
+    with pytest.raises(QueueFull) as info:
+        await store.enqueue_many(CHAT, [track("y")], limit=5)
+    assert info.value.limit == 5
+    assert await store.length(CHAT) == 5
+    # the slot does not count: starting one makes room for exactly one more
+    await store.start_next(CHAT, now=1.0)
+    assert await store.enqueue_many(CHAT, batch[2:], limit=5) == EnqueuedBatch(first=5, added=1)
+    assert titles(await store.pending(CHAT)) == ["b", "c", "x0", "x1", "x2"]
+    with pytest.raises(ValueError, match="empty batch"):
+        await store.enqueue_many(CHAT, [], limit=5)
+
+
+async def test_enqueue_many_takes_a_thousand_long_tracks_at_once(store: QueueStore) -> None:
+    """Past Lua's unpack and the chunking of RPUSH (1000 per call)."""
+    batch = [track(f"n{i}-" + "ж" * 300) for i in range(1500)]
+    done = await store.enqueue_many(CHAT, batch, limit=1200)
+    assert done == EnqueuedBatch(first=1, added=1200)
+    assert await store.pending(CHAT) == batch[:1200]
+
+
+async def test_enqueue_many_racing_single_enqueues_never_overfills(backend: Backend) -> None:
+    stores = [await backend.open() for _ in range(3)]
+    limit = 40
+
+    async def single(n: int) -> int:
+        added = 0
+        for i in range(15):
+            try:
+                await stores[n].enqueue(CHAT, track(f"s{n}-{i}"), limit=limit)
+                added += 1
+            except QueueFull:
+                pass
+        return added
+
+    async def batch() -> int:
+        added = 0
+        for i in range(4):
+            try:
+                done = await stores[2].enqueue_many(
+                    CHAT, [track(f"m{i}-{j}") for j in range(8)], limit=limit
+                )
+                added += done.added
+            except QueueFull:
+                pass
+        return added
+
+    counts = await asyncio.gather(single(0), single(1), batch())
+    pending = await stores[0].pending(CHAT)
+    assert len(pending) == sum(counts) == limit
+    # each batch's tracks stay together and in order: no single enqueue lands inside one
+    names = titles(pending)
+    for i in range(4):
+        mine = [t for t in names if t.startswith(f"m{i}-")]
+        assert mine == [f"m{i}-{j}" for j in range(len(mine))]
+        if mine:
+            at = names.index(mine[0])
+            assert names[at : at + len(mine)] == mine
 
 
 async def test_start_next_fills_the_slot_once(store: QueueStore) -> None:
@@ -371,17 +467,57 @@ async def test_unicode_quotes_and_4kb_titles_round_trip(store: QueueStore) -> No
     assert same_but_id(replay.current.track, big)
 
 
+async def test_video_and_lazy_entry_fields_round_trip(store: QueueStore) -> None:
+    """What /vplay and a playlist link queue keeps every field through each read: the
+    picture's description, the separate sound URL, an unresolved entry's empty media and
+    a signed URL's expiry (in a batch, a single enqueue, the slot and a batched read)."""
+    lazy = Track(
+        title="entry",
+        source="https://example.org/watch?v=1",
+        media="",
+        kind=SourceKind.YTDLP,
+        duration=61.0,
+        media_kind=MediaKind.VIDEO,
+        quality="480p",
+    )
+    resolved = track(
+        "resolved",
+        media_kind=MediaKind.VIDEO,
+        quality="720p",
+        width=1280,
+        height=720,
+        fps=29.97,
+        has_audio=False,
+        audio_media="https://example.org/sound.m4a",
+        expires_at=1_900_000_000.25,
+    )
+    assert await store.enqueue_many(CHAT, [lazy, resolved], limit=LIMIT) == EnqueuedBatch(1, 2)
+    await store.enqueue(CHAT, replace(lazy, id="single"), limit=LIMIT)
+    assert await store.pending(CHAT) == [lazy, resolved, replace(lazy, id="single")]
+    assert list((await store.load_many([CHAT]))[CHAT].pending) == [
+        lazy,
+        resolved,
+        replace(lazy, id="single"),
+    ]
+    current = await store.start_next(CHAT, now=1.0)
+    assert current is not None
+    assert current.track == lazy
+    assert (await store.now_playing(CHAT)) == current
+
+
 async def test_each_operation_counts_once_in_the_metrics(store: QueueStore) -> None:
     def count(op: str) -> float:
         return QUEUE_OPERATIONS.labels(op=op)._value.get()
 
-    before = {op: count(op) for op in ("enqueue", "shuffle", "pending", "advance")}
+    before = {op: count(op) for op in ("enqueue", "enqueue_many", "shuffle", "pending", "advance")}
     await fill(store, "a", "b")
+    await store.enqueue_many(CHAT, [track("c"), track("d")], limit=LIMIT)
     await store.shuffle(CHAT, random.Random(3))
     await store.pending(CHAT)
     after = {op: count(op) for op in before}
     assert {op: after[op] - before[op] for op in before} == {
         "enqueue": 2,
+        "enqueue_many": 1,
         "shuffle": 1,
         "pending": 1,
         "advance": 0,

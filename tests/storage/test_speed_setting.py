@@ -43,7 +43,7 @@ async def test_speed_is_kept_per_chat_and_checked(engine: AsyncEngine) -> None:
 
 async def test_chats_from_before_0009_play_at_normal_speed(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: _upgrade(sync, "0007"))
+        await conn.run_sync(lambda sync: _upgrade(sync, "0008"))
         await conn.execute(
             text(
                 "INSERT INTO chats (id, title, admin_only, always_on, playlist, volume, "
@@ -55,7 +55,7 @@ async def test_chats_from_before_0009_play_at_normal_speed(engine: AsyncEngine) 
     await migrate(engine)
     assert (await ChatSettingsRepo(session_factory(engine)).get(CHAT)).speed == 1.0
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: _downgrade(sync, "0007"))
+        await conn.run_sync(lambda sync: _downgrade(sync, "0008"))
         columns = await conn.run_sync(lambda sync: _columns(sync))
     assert "speed" not in columns
 

@@ -25,6 +25,8 @@ class MediaServer:
     cookies: list[str] = field(default_factory=list)
     #: serve https with this context (see ``tests.support.egress.SelfSignedCert``)
     tls: ssl.SSLContext | None = None
+    #: HTML served at /pages/<name> (a playlist page for yt-dlp's generic extractor, ...)
+    pages: dict[str, str] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
@@ -42,6 +44,7 @@ class MediaServer:
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/page.html", self._page)
         app.router.add_get("/player.html", self._player)
+        app.router.add_get("/pages/{name}", self._named_page)
         app.router.add_get("/slow-headers", self._slow_headers)
         app.router.add_get("/slow-body", self._slow_body)
         app.router.add_get("/radio", self._radio)
@@ -98,6 +101,12 @@ class MediaServer:
             '<audio controls src="/files/tone.mp3"></audio></body></html>'
         )
         return web.Response(text=body, content_type="text/html")
+
+    async def _named_page(self, request: web.Request) -> web.StreamResponse:
+        html = self.pages.get(request.match_info["name"])
+        if html is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=html, content_type="text/html")
 
     async def _slow_headers(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(30)

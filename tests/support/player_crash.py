@@ -3,7 +3,8 @@
 ``python -m tests.support.player_crash CONFIG.json`` opens a RedisQueueStore, the LocalEngine
 (real ffmpeg) and a PlayerManager on SQLite repositories, recovers, prints ``ready``, then
 runs random operations on one chat forever: enqueue (a short or a longer generated track),
-skip, stop, or a pause that lets tracks end by themselves.  It keeps a journal (one line per
+a batch enqueue of three (a playlist), skip, stop, or a pause that lets tracks end by
+themselves.  It keeps a journal (one line per
 step, appended and fsynced): ``try <op>`` before a command, ``ok <op>`` once it returned, and
 ``ok end`` when a natural end was handled.  Every store change happens under the chat's lock
 and its ``ok`` line is written before any other task runs, so at most one acknowledged step
@@ -163,15 +164,27 @@ async def run(config: dict[str, Any]) -> None:
         await players.set_loop(RTMP_CHAT, LoopMode.QUEUE)
     print("ready", flush=True)
     index = int(config["first_index"])
+
+    def pick() -> Media:
+        """A longer audio track, a video or a short audio track."""
+        chance = rng.random()
+        return long if chance < 0.3 else film if chance < 0.5 else short
+
     while True:
         roll = rng.random()
-        if roll < 0.35:
-            pick = rng.random()
-            item = track(index, long if pick < 0.3 else film if pick < 0.5 else short)
+        if roll < 0.3:
+            item = track(index, pick())
             index += 1
             journal.write(f"try enq {item.id}")
             await players.play(CHAT, item)
             journal.write(f"ok enq {item.id}")
+        elif roll < 0.38:  # a playlist: several tracks in one atomic batch
+            items = [track(index + i, pick()) for i in range(3)]
+            index += len(items)
+            ids = ",".join(item.id for item in items)
+            journal.write(f"try batch {ids}")
+            await players.play_many(CHAT, items)
+            journal.write(f"ok batch {ids}")
         elif roll < 0.5:
             journal.write("try skip")
             with contextlib.suppress(PlayerError):  # nothing was playing: nothing changed

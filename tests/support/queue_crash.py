@@ -19,14 +19,17 @@ from bot.domain.queue import QueueStore, StorageUnavailable
 from tests.support.queue_backends import open_store
 
 TRACKS = 30
+#: batches: (after single track i, size); one big enough to be in flight when killed
+BATCHES = {2: 8, 7: 3, 10: 600, 17: 5, 26: 2}
 
 
 @dataclass(frozen=True)
 class Op:
-    name: str  # "enqueue", "play" (start_next or advance) or "move"
+    name: str  # "enqueue", "batch" (enqueue_many), "play" (start_next or advance) or "move"
     index: int = 0  # the track, for enqueue
     src: int = 0
     dst: int = 0
+    indexes: tuple[int, ...] = ()  # the tracks, for batch
 
 
 def track(index: int) -> Track:
@@ -44,6 +47,10 @@ def script() -> list[Op]:
     for i in range(TRACKS):
         ops.append(Op("enqueue", index=i))
         pending += 1
+        if i in BATCHES:
+            first = 1000 * (i + 1)
+            ops.append(Op("batch", indexes=tuple(range(first, first + BATCHES[i]))))
+            pending += BATCHES[i]
         if i % 3 == 1:
             ops.append(Op("play"))
             pending -= 1
@@ -63,6 +70,8 @@ def states() -> list[State]:
     for op in script():
         if op.name == "enqueue":
             pending.append(op.index)
+        elif op.name == "batch":
+            pending.extend(op.indexes)
         elif op.name == "play":
             slot = pending.pop(0) if pending else None
         else:
@@ -89,6 +98,9 @@ async def run(kind: str, url: str, chat_id: int, pause_at: int) -> int:
         for done, op in enumerate(script(), start=1):
             if op.name == "enqueue":
                 await store.enqueue(chat_id, track(op.index), limit=1000)
+            elif op.name == "batch":
+                batch = [track(i) for i in op.indexes]
+                await store.enqueue_many(chat_id, batch, limit=100_000)
             elif op.name == "move":
                 await store.move(chat_id, op.src, op.dst)
             else:

@@ -230,3 +230,7 @@ async def test_announcements_of_auto_end_and_failed_tracks(rig: BotRig) -> None:
     await rig.api.wait_message(GROUP, "⏳ Nobody is listening: playback ends in 60 s.")
     bus.publish(StreamStatus(chat_id=GROUP, state="error", error="x", track_id="t1"))
     await rig.api.wait_message(GROUP, "⚠️ Playback failed; moving on.")
+    bus.publish(
+        StreamStatus(chat_id=GROUP, state="error", error="x", track_id="t2", title="Lost Song")
+    )
+    await rig.api.wait_message(GROUP, "⚠️ Could not play Lost Song; moving on.")

@@ -92,8 +92,9 @@ async def test_set_commands_registers_every_language(
     russian = {cmd["command"]: cmd["description"] for cmd in calls[2].params["commands"]}
     assert russian["queue"] == "показать очередь"
     assert russian["channelplay"] == "управлять трансляцией канала из этой группы (администраторы)"
-    assert len(russian) == 24
+    assert len(russian) == 25
     assert russian["speed"] == "скорость воспроизведения, 0.5-2.0 (тон не меняется)"
+    assert "playlist" in russian
 
 
 def test_time_formats() -> None:

@@ -15,9 +15,10 @@ from bot.domain.errors import ErrorCode, PlayerError
 from bot.domain.models import LoopMode
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN, valid_speed
 from bot.domain.queue import QueueFull
-from bot.sources.base import SourceRequest, TelegramMedia
+from bot.sources.base import Playlist, SourceRequest, TelegramMedia
 from bot.sources.tg_messages import MessageRef
 from bot.telegram import actions
+from bot.telegram.batch import batch_answer
 from bot.telegram.commands import usage
 from bot.telegram.errors import describe
 from bot.telegram.formatting import (
@@ -145,8 +146,13 @@ async def _play(
         if link is not None:
             await play_link(chat_id, services, request, link, progress)
             return
-        track = await services.resolver.resolve(request, progress)
-        outcome = await services.players.play(chat_id, track)
+        resolved = await services.resolver.resolve(request, progress)
+        if isinstance(resolved, Playlist):
+            answer = await _queue_playlist(services, chat_id, resolved)
+            if progress is not None:
+                await progress.finish(answer)
+            return
+        outcome = await services.players.play(chat_id, resolved)
     except Exception as exc:
         text = describe(exc, channel=target.linked or target.channel_post)
         if text is None or progress is None or progress.message is None:
@@ -167,6 +173,18 @@ async def _play(
     if video and not outcome.track.is_video:
         answer += "\n" + _("There is no video in that: it plays as audio.")
     await progress.finish(answer)
+
+
+async def _queue_playlist(services: BotServices, chat_id: int, playlist: Playlist) -> str:
+    """A listed playlist link: its entries queued in one atomic step, one answer."""
+    outcome = await services.players.play_many(chat_id, playlist.tracks)
+    return batch_answer(
+        playlist.title,
+        outcome,
+        offered=len(playlist.tracks),
+        skipped=playlist.skipped,
+        limited_to=len(playlist.tracks) + playlist.skipped if playlist.more else None,
+    )
 
 
 async def skip(message: Message, services: BotServices, target: Target) -> None:

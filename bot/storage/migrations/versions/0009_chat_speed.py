@@ -1,10 +1,7 @@
 """Per-chat playback speed (/speed): chats.speed, 1.0 for every existing chat.
 
-Numbered 0009 while 0008 is being written on another branch; it follows the head it was
-written against (0007) and is rechained onto 0008 when both land.
-
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -14,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
