@@ -227,6 +227,7 @@ class SourceResolver:
                 query=words,
                 requested_by=request.requested_by,
                 requested_by_name=request.requested_by_name,
+                video_quality=request.video_quality,  # /vplay of an album: video results
                 chat_id=request.chat_id,
             ),
             progress,

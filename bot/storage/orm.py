@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -310,5 +311,7 @@ class SavedPlaylistTrack(Base):
     source: Mapped[str] = mapped_column(Text)
     duration: Mapped[float | None] = mapped_column(Double, default=None)
     is_live: Mapped[bool] = mapped_column(Boolean, default=False)
+    # queued with /vplay: played back as video, in the box of the chat it is played in
+    video: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     playlist: Mapped[SavedPlaylist] = relationship(back_populates="tracks")

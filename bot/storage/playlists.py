@@ -67,6 +67,8 @@ class SavedTrack:
     source: str
     duration: float | None = None
     is_live: bool = False
+    #: saved from a video track: played back as video (in the playing chat's quality)
+    video: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,10 +247,11 @@ def _rows(playlist_id: int, tracks: Sequence[SavedTrack]) -> list[SavedPlaylistT
             source=t.source,
             duration=t.duration,
             is_live=t.is_live,
+            video=t.video,
         )
         for t in tracks
     ]
 
 
 def _saved(row: SavedPlaylistTrack) -> SavedTrack:
-    return SavedTrack(row.title, row.source, row.duration, row.is_live)
+    return SavedTrack(row.title, row.source, row.duration, row.is_live, row.video)

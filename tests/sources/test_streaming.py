@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from bot.config import SourcesConfig
+from bot.domain.models import Track
 from bot.metrics import SOURCE_FAILURES
-from bot.sources.base import SourceError, SourceRequest
+from bot.sources.base import Playlist, Progress, SourceError, SourceRequest
 from bot.sources.page_meta import (
     Listing,
     Unreadable,
@@ -367,3 +368,29 @@ async def test_a_named_track_is_searched_through_ytdlp(
     with pytest.raises(SourceError) as err:
         await res.match(w("Missing Song"), SourceRequest(query="x"))
     assert err.value.code == "unsupported"
+
+
+async def test_a_named_track_for_vplay_is_searched_as_video_for_the_same_chat(
+    make_sources: Callable[..., SourcesConfig],
+) -> None:
+    """/vplay of an album link: each named track is searched with the chat's quality (the
+    search itself is the one /vplay words take, tested with the resolver)."""
+    asked: list[SourceRequest] = []
+
+    class Searching(SourceResolver):
+        async def resolve(
+            self, request: SourceRequest, progress: Progress | None = None
+        ) -> Track | Playlist:
+            asked.append(request)
+            return Track(title="found", source=request.query, media="https://m.example/v.mp4")
+
+    res = Searching(make_sources(), max_track_seconds=3600)
+    wanted = SourceRequest(query="x", requested_by=5, video_quality="480p", chat_id=-7)
+    await res.match(w("Bohemian Rhapsody", "Queen"), wanted)
+    (request,) = asked
+    assert (request.query, request.video_quality, request.chat_id, request.requested_by) == (
+        "Queen Bohemian Rhapsody",
+        "480p",
+        -7,
+        5,
+    )

@@ -26,7 +26,11 @@ USER, OTHER = 10**15 + 7, 42
 
 
 def songs(*titles: str) -> list[SavedTrack]:
-    return [SavedTrack(t, f"https://music.example/{t}", 60.0 + i) for i, t in enumerate(titles)]
+    """Every other one saved from /vplay (a video), so the flag is kept too."""
+    return [
+        SavedTrack(t, f"https://music.example/{t}", 60.0 + i, video=i % 2 == 1)
+        for i, t in enumerate(titles)
+    ]
 
 
 @pytest.fixture

@@ -199,3 +199,19 @@ async def test_video_limit_refuses_and_offers_audio(
         assert other_now is not None
         assert other_now.track.is_video
         assert await ask(rig, MEMBER, f"/play {long_video}") == ["▶️ Now playing: Wide (0:02)"]
+
+
+async def test_a_saved_playlist_plays_its_videos_back_as_video_in_the_chats_quality(
+    vrig: BotRig, vmedia: MediaServer
+) -> None:
+    await ask(vrig, MEMBER, f"/vplay {vmedia.url('files/wide.mp4')}")
+    await ask(vrig, MEMBER, f"/play {vmedia.url('files/cover.mp3')}")
+    assert await ask(vrig, MEMBER, "/playlist save Clips") == ["💾 Saved as Clips: 2."]
+    await vrig.players.stop(GROUP)
+    await vrig.services.chat_settings.set_video_quality(GROUP, "480p")
+    answers = await ask(vrig, MEMBER, "/playlist play clips")
+    assert answers[0].startswith("📃 Queued 2 tracks from Clips.")
+    track = await now_track(vrig)
+    assert (track.title, track.media_kind, track.quality) == ("Wide", MediaKind.VIDEO, "480p")
+    (after,) = (await vrig.players.snapshot(GROUP)).pending
+    assert (after.media_kind, after.quality) == (MediaKind.AUDIO, None)

@@ -129,8 +129,7 @@ async def _play(
             # refused before any download: no other chat's picture is degraded
             limit = str(services.settings.player.max_video_streams)
             raise PlayerError(ErrorCode.VIDEO_LIMIT, limit)
-        chosen = (await services.chat_settings.get(chat_id)).video_quality
-        quality = chosen or services.settings.player.video_quality
+        quality = await services.video_quality(chat_id)
     request = SourceRequest(
         query=query,
         media=media,

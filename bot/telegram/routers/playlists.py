@@ -16,7 +16,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.domain.models import SourceKind, Track
+from bot.domain.models import MediaKind, SourceKind, Track
 from bot.domain.queue import QueueFull
 from bot.sources.base import Playlist, SourceError, SourceRequest
 from bot.sources.guard import split_url
@@ -66,13 +66,17 @@ def savable(source: str) -> bool:
 
 
 def to_saved(track: Track) -> SavedTrack:
-    return SavedTrack(track.title, track.source, track.duration, track.is_live)
+    video = track.media_kind is MediaKind.VIDEO
+    return SavedTrack(track.title, track.source, track.duration, track.is_live, video)
 
 
-def to_track(saved: SavedTrack, message: Message) -> Track:
-    """A saved track queued again: no stream address yet (resolved when it is due)."""
+def to_track(saved: SavedTrack, message: Message, quality: str) -> Track:
+    """A saved track queued again: no stream address yet (resolved when it is due); a
+    video one as video in ``quality``, the box of the chat it now plays in."""
     library = saved.source.lower().startswith(LIBRARY_PREFIX)
     return Track(
+        media_kind=MediaKind.VIDEO if saved.video else MediaKind.AUDIO,
+        quality=quality if saved.video else None,
         title=saved.title,
         source=saved.source,
         media="",
@@ -256,7 +260,8 @@ async def _play(
     chat_id = target.chat_id
     if await services.players.room(chat_id) <= 0:
         raise QueueFull(services.settings.player.queue_limit)
-    tracks = [to_track(s, message) for s in saved]
+    quality = await services.video_quality(chat_id)
+    tracks = [to_track(s, message, quality) for s in saved]
     outcome = await services.players.play_many(chat_id, tracks)
     return batch_answer(stored_name, outcome, offered=len(tracks))
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("duration", sa.Double(), nullable=True),
         sa.Column("is_live", sa.Boolean(), nullable=False),
+        sa.Column("video", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.ForeignKeyConstraint(["playlist_id"], ["saved_playlists.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
