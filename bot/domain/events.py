@@ -208,6 +208,21 @@ class AssistantMoved(Event):
         }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PictureLost(Event):
+    """The picture of the video track now playing stopped while its sound goes on: a
+    ``system_alert`` for the chat (one line) and the monitoring."""
+
+    event: ClassVar[str] = "system_alert"
+    chat_id: int
+    track_id: str
+    title: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"kind": "picture_lost", "track_id": self.track_id, "title": self.title}
+
+
 EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     TrackChange,
     QueueUpdate,
@@ -217,6 +232,7 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     MetricsUpdate,
     SystemAlert,
     AssistantMoved,
+    PictureLost,
 )
 EVENT_NAMES: Final = frozenset(kind.event for kind in EVENT_TYPES)
 

@@ -25,6 +25,7 @@ from bot.domain.autoend import AutoEnd
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.control import BatchOutcome, ChatSnapshot, Players, PlayerState, PlayOutcome
 from bot.domain.events import NO_PLACEMENT, EventBus, ListenersUpdate
+from bot.domain.events import PictureLost as PictureLostAlert
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import PlayerDeps
 from bot.domain.player import ChatPlayer
@@ -44,6 +45,7 @@ from bot.engines.base import (
     EngineEvent,
     FirstFrame,
     ListenersChanged,
+    PictureLost,
     TrackEnded,
     TrackFailed,
     VoiceEngine,
@@ -352,6 +354,8 @@ class PlayerManager:
             await self._listeners(event.chat_id, event.count)
         elif isinstance(event, FirstFrame):
             log.debug("chat %s: first frame of %s", event.chat_id, event.track_id)
+        elif isinstance(event, PictureLost):
+            await self._picture_lost(event)
 
     def on_track_handled(self, callback: Callable[[TrackEnded | TrackFailed], None]) -> None:
         """Calls ``callback`` each time an engine-reported end or failure moved a chat on
@@ -362,6 +366,18 @@ class PlayerManager:
     def _ended(self, event: TrackEnded | TrackFailed) -> None:
         for hook in self._end_hooks:
             hook(event)
+
+    async def _picture_lost(self, event: PictureLost) -> None:
+        """Said once per track, and only of the track still playing (a report that
+        arrives after the chat moved on is about a picture nobody sees any more)."""
+        player = self._players.get(event.chat_id)
+        if player is None or player.engine_track != event.track_id:
+            return
+        now = player.now_playing
+        title = now.track.title if now is not None else ""
+        self._bus.publish(
+            PictureLostAlert(chat_id=event.chat_id, track_id=event.track_id, title=title)
+        )
 
     async def _listeners(self, chat_id: int, count: int) -> None:
         player = self._players.get(chat_id)

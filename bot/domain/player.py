@@ -41,6 +41,11 @@ class ChatPlayer:
         return self._p.lock
 
     @property
+    def now_playing(self) -> NowPlaying | None:
+        """The slot as this process last started or updated it (None: not playing)."""
+        return self._p.current
+
+    @property
     def engine_track(self) -> str | None:
         """The track id the engine holds (None: not streaming)."""
         return self._p.engine_track

@@ -101,6 +101,15 @@ class ListenersChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PictureLost:
+    """A video track's picture ended before its sound (its source's video stream broke or
+    ran short); the sound plays on, so the track goes on too, but the chat should know."""
+
+    chat_id: int
+    track_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallGone:
     """The call ended under us: kicked, left, voice chat closed."""
 
@@ -108,7 +117,7 @@ class CallGone:
     reason: str
 
 
-EngineEvent = TrackEnded | TrackFailed | FirstFrame | ListenersChanged | CallGone
+EngineEvent = TrackEnded | TrackFailed | FirstFrame | ListenersChanged | CallGone | PictureLost
 EventHandler = Callable[[EngineEvent], Awaitable[None]]
 
 

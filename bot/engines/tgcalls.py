@@ -32,6 +32,7 @@ from bot.engines.base import (
     EventHandler,
     MediaError,
     NotAllowed,
+    PictureLost,
     PlayRequest,
     TrackEnded,
 )
@@ -202,10 +203,11 @@ class PyTgCallsEngine:
         if verdict is EndVerdict.END and track_id is not None:
             self._mark_ended(update.chat_id)
             self._events.emit(TrackEnded(update.chat_id, track_id))
-        elif verdict is EndVerdict.PICTURE_LOST:
+        elif verdict is EndVerdict.PICTURE_LOST and track_id is not None:
             log.warning(
                 "chat %s: the picture of %s ended early; sound plays on", update.chat_id, track_id
             )
+            self._events.emit(PictureLost(update.chat_id, track_id))
         elif verdict is EndVerdict.EARLY and track_id is not None:
             task = asyncio.create_task(self._verify_early_end(update.chat_id, track_id))
             self._checks.add(task)

@@ -90,6 +90,8 @@ class Announcer:
             await self.cards.show(chat_id)
         elif event.event == "system_alert" and data.get("kind") == "assistant_moved":
             await self._say(chat_id, event, self._moved_text)
+        elif event.event == "system_alert" and data.get("kind") == "picture_lost":
+            await self._say(chat_id, event, self._picture_lost_text)
         elif event.event == "auto_end_warning":
             await self._say(chat_id, event, self._auto_end_text)
         elif event.event == "stream_status":
@@ -107,6 +109,11 @@ class Announcer:
     def _auto_end_text(event: Event) -> str:
         seconds = int(event.data.get("seconds_left") or 0)
         return _("⏳ Nobody is listening: playback ends in {seconds} s.").format(seconds=seconds)
+
+    @staticmethod
+    def _picture_lost_text(event: Event) -> str:
+        title = short_title(str(event.data.get("title") or ""))
+        return _("🎬 The picture of {title} stopped; its sound plays on.").format(title=title)
 
     @staticmethod
     def _moved_text(event: Event) -> str:

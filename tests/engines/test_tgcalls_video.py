@@ -9,7 +9,7 @@ from typing import Any
 from pytgcalls.types import Device, MediaStream, StreamEnded
 
 from bot.domain.video import fit
-from bot.engines.base import PlayRequest, TrackEnded
+from bot.engines.base import PictureLost, PlayRequest, TrackEnded
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator
 from tests.engines import test_tgcalls
@@ -93,3 +93,23 @@ def test_a_lost_picture_is_reported_and_the_sound_goes_on() -> None:
     # an audio track's picture end (there is none) is simply ignored
     translator.started(CHAT, "a")
     assert translator.judge_end(video_end()) == (EndVerdict.IGNORED, None)
+
+
+async def test_a_lost_picture_is_an_event_once_and_the_track_goes_on(
+    adapter: Adapter, videos: dict[str, Path]
+) -> None:
+    engine, _calls, _, events = adapter
+    spec = fit("360p", 640, 360, 25.0)
+    await engine.play(PlayRequest(CHAT, "v", str(videos["landscape"]), video=spec))
+    engine.translator.chats[CHAT].started_at -= 10
+    engine.on_stream_ended(video_end())
+    await settle()
+    assert [e for e in events if isinstance(e, PictureLost | TrackEnded)] == [
+        PictureLost(CHAT, "v")
+    ]
+    engine.on_stream_ended(audio_end())  # then the sound ends: the track's real end
+    await settle()
+    assert [e for e in events if isinstance(e, PictureLost | TrackEnded)] == [
+        PictureLost(CHAT, "v"),
+        TrackEnded(CHAT, "v"),
+    ]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.domain.models import MediaKind
+from bot.engines.base import PictureLost
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import BotRig
@@ -215,3 +216,24 @@ async def test_a_saved_playlist_plays_its_videos_back_as_video_in_the_chats_qual
     assert (track.title, track.media_kind, track.quality) == ("Wide", MediaKind.VIDEO, "480p")
     (after,) = (await vrig.players.snapshot(GROUP)).pending
     assert (after.media_kind, after.quality) == (MediaKind.AUDIO, None)
+
+
+async def test_a_lost_picture_is_told_to_the_chat_once_for_the_track_still_playing(
+    vrig: BotRig, vmedia: MediaServer
+) -> None:
+    await ask(vrig, MEMBER, f"/vplay {vmedia.url('files/wide.mp4')}")
+    first = (await now_track(vrig)).id
+    await ask(vrig, MEMBER, f"/vplay {vmedia.url('files/tall.mp4')}")
+    await vrig.players.handle_event(PictureLost(GROUP, first))
+    await vrig.api.wait_text(GROUP, "picture of Wide stopped", timeout=10)
+    await vrig.players.skip(GROUP)
+    # a late report about the track that is gone says nothing
+    await vrig.players.handle_event(PictureLost(GROUP, first))
+    await vrig.players.drain()
+    await vrig.players.handle_event(PictureLost(GROUP, (await now_track(vrig)).id))
+    await vrig.api.wait_text(GROUP, "picture of Tall stopped", timeout=10)
+    said = [t for t in vrig.api.sent_texts(GROUP) if "picture of" in t]
+    assert said == [
+        "🎬 The picture of Wide stopped; its sound plays on.",
+        "🎬 The picture of Tall stopped; its sound plays on.",
+    ]

@@ -190,7 +190,9 @@ function describe(e) {
     case "track_change": return `now playing “${d.title}”${d.reason ? ` (${d.reason})` : ""}`;
     case "stream_status": return `stream ${d.state}${d.reason ? ` (${d.reason})` : ""}${d.error ? `: ${d.error}` : ""}`;
     case "auto_end_warning": return `will end in ${fmtTime(d.seconds_left)} (nobody listening)`;
-    case "system_alert": return `alert: ${d.kind || ""}${d.code ? ` ${d.code}` : ""}${d.message ? ` — ${d.message}` : ""}`;
+    case "system_alert":
+      if (d.kind === "picture_lost") return `picture lost: “${d.title}” (its sound plays on)`;
+      return `alert: ${d.kind || ""}${d.code ? ` ${d.code}` : ""}${d.message ? ` — ${d.message}` : ""}`;
     default: return e.event;
   }
 }
