@@ -15,7 +15,7 @@ EXPECTED = {
     **dict.fromkeys(
         ("skip", "end", "stop", "pause", "resume", "seek", "volume", "loop"), Need.CONTROL
     ),
-    **dict.fromkeys(("shuffle", "remove", "move", "clear"), Need.CONTROL),
+    **dict.fromkeys(("shuffle", "remove", "move", "clear", "speed"), Need.CONTROL),
     **dict.fromkeys(("settings", "auth", "unauth", "lang"), Need.CONFIGURE),
     **dict.fromkeys(("stats", "broadcast"), Need.OWNER),
     **dict.fromkeys(("queue", "now", "authlist", "help", "start"), None),

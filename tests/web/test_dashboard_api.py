@@ -333,7 +333,14 @@ async def test_cluster_view_of_one_process(sidecar: Sidecar) -> None:
         }
     ]
     assert body["assistants"] == [
-        {"name": "main", "node": node, "token": None, "lease_expires_in": None, "chats": [CHAT]}
+        {
+            "name": "main",
+            "node": node,
+            "token": None,
+            "lease_expires_in": None,
+            "lease_held_for": None,
+            "chats": [CHAT],
+        }
     ]
     assert body["unassigned_chats"] == [-100999]
     assert body["chats_total"] == 2
