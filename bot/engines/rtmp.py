@@ -7,10 +7,12 @@ this engine talks to Telegram's RTMP ingest the way OBS would.  One encoder per 
 first play until stop; each track is a decoder (``canvas_args``, ``-re``, or ``-readrate S``
 at another speed: it paces its input, so S seconds of source per second keep the output in
 real time) whose raw output this engine forwards into the encoder's pipes, whole frames at
-a time.  So between tracks the push continues on the same connection (only the decoder
-start-up in between), a killed decoder (skip, pause, seek, speed) can never leave half a
-frame in the encoder's input, and at a track's end the shorter of picture and sound is
-padded so they stay in step for the next.  An audio track shows a still black picture
+a time (the pictures spliced from pipe to pipe in a thread, ``bot.engines.splice``, never
+copied through Python).  So between tracks the push continues on the same connection
+(only the decoder start-up in between), a killed decoder (skip, pause, seek, speed) can
+never leave half a frame in the encoder's input (a cut-off frame is completed with black),
+and at a track's end the shorter of picture and sound is padded so they stay in step for
+the next.  An audio track shows a still black picture
 (written here, one frame per 1/fps of sound); a silent video gets silence the same way.
 
 The URL and stream key come from ``targets`` (the chat's settings); the key is a secret:
@@ -51,7 +53,7 @@ from bot.engines.decode import (
     rate,
 )
 from bot.engines.dispatch import EventDispatcher
-from bot.engines.pipes import child_read_pipe, reader, writer
+from bot.engines.pipes import child_read_pipe, writer
 from bot.engines.rtmp_feed import (
     STDERR_KEEP,
     Push,
@@ -60,6 +62,7 @@ from bot.engines.rtmp_feed import (
     forward,
     pad,
 )
+from bot.engines.splice import enlarge
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
 
 __all__ = ["NoRtmpTarget", "RtmpEngine", "RtmpTarget", "TargetLookup"]
@@ -216,6 +219,7 @@ class RtmpEngine:
         if target is None:
             raise NoRtmpTarget()
         video_r, video_w = child_read_pipe()
+        enlarge(video_w)  # the pictures are spliced in: fewer, larger moves per frame
         audio_r, audio_w = child_read_pipe()
         args = push_args(
             self._ffmpeg,
@@ -332,11 +336,11 @@ class RtmpEngine:
         track.proc = proc
         track.cancelled = False
         track.frames = track.samples = 0  # this run's; earlier runs are in ``offset``
-        # a buffer of about one frame: every whole frame taken cuts the front off the
-        # buffer, so a big buffer is a big copy per frame (benchmarks/rtmp_cpu.py)
-        video = await reader(read_fd, limit=push.frame.frame_bytes // 2) if picture else None
+        if picture:
+            enlarge(read_fd)
         track.task = asyncio.create_task(
-            self._pump(chat_id, push, track, video, job.has_audio), name=f"rtmp-track-{chat_id}"
+            self._pump(chat_id, push, track, read_fd if picture else None, job.has_audio),
+            name=f"rtmp-track-{chat_id}",
         )
 
     async def _pump(
@@ -344,13 +348,13 @@ class RtmpEngine:
         chat_id: int,
         push: Push,
         track: Track,
-        video: asyncio.StreamReader | None,
+        picture_fd: int | None,
         has_audio: bool,
     ) -> None:
         def first() -> None:
             self._events.emit(FirstFrame(chat_id, track.request.track_id, media="video"))
 
-        code = await forward(push, track, video, has_audio, first)
+        code = await forward(push, track, picture_fd, has_audio, first)
         if track.cancelled or self._tracks.get(chat_id) is not track:
             return
         pad(push, track)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +15,7 @@ from bot.domain.ports import RtmpTarget
 from bot.domain.video import VideoSpec
 from bot.engines.base import PlayRequest
 from bot.engines.decode import AUDIO_BYTES_PER_SECOND
+from bot.engines.splice import EncoderGone, PictureSplice
 
 STDERR_KEEP = 4096
 
@@ -50,20 +53,20 @@ class Track:
 async def forward(
     push: Push,
     track: Track,
-    video: asyncio.StreamReader | None,
+    picture_fd: int | None,
     has_audio: bool,
     on_first_frame: Callable[[], None],
 ) -> int:
-    """Moves one decoder run's output into the encoder's pipes; its exit code (-1:
-    the encoder went away)."""
+    """Moves one decoder run's output into the encoder's pipes (its pictures spliced from
+    ``picture_fd``, which this takes over); its exit code (-1: the encoder went away)."""
     proc = track.proc
     assert proc is not None
     assert proc.stdout is not None
     assert proc.stderr is not None
-    frame_bytes = push.frame.frame_bytes
     per_frame_audio = AUDIO_BYTES_PER_SECOND // push.frame.fps
+    video = picture_fd is not None
 
-    black = black_frame(push.frame) if video is None else b""
+    black = black_frame(push.frame) if not video else b""
 
     def sent_frame() -> None:
         track.frames += 1
@@ -71,23 +74,41 @@ async def forward(
             track.first_sent = True
             on_first_frame()
 
+    def spliced_frame() -> None:
+        if not has_audio:
+            push.audio.write(bytes(per_frame_audio))  # silence keeps sound in step
+            track.samples += per_frame_audio
+        sent_frame()
+
     async def pictures() -> None:
-        if video is None:
+        if picture_fd is None:
             return
-        while True:
+        # what asyncio still holds for the encoder (the last run's padding) goes first: the
+        # thread writes to the same pipe
+        transport = push.video.transport
+        try:
+            transport.set_write_buffer_limits(high=0)  # drain() now waits until it is empty
             try:
-                frame = await video.readexactly(frame_bytes)
-            except asyncio.IncompleteReadError:
-                return  # a cut-off last frame is dropped, never half-sent
-            if track.cancelled:
-                return
-            push.video.write(frame)
-            metrics.VIDEO_FRAMES.inc()
-            if not has_audio:
-                push.audio.write(bytes(per_frame_audio))  # silence keeps sound in step
-                track.samples += per_frame_audio
-            sent_frame()
-            await push.video.drain()
+                await push.video.drain()
+            finally:
+                transport.set_write_buffer_limits()
+            target = transport.get_extra_info("pipe").fileno()
+        except BaseException:
+            os.close(picture_fd)  # the splice that would have closed it never starts
+            raise
+        try:
+            await in_thread(
+                PictureSplice(
+                    picture_fd,
+                    target,
+                    black_frame(push.frame),
+                    stopped=lambda: track.cancelled,
+                    on_frame=calling_back(spliced_frame),
+                ),
+                name=f"rtmp-pictures-{track.request.chat_id}",
+            )
+        except EncoderGone:
+            raise ConnectionResetError("the encoder's picture pipe closed") from None
 
     async def sound() -> None:
         assert proc.stdout is not None
@@ -98,11 +119,11 @@ async def forward(
             push.audio.write(chunk[:whole])
             track.samples += whole
             # an audio track: a still picture for every 1/fps of sound sent
-            while video is None and (track.frames + 1) * per_frame_audio <= track.samples:
+            while not video and (track.frames + 1) * per_frame_audio <= track.samples:
                 push.video.write(black)
                 sent_frame()
             await push.audio.drain()
-            if video is None:
+            if not video:
                 await push.video.drain()
 
     async def errors() -> None:
@@ -121,6 +142,46 @@ async def forward(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
         return -1
+
+
+def calling_back(callback: Callable[[], None]) -> Callable[[], None]:
+    """``callback`` run on the event loop for each frame the splicing thread moved (the
+    frame counter is exported from the thread itself: prometheus counters are thread-safe)."""
+    loop = asyncio.get_running_loop()
+
+    def frame() -> None:
+        metrics.VIDEO_FRAMES.inc()
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
+            loop.call_soon_threadsafe(callback)
+
+    return frame
+
+
+async def in_thread(splice: PictureSplice, *, name: str) -> None:
+    """Runs ``splice`` in a thread of its own (one per picture stream for its whole run: a
+    shared pool would make the next chat's pictures wait for a free worker)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def body() -> None:
+        error: BaseException | None = None
+        try:
+            splice.run()
+        except BaseException as exc:  # handed to the awaiting task, not lost in the thread
+            error = exc
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=body, name=name, daemon=True).start()
+    await done
 
 
 def pad(push: Push, track: Track) -> None:
