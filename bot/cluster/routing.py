@@ -13,10 +13,13 @@ decides:
 
 Each holder reads its accounts' streams in the consumer group ``owners``; an entry is
 acknowledged (and deleted) once handled.  What a dead or stalled holder left unacknowledged
-is claimed by the next holder (``XAUTOCLAIM``) and handled there, so a forwarded command is
-delivered at least once; one caught mid-way by a crash may run twice, as with any
-redelivery (the queue store fences the stale node's half).  A node that gives an account
-back on purpose first lets the handlers in flight finish.
+is claimed by the next holder (``XAUTOCLAIM``) once it has been idle ``CLAIM_IDLE_SECONDS``
+and handled there, so a forwarded command is delivered at least once; one caught mid-way
+by a crash may run twice, as with any redelivery (the queue store fences the stale node's
+half).  A node that gives an account back, on purpose or because its lease ran out, lets
+the handlers in flight finish first (``DRAIN_SECONDS``, shorter than the claim idle time),
+so a command it is still answering is not run again by the next holder; and a node never
+starts an entry it is already running.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ ANYWHERE = frozenset({"stats", "broadcast", "help", "start"})
 CONCURRENCY = 32
 #: how long a node giving an account back waits for the handlers in flight
 DRAIN_SECONDS = 10.0
+#: how long an entry must have waited since its delivery before another consumer takes it
+#: over: longer than a node giving an account back lets its handlers finish, so an entry
+#: the previous holder is still answering (perhaps "being handed to another process") is
+#: never run a second time here
+CLAIM_IDLE_SECONDS = DRAIN_SECONDS + 2.0
+#: how often a holder looks for entries left over (they become claimable only once idle)
+CLAIM_EVERY_SECONDS = 1.0
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -123,6 +133,8 @@ class Router:
         self._drives = drives
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
+        self._running: set[str] = set()  # entry ids being handled here
+        self.claim_idle = CLAIM_IDLE_SECONDS
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._placing = asyncio.Lock()
         self.forwarded = {"out": 0, "in": 0}
@@ -221,8 +233,12 @@ class Router:
             try:
                 with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
                     await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-                await self._claim_left_over(name, stream)
+                claimed_at = -CLAIM_EVERY_SECONDS
+                loop = asyncio.get_running_loop()
                 while True:
+                    if loop.time() - claimed_at >= CLAIM_EVERY_SECONDS:
+                        await self._claim_left_over(name, stream)
+                        claimed_at = loop.time()
                     replies: Any = await self._redis.xreadgroup(
                         GROUP, self._node.node, {stream: ">"}, count=CONCURRENCY, block=1000
                     )
@@ -238,7 +254,12 @@ class Router:
         start: Any = "0-0"
         while True:
             reply: list[Any] = await self._redis.xautoclaim(
-                stream, GROUP, self._node.node, min_idle_time=0, start_id=start, count=100
+                stream,
+                GROUP,
+                self._node.node,
+                min_idle_time=int(self.claim_idle * 1000),
+                start_id=start,
+                count=100,
             )
             start, claimed = reply[0], reply[1]
             for entry_id, fields in claimed:
@@ -248,8 +269,13 @@ class Router:
                 return
 
     async def _start(self, name: str, stream: str, entry_id: Any, fields: Any) -> None:
+        key = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        if key in self._running:
+            return  # claimed back while this node still handles it (idle but not done)
+        self._running.add(key)
         await self._slots.acquire()
         task = asyncio.create_task(self._handle(stream, entry_id, fields))
+        task.add_done_callback(lambda _t: self._running.discard(key))
         inflight = self._inflight.setdefault(name, set())
         inflight.add(task)
         task.add_done_callback(inflight.discard)

@@ -162,7 +162,11 @@ async def test_the_next_holder_takes_what_the_old_one_left_pending(
     pending = await redis.xpending(STREAM + "a2", GROUP)
     assert pending["pending"] == 1
     heir = make_node("n3", {"a2"})
+    heir.router.claim_idle = 2.0  # CLAIM_IDLE_SECONDS, shortened for the test
     await heir.router.serve("a2")
+    # too fresh: the old holder may still be answering it (it gets DRAIN_SECONDS for that)
+    await asyncio.sleep(0.5)
+    assert heir.handled == []
     await until(lambda: heir.handled == [7])
     for _ in range(100):
         if (await redis.xpending(STREAM + "a2", GROUP))["pending"] == 0:
