@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 
 from bot import metrics
 from bot.engines.base import (
@@ -58,6 +57,7 @@ from bot.engines.dispatch import EventDispatcher
 from bot.engines.folder_messages import FolderMessages
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
 from bot.engines.picture import PicturePipe
+from bot.engines.pipes import spawn_decoder
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
 from bot.sources.tg_messages import MessageReader
 
@@ -302,25 +302,12 @@ class LocalEngine:
     async def _spawn(self, job: DecodeJob) -> Decoder:
         """Starts a decoder; a video track's picture gets a pipe of its own (its write end
         passed to ffmpeg as ``pipe:N``, closed here once the child has it)."""
-        picture = job.video is not None
-        read_fd, write_fd = os.pipe() if picture else (-1, -1)
-        args = decode_args(self._ffmpeg, job, video_pipe=f"pipe:{write_fd}", realtime=False)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(write_fd,) if picture else (),
-            )
-        except OSError as exc:
-            if picture:
-                os.close(read_fd)
-            raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
-        finally:
-            if picture:
-                os.close(write_fd)
-        if job.video is None:
+
+        def args_for(video_pipe: str) -> list[str]:
+            return decode_args(self._ffmpeg, job, video_pipe=video_pipe, realtime=False)
+
+        proc, read_fd = await spawn_decoder(args_for, picture=job.video is not None)
+        if job.video is None or read_fd is None:
             return Decoder(proc)
         return Decoder(proc, await PicturePipe.open(read_fd, job.video.frame_bytes, job.video.fps))
 

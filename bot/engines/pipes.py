@@ -5,6 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
+
+from bot.engines.base import EngineError
+
+
+async def spawn_decoder(
+    args_for: Callable[[str], list[str]], *, picture: bool
+) -> tuple[asyncio.subprocess.Process, int | None]:
+    """Starts an ffmpeg decoder (sound on stdout, errors on stderr) and, with ``picture``,
+    a pipe of its own for the picture: its write end passed to the child as ``pipe:N`` and
+    closed here once the child has it.  Returns the process and the picture's read end."""
+    read_fd, write_fd = os.pipe() if picture else (-1, -1)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args_for(f"pipe:{write_fd}"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            pass_fds=(write_fd,) if picture else (),
+        )
+    except OSError as exc:
+        if picture:
+            os.close(read_fd)
+        raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
+    finally:
+        if picture:
+            os.close(write_fd)
+    return proc, read_fd if picture else None
 
 
 def child_read_pipe() -> tuple[int, int]:

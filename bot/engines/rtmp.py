@@ -53,7 +53,7 @@ from bot.engines.decode import (
     rate,
 )
 from bot.engines.dispatch import EventDispatcher
-from bot.engines.pipes import child_read_pipe, writer
+from bot.engines.pipes import child_read_pipe, spawn_decoder, writer
 from bot.engines.rtmp_feed import (
     STDERR_KEEP,
     Push,
@@ -313,33 +313,20 @@ class RtmpEngine:
             speed=rate(request),
         )
         picture = request.video is not None
-        read_fd, write_fd = os.pipe() if picture else (-1, -1)
-        if picture:
-            args = canvas_args(self._ffmpeg, job, push.frame, video_pipe=f"pipe:{write_fd}")
-        else:
-            args = decode_args(self._ffmpeg, job)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(write_fd,) if picture else (),
-            )
-        except OSError as exc:
+
+        def args_for(video_pipe: str) -> list[str]:
             if picture:
-                os.close(read_fd)
-            raise EngineError(f"cannot start ffmpeg: {exc.strerror or exc}") from None
-        finally:
-            if picture:
-                os.close(write_fd)
+                return canvas_args(self._ffmpeg, job, push.frame, video_pipe=video_pipe)
+            return decode_args(self._ffmpeg, job)
+
+        proc, read_fd = await spawn_decoder(args_for, picture=picture)
         track.proc = proc
         track.cancelled = False
         track.frames = track.samples = 0  # this run's; earlier runs are in ``offset``
-        if picture:
+        if read_fd is not None:
             enlarge(read_fd)
         track.task = asyncio.create_task(
-            self._pump(chat_id, push, track, read_fd if picture else None, job.has_audio),
+            self._pump(chat_id, push, track, read_fd, job.has_audio),
             name=f"rtmp-track-{chat_id}",
         )
 
