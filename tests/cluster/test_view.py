@@ -32,6 +32,17 @@ async def chats_with_state() -> list[int]:
     return [-1004, -1001, -1002, -1003, -1005]
 
 
+def view_of(redis: Redis, node: str, names: list[str]) -> ClusterView:
+    """What ``node``'s dashboard reads, over the test's assignments and chats."""
+    return ClusterView(
+        node=node,
+        assistants=names,
+        assignments=assignments,
+        chats_with_state=chats_with_state,
+        redis=redis,
+    )
+
+
 async def nothing(lease: object) -> None:
     return None
 
@@ -57,13 +68,7 @@ async def test_nodes_hold_the_assistants_whose_leases_they_have(redis: Redis) ->
     await second.round()  # takes the freed one
     held = dict.fromkeys(first.held, "node-1") | dict.fromkeys(second.held, "node-2")
     assert sorted(held) == names
-    view = ClusterView(
-        node="node-2",
-        assistants=names,
-        assignments=assignments,
-        chats_with_state=chats_with_state,
-        redis=redis,
-    )
+    view = view_of(redis, "node-2", names)
     state = await view.state()
     assert state["mode"] == "cluster"
     nodes = {n["node"]: n for n in state["nodes"]}
@@ -108,13 +113,7 @@ async def test_a_leases_age_counts_from_its_holder_taking_it_not_from_renewals(
     first = keeper(redis, "node-1", names, clock=lambda: start - 600)
     await first.round()
     await first.round()
-    view = ClusterView(
-        node="node-1",
-        assistants=names,
-        assignments=assignments,
-        chats_with_state=chats_with_state,
-        redis=redis,
-    )
+    view = view_of(redis, "node-1", names)
 
     def ages(state: dict[str, Any]) -> dict[str, float]:
         # (a3 shows too, held by nobody: chats still name it)
@@ -141,13 +140,7 @@ async def test_the_poller_lease_marks_its_node_and_is_not_an_assistant(redis: Re
     await first.round()
     await second.round()
     assert await Leases(redis, "node-2", ttl=30).acquire(POLLER_LEASE) is not None
-    view = ClusterView(
-        node="node-1",
-        assistants=names,
-        assignments=assignments,
-        chats_with_state=chats_with_state,
-        redis=redis,
-    )
+    view = view_of(redis, "node-1", names)
     state = await view.state()
     assert {n["node"]: n["poller"] for n in state["nodes"]} == {"node-1": False, "node-2": True}
     assert POLLER_LEASE not in {a["name"] for a in state["assistants"]}
