@@ -24,6 +24,7 @@ from bot.domain.models import EndReason, Track
 from bot.domain.policy import SPEED_MAX, SPEED_MIN, VOLUME_MAX, VOLUME_MIN, valid_speed
 from bot.domain.ports import ChatSettings, RtmpTarget
 from bot.domain.video import QUALITIES
+from bot.storage.chat_move import move_chat_rows
 from bot.storage.database import (
     SQLITE_IMMEDIATE,
     insert_for,
@@ -204,6 +205,15 @@ class ChatSettingsRepo(Repo):
                 title=title[:MAX_TITLE],
                 username=username[:64] if username else None,
             )
+
+    async def move_chat(self, old: int, new: int) -> bool:
+        """A group upgraded to a supergroup: its rows follow it (``bot.storage.chat_move``);
+        False when the old chat had none."""
+        try:
+            async with self._changing(old) as session:
+                return await move_chat_rows(session, old, new)
+        finally:
+            self.forget(new)
 
     async def list_chats(self) -> list[Chat]:
         async with self._transaction() as session:

@@ -38,6 +38,8 @@ class ChatSettingsStore(ChatSettingsSource, Protocol):
 
     async def list_chats(self) -> Sequence[KnownChat]: ...
 
+    async def move_chat(self, old: int, new: int) -> bool: ...
+
     async def set_language(self, chat_id: int, language: str | None) -> None: ...
 
     async def set_admin_only(self, chat_id: int, admin_only: bool) -> None: ...
@@ -65,6 +67,9 @@ class LinkedChannel(Protocol):
 
 class ChannelStore(Protocol):
     """Channels and the group driving each (``bot.storage.channels.ChannelRepo``)."""
+
+    def forget(self) -> None:
+        """Drops what it read of the links (another writer changed them)."""
 
     async def channel_of(self, group_id: int) -> int | None: ...
 

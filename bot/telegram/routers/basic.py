@@ -1,8 +1,9 @@
-"""/start, /help and /lang; also keeps the admin cache fresh on chat_member updates."""
+"""/start, /help and /lang; also keeps the admin cache fresh on chat_member updates, and
+follows a group to its new id when it becomes a supergroup."""
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
@@ -63,12 +64,33 @@ async def bot_membership_changed(
             await services.channels.unlink_group(event.chat.id)
 
 
+async def group_upgraded(message: Message, services: BotServices, permissions: Permissions) -> None:
+    """The group became a supergroup under a new id: its settings, channel, authorized
+    users and assistant move there (one transaction), then its queue, which starts again
+    in the new chat (the old chat's voice chat is gone with its id) from the current track's
+    beginning.  Queued in the new chat first, cleared in the old one after: a failure in
+    between leaves the tracks in both, never in neither."""
+    old, new = message.chat.id, message.migrate_to_chat_id
+    if new is None or new == old:
+        return
+    await services.chat_settings.move_chat(old, new)
+    services.channels.forget()
+    for chat_id in (old, new):
+        permissions.cache.invalidate(chat_id)
+    snapshot = await services.players.snapshot(old)
+    tracks = [*([snapshot.now.track] if snapshot.now else []), *snapshot.pending]
+    if tracks:
+        await services.players.play_many(new, tracks)
+    await services.players.stop(old)
+
+
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only)."""
     router = Router(name="basic")
     router.message.register(start, CommandStart())
     router.message.register(start, Command("help"))
     router.message.register(language, Command("lang"), flags=needs(Need.CONFIGURE))
+    router.message.register(group_upgraded, F.migrate_to_chat_id)
     router.chat_member.register(member_changed)
     router.my_chat_member.register(bot_membership_changed)
     return router
