@@ -18,12 +18,11 @@ may not have happened, and each script is all or nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -62,7 +61,10 @@ KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
 SOCKET_TIMEOUT_SECONDS = 5.0
 #: connections open at most; a call beyond waits for a free one instead of failing, as
-#: redis-py's default pool does past its 100 (hundreds of chats starting at once)
+#: redis-py's default pool does past its 100 (hundreds of chats starting at once).  The
+#: store's own semaphore does the waiting: redis-py's ``BlockingConnectionPool`` does it
+#: too, but with a condition, a timer and its observability hooks on every call, which
+#: cost a tenth of a queue operation (benchmarks/README.md, queue_redis)
 MAX_CONNECTIONS = 256
 #: how long a call waits for a free connection: all of them busy means a loaded process,
 #: not a dead server (that one fails at connect, at once), so this is generous
@@ -91,20 +93,20 @@ def _snapshot(reply: Sequence[Any]) -> QueueSnapshot:
     )
 
 
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StorageUnavailable(f"redis unavailable: {exc.__class__.__name__}") from exc
-    except (OutOfMemoryError, ReadOnlyError) as exc:
-        raise StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}") from exc
-    except ResponseError as exc:
+def _unavailable(exc: BaseException) -> BaseException:
+    """What a failed call means to the player: ``StorageUnavailable`` for "no answer" and
+    "not now" (a reply that may be retried later), ``Fenced`` for a newer holder; anything
+    else is returned as it is (a bug, not an outage)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+        return StorageUnavailable(f"redis unavailable: {exc.__class__.__name__}")
+    if isinstance(exc, OutOfMemoryError | ReadOnlyError):
+        return StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}")
+    if isinstance(exc, ResponseError):
         if "FENCED a newer holder" in str(exc):  # alone, or inside a pipeline's error
-            raise Fenced() from exc
+            return Fenced()
         if str(exc).startswith(REFUSALS):
-            raise StorageUnavailable(f"redis refuses writes: {exc}") from exc
-        raise
+            return StorageUnavailable(f"redis refuses writes: {exc}")
+    return exc
 
 
 async def _honouring_cancel(call: Awaitable[T]) -> T:
@@ -147,6 +149,8 @@ class RedisQueueStore:
     def __init__(self, client: Redis, *, fence: Fence | None = None) -> None:
         self._client = client
         self._fence = fence
+        #: calls in flight at most: one connection each (see MAX_CONNECTIONS)
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(getattr(redis_lua, name))
             for name in (
@@ -168,21 +172,19 @@ class RedisQueueStore:
     @classmethod
     async def open(cls, url: str, *, fence: Fence | None = None) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
-        pool = BlockingConnectionPool.from_url(
+        pool = ConnectionPool.from_url(
             url,
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
             socket_timeout=SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
             max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT_SECONDS,
             **_POOL_OPTIONS,
         )
         client = Redis.from_pool(pool)
         store = cls(client, fence=fence)
         try:
-            with _mapped_errors():
-                await _honouring_cancel(store._load())
+            await store._guarded(store._load())
         except BaseException:
             await client.aclose()
             raise
@@ -205,8 +207,33 @@ class RedisQueueStore:
     async def _guard(self, op: str, call: Awaitable[T]) -> T:
         """Every store operation passes here once: counted, errors mapped, and a
         cancellation never lost."""
-        with queue_operation(op, StorageUnavailable), _mapped_errors():
-            return await _honouring_cancel(call)
+        with queue_operation(op, StorageUnavailable):
+            return await self._guarded(call)
+
+    async def _guarded(self, call: Awaitable[T]) -> T:
+        """``call`` on one of the pool's connections, waiting for one when all are busy
+        (at most POOL_WAIT_SECONDS: all busy that long is an overloaded process)."""
+        slots = self._slots
+        try:
+            if slots.locked():
+                try:
+                    async with asyncio.timeout(POOL_WAIT_SECONDS):
+                        await slots.acquire()
+                except TimeoutError:
+                    raise StorageUnavailable("redis unavailable: no free connection") from None
+            else:
+                await slots.acquire()
+            try:
+                return await _honouring_cancel(call)
+            finally:
+                slots.release()
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            mapped = _unavailable(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def _script_args(self, chat_id: int, *args: str | int) -> tuple[list[str], list[str | int]]:
         """KEYS and ARGV of a script run for the chat (fenced: its lease counter and token)."""
