@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
@@ -36,6 +35,7 @@ from bot.telegram.routers import (
 )
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices
+from bot.telegram.session import BotSession
 from bot.telegram.targets import TargetMiddleware
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 def create_bot(settings: Settings, sender: Sender) -> Bot:
     """A Bot whose every call goes through ``sender`` (pass the same one to BotServices)."""
     telegram = settings.telegram
-    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.api_base))
+    session = BotSession(api=TelegramAPIServer.from_base(telegram.api_base))
     session.middleware(sender)
     return Bot(telegram.bot_token.get_secret_value(), session=session)
 

@@ -43,6 +43,7 @@ from aiogram.methods import EditMessageText, Response, SendMessage, TelegramMeth
 from aiogram.methods.base import TelegramType
 
 from bot.metrics import LAST_POLL, TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
+from bot.telegram.session import SessionClosed
 from bot.telegram.throttle import MINOR, MINOR_FOR, NORMAL, PendingMinor, RateLimiter
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ class Sender(BaseRequestMiddleware):
                 return await self._bad_request(make_request, bot, method, exc)
             except (TelegramServerError, TelegramNetworkError) as exc:
                 TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
-                if attempt >= self.max_retries:
+                if attempt >= self.max_retries or isinstance(exc, SessionClosed):
                     raise
                 delay = min(self.retry_delay * 2**attempt, self.max_retry_delay)
                 attempt += 1
