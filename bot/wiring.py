@@ -22,9 +22,9 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.utils.i18n import I18n
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.cluster.leases import connect
 from bot.cluster.node import ClusterNode, FenceStore
 from bot.cluster.players import OwnedPlayers
 from bot.cluster.routing import Router
@@ -352,7 +352,7 @@ def _cluster_node(
     if not isinstance(store, FenceStore):
         raise TypeError("cluster mode needs a queue store that records fences")
     return ClusterNode(
-        redis=Redis.from_url(settings.storage.redis_url),
+        redis=connect(settings.storage.redis_url),
         node=settings.node_id(),
         names=[entry.name for entry in settings.assistant_pool()],
         ttl=settings.cluster.lease_seconds,

@@ -29,6 +29,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 PREFIX = "sattva:cluster:"
+#: seconds any one coordination command may take (leases, claims, streams): a Redis that
+#: stops answering (paused, partitioned) must end in an error the callers already handle,
+#: never in a call that hangs on; above the streams' one-second blocking reads
+COMMAND_TIMEOUT = 5.0
 #: the lease of the node that polls Telegram (``bot.cluster.polling``); ":" cannot appear in
 #: an assistant's name, so it never collides with an assistant's lease
 POLLER_LEASE = "telegram:poller"
@@ -236,3 +240,10 @@ class LeaseKeeper:
             await self.on_lost(lease)
             await self.leases.release(lease)
         await self.nodes.leave()
+
+
+def connect(url: str) -> Redis:
+    """A Redis client for coordination: every command bounded by ``COMMAND_TIMEOUT``."""
+    return Redis.from_url(
+        url, socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT
+    )

@@ -37,10 +37,9 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.types import Update
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.cluster.leases import POLLER_LEASE, Lease, Leases
+from bot.cluster.leases import POLLER_LEASE, Lease, Leases, connect
 from bot.config import Settings
 from bot.metrics import POLLER_TAKEOVERS, UPDATES_DUPLICATE
 from bot.telegram.claims import ClaimUnavailable, RedisClaims, UpdateClaims, bot_id_of
@@ -240,7 +239,7 @@ async def leased_poller(
     settings: Settings, bot: Bot, dp: Dispatcher, *, on_polling: Callable[[bool], None]
 ) -> AsyncIterator[LeasedPoller]:
     """The poller of a cluster node, on its own Redis connections (closed on exit)."""
-    redis = Redis.from_url(settings.storage.redis_url)
+    redis = connect(settings.storage.redis_url)
     try:
         token = settings.telegram.bot_token.get_secret_value()
         yield LeasedPoller(

@@ -20,7 +20,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cluster.leases import POLLER_LEASE, Leases, Nodes
+from bot.cluster.leases import POLLER_LEASE, Leases, Nodes, connect
 from bot.config import Settings
 from bot.domain.control import Players
 from bot.storage.assignments import AssignmentRepo
@@ -216,7 +216,7 @@ def cluster_view(
     (one process has no leases to show; it holds every assistant itself)."""
     redis = None
     if settings.cluster.enabled and settings.storage.redis_url:
-        redis = Redis.from_url(settings.storage.redis_url, socket_timeout=5)
+        redis = connect(settings.storage.redis_url)
     return ClusterView(
         node=settings.node_id(),
         assistants=[entry.name for entry in settings.assistant_pool()],

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
 
+from bot.cluster.leases import connect
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -103,9 +105,7 @@ class RedisClaims:
 
     @classmethod
     def from_url(cls, url: str, *, bot_id: int, seconds: int = CLAIM_SECONDS) -> RedisClaims:
-        from redis.asyncio import Redis
-
-        return cls(Redis.from_url(url), bot_id=bot_id, seconds=seconds, owned=True)
+        return cls(connect(url), bot_id=bot_id, seconds=seconds, owned=True)
 
     def key(self, update_id: int) -> tuple[str, int]:
         """The bitmap key and the bit of ``update_id``."""

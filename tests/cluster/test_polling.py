@@ -18,7 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message, Update
 from redis.asyncio import Redis
 
-from bot.cluster.leases import Leases
+from bot.cluster.leases import Leases, connect
 from bot.cluster.polling import LEASE, LeasedPoller
 from bot.telegram.claims import ClaimUnavailable, MemoryClaims, RedisClaims, UpdateClaims
 from tests.support.fake_botapi import FakeBotAPI
@@ -40,7 +40,7 @@ class Nodes:
     _closing: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
     async def start(self, name: str, claims: UpdateClaims | None = None) -> LeasedPoller:
-        redis = Redis.from_url(self.redis_url)
+        redis = connect(self.redis_url)  # as the node would: every command bounded
         bot = Bot(
             self.api.token, session=AiohttpSession(api=TelegramAPIServer.from_base(self.api.url))
         )
