@@ -1,4 +1,5 @@
-"""The ``backend`` fixture: every queue-store test runs on Redis, SQLite and PostgreSQL."""
+"""The ``backend`` fixture (every queue-store test runs on Redis, SQLite and PostgreSQL) and
+the database fixtures (``database_url``, ``engine``, ``migrated``) of the other storage tests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.queue import QueueStore
 from bot.storage.database import create_engine, migrate
@@ -58,6 +60,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'sattva.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on that database, not migrated (tests of the migrations start here)."""
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def migrated(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine with the schema at its newest revision."""
+    await migrate(engine)
+    return engine
 
 
 @pytest.fixture

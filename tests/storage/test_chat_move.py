@@ -3,30 +3,19 @@ keys hold at every statement: the new row must exist before anything points at i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.channels import ChannelRepo
-from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.database import session_factory
 from bot.storage.orm import AuthorizedUser, ChatAssistant
 from bot.storage.repos import AuthRepo, ChatSettingsRepo
 
 OLD, NEW, CHANNEL = -4001, -1004001, -1007007
 
 
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
-
-
-async def test_settings_links_users_and_assistant_follow_the_new_id(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_settings_links_users_and_assistant_follow_the_new_id(migrated: AsyncEngine) -> None:
+    sessions = session_factory(migrated)
     chats, auth = ChatSettingsRepo(sessions), AuthRepo(sessions)
     channels = ChannelRepo(sessions)
     await chats.ensure_chat(OLD, "Club")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,19 +37,6 @@ REVISIONS = [
     r.revision
     for r in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
 ]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def migrated(engine: AsyncEngine) -> AsyncEngine:
-    await migrate(engine)
-    return engine
 
 
 def _schema_diff(conn: Connection) -> list[Any]:

@@ -3,27 +3,18 @@ pruning."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.database import create_engine, migrate, session_factory
+from bot.storage.database import session_factory
 from bot.storage.orm import HourlyStats, PlayHistory
 from bot.storage.rollup import HOUR, HourlyStatsRepo, hour_of
 
 # a fixed hour, so the test does not depend on when it runs
 H = 1_800_000_000 // HOUR * HOUR
-
-
-@pytest.fixture
-async def migrated(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def at(seconds: float) -> datetime:

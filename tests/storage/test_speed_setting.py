@@ -3,7 +3,6 @@ before it, and refuses what the player would refuse -- on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,17 +10,10 @@ from alembic import command
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.storage.database import alembic_config, create_engine, migrate, session_factory
+from bot.storage.database import alembic_config, migrate, session_factory
 from bot.storage.repos import ChatSettingsRepo
 
 CHAT = -1004242424242
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def test_speed_is_kept_per_chat_and_checked(engine: AsyncEngine) -> None:
