@@ -149,6 +149,7 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.admin_only,
         Chat.auto_end_minutes,
         Chat.always_on,
+        Chat.playlist_video,
         Chat.volume,
         Chat.video_quality,
         Chat.engine,
@@ -163,6 +164,7 @@ class ChatAdmin(AuditedView, model=Chat):
         Chat.auto_end_minutes,
         Chat.always_on,
         Chat.playlist,
+        Chat.playlist_video,
         Chat.volume,
         Chat.video_quality,
         Chat.engine,
@@ -203,6 +205,9 @@ class ChatAdmin(AuditedView, model=Chat):
         },
         "volume": {"validators": [validators.NumberRange(min=VOLUME_MIN, max=VOLUME_MAX)]},
         "playlist": {"description": "24/7 playlist: one URL, library name or folder per line"},
+        "playlist_video": {
+            "description": "the 24/7 playlist plays picture and sound, in the video quality below"
+        },
         "video_quality": {
             "validators": [validators.Optional(), validators.AnyOf(list(QUALITIES))],
             "description": "/vplay's quality: 360p, 480p, 720p, 1080p; empty: the default",

@@ -22,13 +22,20 @@ CACHE_SECONDS = 3600.0
 
 class AlwaysOn:
     def __init__(
-        self, settings: ChatSettingsSource, resolver: PlaylistResolver, clock: Clock
+        self,
+        settings: ChatSettingsSource,
+        resolver: PlaylistResolver,
+        clock: Clock,
+        *,
+        default_quality: str = "720p",
     ) -> None:
         self._settings = settings
         self._resolver = resolver
         self._clock = clock
-        # chat -> (playlist it was expanded from, expanded at, tracks)
-        self._cache: dict[int, tuple[tuple[str, ...], float, list[Track]]] = {}
+        #: the video preset of a chat that chose none (``player.video_quality``)
+        self._default_quality = default_quality
+        # chat -> ((playlist, video preset or None) it was expanded for, expanded at, tracks)
+        self._cache: dict[int, tuple[tuple[tuple[str, ...], str | None], float, list[Track]]] = {}
 
     async def next_track(self, chat_id: int, after: Track | None) -> Track | None:
         """The playlist track that follows ``after`` (the first one when ``after`` is not
@@ -37,7 +44,10 @@ class AlwaysOn:
         if not settings.always_on or not settings.playlist:
             self._cache.pop(chat_id, None)
             return None
-        tracks = await self._expanded(chat_id, settings.playlist)
+        quality = (
+            (settings.video_quality or self._default_quality) if settings.playlist_video else None
+        )
+        tracks = await self._expanded(chat_id, settings.playlist, quality)
         if not tracks:
             return None
         index = -1
@@ -48,18 +58,21 @@ class AlwaysOn:
             )
         return tracks[(index + 1) % len(tracks)].with_new_id()
 
-    async def _expanded(self, chat_id: int, playlist: tuple[str, ...]) -> list[Track]:
+    async def _expanded(
+        self, chat_id: int, playlist: tuple[str, ...], quality: str | None
+    ) -> list[Track]:
         cached = self._cache.get(chat_id)
         now = self._clock.monotonic()
-        if cached is not None and cached[0] == playlist and now - cached[1] < CACHE_SECONDS:
+        key = (playlist, quality)
+        if cached is not None and cached[0] == key and now - cached[1] < CACHE_SECONDS:
             return cached[2]
         tracks: list[Track] = []
         for entry in playlist:
             try:
-                tracks.extend(await self._resolver.expand(entry))
+                tracks.extend(await self._resolver.expand(entry, video_quality=quality))
             except Exception:
                 # One dead entry must not silence the whole playlist.
                 log.warning("24/7 playlist entry failed to expand: %s", entry, exc_info=True)
         if tracks:  # an empty result (network down?) is retried next time, not cached
-            self._cache[chat_id] = (playlist, now, tracks)
+            self._cache[chat_id] = (key, now, tracks)
         return tracks

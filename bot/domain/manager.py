@@ -112,7 +112,9 @@ class PlayerManager:
             bus=bus,
             history=history,
             settings=settings,
-            always_on=AlwaysOn(settings, playlists, self._clock),
+            always_on=AlwaysOn(
+                settings, playlists, self._clock, default_quality=config.video_quality
+            ),
             autoend=self.autoend,
             clock=self._clock,
             config=config,

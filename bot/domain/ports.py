@@ -17,6 +17,8 @@ class ChatSettings:
     auto_end_seconds: int | None = None  # None: the configured default; 0: never
     always_on: bool = False
     playlist: tuple[str, ...] = field(default_factory=tuple)
+    #: the 24/7 playlist plays picture and sound (fitted into the chat's video quality)
+    playlist_video: bool = False
     volume: int = 100
     video_quality: str | None = None  # None: the configured player.video_quality
     engine: str | None = None  # "rtmp" when the chat streams to its RTMP target
@@ -74,7 +76,10 @@ class KeepMedia:
 class PlaylistResolver(Protocol):
     """Turns a 24/7 playlist entry (URL, library name or folder) into playable tracks."""
 
-    async def expand(self, entry: str) -> list[Track]: ...
+    async def expand(self, entry: str, *, video_quality: str | None = None) -> list[Track]:
+        """``video_quality``: the entries as /vplay takes them (video fitted into that
+        preset; a file without a picture stays audio); None: sound only, as /play."""
+        ...
 
 
 class MediaResolver(Protocol):

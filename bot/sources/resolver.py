@@ -424,8 +424,9 @@ class SourceResolver:
 
     # -- PlaylistResolver ------------------------------------------------------------------
 
-    async def expand(self, entry: str) -> list[Track]:
-        """A 24/7 playlist entry as tracks: a library folder gives all its playable files."""
+    async def expand(self, entry: str, *, video_quality: str | None = None) -> list[Track]:
+        """A 24/7 playlist entry as tracks: a library folder gives all its playable files;
+        with ``video_quality`` each as /vplay would take it."""
         text = entry.strip()
         name = text[len(LIBRARY_PREFIX) :] if text.lower().startswith(LIBRARY_PREFIX) else text
         folder = (
@@ -433,7 +434,7 @@ class SourceResolver:
         )
         if folder is not None:
             tracks: list[Track] = []
-            anonymous = SourceRequest(query="")
+            anonymous = SourceRequest(query="", video_quality=video_quality)
             for item in folder:
                 try:
                     async with self.gate.slot(None):
@@ -443,7 +444,7 @@ class SourceResolver:
             if not tracks:
                 raise SourceError("not_found", "no playable file in that folder")
             return [_as_playlist(t) for t in tracks]
-        found = await self.resolve(SourceRequest(query=text))
+        found = await self.resolve(SourceRequest(query=text, video_quality=video_quality))
         listed = found.tracks if isinstance(found, Playlist) else (found,)
         return [_as_playlist(t) for t in listed]
 

@@ -45,6 +45,8 @@ class Chat(Base):
     # None: the configured player.auto_end_seconds; 0: never auto-end
     auto_end_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     always_on: Mapped[bool] = mapped_column(Boolean, default=False)  # 24/7 mode
+    # the 24/7 playlist plays picture and sound, fitted into the chat's video quality
+    playlist_video: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # 24/7 playlist: one URL, library name or folder per line
     playlist: Mapped[str] = mapped_column(Text, default="")
     volume: Mapped[int] = mapped_column(Integer, default=100)

@@ -75,6 +75,7 @@ class Repo:
             title="",
             admin_only=False,
             always_on=False,
+            playlist_video=False,
             playlist="",
             volume=100,
             speed=1.0,
@@ -101,6 +102,7 @@ def _settings(chat: Chat | None, chat_id: int) -> ChatSettings:
         admin_only=chat.admin_only,
         auto_end_seconds=None if minutes is None else minutes * 60,
         always_on=chat.always_on,
+        playlist_video=chat.playlist_video,
         playlist=tuple(line.strip() for line in chat.playlist.splitlines() if line.strip()),
         volume=chat.volume,
         video_quality=chat.video_quality,
@@ -246,6 +248,12 @@ class ChatSettingsRepo(Repo):
         text = "\n".join(entry.strip() for entry in entries if entry.strip())
         async with self._changing(chat_id) as session:
             await self._upsert_chat(session, chat_id, playlist=text)
+
+    async def set_playlist_video(self, chat_id: int, video: bool) -> None:
+        """The 24/7 playlist plays picture and sound (True) or sound only, from its next
+        track on (the track playing now keeps its kind)."""
+        async with self._changing(chat_id) as session:
+            await self._upsert_chat(session, chat_id, playlist_video=video)
 
     async def set_video_quality(self, chat_id: int, quality: str | None) -> None:
         """None: the configured player.video_quality."""

@@ -120,6 +120,14 @@ def settings_keyboard(settings: ChatSettings) -> InlineKeyboardMarkup:
             ],
             [
                 _button(
+                    _("24/7 plays: 🎬 picture and sound")
+                    if settings.playlist_video
+                    else _("24/7 plays: 🎵 sound only"),
+                    data("pvideo", "0" if settings.playlist_video else "1"),
+                )
+            ],
+            [
+                _button(
                     _("Video quality: {quality}").format(
                         quality=quality if quality != "default" else _("default")
                     ),

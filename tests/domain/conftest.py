@@ -29,6 +29,7 @@ from tests.support.audio import make_tone
 from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
 from tests.support.queue_backends import OpenStore, open_store
+from tests.support.video import make_video
 
 CHAT = -1001234567890
 TRACK_SECONDS = 180.0
@@ -154,11 +155,14 @@ class Rig:
 
 @pytest.fixture(scope="session")
 def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A music library with a 24/7 folder of two tracks."""
+    """A music library with a 24/7 folder of two tracks, and one of a clip and a song."""
     root = tmp_path_factory.mktemp("library")
     (root / "radio").mkdir()
     make_tone(root / "radio" / "01-dawn.mp3", seconds=1.0, freq=330, title="Dawn")
     make_tone(root / "radio" / "02-dusk.mp3", seconds=1.0, freq=550, title="Dusk")
+    (root / "tv").mkdir()
+    make_video(root / "tv" / "01-wide.mp4", seconds=1.0, size="1280x720", title="Wide")
+    make_tone(root / "tv" / "02-song.mp3", seconds=1.0, freq=440, title="Song")
     return root
 
 

@@ -103,3 +103,41 @@ async def test_an_unplayable_playlist_does_not_spin(rig: Rig) -> None:
     assert len(plays) == 1 + 5  # Alpha, then five playlist tracks failed in a row
     assert rig.engine.playing(CHAT) is None
     assert rig.events()[-2:] == [status("idle", reason="queue_end"), queue()]
+
+
+async def test_a_video_playlist_plays_picture_and_sound_in_the_chats_quality(rig: Rig) -> None:
+    """A channel's 24/7 video stream: the playlist's clips as /vplay takes them, fitted into
+    the chat's quality; a song in the same folder stays sound only."""
+    await rig.configure(CHAT, playlist=["lib:tv"])
+    await rig.settings.set_playlist_video(CHAT, True)
+    await rig.settings.set_video_quality(CHAT, "480p")
+    await rig.players.play(CHAT, A)
+    rig.events()
+
+    await rig.end()
+    assert playing(rig) == "01-wide.mp4"
+    picture = rig.engine.streams[CHAT].video
+    assert picture is not None
+    assert picture.height == 480
+    change = rig.events()[0][1]
+    assert (change["title"], change["kind"], change["quality"]) == ("Wide", "video", "480p")
+
+    await rig.end()
+    assert playing(rig) == "02-song.mp3"
+    assert rig.engine.streams[CHAT].video is None
+
+    # back to sound only: the same clip's next round plays without its picture
+    await rig.settings.set_playlist_video(CHAT, False)
+    await rig.end()
+    assert playing(rig) == "01-wide.mp4"
+    assert rig.engine.streams[CHAT].video is None
+
+
+async def test_a_video_playlist_without_a_chosen_quality_uses_the_default(rig: Rig) -> None:
+    await rig.configure(CHAT, playlist=["lib:tv"])
+    await rig.settings.set_playlist_video(CHAT, True)
+    await rig.players.play(CHAT, A)
+    await rig.end()
+    picture = rig.engine.streams[CHAT].video
+    assert picture is not None
+    assert (picture.width, picture.height) == (1280, 720)  # player.video_quality, 720p

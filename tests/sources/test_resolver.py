@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.config import SourcesConfig
+from bot.domain.models import MediaKind
 from bot.metrics import REGISTRY
 from bot.sources.base import SourceError, SourceRequest, TelegramMedia
 from bot.sources.resolver import SourceResolver, looks_like_url, title_from_url
@@ -105,6 +106,16 @@ async def test_expand_url_gives_one_track(
     with pytest.raises(SourceError) as err:
         await res.expand("file:///etc/passwd")
     assert err.value.code == "unsupported"
+
+
+async def test_expand_for_a_video_playlist_takes_entries_as_vplay_does(
+    media_server: MediaServer, make_sources: Callable[..., SourcesConfig]
+) -> None:
+    res = SourceResolver(make_sources(), max_track_seconds=60)
+    [clip] = await res.expand(media_server.url("files/silent.mp4"), video_quality="360p")
+    assert (clip.media_kind, clip.quality, clip.has_audio) == (MediaKind.VIDEO, "360p", False)
+    [song] = await res.expand(media_server.url("files/tone.mp3"), video_quality="360p")
+    assert song.media_kind is MediaKind.AUDIO  # no picture: sound, as /vplay plays it
 
 
 def test_url_helpers() -> None:

@@ -117,6 +117,7 @@ async def test_chat_settings_round_trip(migrated: AsyncEngine) -> None:
     await repo.set_auto_end_minutes(CHAT, 15)
     await repo.set_always_on(CHAT, True)
     await repo.set_playlist(CHAT, ["https://example.org/a.mp3", "  ", " lofi/ "])
+    await repo.set_playlist_video(CHAT, True)
     await repo.set_volume(CHAT, 150)
     assert await repo.get(CHAT) == ChatSettings(
         chat_id=CHAT,
@@ -125,6 +126,7 @@ async def test_chat_settings_round_trip(migrated: AsyncEngine) -> None:
         auto_end_seconds=900,
         always_on=True,
         playlist=("https://example.org/a.mp3", "lofi/"),
+        playlist_video=True,
         volume=150,
     )
     await repo.set_auto_end_minutes(CHAT, 0)

@@ -125,7 +125,7 @@ def build_engine(rtmp_url: str | None) -> VoiceEngine:
 class NoPlaylists:
     """No 24/7 playlist is configured in this scenario."""
 
-    async def expand(self, entry: str) -> list[Track]:
+    async def expand(self, entry: str, *, video_quality: str | None = None) -> list[Track]:
         return []
 
 

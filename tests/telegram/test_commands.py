@@ -198,6 +198,7 @@ async def test_settings_keyboard_changes_only_for_admins(fed: BotRig) -> None:
         "Admin-only mode: off",
         "Auto-end: default",
         "24/7 playlist: off",
+        "24/7 plays: 🎵 sound only",
         "Video quality: default",
         "Language: auto",
     ]
@@ -222,6 +223,16 @@ async def test_settings_keyboard_changes_only_for_admins(fed: BotRig) -> None:
     auto_end = SettingChange(v=CALLBACK_VERSION, key="autoend", value="15").pack()
     await fed.feed(fed.updates.callback(GROUP, ADMIN, auto_end, message_id=message_id))
     assert (await fed.services.chat_settings.get(GROUP)).auto_end_seconds == 900
+
+    # the 24/7 playlist as video: the button says so and flips back
+    assert keyboard[3][1] == SettingChange(v=CALLBACK_VERSION, key="pvideo", value="1").pack()
+    await fed.feed(fed.updates.callback(GROUP, ADMIN, keyboard[3][1], message_id=message_id))
+    assert (await fed.services.chat_settings.get(GROUP)).playlist_video is True
+    edited = fed.api.calls_of("editMessageText", GROUP)[-1]
+    assert edited.buttons()[3] == (
+        "24/7 plays: 🎬 picture and sound",
+        SettingChange(v=CALLBACK_VERSION, key="pvideo", value="0").pack(),
+    )
 
     # values no button of ours sends are refused as expired
     forged = SettingChange(v=CALLBACK_VERSION, key="autoend", value="7").pack()

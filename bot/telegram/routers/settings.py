@@ -50,8 +50,9 @@ def setting_chat(target: Target, name: str) -> int:
 
 def parse_change(key: str, value: str) -> tuple[str, Any] | None:
     """(setting, new value) a button sets; None for data no button of ours sends."""
-    if key in ("admin", "always") and value in ("0", "1"):
-        return ("admin_only" if key == "admin" else "always_on", value == "1")
+    flags = {"admin": "admin_only", "always": "always_on", "pvideo": "playlist_video"}
+    if key in flags and value in ("0", "1"):
+        return (flags[key], value == "1")
     if key == "autoend":
         if value == "default":
             return ("auto_end_minutes", None)
@@ -80,6 +81,7 @@ async def apply_change(
     setters: dict[str, Callable[[int, Any], Awaitable[None]]] = {
         "admin_only": repo.set_admin_only,
         "always_on": repo.set_always_on,
+        "playlist_video": repo.set_playlist_video,
         "language": repo.set_language,
         "auto_end_minutes": repo.set_auto_end_minutes,
         "video_quality": repo.set_video_quality,
