@@ -34,8 +34,10 @@ class RtmpServer:
     def url(self) -> str:
         return f"rtmp://127.0.0.1:{self.port}/live"
 
-    async def start(self, key: str) -> None:
-        self.port = free_port()
+    async def start(self, key: str, port: int | None = None) -> None:
+        """Listens for one publisher of ``key``; on ``port`` again to take a publisher
+        that comes back to the same address (a chat resumed elsewhere)."""
+        self.port = port or free_port()
         self.proc = await asyncio.create_subprocess_exec(
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
             "-listen", "1", "-timeout", "30", "-i", f"{self.url}/{key}",
