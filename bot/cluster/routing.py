@@ -133,7 +133,9 @@ class Router:
         self._drives = drives
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._inflight: dict[str, set[asyncio.Task[None]]] = {}
-        self._running: set[str] = set()  # entry ids being handled here
+        #: (stream, entry id) being handled here: ids are per stream, and two accounts'
+        #: streams hand out the same id to entries added in the same millisecond
+        self._running: set[tuple[str, str]] = set()
         self.claim_idle = CLAIM_IDLE_SECONDS
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._placing = asyncio.Lock()
@@ -229,6 +231,7 @@ class Router:
 
     async def _consume(self, name: str) -> None:
         stream = STREAM + name
+        me = asyncio.current_task()
         while True:
             try:
                 with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
@@ -236,6 +239,10 @@ class Router:
                 claimed_at = -CLAIM_EVERY_SECONDS
                 loop = asyncio.get_running_loop()
                 while True:
+                    if me is not None and me.cancelling():
+                        # redis-py on 3.11 can drop a cancellation that lands as a command
+                        # completes (see bot.storage.redis_queue._honouring_cancel)
+                        raise asyncio.CancelledError
                     if loop.time() - claimed_at >= CLAIM_EVERY_SECONDS:
                         await self._claim_left_over(name, stream)
                         claimed_at = loop.time()
@@ -269,7 +276,7 @@ class Router:
                 return
 
     async def _start(self, name: str, stream: str, entry_id: Any, fields: Any) -> None:
-        key = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        key = (stream, entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id))
         if key in self._running:
             return  # claimed back while this node still handles it (idle but not done)
         self._running.add(key)

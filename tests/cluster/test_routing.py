@@ -187,3 +187,19 @@ async def test_a_new_chat_goes_to_the_least_loaded_held_account(
     third = await here.router.assistant_for(-1003)
     fourth = await here.router.assistant_for(-1004)
     assert {third, fourth} == {"a1", "a2"}
+
+
+async def test_entries_of_two_accounts_with_the_same_id_both_run_at_once(
+    make_node: Any, redis: Redis
+) -> None:
+    """Stream ids are per stream: two accounts' streams give an entry added in the same
+    millisecond the same id, and the one read second was taken for one already running
+    (left pending until claimed as idle: 12 s for a forwarded command)."""
+    node = make_node("n1", {"a1", "a2"})
+    node.owner.names = ["a1", "a2"]
+    for name, update_id in (("a1", 11), ("a2", 12)):
+        body = message(update_id, GROUP_CHAT, "/queue").model_dump_json(exclude_none=True)
+        await redis.xadd(STREAM + name, {"update": body, "hops": "0"}, id="1700000000000-0")
+    await node.router.serve("a1")
+    await node.router.serve("a2")
+    await until(lambda: sorted(node.handled) == [11, 12], timeout=3)
