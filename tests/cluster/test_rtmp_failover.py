@@ -44,22 +44,21 @@ async def media(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Media
 async def cluster(
     tmp_path: Path, redis_url: str, postgres_url: str
 ) -> AsyncIterator[tuple[Cluster, FakeBotAPI]]:
-    async with FakeBotAPI() as api:
-        nodes = Cluster(
+    tables = assistants(2) + "[player]\ncheckpoint_seconds = 1\n"
+    async with (
+        FakeBotAPI() as api,
+        Cluster(
             api,
             redis_url,
             postgres_url,
             tmp_path,
             size=2,
             cluster_table=f"lease_seconds = {LEASE}\n",
-            tables=assistants(2) + "[player]\ncheckpoint_seconds = 1\n",
+            tables=tables,
             events_kept=("track_change",),
-        )
-        try:
-            await nodes.start()
-            yield nodes, api
-        finally:
-            await nodes.close()
+        ) as nodes,
+    ):
+        yield nodes, api
 
 
 async def arrived(server: RtmpServer, timeout: float) -> None:
