@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import Result, scratch_dir
-from bot.engines.base import EngineEvent, PlayRequest, TrackEnded
-from bot.engines.local import CHUNK, LocalEngine
+from benchmarks.common import Result, local_engine, scratch_dir
+from bot.engines.base import PlayRequest
+from bot.engines.local import CHUNK
 from tests.support.audio import make_tone
 
 SECONDS = 30.0
@@ -58,27 +58,13 @@ async def bare(song: Path) -> float:
 
 
 async def ours(song: Path) -> list[float]:
-    engine = LocalEngine()
-    ended: set[int] = set()
-    done = asyncio.Event()
-
-    async def handler(event: EngineEvent) -> None:
-        if isinstance(event, TrackEnded):
-            ended.add(event.chat_id)
-            if len(ended) == PAIRS:
-                done.set()
-
-    engine.set_handler(handler)
-    await engine.start()
-    try:
+    async with local_engine(PAIRS) as (engine, done):
         for chat_id in range(1, PAIRS + 1):
             await engine.play(PlayRequest(chat_id, f"track{chat_id}", str(song)))
         pids = engine.process_ids()
         assert len(pids) == PAIRS
         cpus = await asyncio.gather(*(cpu_of(pid) for pid in pids))
         await asyncio.wait_for(done.wait(), SECONDS + 30)
-    finally:
-        await engine.close()
     return list(cpus)
 
 

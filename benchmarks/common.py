@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
 import resource
 import statistics
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.engines.base import EngineEvent, TrackEnded
+from bot.engines.local import LocalEngine
 from bot.storage.database import create_engine, migrate
 from tests.support.locales import compile_locales
 from tests.support.procs import RedisServer
@@ -125,3 +128,68 @@ async def migrated_database(workdir: Path) -> Path:
     await migrate(db)
     await db.dispose()
     return database
+
+
+@contextlib.asynccontextmanager
+async def local_engine(tracks: int) -> AsyncIterator[tuple[LocalEngine, asyncio.Event]]:
+    """A started local engine and an event set once ``tracks`` chats' tracks have ended
+    (the CPU benchmarks play one track per chat, all at once); closed on exit."""
+    engine = LocalEngine()
+    ended: set[int] = set()
+    done = asyncio.Event()
+
+    async def handler(event: EngineEvent) -> None:
+        if isinstance(event, TrackEnded):
+            ended.add(event.chat_id)
+            if len(ended) == tracks:
+                done.set()
+
+    engine.set_handler(handler)
+    await engine.start()
+    try:
+        yield engine, done
+    finally:
+        await engine.close()
+
+
+async def alternating(
+    one: Callable[[int], Awaitable[tuple[float, float]]], samples: int, *, warm_up: int = 2
+) -> tuple[list[float], list[float]]:
+    """Ours and the floor's figures from ``samples`` rounds of ``one(i)``, which measures
+    both sides back to back; the first ``warm_up`` rounds are not counted (they warm both
+    paths: imports, caches, the media server's first connections)."""
+    ours: list[float] = []
+    floor: list[float] = []
+    for i in range(samples + warm_up):
+        mine, bare = await one(i)
+        if i >= warm_up:
+            ours.append(mine)
+            floor.append(bare)
+    return ours, floor
+
+
+def median_result(
+    bench: str,
+    ours: Sequence[float],
+    floor: Sequence[float],
+    *,
+    target: str,
+    unit: str,
+    samples: str,
+    labels: tuple[str, str],
+) -> Result:
+    """A latency benchmark's result: the median of each side, the rows in milliseconds
+    (``labels``: what ours and the floor measured)."""
+    ours_median, floor_median = median(ours), median(floor)
+    return Result(
+        bench=bench,
+        ours=ours_median,
+        baseline=floor_median,
+        target=target,
+        unit=unit,
+        rows=[
+            ("samples", samples),
+            (labels[0], f"{ms(ours_median)} median"),
+            (labels[1], f"{ms(floor_median)} median"),
+        ],
+    )

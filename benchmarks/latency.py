@@ -27,7 +27,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import Result, locales, median, ms, redis_server, scratch_dir
+from benchmarks.common import (
+    Result,
+    alternating,
+    locales,
+    median_result,
+    redis_server,
+    scratch_dir,
+)
 from benchmarks.frames import Spawn, SpawnLog, watch_spawns
 from bot.domain.models import Track
 from bot.engines.local import CHUNK
@@ -108,10 +115,9 @@ async def bare_first_frame(media: str, *, probe: bool) -> float:
 
 
 async def run_play_latency() -> Result:
-    ours: list[float] = []
-    floor: list[float] = []
     async with bot_with_media() as s:
-        for i in range(SAMPLES + 2):  # the first two warm up both paths
+
+        async def one(i: int) -> tuple[float, float]:
             chat_id = -100_900_000_000 - i
             url = s.media.url(f"files/tone.mp3?n={i}")
             since = s.spawns.mark()
@@ -120,22 +126,17 @@ async def run_play_latency() -> Result:
             spawn = await first_frame(s.spawns, url, since)
             assert spawn.first_read is not None
             await s.rig.players.stop(chat_id)
-            bare = await bare_first_frame(url, probe=True)
-            if i >= 2:
-                ours.append(spawn.first_read - pushed)
-                floor.append(bare)
-    ours_median, floor_median = median(ours), median(floor)
-    return Result(
-        bench="play_latency",
-        ours=ours_median,
-        baseline=floor_median,
+            return spawn.first_read - pushed, await bare_first_frame(url, probe=True)
+
+        ours, floor = await alternating(one, SAMPLES)
+    return median_result(
+        "play_latency",
+        ours,
+        floor,
         target="<=1.5",
         unit="s (median to first frame)",
-        rows=[
-            ("samples", f"{SAMPLES}, alternating, 2 s mp3 over loopback HTTP"),
-            ("ours: /play update -> first frame", f"{ms(ours_median)} median"),
-            ("floor: ffprobe + ffmpeg first frame", f"{ms(floor_median)} median"),
-        ],
+        samples=f"{SAMPLES}, alternating, 2 s mp3 over loopback HTTP",
+        labels=("ours: /play update -> first frame", "floor: ffprobe + ffmpeg first frame"),
     )
 
 
@@ -160,18 +161,14 @@ async def run_track_gap() -> Result:
                 raise AssertionError("a track without frames")
             gaps.append(started.first_read - ended.last_read)
         floor = [await bare_first_frame(str(s.short), probe=False) for _ in range(SAMPLES)]
-    ours_median, floor_median = median(gaps), median(floor)
-    return Result(
-        bench="track_gap",
-        ours=ours_median,
-        baseline=floor_median,
+    return median_result(
+        "track_gap",
+        gaps,
+        floor,
         target="<=1.0",
         unit="s (median silence between tracks)",
-        rows=[
-            ("samples", f"{SAMPLES} natural advances of 0.5 s local mp3 tracks"),
-            ("ours: last frame -> next first frame", f"{ms(ours_median)} median"),
-            ("floor: bare ffmpeg start -> first frame", f"{ms(floor_median)} median"),
-        ],
+        samples=f"{SAMPLES} natural advances of 0.5 s local mp3 tracks",
+        labels=("ours: last frame -> next first frame", "floor: bare ffmpeg start -> first frame"),
     )
 
 

@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import Result, locales, median, ms, redis_server, scratch_dir
+from benchmarks.common import (
+    Result,
+    alternating,
+    locales,
+    median_result,
+    redis_server,
+    scratch_dir,
+)
 from bot.domain.models import MediaKind, Track
 from bot.domain.video import VideoSpec, fit
 from bot.engines.base import EngineEvent, FirstFrame, TrackEnded
@@ -129,33 +136,27 @@ async def bare_first_picture(media: str, spec: VideoSpec, *, probe: bool) -> flo
 
 
 async def run_play_latency_video() -> Result:
-    ours: list[float] = []
-    floor: list[float] = []
     spec = fit("720p", *SIZE)
     async with bot_with_video() as s:
-        for i in range(SAMPLES + 2):  # the first two warm up both paths
+
+        async def one(i: int) -> tuple[float, float]:
             chat_id = -100_800_000_000 - i
             url = s.media.url(f"files/film.mp4?n={i}")
             pushed = time.monotonic()
             s.rig.push(s.rig.updates.message(chat_id, OWNER, f"/vplay {url}"))
             picture = await s.timeline.first_picture(None, pushed)
             await s.rig.players.stop(chat_id)
-            bare = await bare_first_picture(url, spec, probe=True)
-            if i >= 2:
-                ours.append(picture - pushed)
-                floor.append(bare)
-    ours_median, floor_median = median(ours), median(floor)
-    return Result(
-        bench="play_latency_video",
-        ours=ours_median,
-        baseline=floor_median,
+            return picture - pushed, await bare_first_picture(url, spec, probe=True)
+
+        ours, floor = await alternating(one, SAMPLES)
+    return median_result(
+        "play_latency_video",
+        ours,
+        floor,
         target="<=1.5",
         unit="s (median to first picture)",
-        rows=[
-            ("samples", f"{SAMPLES}, alternating, 2 s 640x360 mp4 over loopback HTTP"),
-            ("ours: /vplay update -> first picture", f"{ms(ours_median)} median"),
-            ("floor: ffprobe + ffmpeg first frame", f"{ms(floor_median)} median"),
-        ],
+        samples=f"{SAMPLES}, alternating, 2 s 640x360 mp4 over loopback HTTP",
+        labels=("ours: /vplay update -> first picture", "floor: ffprobe + ffmpeg first frame"),
     )
 
 
@@ -190,18 +191,14 @@ async def run_track_gap_video() -> Result:
             for before, after in itertools.pairwise(tracks)
         ]
         floor = [await bare_first_picture(str(s.clip), spec, probe=False) for _ in range(SAMPLES)]
-    ours_median, floor_median = median(gaps), median(floor)
-    return Result(
-        bench="track_gap_video",
-        ours=ours_median,
-        baseline=floor_median,
+    return median_result(
+        "track_gap_video",
+        gaps,
+        floor,
         target="<=1.0",
         unit="s (median end -> next first picture)",
-        rows=[
-            ("samples", f"{SAMPLES} natural advances of 0.5 s 640x360 video clips with sound"),
-            ("ours: track end -> next first picture", f"{ms(ours_median)} median"),
-            ("floor: bare ffmpeg start -> first frame", f"{ms(floor_median)} median"),
-        ],
+        samples=f"{SAMPLES} natural advances of 0.5 s 640x360 video clips with sound",
+        labels=("ours: track end -> next first picture", "floor: bare ffmpeg start -> first frame"),
     )
 
 

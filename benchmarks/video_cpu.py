@@ -23,12 +23,12 @@ from pathlib import Path
 import psutil
 
 from benchmarks.audio_cpu import cpu_of
-from benchmarks.common import Result, scratch_dir
+from benchmarks.common import Result, local_engine, scratch_dir
 from bot import metrics
 from bot.domain.video import VideoSpec, fit
-from bot.engines.base import EngineEvent, PlayRequest, TrackEnded
+from bot.engines.base import PlayRequest
 from bot.engines.decode import video_filter
-from bot.engines.local import CHUNK, LocalEngine
+from bot.engines.local import CHUNK
 from bot.engines.pipes import reader
 from tests.support.video import make_video
 
@@ -45,28 +45,14 @@ def own_cpu() -> float:
 
 async def ours(film: Path, spec: VideoSpec) -> float:
     """CPU of ``STREAMS`` local-engine video tracks played at once, children and self."""
-    engine = LocalEngine()
-    ended: set[int] = set()
-    done = asyncio.Event()
-
-    async def handler(event: EngineEvent) -> None:
-        if isinstance(event, TrackEnded):
-            ended.add(event.chat_id)
-            if len(ended) == STREAMS:
-                done.set()
-
-    engine.set_handler(handler)
-    await engine.start()
-    before, frames_before = own_cpu(), metrics.VIDEO_FRAMES._value.get()
-    try:
+    async with local_engine(STREAMS) as (engine, done):
+        before, frames_before = own_cpu(), metrics.VIDEO_FRAMES._value.get()
         for chat_id in range(1, STREAMS + 1):
             await engine.play(PlayRequest(chat_id, f"film{chat_id}", str(film), video=spec))
         pids = engine.process_ids()
         assert len(pids) == STREAMS
         children = await asyncio.gather(*(cpu_of(pid) for pid in pids))
         await asyncio.wait_for(done.wait(), SECONDS + 60)
-    finally:
-        await engine.close()
     frames = metrics.VIDEO_FRAMES._value.get() - frames_before
     # every picture was decoded and read: a pipeline that drops frames is not cheaper
     assert frames >= 0.95 * STREAMS * SECONDS * spec.fps, frames
