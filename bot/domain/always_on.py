@@ -27,7 +27,7 @@ class AlwaysOn:
         resolver: PlaylistResolver,
         clock: Clock,
         *,
-        default_quality: str = "720p",
+        default_quality: str,
     ) -> None:
         self._settings = settings
         self._resolver = resolver
@@ -44,9 +44,7 @@ class AlwaysOn:
         if not settings.always_on or not settings.playlist:
             self._cache.pop(chat_id, None)
             return None
-        quality = (
-            (settings.video_quality or self._default_quality) if settings.playlist_video else None
-        )
+        quality = settings.quality(self._default_quality) if settings.playlist_video else None
         tracks = await self._expanded(chat_id, settings.playlist, quality)
         if not tracks:
             return None

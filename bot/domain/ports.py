@@ -24,6 +24,11 @@ class ChatSettings:
     engine: str | None = None  # "rtmp" when the chat streams to its RTMP target
     speed: float = 1.0  # /speed: tempo of every track but a live one (pitch unchanged)
 
+    def quality(self, default: str) -> str:
+        """The box the chat's video is fitted into: its /settings choice, else ``default``
+        (the configured ``player.video_quality``)."""
+        return self.video_quality or default
+
 
 @dataclass(frozen=True, slots=True)
 class RtmpTarget:

@@ -189,8 +189,8 @@ class BotServices:
     async def video_quality(self, chat_id: int) -> str:
         """The box a chat's video is fitted into: its /settings choice, else the
         configured ``player.video_quality``."""
-        chosen = (await self.chat_settings.get(chat_id)).video_quality
-        return chosen or self.settings.player.video_quality
+        settings = await self.chat_settings.get(chat_id)
+        return settings.quality(self.settings.player.video_quality)
 
 
 def build_services(
