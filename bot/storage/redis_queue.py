@@ -227,8 +227,6 @@ class RedisQueueStore:
                 return await _honouring_cancel(call)
             finally:
                 slots.release()
-        except StorageUnavailable:
-            raise
         except Exception as exc:
             mapped = _unavailable(exc)
             if mapped is exc:
