@@ -131,17 +131,19 @@ async def migrated_database(workdir: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def local_engine(tracks: int) -> AsyncIterator[tuple[LocalEngine, asyncio.Event]]:
-    """A started local engine and an event set once ``tracks`` chats' tracks have ended
-    (the CPU benchmarks play one track per chat, all at once); closed on exit."""
+async def local_engine(
+    tracks: int, until: type[EngineEvent] = TrackEnded
+) -> AsyncIterator[tuple[LocalEngine, asyncio.Event]]:
+    """A started local engine and an event set once ``tracks`` chats have each reported
+    ``until`` (the benchmarks play one track per chat, all at once); closed on exit."""
     engine = LocalEngine()
-    ended: set[int] = set()
+    seen: set[int] = set()
     done = asyncio.Event()
 
     async def handler(event: EngineEvent) -> None:
-        if isinstance(event, TrackEnded):
-            ended.add(event.chat_id)
-            if len(ended) == tracks:
+        if isinstance(event, until):
+            seen.add(event.chat_id)
+            if len(seen) == tracks:
                 done.set()
 
     engine.set_handler(handler)

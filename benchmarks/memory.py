@@ -24,10 +24,9 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import Result, migrated_database, redis_server, scratch_dir
+from benchmarks.common import Result, local_engine, migrated_database, redis_server, scratch_dir
 from benchmarks.recovery import CHATS, fill, players_on
 from bot.engines.base import FirstFrame, PlayRequest
-from bot.engines.local import LocalEngine
 from tests.support.audio import make_tone
 
 STREAMS = 20
@@ -47,26 +46,14 @@ async def child(redis_url: str, database: Path, song: Path) -> dict[str, int]:
         loaded = rss()
     if restored != CHATS:
         raise AssertionError(f"restored {restored} of {CHATS}")
-    local = LocalEngine()
-    started: set[int] = set()
-    all_started = asyncio.Event()
-
-    async def handler(event: object) -> None:
-        if isinstance(event, FirstFrame):
-            started.add(event.chat_id)
-            if len(started) == STREAMS:
-                all_started.set()
-
-    local.set_handler(handler)
-    await local.start()
-    before = rss()
-    for chat_id in range(1, STREAMS + 1):
-        await local.play(PlayRequest(chat_id, f"t{chat_id}", str(song)))
-    await asyncio.wait_for(all_started.wait(), 30)
-    await asyncio.sleep(1.0)  # let the pipes and buffers reach their steady size
-    streaming = rss()
-    children = [psutil.Process(pid).memory_full_info() for pid in local.process_ids()]
-    await local.close()
+    async with local_engine(STREAMS, until=FirstFrame) as (local, all_started):
+        before = rss()
+        for chat_id in range(1, STREAMS + 1):
+            await local.play(PlayRequest(chat_id, f"t{chat_id}", str(song)))
+        await asyncio.wait_for(all_started.wait(), 30)
+        await asyncio.sleep(1.0)  # let the pipes and buffers reach their steady size
+        streaming = rss()
+        children = [psutil.Process(pid).memory_full_info() for pid in local.process_ids()]
     return {
         "idle": idle,
         "loaded": loaded,
