@@ -115,13 +115,13 @@ async def test_an_rtmp_chat_streams_on_from_another_node_after_kill_9(
         await first.finished()  # the publisher is gone: this server is done
         await second.start(KEY, port=first.port)  # the same address, listening again
 
-        deadline = time.monotonic() + LEASE + 15
-        while not [
-            s for s in nodes.events.playing(GROUP, after=killed_at) if s.node != owner.node_id
-        ]:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the chat did not play again: {nodes.events.playing(GROUP)}")
-            await asyncio.sleep(0.2)
+        # another node's track change for the chat, within the lease and a renewal round
+        await nodes.events.wait_for(
+            lambda _seen: any(
+                s.node != owner.node_id for s in nodes.events.playing(GROUP, after=killed_at)
+            ),
+            timeout=LEASE + 15,
+        )
         await arrived(second, timeout=30)
         resumed = await store.now_playing(GROUP)
         assert resumed is not None
