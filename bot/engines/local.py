@@ -74,6 +74,16 @@ PREROLL_SECONDS = 2.0
 _STDERR_KEEP = 4096
 
 
+async def _whole_chunk(stream: asyncio.StreamReader) -> bytes:
+    """The next ``CHUNK`` of sound, or what is left before the end.  Whole chunks keep the
+    reads aligned: a read that took only what ffmpeg had written so far left the track's
+    last bytes for one more read after one more pacing sleep, so its end came a chunk late."""
+    try:
+        return await stream.readexactly(CHUNK)
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+
+
 class LocalEngine:
     name = "local"
 
@@ -376,7 +386,7 @@ class LocalEngine:
         self, chat_id: int, session: Session, run: Run, stream: asyncio.StreamReader
     ) -> None:
         loop = asyncio.get_running_loop()
-        while chunk := await stream.read(CHUNK):
+        while chunk := await _whole_chunk(stream):
             now = loop.time()
             run.began = now if run.began is None else run.began
             run.bytes_read += len(chunk)
