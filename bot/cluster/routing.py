@@ -241,7 +241,7 @@ class Router:
                 while True:
                     if me is not None and me.cancelling():
                         # redis-py on 3.11 can drop a cancellation that lands as a command
-                        # completes (see bot.storage.redis_queue._honouring_cancel)
+                        # completes (its asyncio.wait_for: CPython gh-86296)
                         raise asyncio.CancelledError
                     if loop.time() - claimed_at >= CLAIM_EVERY_SECONDS:
                         await self._claim_left_over(name, stream)

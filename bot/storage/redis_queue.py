@@ -6,26 +6,21 @@ once a second and so may lose the last second or two on a power cut or kernel cr
 on a crash of redis-server alone: the kernel still holds the written pages).  See
 ``redis_lua`` for why each step is atomic.
 
-The client never retries a command by itself: a retried ``enqueue`` whose first reply was
-lost would queue the track twice.  A failure surfaces as ``StorageUnavailable``; after a
-timeout (the command sent, no reply) the operation may or may not have happened.
-
-A cancelled call always ends in ``CancelledError``, even where redis-py drops the
-cancellation (see ``_honouring_cancel``); a cancelled write, like a timed-out one, may or
-may not have happened, and each script is all or nothing.
+The commands go through the store's own client (``redis_wire``), which never retries a
+command by itself: a retried ``enqueue`` whose first reply was lost would queue the track
+twice.  A failure surfaces as ``StorageUnavailable``; after a timeout (the command sent, no
+reply) the operation may or may not have happened.  A cancelled call ends in
+``CancelledError``; a cancelled write, like a timed-out one, may or may not have happened,
+and each script is all or nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import random
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -45,15 +40,7 @@ from bot.metrics import queue_operation
 from bot.storage import redis_lua
 from bot.storage.queue_rows import Fence
 from bot.storage.queue_rows import slot as decode_slot
-
-try:  # redis-py 8: the library's version resolved once, not for every new connection
-    from redis.driver_info import DriverInfo
-
-    # (each new connection otherwise reads the package metadata from disk: ~3 ms, and a
-    # burst of commands opens up to MAX_CONNECTIONS of them)
-    _POOL_OPTIONS: dict[str, Any] = {"driver_info": DriverInfo()}
-except ImportError:  # older redis-py: nothing to share
-    _POOL_OPTIONS = {}
+from bot.storage.redis_wire import Arg, RedisWire
 
 T = TypeVar("T")
 
@@ -61,10 +48,7 @@ KEY_PREFIX = "sattva:q:"
 CHATS_KEY = KEY_PREFIX + "chats"
 SOCKET_TIMEOUT_SECONDS = 5.0
 #: connections open at most; a call beyond waits for a free one instead of failing, as
-#: redis-py's default pool does past its 100 (hundreds of chats starting at once).  The
-#: store's own semaphore does the waiting: redis-py's ``BlockingConnectionPool`` does it
-#: too, but with a condition, a timer and its observability hooks on every call, which
-#: cost a tenth of a queue operation (benchmarks/README.md, queue_redis)
+#: redis-py's default pool does past its 100 (hundreds of chats starting at once)
 MAX_CONNECTIONS = 256
 #: how long a call waits for a free connection: all of them busy means a loaded process,
 #: not a dead server (that one fails at connect, at once), so this is generous
@@ -73,6 +57,21 @@ POOL_WAIT_SECONDS = 30.0
 REFUSALS = ("MISCONF", "NOREPLICAS")
 MIN_REDIS_MAJOR = 7  # script shebangs and flags
 SLOT_FIELDS = ("track", "started_at", "position", "updated_at", "paused")
+SCRIPTS = (
+    "ENQUEUE",
+    "ENQUEUE_MANY",
+    "START_NEXT",
+    "ADVANCE",
+    "REMOVE",
+    "REMOVE_TRACK",
+    "MOVE",
+    "SHUFFLE",
+    "CLEAR",
+    "CHECKPOINT",
+    "SET_LOOP",
+    "SNAPSHOT",
+)
+ScriptCall = tuple[Sequence[str], Sequence[Arg]]  # KEYS, ARGV
 
 
 def _slot(fields: Sequence[str]) -> NowPlaying | None:
@@ -102,40 +101,19 @@ def _unavailable(exc: BaseException) -> BaseException:
     if isinstance(exc, OutOfMemoryError | ReadOnlyError):
         return StorageUnavailable(f"redis refuses writes: {exc.__class__.__name__}")
     if isinstance(exc, ResponseError):
-        if "FENCED a newer holder" in str(exc):  # alone, or inside a pipeline's error
+        if "FENCED a newer holder" in str(exc):
             return Fenced()
         if str(exc).startswith(REFUSALS):
             return StorageUnavailable(f"redis refuses writes: {exc}")
     return exc
 
 
-async def _honouring_cancel(call: Awaitable[T]) -> T:
-    """Awaits ``call`` and raises ``CancelledError`` if the task was cancelled meanwhile,
-    whatever ``call`` did with the cancellation.
-
-    redis-py writes each command under ``asyncio.wait_for(..., socket_timeout)``, which on
-    Python 3.11 drops a cancellation that lands after the write finished but before the
-    caller resumed (CPython gh-86296, fixed in 3.12 by basing ``wait_for`` on
-    ``asyncio.timeout``).  The command then runs to its reply and returns as if nothing
-    happened, so a loop of store calls outlives ``task.cancel()``.  ``Task.cancelling()``
-    still counts the request (only ``uncancel()`` lowers it, and redis-py's own read
-    timeouts pair every cancel with one), so a rise across the call means a cancellation
-    was swallowed.  Raising it after the reply leaves the connection clean for the next
-    call.
-    """
-    task = asyncio.current_task()
-    requested = task.cancelling() if task is not None else 0
-    try:
-        result = await call
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if task is not None and task.cancelling() > requested:
-            raise asyncio.CancelledError() from exc
-        raise
-    if task is not None and task.cancelling() > requested:
-        raise asyncio.CancelledError()
-    return result
+def _server_version(info: str) -> str:
+    """``redis_version`` from an INFO reply's ``name:value`` lines."""
+    for line in info.splitlines():
+        if line.startswith("redis_version:"):
+            return line.partition(":")[2].strip()
+    return "0"
 
 
 def _flag(value: bool) -> str:
@@ -146,58 +124,40 @@ class RedisQueueStore:
     """``QueueStore`` on Redis.  Keys per chat: ``sattva:q:<chat>:pending`` (list of track
     JSON), ``:now`` (hash), ``:loop`` (string); plus the set ``sattva:q:chats``."""
 
-    def __init__(self, client: Redis, *, fence: Fence | None = None) -> None:
-        self._client = client
+    def __init__(self, wire: RedisWire, *, fence: Fence | None = None) -> None:
+        self._wire = wire
         self._fence = fence
-        #: calls in flight at most: one connection each (see MAX_CONNECTIONS)
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(getattr(redis_lua, name))
-            for name in (
-                "ENQUEUE",
-                "ENQUEUE_MANY",
-                "START_NEXT",
-                "ADVANCE",
-                "REMOVE",
-                "REMOVE_TRACK",
-                "MOVE",
-                "SHUFFLE",
-                "CLEAR",
-                "CHECKPOINT",
-                "SET_LOOP",
-                "SNAPSHOT",
-            )
+        #: name -> (body, SHA1): every call sends the SHA (EVALSHA), the body only to load
+        self._scripts = {
+            name: (body, hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest())
+            for name in SCRIPTS
+            for body in [getattr(redis_lua, name)]
         }
 
     @classmethod
     async def open(cls, url: str, *, fence: Fence | None = None) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
-        pool = ConnectionPool.from_url(
+        wire = RedisWire(
             url,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
-            socket_timeout=SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            timeout=SOCKET_TIMEOUT_SECONDS,
             max_connections=MAX_CONNECTIONS,
-            **_POOL_OPTIONS,
+            pool_wait=POOL_WAIT_SECONDS,
         )
-        client = Redis.from_pool(pool)
-        store = cls(client, fence=fence)
+        store = cls(wire, fence=fence)
         try:
             await store._guarded(store._load())
         except BaseException:
-            await client.aclose()
+            await wire.close()
             raise
         return store
 
     async def _load(self) -> None:
-        version = str((await self._client.info("server")).get("redis_version", "0"))
+        version = _server_version(await self._wire.call("INFO", "server"))
         if int(version.split(".")[0]) < MIN_REDIS_MAJOR:
             raise StorageUnavailable(
                 f"redis {version} is too old: scripts need Redis {MIN_REDIS_MAJOR}+"
             )
-        for script in self._scripts.values():
-            await self._client.script_load(script.script)
+        await self._wire.pipeline([("SCRIPT", "LOAD", body) for body, _ in self._scripts.values()])
 
     @staticmethod
     def _keys(chat_id: int) -> list[str]:
@@ -205,33 +165,34 @@ class RedisQueueStore:
         return [base + "pending", base + "now", base + "loop", CHATS_KEY]
 
     async def _guard(self, op: str, call: Awaitable[T]) -> T:
-        """Every store operation passes here once: counted, errors mapped, and a
-        cancellation never lost."""
+        """Every store operation passes here once: counted and its errors mapped."""
         with queue_operation(op, StorageUnavailable):
             return await self._guarded(call)
 
     async def _guarded(self, call: Awaitable[T]) -> T:
-        """``call`` on one of the pool's connections, waiting for one when all are busy
-        (at most POOL_WAIT_SECONDS: all busy that long is an overloaded process)."""
-        slots = self._slots
         try:
-            if slots.locked():
-                try:
-                    async with asyncio.timeout(POOL_WAIT_SECONDS):
-                        await slots.acquire()
-                except TimeoutError:
-                    raise StorageUnavailable("redis unavailable: no free connection") from None
-            else:
-                await slots.acquire()
-            try:
-                return await _honouring_cancel(call)
-            finally:
-                slots.release()
+            return await call
         except Exception as exc:
             mapped = _unavailable(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    async def _eval(self, name: str, keys: Sequence[str], argv: Sequence[Arg]) -> Any:
+        (reply,) = await self._eval_many(name, [(keys, argv)])
+        return reply
+
+    async def _eval_many(self, name: str, calls: Sequence[ScriptCall]) -> list[Any]:
+        """The script once per call, pipelined (each run stays atomic).  A server that lost
+        its script cache (a restart) refuses every EVALSHA with NOSCRIPT without running
+        it: the scripts are loaded again and the calls sent once more."""
+        sha = self._scripts[name][1]
+        commands = [("EVALSHA", sha, len(keys), *keys, *argv) for keys, argv in calls]
+        try:
+            return await self._wire.pipeline(commands)
+        except NoScriptError:
+            await self._load()
+            return await self._wire.pipeline(commands)
 
     def _script_args(self, chat_id: int, *args: str | int) -> tuple[list[str], list[str | int]]:
         """KEYS and ARGV of a script run for the chat (fenced: its lease counter and token)."""
@@ -243,8 +204,7 @@ class RedisQueueStore:
         return keys, argv
 
     def _run(self, name: str, chat_id: int, *args: str | int) -> Awaitable[Any]:
-        keys, argv = self._script_args(chat_id, *args)
-        return self._scripts[name.upper()](keys=keys, args=argv)
+        return self._eval(name.upper(), *self._script_args(chat_id, *args))
 
     async def _script(self, op: str, chat_id: int, *args: str | int) -> Any:
         return await self._guard(op, self._run(op, chat_id, *args))
@@ -284,25 +244,25 @@ class RedisQueueStore:
 
     async def now_playing(self, chat_id: int) -> NowPlaying | None:
         reply = await self._guard(
-            "now_playing", self._client.hmget(self._keys(chat_id)[1], SLOT_FIELDS)
+            "now_playing", self._wire.call("HMGET", self._keys(chat_id)[1], *SLOT_FIELDS)
         )
-        return None if reply[0] is None else _slot(cast(list[str], reply))
+        return None if reply[0] is None else _slot(reply)
 
     async def pending(self, chat_id: int) -> list[Track]:
-        items = await self._guard("pending", self._client.lrange(self._keys(chat_id)[0], 0, -1))
+        items = await self._guard(
+            "pending", self._wire.call("LRANGE", self._keys(chat_id)[0], 0, -1)
+        )
         return [Track.from_json(item) for item in items]
 
     async def pending_and_loop(self, chat_id: int) -> tuple[list[Track], LoopMode]:
         keys = self._keys(chat_id)
-        pipe = self._client.pipeline(transaction=True)  # MULTI/EXEC: one snapshot
-        pipe.lrange(keys[0], 0, -1)
-        pipe.get(keys[2])
-        items, mode = await self._guard("pending_and_loop", pipe.execute())
+        read = self._wire.transaction([("LRANGE", keys[0], 0, -1), ("GET", keys[2])])
+        items, mode = await self._guard("pending_and_loop", read)  # one instant (MULTI/EXEC)
         tracks = [Track.from_json(item) for item in items]
         return tracks, LoopMode(mode) if mode else LoopMode.OFF
 
     async def length(self, chat_id: int) -> int:
-        return int(await self._guard("length", self._client.llen(self._keys(chat_id)[0])))
+        return int(await self._guard("length", self._wire.call("LLEN", self._keys(chat_id)[0])))
 
     async def remove(self, chat_id: int, position: int) -> Track:
         status, value = await self._script("remove", chat_id, position)
@@ -328,7 +288,7 @@ class RedisQueueStore:
 
     async def _shuffle(self, chat_id: int, rng: random.Random) -> None:
         while True:
-            length = int(await self._client.llen(self._keys(chat_id)[0]))
+            length = int(await self._wire.call("LLEN", self._keys(chat_id)[0]))
             order = list(range(1, length + 1))
             rng.shuffle(order)
             if await self._run("shuffle", chat_id, length, *order):
@@ -341,11 +301,13 @@ class RedisQueueStore:
         if self._fence is not None and self._fence(chat_id) is not None:
             await self._script("set_loop", chat_id, mode.value)  # fenced like every write
         else:
-            await self._guard("set_loop", self._client.set(self._keys(chat_id)[2], mode.value))
+            await self._guard(
+                "set_loop", self._wire.call("SET", self._keys(chat_id)[2], mode.value)
+            )
 
     async def get_loop(self, chat_id: int) -> LoopMode:
-        value = await self._guard("get_loop", self._client.get(self._keys(chat_id)[2]))
-        return LoopMode(cast(str, value)) if value else LoopMode.OFF
+        value = await self._guard("get_loop", self._wire.call("GET", self._keys(chat_id)[2]))
+        return LoopMode(value) if value else LoopMode.OFF
 
     async def checkpoint(
         self, chat_id: int, track_id: str, *, position: float, paused: bool, now: float
@@ -359,18 +321,17 @@ class RedisQueueStore:
         """The checkpoint script once per item, pipelined (each script stays atomic)."""
         if not items:
             return 0
-        pipe = self._client.pipeline(transaction=False)
-        script = self._scripts["CHECKPOINT"]
-        for item in items:
-            keys, argv = self._script_args(
+        calls = [
+            self._script_args(
                 item.chat_id, item.track_id, repr(item.position), _flag(item.paused), repr(item.now)
             )
-            pipe.evalsha(script.sha, len(keys), *keys, *argv)
-        replies = await self._guard("checkpoint_many", pipe.execute())
+            for item in items
+        ]
+        replies = await self._guard("checkpoint_many", self._eval_many("CHECKPOINT", calls))
         return sum(1 for reply in replies if reply)
 
     async def chats_with_state(self) -> list[int]:
-        members = await self._guard("chats_with_state", self._client.smembers(CHATS_KEY))
+        members = await self._guard("chats_with_state", self._wire.call("SMEMBERS", CHATS_KEY))
         return sorted(int(member) for member in members)
 
     async def load_many(self, chat_ids: Sequence[int]) -> dict[int, QueueSnapshot]:
@@ -382,32 +343,19 @@ class RedisQueueStore:
         if len(chat_ids) == 1:
             chat_id = chat_ids[0]
             reply = await self._guard(
-                "load_many", self._scripts["SNAPSHOT"](keys=self._keys(chat_id)[:3])
+                "load_many", self._eval("SNAPSHOT", self._keys(chat_id)[:3], ())
             )
             return {chat_id: _snapshot(reply)}
-        replies = await self._guard("load_many", self._snapshots(chat_ids))
+        calls = [(self._keys(chat_id)[:3], ()) for chat_id in chat_ids]
+        replies = await self._guard("load_many", self._eval_many("SNAPSHOT", calls))
         return {chat_id: _snapshot(reply) for chat_id, reply in zip(chat_ids, replies, strict=True)}
-
-    async def _snapshots(self, chat_ids: Sequence[int]) -> list[Any]:
-        try:
-            return await self._snapshot_pipeline(chat_ids)
-        except NoScriptError:  # the server lost its script cache (a restart): reload once
-            await self._load()
-            return await self._snapshot_pipeline(chat_ids)
-
-    async def _snapshot_pipeline(self, chat_ids: Sequence[int]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        sha = self._scripts["SNAPSHOT"].sha
-        for chat_id in chat_ids:
-            pipe.evalsha(sha, 3, *self._keys(chat_id)[:3])
-        return await pipe.execute()
 
     async def raise_fence(self, name: str, token: int) -> None:
         """Nothing to record here: a lease's fence is its own counter in this Redis, which
         taking the lease raised (``bot.cluster.leases``); the scripts read it directly."""
 
     async def ping(self) -> None:
-        await self._guard("ping", self._client.ping())
+        await self._guard("ping", self._wire.call("PING"))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._wire.close()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 
 from bot.domain.models import LoopMode, Track
 from bot.domain.queue import StorageUnavailable
+from bot.storage import redis_wire
 from bot.storage.redis_queue import MAX_CONNECTIONS, RedisQueueStore
 
 
@@ -25,16 +25,17 @@ async def store(redis_url: str) -> AsyncIterator[RedisQueueStore]:
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The name of every command written to any Redis connection from now on."""
-    names: list[str] = []
-    original = AbstractConnection.send_command
+    """The commands of every round trip the store's client makes from now on: one entry
+    per write-then-read, the commands' names joined with "+" when several went at once."""
+    trips: list[str] = []
+    original = redis_wire._Connection.call_many
 
-    async def counting(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-        names.append(str(args[0]).lower())
-        await original(self, *args, **kwargs)
+    async def counting(self: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        trips.append("+".join(str(command[0]).lower() for command in commands))
+        return await original(self, commands)
 
-    monkeypatch.setattr(AbstractConnection, "send_command", counting)
-    return names
+    monkeypatch.setattr(redis_wire._Connection, "call_many", counting)
+    return trips
 
 
 async def test_each_operation_is_one_round_trip(store: RedisQueueStore, sent: list[str]) -> None:

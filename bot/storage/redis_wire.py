@@ -1,0 +1,230 @@
+"""The queue store's own Redis client: commands packed here, written to a plain asyncio
+stream and read back by hiredis, on a small pool of such connections.
+
+Why not redis-py's client, which the rest of the bot uses: every queue operation is one
+command (an EVALSHA), and redis-py's path around that command (the command table and
+its response callbacks, the pool's connection checks, the event hooks, a ``wait_for``
+around each socket write) cost more CPU than packing the command, the round trip and the
+parse together (benchmarks/README.md, queue_redis).  This client does only what the store
+needs: RESP2, replies decoded as UTF-8 (``decode_responses``), AUTH and SELECT from the
+URL, TLS for ``rediss://``, Unix sockets.  Error replies become redis-py's exception
+classes (its own error table), so the store maps them as before.
+
+A call that fails, times out or is cancelled after its command was written closes its
+connection: the reply may still arrive, and a connection that could hand it to the next
+caller is never reused.  Nothing is retried here (a retried write could run twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Arg = str | int | float | bytes
+#: what the URL may carry besides where and who (anything else is refused at open, rather
+#: than ignored: this client would not honour it)
+URL_OPTIONS = frozenset({"host", "port", "path", "db", "username", "password"})
+URL_OPTIONS_TLS = frozenset({"ssl_cert_reqs"})
+READ_SIZE = 65536
+
+
+def pack(args: Sequence[Arg]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
+        else:  # int (bool too) and float: as redis-py sends them
+            data = repr(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a connection goes and how it introduces itself, from a redis URL."""
+
+    host: str = "localhost"
+    port: int = 6379
+    path: str | None = None  # a Unix socket
+    tls: ssl.SSLContext | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Endpoint:
+        options: dict[str, Any] = dict(parse_url(url))
+        options.pop("connection_class", None)
+        tls = None
+        if url.startswith("rediss://"):
+            tls = ssl.create_default_context()
+            if str(options.pop("ssl_cert_reqs", "required")).lower() in ("none", "0"):
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+        unknown = set(options) - URL_OPTIONS
+        if unknown:
+            raise ValueError(
+                f"the queue store's redis URL cannot take: {', '.join(sorted(unknown))}"
+            )
+        return cls(tls=tls, **options)
+
+
+def _error(message: str) -> Exception:
+    """An error reply as redis-py's class for it (NOSCRIPT → NoScriptError, OOM, ...)."""
+    exc: Exception = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
+    return exc
+
+
+class _Connection:
+    __slots__ = ("_parser", "_reader", "_writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._parser = hiredis.Reader(
+            protocolError=InvalidResponse, replyError=_error, encoding="utf-8"
+        )
+
+    @classmethod
+    async def open(cls, endpoint: Endpoint) -> _Connection:
+        if endpoint.path is not None:
+            reader, writer = await asyncio.open_unix_connection(endpoint.path)
+        else:
+            reader, writer = await asyncio.open_connection(
+                endpoint.host, endpoint.port, ssl=endpoint.tls
+            )
+        conn = cls(reader, writer)
+        try:
+            hello: list[Sequence[Arg]] = []
+            if endpoint.password is not None:
+                who = [endpoint.username] if endpoint.username else []
+                hello.append(["AUTH", *who, endpoint.password])
+            if endpoint.db:
+                hello.append(["SELECT", endpoint.db])
+            if hello:
+                await conn.call_many(hello)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """Writes the commands at once and reads one reply each; the first error reply is
+        raised after all replies were read (so the connection stays in step)."""
+        self._writer.write(b"".join(pack(command) for command in commands))
+        await self._writer.drain()
+        replies = [await self._read() for _ in commands]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _read(self) -> Any:
+        parser = self._parser
+        reply = parser.gets()
+        while reply is False:
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                raise RedisConnectionError("connection closed by the server")
+            parser.feed(data)
+            reply = parser.gets()
+        return reply
+
+    def close(self) -> None:
+        self._writer.close()
+
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(OSError):  # closing a connection that already broke
+            await self._writer.wait_closed()
+
+
+class RedisWire:
+    """Connections opened on demand, at most ``max_connections``; a call past that waits
+    up to ``pool_wait`` seconds for a free one (all busy that long: an overloaded process).
+    Each call, connecting included, has ``timeout`` seconds."""
+
+    def __init__(self, url: str, *, timeout: float, max_connections: int, pool_wait: float) -> None:
+        self._endpoint = Endpoint.from_url(url)
+        self._timeout = timeout
+        self._pool_wait = pool_wait
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def call(self, *args: Arg) -> Any:
+        """One command; its reply (an error reply raised as redis-py's exception)."""
+        (reply,) = await self.pipeline([args])
+        return reply
+
+    async def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """The commands in one write and their replies in order (one round trip)."""
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._pool_wait):
+                    await slots.acquire()
+            except TimeoutError:
+                raise RedisConnectionError("no free connection") from None
+        else:
+            await slots.acquire()
+        try:
+            return await self._on_connection(commands)
+        finally:
+            slots.release()
+
+    async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """The commands inside MULTI/EXEC: read at one instant; EXEC's replies."""
+        replies = await self.pipeline([("MULTI",), *commands, ("EXEC",)])
+        executed = list(replies[-1])
+        for reply in executed:
+            if isinstance(reply, Exception):
+                raise reply
+        return executed
+
+    async def _on_connection(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        if self._closed:
+            raise RedisConnectionError("the client is closed")
+        conn = self._idle.pop() if self._idle else None
+        reusable = False
+        try:
+            async with asyncio.timeout(self._timeout):
+                if conn is None:
+                    conn = await _Connection.open(self._endpoint)
+                try:
+                    replies = await conn.call_many(commands)
+                except ResponseError:
+                    reusable = True  # every reply was read: the connection is in step
+                    raise
+            reusable = True
+            return replies
+        except TimeoutError:
+            raise RedisTimeoutError("timed out waiting for redis") from None
+        except OSError as exc:
+            raise RedisConnectionError(f"redis connection failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                if reusable and not self._closed:
+                    self._idle.append(conn)
+                else:
+                    conn.close()
+
+    async def close(self) -> None:
+        """Closes the idle connections now and each busy one when its call ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        await asyncio.gather(*(conn.wait_closed() for conn in idle))

@@ -1,0 +1,190 @@
+"""The queue store's own Redis client, against a real redis-server (and, for a server that
+never answers, a socket that accepts and stays silent)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.storage.redis_wire import Endpoint, RedisWire, pack
+
+
+@pytest.fixture
+async def wire(redis_url: str) -> AsyncIterator[RedisWire]:
+    client = RedisWire(redis_url, timeout=5.0, max_connections=4, pool_wait=5.0)
+    yield client
+    await client.close()
+
+
+async def connections(raw: Redis) -> int:
+    return len(await raw.client_list()) - 1  # not the looking client itself
+
+
+def test_commands_are_packed_as_bulk_strings() -> None:
+    assert pack(["SET", "k", 12, 1.5, b"\x00\xff", "ü"]) == (
+        b"*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n$3\r\n1.5\r\n$2\r\n\x00\xff\r\n$2\r\n\xc3\xbc\r\n"
+    )
+
+
+def test_urls_give_where_and_who() -> None:
+    plain = Endpoint.from_url("redis://user:p%40ss@cache.example:6380/3")
+    assert (plain.host, plain.port, plain.db, plain.username, plain.password) == (
+        "cache.example",
+        6380,
+        3,
+        "user",
+        "p@ss",
+    )
+    assert plain.tls is None
+    assert Endpoint.from_url("unix:///run/redis.sock?db=2") == Endpoint(
+        path="/run/redis.sock", db=2
+    )
+    tls = Endpoint.from_url("rediss://cache.example:6380/0")
+    assert tls.tls is not None
+    assert tls.tls.verify_mode is ssl.CERT_REQUIRED
+    lax = Endpoint.from_url("rediss://cache.example/0?ssl_cert_reqs=none")
+    assert lax.tls is not None
+    assert lax.tls.verify_mode is ssl.CERT_NONE
+
+
+def test_a_url_option_it_would_not_honour_is_refused() -> None:
+    with pytest.raises(ValueError, match="socket_keepalive"):
+        Endpoint.from_url("redis://127.0.0.1:6379/0?socket_keepalive=true")
+    with pytest.raises(ValueError, match="scheme"):
+        Endpoint.from_url("http://127.0.0.1:6379/0")
+
+
+async def test_calls_pipelines_and_transactions(wire: RedisWire, raw: Redis) -> None:
+    assert await wire.call("SET", "k", "välue") == "OK"
+    assert await wire.call("GET", "k") == "välue"
+    assert await wire.call("GET", "missing") is None
+    assert await wire.pipeline([("RPUSH", "l", "a", "b"), ("LRANGE", "l", 0, -1)]) == [
+        2,
+        ["a", "b"],
+    ]
+    assert await wire.transaction([("INCR", "n"), ("INCR", "n")]) == [1, 2]
+    assert await connections(raw) == 1  # one connection, reused by every call
+
+
+async def test_an_error_reply_is_raised_and_the_connection_stays_in_step(
+    wire: RedisWire, raw: Redis
+) -> None:
+    await wire.call("SET", "k", "v")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await wire.pipeline([("LPUSH", "k", "x"), ("GET", "k")])
+    with pytest.raises(NoScriptError):
+        await wire.call("EVALSHA", "0" * 40, 0)
+    assert await wire.call("GET", "k") == "v"  # its own reply, not a left-over one
+    assert await connections(raw) == 1
+
+
+async def test_acl_user_and_database_from_the_url(redis_url: str, raw: Redis) -> None:
+    await raw.acl_setuser(
+        "wiretest", enabled=True, passwords=["+s3cret"], keys="*", commands=["+@all"]
+    )
+    try:
+        base = redis_url.removeprefix("redis://").rsplit("/", 1)[0]
+        client = RedisWire(
+            f"redis://wiretest:s3cret@{base}/5", timeout=5.0, max_connections=1, pool_wait=1.0
+        )
+        try:
+            await client.call("SET", "where", "db5")
+            assert await client.call("ACL", "WHOAMI") == "wiretest"
+        finally:
+            await client.close()
+        assert await raw.get("where") is None  # not in database 0
+        await raw.execute_command("SELECT", 5)
+        assert await raw.get("where") == "db5"
+        denied = RedisWire(
+            f"redis://wiretest:wrong@{base}/0", timeout=5.0, max_connections=1, pool_wait=1.0
+        )
+        with pytest.raises(AuthenticationError):  # a ConnectionError: "storage unavailable"
+            await denied.call("PING")
+        await denied.close()
+    finally:
+        await raw.execute_command("SELECT", 0)
+        await raw.acl_deluser("wiretest")
+
+
+async def test_a_cancelled_call_never_hands_its_reply_to_the_next(
+    wire: RedisWire, raw: Redis
+) -> None:
+    """BLPOP is written, then cancelled while it waits: its connection must go, or the
+    next call on it would read the popped value as its own reply."""
+    call = asyncio.create_task(wire.call("BLPOP", "later", 5))
+    # the server is the only one who knows when the command arrived: poll it
+    while "blpop" not in str(await raw.client_list()):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await raw.rpush("later", "x")  # nobody is waiting for it any more
+    assert await wire.call("GET", "k") is None
+    assert await raw.lrange("later", 0, -1) == ["x"]
+
+
+async def test_a_silent_server_times_out_and_its_connection_is_dropped() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = RedisWire(f"redis://127.0.0.1:{port}/0", timeout=0.2, max_connections=2, pool_wait=1)
+    try:
+        for _ in range(2):
+            with pytest.raises(RedisTimeoutError):
+                await client.call("PING")
+        assert len(accepted) == 2  # the timed-out connection was not reused
+    finally:
+        await client.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_no_server_is_a_connection_error() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    client = RedisWire(f"redis://127.0.0.1:{port}/0", timeout=2.0, max_connections=1, pool_wait=1)
+    with pytest.raises(RedisConnectionError):
+        await client.call("PING")
+    await client.close()
+
+
+async def test_calls_past_the_limit_wait_for_a_free_connection(redis_url: str, raw: Redis) -> None:
+    client = RedisWire(redis_url, timeout=5.0, max_connections=2, pool_wait=5.0)
+    try:
+        replies = await asyncio.gather(*(client.call("BLPOP", f"none{i}", 0.2) for i in range(6)))
+        assert replies == [None] * 6
+        assert await connections(raw) == 2
+    finally:
+        await client.close()
+    short = RedisWire(redis_url, timeout=5.0, max_connections=1, pool_wait=0.1)
+    try:
+        waiting = asyncio.create_task(short.call("BLPOP", "none", 0.5))
+        await asyncio.sleep(0.05)
+        with pytest.raises(RedisConnectionError, match="no free connection"):
+            await short.call("PING")
+        assert await waiting is None
+    finally:
+        await short.close()
+
+
+async def test_a_closed_client_refuses_calls(wire: RedisWire, raw: Redis) -> None:
+    await wire.call("PING")
+    await wire.close()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await wire.call("PING")
+    assert await connections(raw) == 0
