@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -209,9 +210,20 @@ PER_CHAT_QUEUE = Gauge(
 PER_CHAT = (PER_CHAT_LISTENERS, PER_CHAT_QUEUE)
 
 
-#: op -> its (count, seconds) children: ``labels()`` takes a lock and builds a key each
-#: call, and every store operation passes here (the op names are a fixed, small set)
-_queue_series: dict[str, tuple[Counter, Histogram]] = {}
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
+
+
+def child(metric: MetricT, *values: str) -> MetricT:
+    """``metric.labels(*values)``, remembered: ``labels()`` takes a lock and builds a key on
+    every call, and the hot paths (each store operation, each Telegram call, each command)
+    label by names from small fixed sets.  Not for series that are ever removed (the
+    per-chat ones): a removed child would stay here and count unseen."""
+    key = (id(metric), values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return cast(MetricT, found)
 
 
 class queue_operation:  # lower case: used like the function it replaced
@@ -224,13 +236,8 @@ class queue_operation:  # lower case: used like the function it replaced
     __slots__ = ("_failure", "_op", "_series", "_started")
 
     def __init__(self, op: str, failure: type[BaseException]) -> None:
-        series = _queue_series.get(op)
-        if series is None:
-            series = _queue_series[op] = (
-                QUEUE_OPERATIONS.labels(op=op),
-                QUEUE_STORE_SECONDS.labels(op=op),
-            )
-        self._op, self._failure, self._series = op, failure, series
+        self._op, self._failure = op, failure
+        self._series = (child(QUEUE_OPERATIONS, op), child(QUEUE_STORE_SECONDS, op))
         self._started = 0.0
 
     def __enter__(self) -> None:
@@ -240,7 +247,7 @@ class queue_operation:  # lower case: used like the function it replaced
     def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
         self._series[1].observe(time.perf_counter() - self._started)
         if kind is not None and issubclass(kind, self._failure):
-            QUEUE_STORE_ERRORS.labels(op=self._op).inc()
+            child(QUEUE_STORE_ERRORS, self._op).inc()
 
 
 def forget_chat(chat_id: int) -> None:

@@ -15,8 +15,9 @@ from bot.config import Settings
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.channel_posts import ChannelPosts
+from bot.telegram.gates import commands_of, gate_by_commands
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
-from bot.telegram.middlewares import CommandTimer, KnownChats, registered_commands
+from bot.telegram.middlewares import CommandTimer, KnownChats
 from bot.telegram.nowplaying import NowPlayingCards
 from bot.telegram.permissions import Permissions
 from bot.telegram.rights import RightsMiddleware
@@ -54,6 +55,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
     dp = Dispatcher(services=services, permissions=Permissions(services), i18n=i18n)
     dp.include_routers(
         basic.build_router(),
+        basic.build_upgrade_router(),
         elsewhere.build_router(),
         playback.build_router(),
         queue.build_router(),
@@ -67,9 +69,11 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Disp
         errors.build_router(),
         controls.build_expired_router(),
     )
+    for router in dp.sub_routers:  # an update skips the routers it names no command of
+        gate_by_commands(router)
     ChatLanguageMiddleware(i18n, services.chat_settings).setup(dp)
     known = KnownChats(services.chat_settings)
-    timer = CommandTimer(registered_commands(dp))
+    timer = CommandTimer(commands_of(dp)[0])
     for observer in (dp.message, dp.channel_post):
         observer.outer_middleware(known)
         observer.outer_middleware(timer)

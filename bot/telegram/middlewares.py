@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Router
-from aiogram.filters import Command
+from aiogram import BaseMiddleware
 from aiogram.types import Chat, Message, TelegramObject
 
-from bot.metrics import COMMAND_SECONDS
+from bot.metrics import COMMAND_SECONDS, child
+from bot.telegram.gates import command_name
 from bot.telegram.services import ChatSettingsStore
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ class KnownChats(BaseMiddleware):
         return await handler(event, data)
 
 
-def registered_commands(router: Router) -> frozenset[str]:
-    """The command names the routers answer, read from their ``Command`` filters, so the
-    latency metric's label set follows the handlers without a list to keep in step."""
-    names: set[str] = set()
-    for each in router.chain_tail:
-        for handler in [*each.message.handlers, *each.channel_post.handlers]:
-            for flt in handler.filters or ():
-                if isinstance(flt.callback, Command):
-                    names.update(c for c in flt.callback.commands if isinstance(c, str))
-    return frozenset(names)
-
-
 class CommandTimer(BaseMiddleware):
     """Observes how long each command takes, labelled by a name from a fixed set (the
     registered commands, else "other"): a label taken from the text would let any member
@@ -65,9 +53,9 @@ class CommandTimer(BaseMiddleware):
         self.commands = commands
 
     def label(self, text: str | None) -> str | None:
-        if not text or not text.startswith("/"):
+        name = command_name(text)
+        if name is None:
             return None
-        name = text.split(maxsplit=1)[0][1:].split("@", 1)[0].casefold()
         return name if name in self.commands else "other"
 
     async def __call__(
@@ -83,4 +71,4 @@ class CommandTimer(BaseMiddleware):
         try:
             return await handler(event, data)
         finally:
-            COMMAND_SECONDS.labels(label).observe(time.perf_counter() - started)
+            child(COMMAND_SECONDS, label).observe(time.perf_counter() - started)

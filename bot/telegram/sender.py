@@ -42,7 +42,7 @@ from aiogram.exceptions import (
 from aiogram.methods import EditMessageText, Response, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from bot.metrics import LAST_POLL, TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
+from bot.metrics import LAST_POLL, TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES, child
 from bot.telegram.session import SessionClosed
 from bot.telegram.throttle import MINOR, MINOR_FOR, NORMAL, PendingMinor, RateLimiter
 
@@ -222,11 +222,11 @@ class Sender(BaseRequestMiddleware):
             await self.global_limiter.acquire()
             if chat_id is not None and name in CHAT_METHODS and not (slot_taken and not attempt):
                 await self.chat_limiter(chat_id).acquire(priority)
-            TELEGRAM_CALLS.labels(name).inc()
+            child(TELEGRAM_CALLS, name).inc()
             try:
                 return await make_request(bot, method)
             except (TelegramRetryAfter, TelegramForbiddenError, TelegramBadRequest) as exc:
-                TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
+                child(TELEGRAM_ERRORS, name, _error_kind(exc)).inc()
                 if isinstance(exc, TelegramRetryAfter):
                     if attempt >= self.max_retries or exc.retry_after > self.max_retry_after:
                         raise
@@ -241,7 +241,7 @@ class Sender(BaseRequestMiddleware):
                     raise
                 return await self._bad_request(make_request, bot, method, exc)
             except (TelegramServerError, TelegramNetworkError) as exc:
-                TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
+                child(TELEGRAM_ERRORS, name, _error_kind(exc)).inc()
                 if attempt >= self.max_retries or isinstance(exc, SessionClosed):
                     raise
                 delay = min(self.retry_delay * 2**attempt, self.max_retry_delay)
@@ -250,7 +250,7 @@ class Sender(BaseRequestMiddleware):
                 log.warning("%s failed (%s): retry %d in %.1fs", name, exc, attempt, delay)
                 await asyncio.sleep(delay)
             except Exception as exc:
-                TELEGRAM_ERRORS.labels(name, _error_kind(exc)).inc()
+                child(TELEGRAM_ERRORS, name, _error_kind(exc)).inc()
                 raise
 
     async def _bad_request(

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.commands import help_text, usage
+from bot.telegram.gates import Magic
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
 from bot.telegram.rights import Need, needs
@@ -90,7 +91,16 @@ def build_router() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(start, Command("help"))
     router.message.register(language, Command("lang"), flags=needs(Need.CONFIGURE))
-    router.message.register(group_upgraded, F.migrate_to_chat_id)
     router.chat_member.register(member_changed)
     router.my_chat_member.register(bot_membership_changed)
+    return router
+
+
+def build_upgrade_router() -> Router:
+    """The group-became-a-supergroup service message, on a router of its own: its root
+    filter lets every other message pass by at once, and the commands' router stays
+    commands only (``bot.telegram.gates``)."""
+    router = Router(name="upgrade")
+    router.message.filter(Magic(F.migrate_to_chat_id))
+    router.message.register(group_upgraded)
     return router

@@ -63,5 +63,6 @@ async def elsewhere(message: Message) -> None:
 def build_router() -> Router:
     """A fresh router, included before the playback and queue routers."""
     router = Router(name="elsewhere")
-    router.message.register(elsewhere, Command(*STREAM_COMMANDS), NoStreamHere())
+    router.message.filter(NoStreamHere())  # a group's message passes by at once
+    router.message.register(elsewhere, Command(*STREAM_COMMANDS))
     return router
