@@ -18,11 +18,10 @@ caller is never reused.  Nothing is retried here (a retried write could run twic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis._parsers.base import BaseParser
@@ -36,7 +35,6 @@ Arg = str | int | float | bytes
 #: than ignored: this client would not honour it)
 URL_OPTIONS = frozenset({"host", "port", "path", "db", "username", "password"})
 URL_OPTIONS_TLS = frozenset({"ssl_cert_reqs"})
-READ_SIZE = 65536
 
 
 def pack(args: Sequence[Arg]) -> bytes:
@@ -89,24 +87,30 @@ def _error(message: str) -> Exception:
     return exc
 
 
-class _Connection:
-    __slots__ = ("_parser", "_reader", "_writer")
+class _Connection(asyncio.Protocol):
+    """One connection: the bytes that arrive are parsed at once, and the call waiting for
+    them is woken when its last reply is complete (no stream buffer in between)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
         self._parser = hiredis.Reader(
             protocolError=InvalidResponse, replyError=_error, encoding="utf-8"
         )
+        self._waiter: asyncio.Future[list[Any]] | None = None
+        self._replies: list[Any] = []
+        self._expected = 0
+        self._lost: Exception | None = None
+        self._gone = asyncio.get_running_loop().create_future()
 
     @classmethod
-    async def open(cls, endpoint: Endpoint) -> _Connection:
+    async def open(cls, endpoint: Endpoint, timeout: float) -> _Connection:
+        loop = asyncio.get_running_loop()
         if endpoint.path is not None:
-            reader, writer = await asyncio.open_unix_connection(endpoint.path)
+            _, conn = await loop.create_unix_connection(cls, endpoint.path)
         else:
-            reader, writer = await asyncio.open_connection(
-                endpoint.host, endpoint.port, ssl=endpoint.tls
+            _, conn = await loop.create_connection(
+                cls, endpoint.host, endpoint.port, ssl=endpoint.tls
             )
-        conn = cls(reader, writer)
         try:
             hello: list[Sequence[Arg]] = []
             if endpoint.password is not None:
@@ -115,46 +119,88 @@ class _Connection:
             if endpoint.db:
                 hello.append(["SELECT", endpoint.db])
             if hello:
-                await conn.call_many(hello)
+                await conn.call_many(hello, timeout)
         except BaseException:
-            conn.close()
+            conn.abort()
             raise
         return conn
 
-    async def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Writes the commands at once and reads one reply each; the first error reply is
-        raised after all replies were read (so the connection stays in step)."""
-        self._writer.write(b"".join(pack(command) for command in commands))
-        await self._writer.drain()
-        replies = [await self._read() for _ in commands]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        replies = self._replies
+        try:
+            self._parser.feed(data)
+            while len(replies) < self._expected:
+                reply = self._parser.gets()
+                if reply is False:
+                    return
+                replies.append(reply)
+            if self._parser.gets() is not False:
+                raise InvalidResponse("a reply nobody asked for")
+        except Exception as exc:  # garbage from the server: this connection is done
+            self._fail(exc)
+            return
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = "connection closed by the server" if exc is None else f"connection lost: {exc}"
+        self._fail(RedisConnectionError(reason))
+        if not self._gone.done():
+            self._gone.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        self._lost = self._lost or exc
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.abort()
+
+    def send(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(data)
+
+    async def call_many(self, commands: Sequence[Sequence[Arg]], timeout: float) -> list[Any]:
+        """Writes the commands at once and waits (at most ``timeout`` seconds) for one
+        reply each; the first error reply is raised once all were read (so the connection
+        stays in step for the next call)."""
+        if self._lost is not None:
+            raise self._lost
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._replies, self._expected = [], len(commands)
+        timer = loop.call_later(timeout, self._fail, RedisTimeoutError("redis did not answer"))
+        try:
+            self.send(b"".join(pack(command) for command in commands))
+            replies: list[Any] = await waiter
+        finally:
+            timer.cancel()
+        self._expected = 0
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
 
-    async def _read(self) -> Any:
-        parser = self._parser
-        reply = parser.gets()
-        while reply is False:
-            data = await self._reader.read(READ_SIZE)
-            if not data:
-                raise RedisConnectionError("connection closed by the server")
-            parser.feed(data)
-            reply = parser.gets()
-        return reply
+    def abort(self) -> None:
+        """Drops the connection at once (a reply still owed must reach nobody)."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._transport is not None:
+            self._transport.close()
 
     async def wait_closed(self) -> None:
-        with contextlib.suppress(OSError):  # closing a connection that already broke
-            await self._writer.wait_closed()
+        await self._gone
 
 
 class RedisWire:
     """Connections opened on demand, at most ``max_connections``; a call past that waits
     up to ``pool_wait`` seconds for a free one (all busy that long: an overloaded process).
-    Each call, connecting included, has ``timeout`` seconds."""
+    Connecting has ``timeout`` seconds, and so has each call."""
 
     def __init__(self, url: str, *, timeout: float, max_connections: int, pool_wait: float) -> None:
         self._endpoint = Endpoint.from_url(url)
@@ -194,32 +240,35 @@ class RedisWire:
                 raise reply
         return executed
 
+    async def _connect(self) -> _Connection:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await _Connection.open(self._endpoint, self._timeout)
+        except TimeoutError:
+            raise RedisTimeoutError("redis did not accept the connection in time") from None
+        except OSError as exc:
+            raise RedisConnectionError(f"redis connection failed: {exc}") from exc
+
     async def _on_connection(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         if self._closed:
             raise RedisConnectionError("the client is closed")
-        conn = self._idle.pop() if self._idle else None
-        reusable = False
+        conn = self._idle.pop() if self._idle else await self._connect()
         try:
-            async with asyncio.timeout(self._timeout):
-                if conn is None:
-                    conn = await _Connection.open(self._endpoint)
-                try:
-                    replies = await conn.call_many(commands)
-                except ResponseError:
-                    reusable = True  # every reply was read: the connection is in step
-                    raise
-            reusable = True
-            return replies
-        except TimeoutError:
-            raise RedisTimeoutError("timed out waiting for redis") from None
-        except OSError as exc:
-            raise RedisConnectionError(f"redis connection failed: {exc}") from exc
-        finally:
-            if conn is not None:
-                if reusable and not self._closed:
-                    self._idle.append(conn)
-                else:
-                    conn.close()
+            replies = await conn.call_many(commands, self._timeout)
+        except ResponseError:
+            self._release(conn)  # every reply was read: the connection is in step
+            raise
+        except BaseException:
+            conn.abort()  # timed out, lost or cancelled: a reply may still come
+            raise
+        self._release(conn)
+        return replies
+
+    def _release(self, conn: _Connection) -> None:
+        if self._closed:
+            conn.close()
+        else:
+            self._idle.append(conn)
 
     async def close(self) -> None:
         """Closes the idle connections now and each busy one when its call ends."""

@@ -1,7 +1,8 @@
 """Cancelling a task inside a Redis store call: it ends, and the store stays exact and usable.
 
 On Python 3.11 redis-py's write step (``asyncio.wait_for`` around the socket write) drops a
-cancellation that lands just after the command was written; the store must not."""
+cancellation that lands just after the command was written; the store (on its own client,
+``redis_wire``) must not."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.domain.models import LoopMode, NowPlaying, Track
+from bot.storage import redis_wire
 from bot.storage.redis_queue import RedisQueueStore
 
 A = Track(title="a", source="s", media="m")
@@ -75,14 +77,14 @@ def cancel_after_write(monkeypatch: pytest.MonkeyPatch) -> Callable[[asyncio.Tas
     """Arms a cancel of the given task right after its next command is on the socket, before
     the task resumes: the moment ``wait_for`` on Python 3.11 loses it."""
     armed: list[asyncio.Task[Any]] = []
-    drain = asyncio.StreamWriter.drain
+    send = redis_wire._Connection.send
 
-    async def drain_then_cancel(writer: asyncio.StreamWriter) -> None:
-        await drain(writer)
+    def send_then_cancel(conn: redis_wire._Connection, data: bytes) -> None:
+        send(conn, data)
         if armed:
             armed.pop().cancel()
 
-    monkeypatch.setattr(asyncio.StreamWriter, "drain", drain_then_cancel)
+    monkeypatch.setattr(redis_wire._Connection, "send", send_then_cancel)
     return armed.append
 
 

@@ -30,9 +30,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     trips: list[str] = []
     original = redis_wire._Connection.call_many
 
-    async def counting(self: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    async def counting(self: Any, commands: Sequence[Sequence[Any]], timeout: float) -> list[Any]:
         trips.append("+".join(str(command[0]).lower() for command in commands))
-        return await original(self, commands)
+        return await original(self, commands, timeout)
 
     monkeypatch.setattr(redis_wire._Connection, "call_many", counting)
     return trips
