@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN, PlayerPolicy
+from bot.storage.redis_wire import Endpoint
 
 DEFAULT_CONFIG_PATH = "config.toml"
 ENV_CONFIG_PATH = "SATTVA_CONFIG"
@@ -183,6 +184,8 @@ class StorageConfig(_Section):
     def _redis_url(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be empty or a redis://, rediss:// or unix:// URL")
+        if value:
+            Endpoint.from_url(value)  # what the queue store's own client would refuse
         return value
 
 

@@ -65,6 +65,11 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         ('[engine]\nkind = "spotify"', "engine.kind", "'pytgcalls', 'local' or 'rtmp'"),
         ('[storage]\ndatabase_url = "mysql://x"', "storage.database_url", "async driver"),
         ('[storage]\nredis_url = "http://x"', "storage.redis_url", "redis://"),
+        (
+            '[storage]\nredis_url = "redis://x/0?health_check_interval=5"',
+            "storage.redis_url",
+            "health_check_interval",
+        ),
         ('[web]\nport = "eighty"', "web.port", "integer"),
         ("[sources]\nmax_download_mb = -1", "sources.max_download_mb", "greater than or equal"),
         ("[player]\nqueue_lenght = 3", "player.queue_lenght", "Extra inputs"),

@@ -76,7 +76,8 @@ class Endpoint:
         unknown = set(options) - URL_OPTIONS
         if unknown:
             raise ValueError(
-                f"the queue store's redis URL cannot take: {', '.join(sorted(unknown))}"
+                f"cannot take {', '.join(sorted(unknown))}: the queue store's client honours"
+                " the host, port, database, user and password (and ssl_cert_reqs on rediss://)"
             )
         return cls(tls=tls, **options)
 
