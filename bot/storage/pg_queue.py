@@ -16,13 +16,11 @@ other chats are not blocked.  (READ COMMITTED would not do: sibling CTEs read th
 taken before the lock wait.)
 
 asyncpg rather than SQLAlchemy: one ``fetch`` per call, no per-call ORM work, statements
-prepared once per connection.  The pool skips asyncpg's reset query on release (a round
-trip per call) because these statements leave no session state behind.
+prepared once per connection, on the store's own connections (``pg_pool``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +39,7 @@ from bot.domain.queue import (
     QueueSnapshot,
 )
 from bot.storage.database import CONNECT_TIMEOUT_SECONDS
+from bot.storage.pg_pool import Connections
 from bot.storage.queue_rows import SLOT_COLUMNS, Fence, loop_mode, slot, snapshots
 
 #: attempts of one statement that keeps losing the race for its chat's row; each loss means
@@ -211,40 +210,27 @@ LEFT JOIN queue_now_playing s ON s.chat_id = ids.chat_id
 """
 
 
-class _Connection(asyncpg.Connection):  # type: ignore[misc]
-    def get_reset_query(self) -> str:
-        return ""  # see the module doc
-
-
 class PostgresQueueStore:
     """The queue operations as single statements.  Metrics and error mapping are
-    ``DatabaseQueueStore``'s; the pool is opened on first use."""
+    ``DatabaseQueueStore``'s; connections are opened on first use."""
 
     def __init__(self, dsn: str, *, fence: Fence | None = None) -> None:
         self._dsn = dsn
         self._fence = fence
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
+        self._pool = Connections(self._connect, POOL_SIZE)
 
-    async def _open(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=POOL_SIZE,
-                    timeout=CONNECT_TIMEOUT_SECONDS,
-                    connection_class=_Connection,
-                    server_settings={"default_transaction_isolation": "repeatable read"},
-                )
-            return self._pool
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            self._dsn,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            server_settings={"default_transaction_isolation": "repeatable read"},
+        )
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
-        pool = self._pool or await self._open()
+        pool = self._pool
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                rows: list[Any] = await pool.fetch(query, *args)
-                return rows
+                return await pool.fetch(query, *args)
             except (SerializationError, DeadlockDetectedError):
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -421,7 +407,4 @@ class PostgresQueueStore:
         await self._fetch("SELECT 1")
 
     async def close(self) -> None:
-        async with self._opening:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._pool.close()
