@@ -14,12 +14,16 @@ decides:
 Each holder reads its accounts' streams in the consumer group ``owners``; an entry is
 acknowledged (and deleted) once handled.  What a dead or stalled holder left unacknowledged
 is claimed by the next holder (``XAUTOCLAIM``) once it has been idle ``CLAIM_IDLE_SECONDS``
-and handled there, so a forwarded command is delivered at least once; one caught mid-way
-by a crash may run twice, as with any redelivery (the queue store fences the stale node's
-half).  A node that gives an account back, on purpose or because its lease ran out, lets
-the handlers in flight finish first (``DRAIN_SECONDS``, shorter than the claim idle time),
-so a command it is still answering is not run again by the next holder; and a node never
-starts an entry it is already running.
+and handled there, so a forwarded command is delivered at least once.  The entry is
+acknowledged just before the first message its handler posts or edits in the chat
+(``bot.telegram.sender.BEFORE_ANSWER``), not after the handler returns: once the chat has
+seen an answer the command is never run again, even if its node dies a moment later (a
+crash between the answer and a later acknowledgement ran it a second time).  Only a node
+that dies after a command's effect and before its first word runs it twice.  A node that
+gives an account back, on purpose or because its lease ran out, lets the handlers in
+flight finish first (``DRAIN_SECONDS``, shorter than the claim idle time), so a command it
+is still answering is not run again by the next holder; and a node never starts an entry
+it is already running.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.cluster.leases import PREFIX, Leases
 from bot.metrics import CLUSTER_FORWARDED
+from bot.telegram.sender import BEFORE_ANSWER
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +293,8 @@ class Router:
         task.add_done_callback(inflight.discard)
 
     async def _handle(self, stream: str, entry_id: Any, fields: dict[Any, Any]) -> None:
+        acknowledge = _Acknowledge(self._redis, stream, entry_id)
+        answering = BEFORE_ANSWER.set(acknowledge)
         try:
             raw: bytes = fields.get(b"update", fields.get("update", b""))
             hops = int(fields.get(b"hops", fields.get("hops", 0)))
@@ -300,7 +307,27 @@ class Router:
         except Exception:
             log.exception("cluster: forwarded update %s not handled", entry_id)
         finally:
+            BEFORE_ANSWER.reset(answering)
             self._slots.release()
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.xack(stream, GROUP, entry_id)
-            await self._redis.xdel(stream, entry_id)
+        await acknowledge()  # a handler that never answered
+
+
+class _Acknowledge:
+    """Acknowledges (and deletes) one stream entry, the first time it is awaited only: the
+    handler's first answer and its end both await it."""
+
+    __slots__ = ("_done", "_entry_id", "_redis", "_stream")
+
+    def __init__(self, redis: Redis, stream: str, entry_id: Any) -> None:
+        self._redis, self._stream, self._entry_id = redis, stream, entry_id
+        self._done = False
+
+    async def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            await self._redis.xack(self._stream, GROUP, self._entry_id)
+            await self._redis.xdel(self._stream, self._entry_id)
+        except (RedisError, OSError) as exc:  # the answer goes out anyway
+            log.warning("cluster: entry %s not acknowledged: %s", self._entry_id, exc)

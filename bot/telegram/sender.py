@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.middlewares.base import (
@@ -52,6 +53,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: methods that put something into a chat and count against its flood limits
+#: awaited before each call in ANSWERS made while handling an update (and in the tasks
+#: it starts): ``bot.cluster.routing`` acknowledges a forwarded update there, so that a
+#: command whose answer the chat has seen is never run again by another node
+BEFORE_ANSWER: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "before_answer", default=None
+)
 CHAT_METHODS = frozenset(
     {
         "sendMessage",
@@ -66,6 +73,9 @@ CHAT_METHODS = frozenset(
         "editMessageReplyMarkup",
     }
 )
+#: what the chat sees as an answer (BEFORE_ANSWER): a message posted or edited, a button's
+#: notice, a message deleted (a channel post run silently)
+ANSWERS = CHAT_METHODS | {"answerCallbackQuery", "deleteMessage"}
 #: long polling must never wait behind the throttle
 UNTHROTTLED = frozenset({"getUpdates"})
 EDIT_METHODS = frozenset(
@@ -165,6 +175,10 @@ class Sender(BaseRequestMiddleware):
             response = await make_request(bot, method)
             LAST_POLL.set_to_current_time()  # getUpdates is the only unthrottled call
             return response
+        if name in ANSWERS:
+            before = BEFORE_ANSWER.get()
+            if before is not None:
+                await before()
         raw_chat = getattr(method, "chat_id", None)
         chat_id = raw_chat if isinstance(raw_chat, int) else None
         minor_for = MINOR_FOR.get()

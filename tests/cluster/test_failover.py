@@ -182,7 +182,10 @@ async def test_kill_and_pause_nodes_mid_play(
     for chat_id in chats:
         snap = snapshots[chat_id]
         titles = [t.title for t in _tracks(snap.current, snap.pending)]
-        assert sorted(titles) == ["Song One", "Song Two"], (chat_id, titles)
+        said = [
+            (round(c.at, 2), c.text) for c in api.calls_of("sendMessage") if c.chat_id == chat_id
+        ]
+        assert sorted(titles) == ["Song One", "Song Two"], (chat_id, titles, said)
 
     # never two nodes at once (a paused node streams nothing while stopped: its stretch
     # from before the pause may end only once it is woken)

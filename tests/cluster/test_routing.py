@@ -4,7 +4,7 @@ routers on one real redis-server, each with its own aiogram dispatcher."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from bot.cluster.leases import Leases
 from bot.cluster.routing import GROUP, STREAM, Router
+from bot.telegram.sender import BEFORE_ANSWER
 
 TOKEN = "123456:TEST-token-for-the-routing-test"
 GROUP_CHAT, OTHER_CHAT, PRIVATE = -1001, -1002, 77
@@ -98,7 +99,8 @@ async def make_node(redis: Redis, bot: Bot) -> AsyncIterator[Any]:
     assignments = Assignments({GROUP_CHAT: "a2"})
     made: list[Node] = []
 
-    def make(name: str, held: set[str]) -> Node:
+    def make(name: str, held: set[str], after: Callable[[], Awaitable[None]] | None = None) -> Node:
+        """``after``: awaited by the handler once it has recorded the update."""
         owner = Owner(name, held)
         router = Router(redis, owner, assignments, dp=None, bot=bot)
         node = Node(router, owner)
@@ -107,6 +109,8 @@ async def make_node(redis: Redis, bot: Bot) -> AsyncIterator[Any]:
         @dp.message()
         async def handle(message: Any) -> None:
             node.handled.append(message.message_id)
+            if after is not None:
+                await after()
 
         router.attach(dp)
         made.append(node)
@@ -173,6 +177,36 @@ async def test_the_next_holder_takes_what_the_old_one_left_pending(
             break
         await asyncio.sleep(0.05)
     assert (await redis.xpending(STREAM + "a2", GROUP))["pending"] == 0
+
+
+async def test_an_answered_update_is_never_run_again(
+    make_node: Any, redis: Redis, bot: Bot
+) -> None:
+    """Its owner answers (the Sender awaits BEFORE_ANSWER first) and dies before the
+    handler returns: the entry is acknowledged already, so the next holder of the account
+    does not run the command a second time (the chat saw it answered once)."""
+    answered = asyncio.Event()
+
+    async def answer_then_die() -> None:
+        before = BEFORE_ANSWER.get()
+        assert before is not None
+        await before()
+        answered.set()
+        await asyncio.Event().wait()  # killed here: the handler never returns
+
+    here = make_node("n1", {"a1"})
+    owner = make_node("n2", {"a2"}, after=answer_then_die)
+    await owner.router.serve("a2")
+    dp_here = here.router._dp
+    assert dp_here is not None
+    await dp_here.feed_update(bot, message(9, GROUP_CHAT, "/play x"))
+    await asyncio.wait_for(answered.wait(), 10)
+    assert (await redis.xpending(STREAM + "a2", GROUP))["pending"] == 0
+    heir = make_node("n3", {"a2"})
+    heir.router.claim_idle = 0.2
+    await heir.router.serve("a2")
+    await asyncio.sleep(1.5)  # claim rounds every second: one ran after the idle time
+    assert (owner.handled, heir.handled) == ([9], [])
 
 
 async def test_a_new_chat_goes_to_the_least_loaded_held_account(

@@ -11,7 +11,7 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, Teleg
 
 from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
 from bot.telegram.dispatcher import create_bot
-from bot.telegram.sender import Sender
+from bot.telegram.sender import BEFORE_ANSWER, Sender
 from bot.telegram.throttle import RateLimiter
 from tests.support.fake_botapi import FakeBotAPI
 from tests.telegram.conftest import bot_settings
@@ -139,3 +139,25 @@ async def test_group_sends_are_throttled(fake_api: FakeBotAPI) -> None:
         assert sender.chat_delay(42) == 0
     finally:
         await bot.session.close()
+
+
+async def test_the_before_answer_hook_runs_before_what_the_chat_sees(
+    fake_api: FakeBotAPI, bot: Bot
+) -> None:
+    """A forwarded update is acknowledged there (bot.cluster.routing): before the first
+    message is posted, not before a lookup that the chat never sees."""
+    seen: list[str] = []
+
+    async def before() -> None:
+        seen.append(f"before call {len(fake_api.calls)}")
+
+    token = BEFORE_ANSWER.set(before)
+    try:
+        await bot.get_me()
+        assert seen == []
+        await bot.send_message(GROUP, "an answer")
+    finally:
+        BEFORE_ANSWER.reset(token)
+    assert seen == ["before call 1"]  # awaited before sendMessage reached the API
+    await bot.send_message(GROUP, "outside any update")
+    assert seen == ["before call 1"]
