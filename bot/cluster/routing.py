@@ -18,8 +18,10 @@ and handled there, so a forwarded command is delivered at least once.  The entry
 acknowledged just before the first message its handler posts or edits in the chat
 (``bot.telegram.sender.BEFORE_ANSWER``), not after the handler returns: once the chat has
 seen an answer the command is never run again, even if its node dies a moment later (a
-crash between the answer and a later acknowledgement ran it a second time).  Only a node
-that dies after a command's effect and before its first word runs it twice.  A node that
+crash between the answer and a later acknowledgement ran it a second time).  A node that
+dies after a command's effect and before its first word has it run twice; one that dies
+after its first word and before its effect ("checking the file", then a crash) leaves it
+undone, as a command handled where it arrives would be.  A node that
 gives an account back, on purpose or because its lease ran out, lets the handlers in
 flight finish first (``DRAIN_SECONDS``, shorter than the claim idle time), so a command it
 is still answering is not run again by the next holder; and a node never starts an entry
