@@ -44,19 +44,34 @@ class SpawnLog:
 
 
 def _timed(reader: asyncio.StreamReader, spawn: Spawn) -> None:
-    original = reader.read
+    """Times ``read`` (the baselines) and ``readexactly`` (the local engine reads whole
+    chunks, the last one partial: ``IncompleteReadError`` carries it)."""
+    original_read, original_exactly = reader.read, reader.readexactly
 
-    async def read(n: int = -1) -> bytes:
-        data = await original(n)
+    def seen(data: bytes) -> None:
         if data:
             now = time.monotonic()
             if spawn.first_read is None:
                 spawn.first_read = now
             spawn.last_read = now
             spawn.bytes_read += len(data)
+
+    async def read(n: int = -1) -> bytes:
+        data = await original_read(n)
+        seen(data)
+        return data
+
+    async def readexactly(n: int) -> bytes:
+        try:
+            data = await original_exactly(n)
+        except asyncio.IncompleteReadError as exc:
+            seen(exc.partial)
+            raise
+        seen(data)
         return data
 
     reader.read = read  # type: ignore[method-assign]
+    reader.readexactly = readexactly  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
