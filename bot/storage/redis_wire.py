@@ -160,6 +160,10 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(exc)
         self.abort()
 
+    @property
+    def usable(self) -> bool:
+        return self._lost is None
+
     def send(self, data: bytes) -> None:
         assert self._transport is not None
         self._transport.write(data)
@@ -253,7 +257,7 @@ class RedisWire:
     async def _on_connection(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         if self._closed:
             raise RedisConnectionError("the client is closed")
-        conn = self._idle.pop() if self._idle else await self._connect()
+        conn = self._take() or await self._connect()
         try:
             replies = await conn.call_many(commands, self._timeout)
         except ResponseError:
@@ -264,6 +268,13 @@ class RedisWire:
             raise
         self._release(conn)
         return replies
+
+    def _take(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable:  # not closed by the server (a restart, CLIENT KILL) while idle
+                return conn
+        return None
 
     def _release(self, conn: _Connection) -> None:
         if self._closed:

@@ -113,6 +113,19 @@ async def test_acl_user_and_database_from_the_url(redis_url: str, raw: Redis) ->
         await raw.acl_deluser("wiretest")
 
 
+async def test_connections_the_server_closed_while_idle_are_not_used(
+    wire: RedisWire, raw: Redis
+) -> None:
+    """A restarted or CLIENT KILLed server: the next call opens a new connection instead
+    of failing on the dead one."""
+    await asyncio.gather(*(wire.call("BLPOP", f"none{i}", 0.1) for i in range(3)))
+    assert await connections(raw) == 3
+    await raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    await asyncio.sleep(0.1)  # the loop sees the three hang-ups
+    assert await wire.call("SET", "k", "v") == "OK"
+    assert await connections(raw) == 1
+
+
 async def test_a_cancelled_call_never_hands_its_reply_to_the_next(
     wire: RedisWire, raw: Redis
 ) -> None:
