@@ -9,7 +9,7 @@ from __future__ import annotations
 import resource
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,20 @@ ALICE = user(10, "Alice")
 BOB = user(20, "Bob")
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[Callable[[Path, Path], BotProcess]]:
+    """``BotProcess`` objects that are killed at the end if a test left them running."""
+    made: list[BotProcess] = []
+
+    def make(config: Path, workdir: Path) -> BotProcess:
+        made.append(BotProcess(config, workdir))
+        return made[-1]
+
+    yield make
+    for process in made:
+        await process.close()
 
 
 @pytest.fixture
@@ -55,12 +69,13 @@ async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
     tmp_path: Path,
     backend: str,
     request: pytest.FixtureRequest,
+    processes: Callable[[Path, Path], BotProcess],
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     port = free_port()
     config = write_config(tmp_path, api, port, redis_url)
     updates = UpdateFactory(api)
-    bot = BotProcess(config, tmp_path)
+    bot = processes(config, tmp_path)
     await bot.start()
     assert await wait_healthy(port) == {"bot": True, "storage": True, "engine": True}
 
@@ -78,15 +93,16 @@ async def test_process_plays_survives_kill_9_and_stops_on_sigterm(
     assert proxies[0].startswith("http://127.0.0.1:")
     assert "Second Song" in await say(BOB, f"/play {media.url('/files/two.mp3')}", "Queued #1")
     assert "Third" in await say(BOB, f"/play {media.url('/files/three.mp3')}", "Queued #2")
-    before = await say(BOB, "/queue", "Second Song")
+    before = await say(BOB, "/queue", "Up next (2)")
     assert before.index("First Song") < before.index("Second Song") < before.index("Third")
 
     assert await bot.signal(signal.SIGKILL) == -signal.SIGKILL
 
-    again = BotProcess(config, tmp_path)
+    again = processes(config, tmp_path)
     await again.start()
     await wait_healthy(port)
-    after = await say(BOB, "/queue", "Second Song")
+    # "Up next (2)" is /queue's answer; the resumed track's card says "Up next: Second Song"
+    after = await say(BOB, "/queue", "Up next (2)")
     assert after.index("First Song") < after.index("Second Song") < after.index("Third")
     assert after.count("Second Song") == 1
     # the resumed track plays: a member without rights is refused, an admin skips it

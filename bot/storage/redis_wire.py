@@ -164,6 +164,14 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         return self._lost is None
 
+    def _expire(self, waiter: asyncio.Future[list[Any]]) -> None:
+        """The call's time is up: fails it unless its replies came first.  After the
+        process was stopped (SIGSTOP, a frozen VM) the overdue timer and the replies that
+        arrived meanwhile are handled in the same loop round, the replies first: a call
+        answered in time is not failed, nor its connection dropped, by its stale timer."""
+        if self._waiter is waiter and not waiter.done():
+            self._fail(RedisTimeoutError("redis did not answer"))
+
     def send(self, data: bytes) -> None:
         assert self._transport is not None
         self._transport.write(data)
@@ -177,7 +185,7 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         self._replies, self._expected = [], len(commands)
-        timer = loop.call_later(timeout, self._fail, RedisTimeoutError("redis did not answer"))
+        timer = loop.call_later(timeout, self._expire, waiter)
         try:
             self.send(b"".join(pack(command) for command in commands))
             replies: list[Any] = await waiter

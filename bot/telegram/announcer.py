@@ -17,6 +17,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.domain.events import Event, Subscription
+from bot.domain.queue import QueueError
 from bot.tasks import cancel_and_wait
 from bot.telegram.formatting import short_title
 from bot.telegram.i18n import chat_locale, in_locale
@@ -78,6 +79,8 @@ class Announcer:
             for chat_id in self.cards.chats():
                 try:
                     await self.cards.refresh(chat_id, optional=True)
+                except QueueError as exc:  # storage away, or the chat moved: the next tick
+                    log.warning("progress update in %s skipped: %s", chat_id, exc)
                 except Exception:
                     log.exception("progress update in %s failed", chat_id)
 

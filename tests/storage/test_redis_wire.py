@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -163,6 +164,24 @@ async def test_a_silent_server_times_out_and_its_connection_is_dropped() -> None
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_reply_that_came_during_a_stop_is_not_failed_by_its_overdue_timer(
+    redis_url: str,
+) -> None:
+    """The process stopped (SIGSTOP, a frozen VM; here a blocking sleep) longer than the
+    call's timeout while the reply arrived: woken, the reply and the overdue timer are
+    handled in one loop round. The call returns its reply and keeps its connection."""
+    client = RedisWire(redis_url, timeout=0.2, max_connections=1, pool_wait=1)
+    try:
+        first = await client.call("CLIENT", "ID")
+        call = asyncio.create_task(client.call("CLIENT", "ID"))
+        await asyncio.sleep(0)  # the command is written
+        time.sleep(0.5)  # noqa: ASYNC251 (the loop stopped past the timeout: the point)
+        assert await call == first
+        assert await client.call("CLIENT", "ID") == first  # the same connection, still
+    finally:
+        await client.close()
 
 
 async def test_no_server_is_a_connection_error() -> None:

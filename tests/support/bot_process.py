@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from tests.support.fake_botapi import FakeBotAPI
 
@@ -72,6 +73,7 @@ class BotProcess:
         self.config = config
         self.workdir = workdir
         self.proc: asyncio.subprocess.Process | None = None
+        self.log: BinaryIO | None = None
 
     async def start(self, *, open_files: tuple[int, int] | None = None) -> None:
         """``open_files``: the (soft, hard) descriptor limit the process starts with."""
@@ -95,8 +97,21 @@ class BotProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
         code = await asyncio.wait_for(self.proc.wait(), 30)
-        self.log.close()
+        self.close_log()
         return code
+
+    def close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    async def close(self) -> None:
+        """Kills the process if it still runs (a test that failed before stopping it, which
+        would leave a ``python -m bot`` behind and its log for a later test's collector)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        self.close_log()
 
 
 def healthz(port: int) -> tuple[int, dict[str, object]]:
