@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,6 +22,11 @@ def settings(tmp_path: Path) -> Settings:
             "web": {"secret_key": "k" * 32},
         }
     )
+
+
+def replies(answers: Iterator[str]) -> Callable[[str], str]:
+    """A prompt that ignores its text and answers the next of ``answers``."""
+    return lambda _: next(answers)
 
 
 async def stored_hash(tmp_path: Path, username: str) -> str | None:
@@ -80,7 +86,7 @@ async def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path) -> None
             password_stdin=from_stdin,
             stdin=io.StringIO(stdin),
             err=err,
-            prompt=(lambda _, a=answers: next(a)) if answers else input,
+            prompt=replies(answers) if answers else input,
         )
         assert (code, err.getvalue()) == (2, message)
     assert await stored_hash(tmp_path, "alice") is None

@@ -73,10 +73,10 @@ def imports(module: str) -> list[tuple[str, bool]]:
 
     def visit(node: ast.AST, typing_only: bool) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.body:
-                visit(child, True)
-            for child in node.orelse:
-                visit(child, typing_only)
+            for stmt in node.body:
+                visit(stmt, True)
+            for stmt in node.orelse:
+                visit(stmt, typing_only)
             return
         if isinstance(node, ast.Import):
             found.extend((alias.name, typing_only) for alias in node.names)

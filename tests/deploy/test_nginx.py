@@ -110,9 +110,13 @@ class Front:
     def base(self) -> str:
         return f"https://127.0.0.1:{self.https}"
 
-    def client(self, **kwargs: object) -> httpx.AsyncClient:
+    def client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=self.base, verify=False, follow_redirects=False, timeout=20, **kwargs
+            base_url=self.base,
+            verify=False,
+            follow_redirects=False,
+            timeout=20,
+            transport=transport,
         )
 
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -149,14 +150,21 @@ async def test_prometheus_scrapes_the_bot_and_every_queried_name_exists(
         log.close()
 
 
-async def _query_until(port: int, query: str, timeout: float) -> dict[str, object]:
+class Sample(TypedDict):
+    """One series of an instant query's ``data.result``."""
+
+    metric: dict[str, str]
+    value: list[float | str]  # [unix time, value as text]
+
+
+async def _query_until(port: int, query: str, timeout: float) -> Sample:
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
         while True:
             r = await client.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query})
             result = r.json()["data"]["result"] if r.status_code == 200 else []
             if result:
-                found: dict[str, object] = result[0]
+                found: Sample = result[0]
                 return found
             assert asyncio.get_running_loop().time() < deadline, f"no result for {query}"
             await asyncio.sleep(0.5)

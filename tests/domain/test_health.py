@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from bot.domain.events import EventBus, SystemAlert
 from bot.domain.health import HEALTH_CHECK_SECONDS, HealthWatch, probe_ok
@@ -20,7 +21,7 @@ class Switch:
         return self.up
 
 
-def alerts(sub_events: list[object]) -> list[tuple[str, str, str]]:
+def alerts(sub_events: Sequence[object]) -> list[tuple[str, str, str]]:
     return [(e.component, e.status, e.detail) for e in sub_events if isinstance(e, SystemAlert)]
 
 

@@ -12,10 +12,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.config import SourcesConfig
+from bot.domain.errors import ErrorCode
 from bot.domain.events import AssistantMoved, Event, EventBus, Subscription
 from bot.domain.models import SourceKind, Track
 from bot.domain.policy import PlayerPolicy
@@ -67,9 +69,7 @@ class Process:
         self.pool = AssistantPool(
             list(self.accounts.items()),
             self.assignments,
-            notice=lambda chat, code, data: self.bus.publish(
-                AssistantMoved(chat_id=chat, code=code, source=data["from"], target=data["to"])
-            ),
+            notice=self._notice,
             unban=self._unban,
         )
         self.players = make_players(
@@ -87,6 +87,11 @@ class Process:
         await self.pool.start()
         if recover:
             await self.players.recover()
+
+    def _notice(self, chat: int, code: str, data: dict[str, Any]) -> None:
+        self.bus.publish(
+            AssistantMoved(chat_id=chat, code=code, source=data["from"], target=data["to"])
+        )
 
     async def _unban(self, chat_id: int, user_id: int) -> bool:
         self.unbans.append((chat_id, user_id))
@@ -160,7 +165,7 @@ async def test_flood_wait_cools_the_account_and_moves_the_chat(
 
 async def test_banned_account_is_unbanned_when_the_bot_can(proc: Process, long_tone: Path) -> None:
     proc.unban_works = True
-    proc.accounts["a1"].faults.add(NotAllowed("banned", code="banned"))
+    proc.accounts["a1"].faults.add(NotAllowed("banned", code=ErrorCode.BANNED))
     await proc.players.play(-1, track(long_tone, "One"))
     assert proc.unbans == [(-1, 1000)]
     assert proc.serving(-1) == ["a1"]
@@ -191,7 +196,7 @@ async def test_a_move_keeps_queue_and_position_across_a_restart(
 
     # ... unless a1 is banned now and the bot cannot unban it: then a2 takes over
     await proc.start()
-    proc.accounts["a1"].faults.add(NotAllowed("banned", code="banned"))
+    proc.accounts["a1"].faults.add(NotAllowed("banned", code=ErrorCode.BANNED))
     await proc.players.recover()
     assert proc.serving(-1) == ["a2"]
     assert proc.unbans == [(-1, 1000)]

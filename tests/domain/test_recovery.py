@@ -29,7 +29,7 @@ pytestmark = pytest.mark.parametrize(
 
 async def crashing(rig: Rig) -> CrashingStore:
     store = CrashingStore(rig.store)
-    await rig.boot(store=store)  # type: ignore[arg-type]
+    await rig.boot(store=store)
     return store
 
 
@@ -274,7 +274,7 @@ async def test_recovery_reads_and_writes_queues_per_batch_not_per_chat(rig: Rig)
     a chat whose slot changes (ran out, or empty) still does its own steps."""
 
     def count(op: str) -> float:
-        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
 
     chats = range(1, 31)
     for chat in chats:

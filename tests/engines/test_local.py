@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -28,6 +29,10 @@ from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_publi
 CHAT = -100123
 
 
+#: one kind of engine event
+E = TypeVar("E", bound=EngineEvent)
+
+
 class Recorder:
     def __init__(self) -> None:
         self.events: list[EngineEvent] = []
@@ -37,7 +42,7 @@ class Recorder:
         self.events.append(event)
         self._changed.set()
 
-    async def wait_for(self, kind: type, timeout: float = 10.0, *, nth: int = 1) -> EngineEvent:
+    async def wait_for(self, kind: type[E], timeout: float = 10.0, *, nth: int = 1) -> E:
         async with asyncio.timeout(timeout):
             while True:
                 found = self.of(kind)
@@ -46,7 +51,7 @@ class Recorder:
                 self._changed.clear()
                 await self._changed.wait()
 
-    def of(self, kind: type) -> list[EngineEvent]:
+    def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]
 
 

@@ -35,7 +35,7 @@ async def test_video_track_decodes_frames_in_real_time(videos: dict[str, Path]) 
     finally:
         await eng.close()
     firsts = rec.of(FirstFrame)
-    assert sorted(f.media for f in firsts) == ["audio", "video"]  # type: ignore[attr-defined]
+    assert sorted(f.media for f in firsts) == ["audio", "video"]
     assert rec.events[-1] == TrackEnded(CHAT, "v")
     assert 48 <= frames <= 52  # 2 s at 25 fps, each a whole 640x360 yuv420p frame
     assert elapsed >= 1.7  # real-time pace, not as fast as the decoder can go

@@ -57,5 +57,5 @@ async def test_chats_choose_their_engine(tmp_path: Path, videos: dict[str, Path]
         await router.close()
         await server.close()
         await db.dispose()
-    assert {e.track_id for e in rec.of(FirstFrame)} >= {"v", "s"}  # type: ignore[attr-defined]
+    assert {e.track_id for e in rec.of(FirstFrame)} >= {"v", "s"}
     assert server.streams()["kinds"] == ["audio", "video"]

@@ -52,8 +52,8 @@ async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str
     finally:
         await eng.close()
     assert rec.of(TrackFailed) == []
-    assert [e.track_id for e in rec.of(TrackEnded)] == ["v1", "a2"]  # type: ignore[attr-defined]
-    assert [e.track_id for e in rec.of(FirstFrame)] == ["v1", "a2"]  # type: ignore[attr-defined]
+    assert [e.track_id for e in rec.of(TrackEnded)] == ["v1", "a2"]
+    assert [e.track_id for e in rec.of(FirstFrame)] == ["v1", "a2"]
     got = server.streams()
     assert got["kinds"] == ["audio", "video"]
     assert got["codecs"] == ["aac", "h264"]

@@ -44,7 +44,12 @@ def splice_through(data: bytes, *, stop_after: int | None = None) -> tuple[bytes
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(read_all(dst_r)))
     reader.start()
-    writer = threading.Thread(target=lambda: (os.write(src_w, data), os.close(src_w)))
+
+    def write_then_close() -> None:
+        os.write(src_w, data)
+        os.close(src_w)
+
+    writer = threading.Thread(target=write_then_close)
     writer.start()
     splice.run()  # closes src_r
     os.close(dst_w)

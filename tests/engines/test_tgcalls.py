@@ -187,7 +187,7 @@ def test_other_chat_updates_ignored(translator: UpdateTranslator) -> None:
         (calls_errors.TimedOutAnswer(), EngineError, "call_timeout", "in time"),
     ],
 )
-def test_error_mapping(exc: BaseException, kind: type, code: str, words: str) -> None:
+def test_error_mapping(exc: BaseException, kind: type[EngineError], code: str, words: str) -> None:
     mapped = map_error(exc)
     assert isinstance(mapped, kind)
     assert mapped.code == code
@@ -219,6 +219,10 @@ class FakeCalls:
         self.participants = [participant(ME), participant(1), participant(2)]
         self.playback = Call.Status.ACTIVE
         self.streams: list[tuple[MediaStream, Any]] = []
+
+    def last(self) -> tuple[Any, ...]:
+        """The latest call recorded."""
+        return self.log[-1]
 
     def add_handler(self, func: Any, filters: Any = None) -> Any:
         self.handlers.append((func, filters))
@@ -327,12 +331,12 @@ async def test_play_seek_position_and_stop(
     calls.played_seconds = 12
     assert await engine.position(CHAT) == 12.0
     await engine.seek(CHAT, 90.5)
-    assert calls.log[-1] == ("play", CHAT, str(tone), "-protocol_whitelist file -ss 90.500")
+    assert calls.last() == ("play", CHAT, str(tone), "-protocol_whitelist file -ss 90.500")
     calls.played_seconds = 3
     assert await engine.position(CHAT) == 93.5
 
     await engine.stop(CHAT)
-    assert calls.log[-1] == ("leave_call", CHAT)
+    assert calls.last() == ("leave_call", CHAT)
     assert await engine.position(CHAT) is None
     assert engine.active_chats() == []
     calls.fail["leave_call"] = [calls_errors.NotInCallError()]
@@ -554,22 +558,19 @@ async def test_a_pool_of_two_accounts_moves_a_chat_on_flood_wait(
     async def invite_link(chat_id: int) -> str:
         return "https://t.me/+x"
 
+    def account(name: str, calls: FakeCalls, client: FakeClient) -> PyTgCallsEngine:
+        return PyTgCallsEngine(
+            api_id=1,
+            api_hash="x",
+            session_string="s",
+            invite_link=invite_link,
+            account=name,
+            client_factory=lambda: client,
+            calls_factory=lambda _client: calls,
+        )
+
     pool = AssistantPool(
-        [
-            (
-                name,
-                PyTgCallsEngine(
-                    api_id=1,
-                    api_hash="x",
-                    session_string="s",
-                    invite_link=invite_link,
-                    account=name,
-                    client_factory=lambda c=client: c,
-                    calls_factory=lambda _client, c=calls: c,
-                ),
-            )
-            for name, (calls, client) in fakes.items()
-        ],
+        [(name, account(name, calls, client)) for name, (calls, client) in fakes.items()],
         AssignmentRepo(session_factory(database)),
     )
     await pool.start()

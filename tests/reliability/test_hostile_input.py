@@ -46,7 +46,7 @@ COMMANDS = [
 ANSWERS = ("sendMessage", "sendPhoto", "editMessageText", "editMessageCaption")
 ENTITY_TYPES = ["bot_command", "mention", "url", "bold", "text_link", "code", "spoiler", "x"]
 NOT_A_FILE = b"\x00not audio at all\xff" * 64
-NO_PRIVATE = {"sources": {"allow_private_networks": False}}
+NO_PRIVATE: dict[str, Any] = {"sources": {"allow_private_networks": False}}
 
 
 class BugLog(logging.Handler):

@@ -14,6 +14,7 @@ import yt_dlp
 
 from bot.checks import check_cookies
 from bot.config import SourcesConfig, settings_from_mapping
+from bot.domain.models import Track
 from bot.metrics import SOURCE_FAILURES, YTDLP_BOT_CHECKS, YTDLP_COOKIE_FILES
 from bot.sources import ytdlp
 from bot.sources.base import SourceError, SourceRequest
@@ -258,6 +259,7 @@ async def test_real_lookups_send_the_chosen_files_cookies(
     for _ in range(3):
         media_server.cookies.clear()
         track = await res.resolve(SourceRequest(query=media_server.url("/player.html")))
+        assert isinstance(track, Track)
         assert track.media == media_server.url("/files/tone.mp3")
         # the bot's own look at the page sends none; every request of yt-dlp's sends one file's
         own, *from_ytdlp = media_server.cookies

@@ -24,7 +24,7 @@ from tests.support.ssrf_corpus import PUBLIC_ADDRESS, PUBLIC_HOST, pretend_publi
 
 
 def refusals(reason: str) -> float:
-    return SOURCE_FAILURES.labels(kind="egress", reason=reason)._value.get()
+    return float(SOURCE_FAILURES.labels(kind="egress", reason=reason)._value.get())
 
 
 def get(url: str) -> bytes:

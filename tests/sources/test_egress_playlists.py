@@ -248,7 +248,7 @@ def _id3(payload: bytes) -> bytes:
 
 
 #: answers whose playlist only appears after ffmpeg's own processing of the response
-DISGUISES = {
+DISGUISES: dict[str, Callable[[bytes], bytes]] = {
     # ffmpeg inflates a gzip body it did not ask for
     "gzip": lambda playlist: (
         (

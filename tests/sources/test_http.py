@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SourcesConfig
-from bot.domain.models import SourceKind
+from bot.domain.models import SourceKind, Track
 from bot.sources.base import SourceError, SourceRequest
 from bot.sources.http import follow
 from bot.sources.resolver import SourceResolver
@@ -37,6 +37,7 @@ async def test_direct_mp3(
     track = await resolver(make_sources()).resolve(
         SourceRequest(query=url, requested_by=7, requested_by_name="Ann")
     )
+    assert isinstance(track, Track)
     assert track.title == "Test Tone"
     assert track.media == url
     assert track.source == url
@@ -62,6 +63,7 @@ async def test_redirect_chain_followed(
     track = await resolver(make_sources()).resolve(
         SourceRequest(query=media_server.url("redirect/4"))
     )
+    assert isinstance(track, Track)
     assert track.media == media_server.url("files/tone.mp3")
     assert track.source == media_server.url("redirect/4")
     assert media_server.requests[:5] == [
@@ -108,6 +110,7 @@ async def test_hls_playlist(
     track = await resolver(make_sources()).resolve(
         SourceRequest(query=media_server.url("files/list.m3u8"))
     )
+    assert isinstance(track, Track)
     assert track.media == media_server.url("files/list.m3u8")
     assert track.title == "list"
     assert track.duration is not None
@@ -147,6 +150,7 @@ async def test_radio_stream_is_live(
     media_server: MediaServer, make_sources: Callable[..., SourcesConfig]
 ) -> None:
     track = await resolver(make_sources()).resolve(SourceRequest(query=media_server.url("radio")))
+    assert isinstance(track, Track)
     assert track.is_live
     assert track.duration is None
     assert track.title == "Test FM"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SourcesConfig
-from bot.domain.models import SourceKind
+from bot.domain.models import SourceKind, Track
 from bot.sources.base import SourceError, SourceRequest
 from bot.sources.library import Library
 from bot.sources.resolver import SourceResolver
@@ -83,6 +83,7 @@ async def test_resolver_library_routes(
 ) -> None:
     res = SourceResolver(make_sources(library_dir=str(library)), max_track_seconds=60)
     track = await res.resolve(SourceRequest(query="lib:moonlight", requested_by=3))
+    assert isinstance(track, Track)
     assert track.title == "Moonlight Sonata"
     assert track.kind is SourceKind.LIBRARY
     assert track.source == "lib:Chill/Moonlight_Sonata.mp3"

@@ -161,7 +161,7 @@ def test_listing_skips_entries_without_a_usable_address_or_too_long() -> None:
     assert (found.title, found.skipped, found.more) == ("Set", 2, False)
     with pytest.raises(SourceError) as err:
         listing_to_playlist(
-            {**info, "entries": info["entries"][1:3]},  # type: ignore[index]
+            {**info, "entries": info["entries"][1:3]},
             query="q",
             limit=10,
             max_seconds=3600,

@@ -194,7 +194,7 @@ async def test_loop_mode_defaults_to_off_and_is_per_chat(store: QueueStore) -> N
 
 async def test_pending_and_loop_reads_both_in_one_operation(store: QueueStore) -> None:
     def count(op: str) -> float:
-        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
 
     assert await store.pending_and_loop(CHAT) == ([], LoopMode.OFF)
     _, b, c = await fill(store, "a", "b", "c")
@@ -210,7 +210,7 @@ async def test_pending_and_loop_reads_both_in_one_operation(store: QueueStore) -
 
 async def test_load_many_reads_every_listed_chat_in_one_operation(store: QueueStore) -> None:
     def count() -> float:
-        return QUEUE_OPERATIONS.labels(op="load_many")._value.get()
+        return float(QUEUE_OPERATIONS.labels(op="load_many")._value.get())
 
     a, b, c = await fill(store, "a", "b", "c")
     playing = await store.start_next(CHAT, now=10.0)
@@ -507,7 +507,7 @@ async def test_video_and_lazy_entry_fields_round_trip(store: QueueStore) -> None
 
 async def test_each_operation_counts_once_in_the_metrics(store: QueueStore) -> None:
     def count(op: str) -> float:
-        return QUEUE_OPERATIONS.labels(op=op)._value.get()
+        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
 
     before = {op: count(op) for op in ("enqueue", "enqueue_many", "shuffle", "pending", "advance")}
     await fill(store, "a", "b")

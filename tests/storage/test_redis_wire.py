@@ -101,7 +101,7 @@ async def test_acl_user_and_database_from_the_url(redis_url: str, raw: Redis) ->
         finally:
             await client.close()
         assert await raw.get("where") is None  # not in database 0
-        await raw.execute_command("SELECT", 5)
+        await raw.select(5)
         assert await raw.get("where") == "db5"
         denied = RedisWire(
             f"redis://wiretest:wrong@{base}/0", timeout=5.0, max_connections=1, pool_wait=1.0
@@ -110,7 +110,7 @@ async def test_acl_user_and_database_from_the_url(redis_url: str, raw: Redis) ->
             await denied.call("PING")
         await denied.close()
     finally:
-        await raw.execute_command("SELECT", 0)
+        await raw.select(0)
         await raw.acl_deluser("wiretest")
 
 
@@ -121,7 +121,7 @@ async def test_connections_the_server_closed_while_idle_are_not_used(
     of failing on the dead one."""
     await asyncio.gather(*(wire.call("BLPOP", f"none{i}", 0.1) for i in range(3)))
     assert await connections(raw) == 3
-    await raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    await raw.client_kill_filter(_type="normal", skipme=True)
     await asyncio.sleep(0.1)  # the loop sees the three hang-ups
     assert await wire.call("SET", "k", "v") == "OK"
     assert await connections(raw) == 1

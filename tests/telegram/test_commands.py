@@ -11,7 +11,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.domain.control import ChatSnapshot, PlayerState
-from bot.domain.models import LoopMode
+from bot.domain.models import LoopMode, Track
 from bot.sources.base import SourceRequest
 from bot.telegram.callbacks import CALLBACK_VERSION, SettingChange
 from tests.support.bot_rig import OWNER, BotRig
@@ -59,6 +59,7 @@ async def queue_songs(rig: BotRig, media: MediaServer, *names: str) -> None:
         track = await rig.services.resolver.resolve(
             SourceRequest(query=media.url(f"files/{name}.mp3"))
         )
+        assert isinstance(track, Track)
         await rig.players.play(GROUP, track)
 
 
@@ -274,7 +275,7 @@ async def test_owner_stats_and_broadcast(fed: BotRig, media: MediaServer) -> Non
     )
     answer = await ask(fed, OWNER, "/broadcast Maintenance at noon")
     sent = [c for c in fed.api.calls_of("sendMessage") if c.text == "Maintenance at noon"]
-    assert sorted(c.chat_id for c in sent if c.status == 200) == [GROUP]
+    assert [c.chat_id for c in sent if c.status == 200] == [GROUP]
     assert [c.chat_id for c in sent if c.status == 403] == [other]
     assert answer[-1] == "Broadcast sent to 1 chats; failed in 1."
 
@@ -295,6 +296,7 @@ async def test_storage_outage_is_answered_and_the_bot_goes_on(
 
 async def test_long_queue_is_paged_with_buttons(fed: BotRig, media: MediaServer) -> None:
     track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    assert isinstance(track, Track)
     for _ in range(13):
         await fed.players.play(GROUP, track.with_new_id())
     first = (await ask(fed, MEMBER, "/queue"))[0].splitlines()
@@ -344,6 +346,7 @@ async def test_bot_removed_from_the_group_stops_its_stream(fed: BotRig, media: M
 
 async def test_full_queue_is_answered_and_keeps_its_tracks(fed: BotRig, media: MediaServer) -> None:
     track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    assert isinstance(track, Track)
     limit = fed.settings.player.queue_limit
     for _ in range(limit + 1):  # one plays, ``limit`` wait
         await fed.players.play(GROUP, track.with_new_id())

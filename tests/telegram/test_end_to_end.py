@@ -50,7 +50,7 @@ async def press(rig: BotRig, who: dict[str, object], card: Call, data: str) -> s
     """Presses a button on ``card``; returns the callback answer's text."""
     mark = rig.api.mark()
     message_id = card.result["message_id"]
-    rig.push(rig.updates.callback(GROUP, who, data, message_id=message_id))  # type: ignore[arg-type]
+    rig.push(rig.updates.callback(GROUP, who, data, message_id=message_id))
     answer = await rig.api.wait_call("answerCallbackQuery", after=mark)
     return str(answer.params.get("text", ""))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from bot.telegram.i18n import SUPPORTED_LOCALES, in_locale, make_i18n
 from tests.support.locales import compile_locales
 
 #: the placeholders each code's sentence needs
-PARAMS = {
+PARAMS: dict[ErrorCode, dict[str, Any]] = {
     ErrorCode.QUEUE_FULL: {"limit": 3},
     ErrorCode.NO_SUCH_TRACK: {"position": 9, "length": 2},
     ErrorCode.FLOOD_WAIT: {"seconds": 42},

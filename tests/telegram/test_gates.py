@@ -4,6 +4,8 @@ or handler that aiogram would run in a worker thread."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiogram import F, Router
@@ -53,7 +55,9 @@ def test_a_router_of_commands_only_may_be_gated() -> None:
         (Command(re.compile(r"track_\d+")),),  # a command no set of names stands for
     ],
 )
-def test_a_router_with_any_other_message_handler_is_not_gated(other: tuple[object, ...]) -> None:
+def test_a_router_with_any_other_message_handler_is_not_gated(
+    other: tuple[Callable[..., Any], ...],
+) -> None:
     router = Router()
     router.message.register(noop, Command("queue"))
     sub = Router()

@@ -4,7 +4,6 @@ address is resolved when it starts (the local engine really plays it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def bot_with(fake_api: FakeBotAPI, tmp_path: Path, redis_url: str, locales_dir: 
 
 
 @pytest.fixture
-async def mix(media: MediaServer) -> AsyncIterator[str]:
+async def mix(media: MediaServer) -> str:
     media.pages["mix.html"] = page("a", "b", "c")
     return media.url("pages/mix.html")
 

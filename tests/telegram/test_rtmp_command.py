@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.storage.orm import AuditLog, Chat
+from bot.storage.repos import ChatSettingsRepo
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.tg_objects import user
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, VOICELESS_ADMIN
@@ -31,7 +32,9 @@ async def private(rig: BotRig, who: dict[str, Any], text: str) -> list[str]:
 
 
 async def stored(rig: BotRig) -> Chat | None:
-    sessions = rig.services.chat_settings._sessions  # type: ignore[attr-defined]
+    repo = rig.services.chat_settings
+    assert isinstance(repo, ChatSettingsRepo)  # the database-backed one the bot wires
+    sessions = repo._sessions
     async with sessions() as session:
         return await session.get(Chat, GROUP)
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter, TelegramServerError
+from prometheus_client import Counter
 
 from bot.metrics import TELEGRAM_CALLS, TELEGRAM_ERRORS, TELEGRAM_RETRIES
 from bot.telegram.dispatcher import create_bot
@@ -19,8 +20,8 @@ from tests.telegram.conftest import bot_settings
 GROUP = -1001
 
 
-def counter(metric: object, *labels: str) -> float:
-    target = metric.labels(*labels) if labels else metric  # type: ignore[attr-defined]
+def counter(metric: Counter, *labels: str) -> float:
+    target = metric.labels(*labels) if labels else metric
     return float(target._value.get())
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.models import Track
 from bot.sources.base import SourceRequest
 from bot.telegram.formatting import parse_speed
 from tests.support.bot_rig import OWNER, BotRig
@@ -114,6 +115,7 @@ async def test_a_live_stream_refuses_speed_in_every_language(
     fed: BotRig, media: MediaServer
 ) -> None:
     track = await fed.services.resolver.resolve(SourceRequest(query=media.url("files/a.mp3")))
+    assert isinstance(track, Track)
     await fed.players.play(GROUP, replace(track, is_live=True, duration=None))
     assert await ask(fed, ADMIN, "/speed 1.5") == ["A live stream always plays at normal speed."]
     assert (await fed.services.chat_settings.get(GROUP)).speed == 1.0

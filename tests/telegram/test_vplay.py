@@ -140,7 +140,7 @@ async def test_vplay_reply_to_video_messages(
     if field != "document":
         attachment["duration"] = 2
     attachment.update(extra)
-    replied = vrig.updates.message(GROUP, MEMBER, **{field: attachment})["message"]
+    replied = vrig.updates.message(GROUP, MEMBER, text=None, **{field: attachment})["message"]
     answers = await ask(vrig, MEMBER, "/vplay", reply_to=replied)
     assert answers[-1] == "▶️ Now playing: 🎬 Wide · 720p (0:02)"
     assert (await now_track(vrig)).media_kind is MediaKind.VIDEO

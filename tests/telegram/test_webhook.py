@@ -50,7 +50,12 @@ def webhook_settings(api: FakeBotAPI, tmp_path: Path, redis_url: str, port: int)
 async def running(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[FakeBotAPI, str]]:
     async with FakeBotAPI() as api:
         hooks: list[dict[str, Any]] = []
-        api.on("setWebhook", lambda params: hooks.append(params) or True)
+
+        def set_webhook(params: dict[str, Any]) -> bool:
+            hooks.append(params)
+            return True
+
+        api.on("setWebhook", set_webhook)
         port = free_port()
         app = Application(webhook_settings(api, tmp_path, redis_url, port))
         await app.start()

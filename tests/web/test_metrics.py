@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Iterable
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.parser import text_string_to_metric_families as text_format_families
 
@@ -17,9 +19,11 @@ async def scrape(sidecar: Sidecar) -> dict[tuple[str, tuple[tuple[str, str], ...
     r = await sidecar.client().get("/metrics", headers={"Accept": OPENMETRICS})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/openmetrics-text")
-    samples = {}
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     # strict parser: raises on anything that is not valid OpenMetrics (missing # EOF etc.)
-    for family in text_string_to_metric_families(r.text):
+    # (prometheus_client's OpenMetrics parser has no annotations; it yields Metric objects)
+    families: Iterable[Metric] = text_string_to_metric_families(r.text)  # type: ignore[no-untyped-call]
+    for family in families:
         assert family.name.startswith("sattva_"), family.name
         for s in family.samples:
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
