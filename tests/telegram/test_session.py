@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
 
 from bot.telegram.dispatcher import create_bot
@@ -59,3 +60,27 @@ async def test_the_first_request_is_not_taken_for_a_close(fake_api: FakeBotAPI) 
         assert (await bot.send_message(GROUP, "two")).text == "two"
     finally:
         await bot.session.close()
+
+
+@pytest.mark.parametrize(
+    ("base", "waits"), [("http://127.0.0.1:8081", False), ("https://api.telegram.org", True)]
+)
+async def test_only_a_tls_session_waits_for_its_connections_at_close(
+    monkeypatch: pytest.MonkeyPatch, base: str, waits: bool
+) -> None:
+    """aiogram sleeps a quarter second after closing, for TLS transports to shut down;
+    over plain HTTP there are none, and every stop paid it."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, *args: object) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    session = BotSession(api=TelegramAPIServer.from_base(base))
+    await session.create_session()
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    await session.close()
+    assert session._session is not None
+    assert session._session.closed
+    assert (0.25 in slept) is waits
