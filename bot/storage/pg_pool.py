@@ -12,55 +12,42 @@ doing is unknown.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from bot.storage.idle_pool import IdlePool
+
+
+class PgConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
+    """An asyncpg connection as ``IdlePool`` handles it (connect with
+    ``connection_class=PgConnection``)."""
+
+    @property
+    def usable(self) -> bool:
+        return not self.is_closed()
+
+    def drop(self) -> None:
+        self.terminate()
+
+    async def shut(self) -> None:
+        await self.close(timeout=5)
+
 
 class Connections:
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
-        self._connect = connect
-        self._slots = asyncio.Semaphore(size)
-        self._idle: list[asyncpg.Connection] = []
-        self._closed = False
+    def __init__(self, connect: Callable[[], Awaitable[PgConnection]], size: int) -> None:
+        # an error reply: the statement rolled back, whole, and the connection is in step
+        self._pool = IdlePool(
+            connect, size, keeps=(asyncpg.PostgresError,), failure=asyncpg.InterfaceError
+        )
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         """``query`` on an idle connection (a new one when none is idle), waiting while
         ``size`` are busy."""
-        async with self._slots:
-            if self._closed:
-                raise asyncpg.InterfaceError("the queue store's connections are closed")
-            conn = self._take()
-            if conn is None:
-                conn = await self._connect()
-            try:
-                rows: list[Any] = await conn.fetch(query, *args)
-            except asyncpg.PostgresError:
-                self._give_back(conn)  # an error reply: the statement rolled back, whole
-                raise
-            except BaseException:
-                conn.terminate()
-                raise
-            self._give_back(conn)
-            return rows
-
-    def _take(self) -> asyncpg.Connection | None:
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.is_closed():  # the server hung up while it was idle
-                return conn
-        return None
-
-    def _give_back(self, conn: asyncpg.Connection) -> None:
-        if self._closed or conn.is_closed():
-            conn.terminate()
-        else:
-            self._idle.append(conn)
+        rows: list[Any] = await self._pool.run(lambda conn: conn.fetch(query, *args))
+        return rows
 
     async def close(self) -> None:
         """Closes the idle connections; a busy one is closed when its call ends."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        await asyncio.gather(*(conn.close(timeout=5) for conn in idle), return_exceptions=True)
+        await self._pool.close()

@@ -39,7 +39,7 @@ from bot.domain.queue import (
     QueueSnapshot,
 )
 from bot.storage.database import CONNECT_TIMEOUT_SECONDS
-from bot.storage.pg_pool import Connections
+from bot.storage.pg_pool import Connections, PgConnection
 from bot.storage.queue_rows import SLOT_COLUMNS, Fence, loop_mode, slot, snapshots
 
 #: attempts of one statement that keeps losing the race for its chat's row; each loss means
@@ -219,12 +219,14 @@ class PostgresQueueStore:
         self._fence = fence
         self._pool = Connections(self._connect, POOL_SIZE)
 
-    async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(
+    async def _connect(self) -> PgConnection:
+        conn: PgConnection = await asyncpg.connect(
             self._dsn,
             timeout=CONNECT_TIMEOUT_SECONDS,
+            connection_class=PgConnection,
             server_settings={"default_transaction_isolation": "repeatable read"},
         )
+        return conn
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         pool = self._pool

@@ -30,6 +30,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.storage.idle_pool import IdlePool
+
 Arg = str | int | float | bytes
 #: what the URL may carry besides where and who (anything else is refused at open, rather
 #: than ignored: this client would not honour it)
@@ -122,7 +124,7 @@ class _Connection(asyncio.Protocol):
             if hello:
                 await conn.call_many(hello, timeout)
         except BaseException:
-            conn.abort()
+            conn.drop()
             raise
         return conn
 
@@ -158,7 +160,7 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
-        self.abort()
+        self.drop()
 
     @property
     def usable(self) -> bool:
@@ -197,16 +199,14 @@ class _Connection(asyncio.Protocol):
                 raise reply
         return replies
 
-    def abort(self) -> None:
-        """Drops the connection at once (a reply still owed must reach nobody)."""
+    def drop(self) -> None:
+        """Closes the connection at once (a reply still owed must reach nobody)."""
         if self._transport is not None:
             self._transport.abort()
 
-    def close(self) -> None:
+    async def shut(self) -> None:
         if self._transport is not None:
             self._transport.close()
-
-    async def wait_closed(self) -> None:
         await self._gone
 
 
@@ -218,10 +218,14 @@ class RedisWire:
     def __init__(self, url: str, *, timeout: float, max_connections: int, pool_wait: float) -> None:
         self._endpoint = Endpoint.from_url(url)
         self._timeout = timeout
-        self._pool_wait = pool_wait
-        self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[_Connection] = []
-        self._closed = False
+        # an error reply: every reply was read, the connection is in step
+        self._pool: IdlePool[_Connection] = IdlePool(
+            self._connect,
+            max_connections,
+            keeps=(ResponseError,),
+            failure=RedisConnectionError,
+            wait=pool_wait,
+        )
 
     async def call(self, *args: Arg) -> Any:
         """One command; its reply (an error reply raised as redis-py's exception)."""
@@ -230,19 +234,7 @@ class RedisWire:
 
     async def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """The commands in one write and their replies in order (one round trip)."""
-        slots = self._slots
-        if slots.locked():
-            try:
-                async with asyncio.timeout(self._pool_wait):
-                    await slots.acquire()
-            except TimeoutError:
-                raise RedisConnectionError("no free connection") from None
-        else:
-            await slots.acquire()
-        try:
-            return await self._on_connection(commands)
-        finally:
-            slots.release()
+        return await self._pool.run(lambda conn: conn.call_many(commands, self._timeout))
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """The commands inside MULTI/EXEC: read at one instant; EXEC's replies."""
@@ -262,38 +254,6 @@ class RedisWire:
         except OSError as exc:
             raise RedisConnectionError(f"redis connection failed: {exc}") from exc
 
-    async def _on_connection(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        if self._closed:
-            raise RedisConnectionError("the client is closed")
-        conn = self._take() or await self._connect()
-        try:
-            replies = await conn.call_many(commands, self._timeout)
-        except ResponseError:
-            self._release(conn)  # every reply was read: the connection is in step
-            raise
-        except BaseException:
-            conn.abort()  # timed out, lost or cancelled: a reply may still come
-            raise
-        self._release(conn)
-        return replies
-
-    def _take(self) -> _Connection | None:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.usable:  # not closed by the server (a restart, CLIENT KILL) while idle
-                return conn
-        return None
-
-    def _release(self, conn: _Connection) -> None:
-        if self._closed:
-            conn.close()
-        else:
-            self._idle.append(conn)
-
     async def close(self) -> None:
         """Closes the idle connections now and each busy one when its call ends."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-        await asyncio.gather(*(conn.wait_closed() for conn in idle))
+        await self._pool.close()

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.storage.pg_pool import Connections
+from bot.storage.pg_pool import Connections, PgConnection
 
 pytestmark = pytest.mark.postgres
 
@@ -21,10 +21,10 @@ def dsn(postgres_url: str) -> str:
 
 @pytest.fixture
 async def pool(dsn: str) -> AsyncIterator[Connections]:
-    opened: list[asyncpg.Connection] = []
+    opened: list[PgConnection] = []
 
-    async def connect() -> asyncpg.Connection:
-        conn = await asyncpg.connect(dsn)
+    async def connect() -> PgConnection:
+        conn: PgConnection = await asyncpg.connect(dsn, connection_class=PgConnection)
         opened.append(conn)
         return conn
 
