@@ -328,8 +328,11 @@ class _Acknowledge:
         if self._done:
             return
         self._done = True
+        # one round trip: this stands before the handler's first answer
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xack(self._stream, GROUP, self._entry_id)
+        pipe.xdel(self._stream, self._entry_id)
         try:
-            await self._redis.xack(self._stream, GROUP, self._entry_id)
-            await self._redis.xdel(self._stream, self._entry_id)
+            await pipe.execute()
         except (RedisError, OSError) as exc:  # the answer goes out anyway
             log.warning("cluster: entry %s not acknowledged: %s", self._entry_id, exc)
