@@ -90,6 +90,14 @@ def _error(message: str) -> Exception:
     return exc
 
 
+def _raising_errors(replies: list[Any]) -> list[Any]:
+    """``replies``, unless one is an error reply: then the first of those is raised."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
 class _Connection(asyncio.Protocol):
     """One connection: the bytes that arrive are parsed at once, and the call waiting for
     them is woken when its last reply is complete (no stream buffer in between)."""
@@ -194,10 +202,7 @@ class _Connection(asyncio.Protocol):
         finally:
             timer.cancel()
         self._expected = 0
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
+        return _raising_errors(replies)
 
     def drop(self) -> None:
         """Closes the connection at once (a reply still owed must reach nobody)."""
@@ -239,11 +244,7 @@ class RedisWire:
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """The commands inside MULTI/EXEC: read at one instant; EXEC's replies."""
         replies = await self.pipeline([("MULTI",), *commands, ("EXEC",)])
-        executed = list(replies[-1])
-        for reply in executed:
-            if isinstance(reply, Exception):
-                raise reply
-        return executed
+        return _raising_errors(list(replies[-1]))
 
     async def _connect(self) -> _Connection:
         try:
