@@ -3,12 +3,14 @@ router and middleware, and the announcer started and stopped with polling."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -41,6 +43,49 @@ from bot.telegram.targets import TargetMiddleware
 
 log = logging.getLogger(__name__)
 
+#: how long a stop waits for the updates being handled (as the cluster's intake does)
+DRAIN_SECONDS = 10.0
+
+
+class SattvaDispatcher(Dispatcher):
+    """aiogram's Dispatcher that knows which updates it is handling.
+
+    aiogram's polling runs each update in a task of its own and forgets it: on a stop, a
+    ``/play`` halfway through its download or its store call was cut off when the stores
+    closed under it (or when the loop ended).  The shutdown hook waits for them first
+    (``drain``), so a command that was read gets its effect and its answer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handling: set[asyncio.Task[Any]] = set()
+
+    async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing a drain could wait for
+            return await super().feed_update(bot, update, **kwargs)
+        self._handling.add(task)
+        try:
+            return await super().feed_update(bot, update, **kwargs)
+        finally:
+            self._handling.discard(task)
+
+    async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Waits for the updates being handled; those still running after ``timeout`` are
+        cancelled (and awaited)."""
+        handling = self._handling - {asyncio.current_task()}
+        if not handling:
+            return
+        _done, late = await asyncio.wait(handling, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning(
+                "stop: %d update(s) still being handled after %.0f s were cut off",
+                len(late),
+                timeout,
+            )
+            await asyncio.wait(late)
+
 
 def create_bot(settings: Settings, sender: Sender) -> Bot:
     """A Bot whose every call goes through ``sender`` (pass the same one to BotServices)."""
@@ -50,9 +95,9 @@ def create_bot(settings: Settings, sender: Sender) -> Bot:
     return Bot(telegram.bot_token.get_secret_value(), session=session)
 
 
-def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Dispatcher:
+def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> SattvaDispatcher:
     i18n = i18n or make_i18n(services.settings.i18n.default_locale)
-    dp = Dispatcher(services=services, permissions=Permissions(services), i18n=i18n)
+    dp = SattvaDispatcher(services=services, permissions=Permissions(services), i18n=i18n)
     dp.include_routers(
         basic.build_router(),
         basic.build_upgrade_router(),
@@ -109,6 +154,8 @@ async def _on_startup(bot: Bot, dispatcher: Dispatcher, **_: Any) -> None:
 
 
 async def _on_shutdown(dispatcher: Dispatcher, **_: Any) -> None:
+    if isinstance(dispatcher, SattvaDispatcher):  # before anything a handler may still use
+        await dispatcher.drain()
     announcer: Announcer | None = dispatcher.workflow_data.pop("announcer", None)
     if announcer is not None:
         await announcer.close()
