@@ -78,8 +78,6 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 # --- PostgreSQL: a fresh database per test on the server at SATTVA_TEST_POSTGRES ----------
 
-_postgres_skipped: list[str] = []
-
 
 def _postgres_admin_dsn() -> str:
     """The asyncpg DSN for POSTGRES_URL (SQLAlchemy's driver suffix removed)."""
@@ -119,7 +117,6 @@ def postgres_server() -> str:
         reason = f"PostgreSQL not reachable at {shown} ({exc.__class__.__name__})"
         if os.environ.get("SATTVA_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} and SATTVA_REQUIRE_POSTGRES=1")
-        _postgres_skipped.append(reason)
         pytest.skip(reason)
     return POSTGRES_URL
 
@@ -138,5 +135,11 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _postgres_skipped:
-        terminalreporter.write_line(f"{_postgres_skipped[0]}: database tests on PostgreSQL skipped")
+    """One line when PostgreSQL was skipped, read from the skip reports: the fixture may
+    have run in a worker process (pytest-xdist), not in this one."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if "PostgreSQL not reachable" in reason:
+            shown = reason.removeprefix("Skipped: ")
+            terminalreporter.write_line(f"{shown}: database tests on PostgreSQL skipped")
+            return

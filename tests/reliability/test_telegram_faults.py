@@ -22,10 +22,6 @@ CLIENT_TIMEOUT = 2.0
 pytestmark = pytest.mark.slow
 
 
-def answers(api: FakeBotAPI, chat_id: int) -> list[str]:
-    return [c.text for c in api.calls_of("sendMessage", chat_id) if c.status == 200]
-
-
 #: (method, kind) -> how many: getUpdates gets fewer, since aiogram's polling backs off
 #: longer after each failure in a row (1 s growing to 5 s)
 FAULTS = {
@@ -68,8 +64,8 @@ async def test_every_command_answered_once_through_api_faults(
         for chat_id in CHATS:
             rig.push(rig.updates.message(chat_id, MEMBER, "/queue"))
         deadline = time.monotonic() + 60
-        while any(not answers(fake_api, c) for c in CHATS):
-            assert time.monotonic() < deadline, {c: answers(fake_api, c) for c in CHATS}
+        while any(not fake_api.sent_texts(c) for c in CHATS):
+            assert time.monotonic() < deadline, {c: fake_api.sent_texts(c) for c in CHATS}
             await asyncio.sleep(0.1)
         # every scripted fault was served, on both methods
         assert fake_api.pending_faults() == 0
@@ -80,6 +76,6 @@ async def test_every_command_answered_once_through_api_faults(
         await asyncio.sleep(1.0)  # room for a late duplicate to show up
         assert rig.polling is not None
         assert not rig.polling.done()
-        assert {c: answers(fake_api, c) for c in CHATS} == {
+        assert {c: fake_api.sent_texts(c) for c in CHATS} == {
             c: [EMPTY] * (2 if c == CHATS[0] else 1) for c in CHATS
         }

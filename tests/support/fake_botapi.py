@@ -51,12 +51,20 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+#: statuses recorded for calls that got no answer (yet)
+IN_FLIGHT = -1  # the fake has not answered it yet (``delay_next``)
+DROPPED = 0  # the connection was closed without an answer (``reset_next``)
+ABANDONED = 499  # answered late, after the client had given up: not processed
+
+
 @dataclass
 class Call:
     method: str
     params: dict[str, Any]
     at: float
-    status: int = 200
+    #: IN_FLIGHT until the fake has answered (or given up on) the call: a delayed call is
+    #: recorded when it arrives, and must not count as answered before its answer leaves
+    status: int = IN_FLIGHT
     result: Any = None
 
     @property
@@ -101,11 +109,6 @@ class _Failure:
         if self.error is None:
             return "slow"
         return str(self.error.status)
-
-
-#: statuses recorded for calls that got no answer
-DROPPED = 0  # the connection was closed without an answer (``reset_next``)
-ABANDONED = 499  # answered late, after the client had given up: not processed
 
 
 @dataclass
@@ -429,7 +432,7 @@ class FakeBotAPI:
                 body["parameters"] = {"retry_after": exc.retry_after}
             self._call_seen.set()
             return web.json_response(body, status=exc.status)
-        call.result = result
+        call.status, call.result = 200, result
         self._call_seen.set()
         return web.json_response({"ok": True, "result": result})
 
