@@ -22,3 +22,15 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
     for task in pending:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def finish_or_cancel(tasks: Iterable[asyncio.Task[Any]], timeout: float) -> int:
+    """Lets ``tasks`` finish within ``timeout`` seconds, then cancels and awaits the rest;
+    returns how many were cut off.  For a stop: the work in flight (a command's handler)
+    gets its chance to end with its effect and its answer, but cannot hold the stop up."""
+    pending = set(tasks)
+    if not pending:
+        return 0
+    _done, late = await asyncio.wait(pending, timeout=timeout)
+    await cancel_and_wait(late)
+    return len(late)

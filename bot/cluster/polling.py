@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 from bot.cluster.leases import POLLER_LEASE, Lease, Leases, connect
 from bot.config import Settings
 from bot.metrics import POLLER_TAKEOVERS, UPDATES_DUPLICATE
+from bot.tasks import finish_or_cancel
 from bot.telegram.claims import ClaimUnavailable, RedisClaims, UpdateClaims, bot_id_of
 
 log = logging.getLogger(__name__)
@@ -112,10 +113,7 @@ class LeasedPoller:
 
     async def drain(self) -> None:
         """Lets the handlers in flight finish (briefly); stragglers are cancelled."""
-        if self._handlers:
-            _done, late = await asyncio.wait(self._handlers, timeout=DRAIN_SECONDS)
-            for task in late:
-                task.cancel()
+        await finish_or_cancel(self._handlers, DRAIN_SECONDS)
 
     def _set_polling(self, polling: bool) -> None:
         self.polling = polling

@@ -45,6 +45,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.cluster.leases import PREFIX, Leases
 from bot.metrics import CLUSTER_FORWARDED
+from bot.tasks import finish_or_cancel
 from bot.telegram.sender import BEFORE_ANSWER
 
 log = logging.getLogger(__name__)
@@ -226,11 +227,7 @@ class Router:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        inflight = self._inflight.pop(name, set())
-        if inflight:
-            _done, late = await asyncio.wait(inflight, timeout=DRAIN_SECONDS)
-            for straggler in late:
-                straggler.cancel()
+        await finish_or_cancel(self._inflight.pop(name, set()), DRAIN_SECONDS)
 
     async def close(self) -> None:
         for name in list(self._consumers):

@@ -14,6 +14,7 @@ from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
+from bot.tasks import finish_or_cancel
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.channel_posts import ChannelPosts
@@ -72,19 +73,11 @@ class SattvaDispatcher(Dispatcher):
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Waits for the updates being handled; those still running after ``timeout`` are
         cancelled (and awaited)."""
-        handling = self._handling - {asyncio.current_task()}
-        if not handling:
-            return
-        _done, late = await asyncio.wait(handling, timeout=timeout)
-        for task in late:
-            task.cancel()
-        if late:
+        cut_off = await finish_or_cancel(self._handling - {asyncio.current_task()}, timeout)
+        if cut_off:
             log.warning(
-                "stop: %d update(s) still being handled after %.0f s were cut off",
-                len(late),
-                timeout,
+                "stop: %d update(s) still being handled after %.0f s were cut off", cut_off, timeout
             )
-            await asyncio.wait(late)
 
 
 def create_bot(settings: Settings, sender: Sender) -> Bot:
