@@ -24,6 +24,11 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
             await task
 
 
+#: how long a stop (of the process, of polling, of an account given back) lets the work in
+#: flight finish before cutting it off
+DRAIN_SECONDS = 10.0
+
+
 async def finish_or_cancel(tasks: Iterable[asyncio.Task[Any]], timeout: float) -> int:
     """Lets ``tasks`` finish within ``timeout`` seconds, then cancels and awaits the rest;
     returns how many were cut off.  For a stop: the work in flight (a command's handler)

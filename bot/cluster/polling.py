@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from bot.cluster.leases import POLLER_LEASE, Lease, Leases, connect
 from bot.config import Settings
 from bot.metrics import POLLER_TAKEOVERS, UPDATES_DUPLICATE
-from bot.tasks import finish_or_cancel
+from bot.tasks import DRAIN_SECONDS, finish_or_cancel
 from bot.telegram.claims import ClaimUnavailable, RedisClaims, UpdateClaims, bot_id_of
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ LEASE = POLLER_LEASE
 POLL_TIMEOUT = 10
 #: the pause after a failed getUpdates, doubled up to the maximum while it keeps failing
 RETRY_PAUSE = (0.5, 8.0)
-#: how long a stopping poller waits for the handlers it started
-DRAIN_SECONDS = 10.0
 
 
 class LeasedPoller:

@@ -45,7 +45,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.cluster.leases import PREFIX, Leases
 from bot.metrics import CLUSTER_FORWARDED
-from bot.tasks import finish_or_cancel
+from bot.tasks import DRAIN_SECONDS, finish_or_cancel
 from bot.telegram.sender import BEFORE_ANSWER
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,6 @@ MAX_HOPS = 3
 ANYWHERE = frozenset({"stats", "broadcast", "help", "start"})
 #: updates of one account handled at once by its holder
 CONCURRENCY = 32
-#: how long a node giving an account back waits for the handlers in flight
-DRAIN_SECONDS = 10.0
 #: how long an entry must have waited since its delivery before another consumer takes it
 #: over: longer than a node giving an account back lets its handlers finish, so an entry
 #: the previous holder is still answering (perhaps "being handed to another process") is

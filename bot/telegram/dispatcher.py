@@ -14,7 +14,7 @@ from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
-from bot.tasks import finish_or_cancel
+from bot.tasks import DRAIN_SECONDS, finish_or_cancel
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.channel_posts import ChannelPosts
@@ -43,9 +43,6 @@ from bot.telegram.session import BotSession
 from bot.telegram.targets import TargetMiddleware
 
 log = logging.getLogger(__name__)
-
-#: how long a stop waits for the updates being handled (as the cluster's intake does)
-DRAIN_SECONDS = 10.0
 
 
 class SattvaDispatcher(Dispatcher):
@@ -146,9 +143,8 @@ async def _on_startup(bot: Bot, dispatcher: Dispatcher, **_: Any) -> None:
         log.warning("setMyCommands failed: %s", exc)
 
 
-async def _on_shutdown(dispatcher: Dispatcher, **_: Any) -> None:
-    if isinstance(dispatcher, SattvaDispatcher):  # before anything a handler may still use
-        await dispatcher.drain()
+async def _on_shutdown(dispatcher: SattvaDispatcher, **_: Any) -> None:
+    await dispatcher.drain()  # before anything a handler may still use
     announcer: Announcer | None = dispatcher.workflow_data.pop("announcer", None)
     if announcer is not None:
         await announcer.close()

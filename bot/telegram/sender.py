@@ -52,13 +52,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: methods that put something into a chat and count against its flood limits
 #: awaited before each call in ANSWERS made while handling an update (and in the tasks
 #: it starts): ``bot.cluster.routing`` acknowledges a forwarded update there, so that a
 #: command whose answer the chat has seen is never run again by another node
 BEFORE_ANSWER: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
     "before_answer", default=None
 )
+#: methods that put something into a chat and count against its flood limits
 CHAT_METHODS = frozenset(
     {
         "sendMessage",
