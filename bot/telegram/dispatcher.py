@@ -7,10 +7,12 @@ import asyncio
 import logging
 from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import Update
+from aiogram.types import Message, TelegramObject, Update
 from aiogram.utils.i18n import I18n
 
 from bot.config import Settings
@@ -18,7 +20,7 @@ from bot.tasks import DRAIN_SECONDS, finish_or_cancel
 from bot.telegram import commands, errors
 from bot.telegram.announcer import Announcer
 from bot.telegram.channel_posts import ChannelPosts
-from bot.telegram.gates import commands_of, gate_by_commands
+from bot.telegram.gates import GATED_UPDATES, Gate, commands_of, gate_by_commands
 from bot.telegram.i18n import ChatLanguageMiddleware, make_i18n
 from bot.telegram.middlewares import CommandTimer, KnownChats
 from bot.telegram.nowplaying import NowPlayingCards
@@ -46,16 +48,51 @@ log = logging.getLogger(__name__)
 
 
 class SattvaDispatcher(Dispatcher):
-    """aiogram's Dispatcher that knows which updates it is handling.
+    """aiogram's Dispatcher that knows which updates it is handling, and that asks each
+    router's gates before entering it.
 
     aiogram's polling runs each update in a task of its own and forgets it: on a stop, a
     ``/play`` halfway through its download or its store call was cut off when the stores
     closed under it (or when the loop ended).  The shutdown hook waits for them first
-    (``drain``), so a command that was read gets its effect and its answer."""
+    (``drain``), so a command that was read gets its effect and its answer.
+
+    The gates (``bot.telegram.gates``) are read once the routers are in (``seal``); a
+    message then goes only into the routers whose gates admit it.  aiogram would enter
+    each in turn just to have the same gate turn it away (``_propagate_event``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._handling: set[asyncio.Task[Any]] = set()
+        self._gates: dict[str, list[tuple[Router, tuple[Gate, ...]]]] = {}
+
+    def seal(self) -> None:
+        """Reads every router's gates; call it after the last router and gate are in.
+
+        A router is only passed by when its gates are all there is to entering it: no
+        outer middleware of its own (which aiogram runs before the root filters)."""
+        self._gates = {
+            update: [(router, _gates_of(router, update)) for router in self.sub_routers]
+            for update in GATED_UPDATES
+        }
+
+    async def _propagate_event(
+        self,
+        observer: TelegramEventObserver | None,
+        update_type: str,
+        event: TelegramObject,
+        **kwargs: Any,
+    ) -> Any:
+        routes = self._gates.get(update_type)
+        if routes is None or (observer is not None and observer.handlers):
+            return await super()._propagate_event(observer, update_type, event, **kwargs)
+        assert isinstance(event, Message)  # every gated update is one
+        for router, gates in routes:
+            if gates and not all(gate.admits(event) for gate in gates):
+                continue
+            response = await router.propagate_event(update_type, event, **kwargs)
+            if response is not UNHANDLED:
+                return response
+        return UNHANDLED
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
         task = asyncio.current_task()
@@ -77,6 +114,14 @@ class SattvaDispatcher(Dispatcher):
             )
 
 
+def _gates_of(router: Router, update: str) -> tuple[Gate, ...]:
+    observer = router.observers[update]
+    if len(observer.outer_middleware):
+        return ()
+    filters = observer._handler.filters or ()  # the root filters (aiogram keeps no other list)
+    return tuple(f.callback for f in filters if isinstance(f.callback, Gate))
+
+
 def create_bot(settings: Settings, sender: Sender) -> Bot:
     """A Bot whose every call goes through ``sender`` (pass the same one to BotServices)."""
     telegram = settings.telegram
@@ -87,7 +132,11 @@ def create_bot(settings: Settings, sender: Sender) -> Bot:
 
 def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> SattvaDispatcher:
     i18n = i18n or make_i18n(services.settings.i18n.default_locale)
-    dp = SattvaDispatcher(services=services, permissions=Permissions(services), i18n=i18n)
+    # no handler keeps a conversation state: aiogram's FSM middleware (a storage lookup and
+    # a context per update) would be paid by every update for nothing
+    dp = SattvaDispatcher(
+        services=services, permissions=Permissions(services), i18n=i18n, disable_fsm=True
+    )
     dp.include_routers(
         basic.build_router(),
         basic.build_upgrade_router(),
@@ -122,6 +171,7 @@ def build_dispatcher(services: BotServices, *, i18n: I18n | None = None) -> Satt
     dp.message.middleware(RightsMiddleware())
     dp.callback_query.middleware(RightsMiddleware())
     dp.channel_post.middleware(ChannelPosts())
+    dp.seal()
     dp.startup.register(_on_startup)
     dp.shutdown.register(_on_shutdown)
     return dp

@@ -1,6 +1,6 @@
 """Keeping the dispatcher's path cheap: which commands a router answers, read from its
-handlers' ``Command`` filters, the gate that lets an update skip a router that answers
-none of them, and ``Magic``, for magic filters.
+handlers' ``Command`` filters, the gates that let an update skip a router that cannot
+answer it, and ``Magic``, for magic filters.
 
 Why a gate: aiogram offers an update to the routers one after another, and each router
 runs every handler's filters until one matches; a ``Command`` filter parses the text
@@ -8,6 +8,10 @@ again each time.  A /queue passed about twenty such checks in the routers before
 queue router, a fifth of what the whole command cost (benchmarks/README.md,
 command_path).  A router whose message handlers all carry a ``Command`` filter cannot
 answer text that names none of its commands, so one set lookup on its root decides.
+
+A ``Gate`` decides without awaiting anything, so the dispatcher asks it before it even
+enters the router (``SattvaDispatcher``): entering one (its middleware chain, its root
+filter as a coroutine) cost more than the lookup that then turned the update away.
 """
 
 from __future__ import annotations
@@ -61,7 +65,26 @@ def commands_of(router: Router) -> tuple[frozenset[str], str, bool]:
     return frozenset(names), "".join(sorted(prefixes)) or "/", only_commands
 
 
-class NamesOneOf(Filter):
+#: the updates gates stand on (each is a Message)
+GATED_UPDATES = ("message", "edited_message", "channel_post")
+
+
+class Gate(Filter):
+    """A root filter on a router's message observers that needs no await: aiogram checks
+    it as any filter, and ``SattvaDispatcher`` asks ``admits`` before entering the router."""
+
+    def admits(self, message: Message) -> bool:
+        raise NotImplementedError
+
+    async def __call__(self, message: Message) -> bool:
+        return self.admits(message)
+
+    def stand_on(self, router: Router) -> None:
+        for update in GATED_UPDATES:
+            router.observers[update].filter(self)
+
+
+class NamesOneOf(Gate):
     """True when the message is a command named in ``names`` (any case, any bot mention):
     a superset of what the router's own ``Command`` filters accept, which still decide."""
 
@@ -69,20 +92,31 @@ class NamesOneOf(Filter):
         self.names = names
         self.prefixes = prefixes
 
-    async def __call__(self, message: Message) -> bool:
+    def admits(self, message: Message) -> bool:
         return command_name(message.text or message.caption, self.prefixes) in self.names
 
 
-def gate_by_commands(router: Router) -> bool:
+class Carries(Gate):
+    """True when the message has ``field`` set (a service message's mark, such as
+    ``migrate_to_chat_id``): a plain attribute read, where ``Magic`` resolves an F."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def admits(self, message: Message) -> bool:
+        return getattr(message, self.field, None) is not None
+
+
+def gate_by_commands(router: Router) -> NamesOneOf | None:
     """Puts a ``NamesOneOf`` root filter on ``router``'s message observers when all its
-    message handlers are commands (or it has none: then nothing passes); True if it did."""
+    message handlers are commands (or it has none: then nothing passes); the gate if it
+    did."""
     names, prefixes, only_commands = commands_of(router)
     if not only_commands:
-        return False
+        return None
     gate = NamesOneOf(names, prefixes)
-    for observer in (router.message, router.edited_message, router.channel_post):
-        observer.filter(gate)
-    return True
+    gate.stand_on(router)
+    return gate
 
 
 class Magic(Filter):

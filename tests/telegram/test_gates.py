@@ -8,11 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject, Update
 
-from bot.telegram.gates import Magic, NamesOneOf, command_name, commands_of, gate_by_commands
+from bot.telegram.dispatcher import SattvaDispatcher
+from bot.telegram.gates import (
+    Carries,
+    Magic,
+    NamesOneOf,
+    command_name,
+    commands_of,
+    gate_by_commands,
+)
 from tests.support.bot_rig import BotRig
 from tests.support.tg_objects import user
 from tests.telegram.conftest import GROUP
@@ -64,7 +72,7 @@ def test_a_router_with_any_other_message_handler_is_not_gated(
     sub.message.register(noop, *other)
     router.include_router(sub)
     assert commands_of(router)[2] is False
-    assert gate_by_commands(router) is False
+    assert gate_by_commands(router) is None
     assert not router.message._handler.filters
 
 
@@ -98,3 +106,72 @@ async def test_gated_routers_still_answer_their_commands(fed: BotRig) -> None:
     assert await fed.texts_in(GROUP, MEMBER, "/queue@sattva_test_bot 1")
     assert await fed.texts_in(GROUP, MEMBER, "/authlist")
     assert await fed.texts_in(GROUP, MEMBER, "just chatting about /queue") == []
+
+
+class CountedGate(NamesOneOf):
+    """Counts the times aiogram awaited it: only when a router is entered."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__(frozenset(names), "/")
+        self.entered = 0
+
+    async def __call__(self, message: Message) -> bool:
+        self.entered += 1
+        return await super().__call__(message)
+
+
+def text_update(update_id: int, text: str) -> Update:
+    return Update.model_validate(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 0,
+                "chat": {"id": GROUP, "type": "supergroup", "title": "G"},
+                "from": {"id": 78, "is_bot": False, "first_name": "Member"},
+                "text": text,
+            },
+        }
+    )
+
+
+async def test_the_dispatcher_enters_only_routers_whose_gates_admit_the_message() -> None:
+    answered: list[str] = []
+    plain_gate, watched_gate = CountedGate("first"), CountedGate("second")
+    plain, watched, upgrade = Router(name="plain"), Router(name="watched"), Router()
+
+    async def first(message: Message) -> None:
+        answered.append(f"first {message.message_id}")
+
+    async def second(message: Message) -> None:
+        answered.append(f"second {message.message_id}")
+
+    async def upgraded(message: Message) -> None:
+        answered.append(f"upgraded {message.message_id}")
+
+    plain.message.register(first)
+    plain_gate.stand_on(plain)
+    watched.message.register(second)
+    watched_gate.stand_on(watched)
+    seen: list[int] = []
+
+    async def outer(handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Message)
+        seen.append(event.message_id)
+        return await handler(event, data)
+
+    # an outer middleware runs before the root filters: that router is always entered
+    watched.message.outer_middleware(outer)
+    upgrade.message.register(upgraded)
+    Carries("migrate_to_chat_id").stand_on(upgrade)
+    dp = SattvaDispatcher()
+    dp.include_routers(plain, watched, upgrade)
+    dp.seal()
+    bot = Bot("42:TEST")
+    for update_id, text in enumerate(["/first", "/second", "chatting", "/first@bot x"], 1):
+        await dp.feed_update(bot, text_update(update_id, text))
+    await bot.session.close()
+    assert answered == ["first 1", "second 2", "first 4"]
+    assert plain_gate.entered == 2  # only for its two commands
+    assert watched_gate.entered == 2  # every message the first router did not answer
+    assert seen == [2, 3]

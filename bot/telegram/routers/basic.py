@@ -3,7 +3,7 @@ follows a group to its new id when it becomes a supergroup."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import ChatMemberUpdated, Message
@@ -11,7 +11,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.telegram.commands import help_text, usage
-from bot.telegram.gates import Magic
+from bot.telegram.gates import Carries
 from bot.telegram.i18n import SUPPORTED_LOCALES, user_locale
 from bot.telegram.permissions import Permissions
 from bot.telegram.rights import Need, needs
@@ -101,6 +101,6 @@ def build_upgrade_router() -> Router:
     filter lets every other message pass by at once, and the commands' router stays
     commands only (``bot.telegram.gates``)."""
     router = Router(name="upgrade")
-    router.message.filter(Magic(F.migrate_to_chat_id))
+    Carries("migrate_to_chat_id").stand_on(router)
     router.message.register(group_upgraded)
     return router
