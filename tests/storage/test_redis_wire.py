@@ -86,6 +86,67 @@ async def test_an_error_reply_is_raised_and_the_connection_stays_in_step(
     assert await connections(raw) == 1
 
 
+async def test_calls_made_together_share_one_write_and_get_their_own_replies(
+    wire: RedisWire, raw: Redis
+) -> None:
+    await raw.set("text", "v")
+    replies = await asyncio.gather(
+        *(wire.call("INCRBY", f"n{i % 5}", i) for i in range(40)),
+        wire.call("LPUSH", "text", "x"),  # WRONGTYPE: its caller's error alone
+        wire.pipeline([("GET", "text"), ("INCR", "text")]),
+        wire.transaction([("SET", "t", "1"), ("GET", "t")]),
+        return_exceptions=True,
+    )
+    assert replies[:40] == [sum(range(i % 5, i + 1, 5)) for i in range(40)]
+    wrongtype, failed_pipeline, transaction = replies[40:]
+    assert isinstance(wrongtype, ResponseError)
+    assert "WRONGTYPE" in str(wrongtype)
+    assert isinstance(failed_pipeline, ResponseError)
+    assert "not an integer" in str(failed_pipeline)
+    assert transaction == ["OK", "1"]
+    # forty-three callers, one connection (the limit is four): they went as one batch
+    assert await connections(raw) == 1
+    assert await wire.call("GET", "text") == "v"  # the connection is in step
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_replies(
+    wire: RedisWire, raw: Redis
+) -> None:
+    first, cancelled, last = (
+        asyncio.create_task(wire.call("INCRBY", "n", step)) for step in (1, 10, 100)
+    )
+    for _ in range(2):  # they join one batch; its send writes their commands
+        await asyncio.sleep(0)
+    cancelled.cancel()  # its reply is on its way (nothing was read yet)
+    assert await first == 1
+    assert await last == 111  # the cancelled INCRBY had been written: it ran
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await wire.call("GET", "n") == "111"  # its own reply on the kept connection
+    assert await connections(raw) == 1
+
+
+async def test_a_batch_whose_callers_all_left_is_abandoned(wire: RedisWire) -> None:
+    early = asyncio.create_task(wire.call("SET", "k", "early"))
+    await asyncio.sleep(0)  # it joined a batch that has not been sent yet
+    early.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await early
+    # a call made now starts a batch of its own (the abandoned one is never sent)
+    async with asyncio.timeout(2):
+        assert await wire.call("GET", "k") is None
+
+
+async def test_a_blocking_command_holds_up_nobody_else(wire: RedisWire, raw: Redis) -> None:
+    waiting = asyncio.create_task(wire.call("BLPOP", "later", 5))
+    while "blpop" not in str(await raw.client_list()):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):  # not behind BLPOP's reply
+        assert await wire.call("RPUSH", "later", "x") == 1
+    assert await waiting == ["later", "x"]
+    assert await connections(raw) == 2
+
+
 async def test_acl_user_and_database_from_the_url(redis_url: str, raw: Redis) -> None:
     await raw.acl_setuser(
         "wiretest", enabled=True, passwords=["+s3cret"], keys="*", commands=["+@all"]
@@ -182,7 +243,8 @@ async def test_a_reply_that_came_during_a_stop_is_not_failed_by_its_overdue_time
     try:
         first = await client.call("CLIENT", "ID")
         call = asyncio.create_task(client.call("CLIENT", "ID"))
-        await asyncio.sleep(0)  # the command is written
+        for _ in range(2):  # the call joins a batch; the batch's send writes the command
+            await asyncio.sleep(0)
         time.sleep(0.5)  # noqa: ASYNC251 (the loop stopped past the timeout: the point)
         assert await call == first
         assert await client.call("CLIENT", "ID") == first  # the same connection, still
