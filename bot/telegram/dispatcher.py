@@ -64,9 +64,11 @@ class SattvaDispatcher(Dispatcher):
         super().__init__(**kwargs)
         self._handling: set[asyncio.Task[Any]] = set()
         self._gates: dict[str, list[tuple[Router, tuple[Gate, ...]]]] = {}
+        self._sealed_routers = 0  # how many sub-routers ``_gates`` knows (0: not sealed)
 
     def seal(self) -> None:
-        """Reads every router's gates; call it after the last router and gate are in.
+        """Reads every router's gates; call it once the routers and gates are in (a router
+        included later has them read again at the next update).
 
         A router is only passed by when its gates are all there is to entering it: no
         outer middleware of its own (which aiogram runs before the root filters)."""
@@ -74,6 +76,7 @@ class SattvaDispatcher(Dispatcher):
             update: [(router, _gates_of(router, update)) for router in self.sub_routers]
             for update in GATED_UPDATES
         }
+        self._sealed_routers = len(self.sub_routers)
 
     async def _propagate_event(
         self,
@@ -82,6 +85,8 @@ class SattvaDispatcher(Dispatcher):
         event: TelegramObject,
         **kwargs: Any,
     ) -> Any:
+        if self._sealed_routers != len(self.sub_routers) and self._sealed_routers:
+            self.seal()  # a router came in after sealing (routers are only ever added)
         routes = self._gates.get(update_type)
         if routes is None or (observer is not None and observer.handlers):
             return await super()._propagate_event(observer, update_type, event, **kwargs)

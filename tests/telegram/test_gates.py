@@ -170,8 +170,12 @@ async def test_the_dispatcher_enters_only_routers_whose_gates_admit_the_message(
     bot = Bot("42:TEST")
     for update_id, text in enumerate(["/first", "/second", "chatting", "/first@bot x"], 1):
         await dp.feed_update(bot, text_update(update_id, text))
+    late = Router(name="late")
+    late.message.register(upgraded)
+    dp.include_router(late)  # after sealing: entered all the same
+    await dp.feed_update(bot, text_update(5, "chatting"))
     await bot.session.close()
-    assert answered == ["first 1", "second 2", "first 4"]
+    assert answered == ["first 1", "second 2", "first 4", "upgraded 5"]
     assert plain_gate.entered == 2  # only for its two commands
-    assert watched_gate.entered == 2  # every message the first router did not answer
-    assert seen == [2, 3]
+    assert watched_gate.entered == 3  # every message the first router did not answer
+    assert seen == [2, 3, 5]
