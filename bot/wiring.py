@@ -51,6 +51,7 @@ from bot.storage.assignments import AssignmentRepo
 from bot.storage.channels import ChannelRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store, storage_probe
+from bot.storage.redis_queue import open_wire
 from bot.storage.repos import ChatSettingsRepo, HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
@@ -261,8 +262,10 @@ async def build(
         commands: Players = core.players
         router: Router | None = None
         if core.cluster is not None:
+            wire = open_wire(settings.storage.redis_url)
+            stack.push_async_callback(wire.close)  # after the router's (callbacks unwind)
             router = Router(
-                core.cluster.redis,
+                wire,
                 core.cluster,
                 AssignmentRepo(core.sessions),
                 dp=None,

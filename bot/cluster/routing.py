@@ -7,6 +7,11 @@ decides:
 - chat-less updates, private chats and the commands that touch no chat's playback
   (``ANYWHERE``: owner commands, help) run where they arrive;
 - a group chat's update runs here when this node holds the chat's account;
+  which account a chat is on is read from the database once and then kept for
+  ``ASSIGNMENT_SECONDS`` (that read was as costly as answering the command itself).  A
+  stale entry still finds the right node: a chat changes accounts only when the node
+  holding its account moves it to another account it holds (``LeasedPool``), and that
+  node's player reads the assignment itself;
 - else it is added to the account's stream ``sattva:cluster:updates:<account>`` and the
   holder handles it and answers in the chat.  A chat without an account gets the
   least-loaded account held by a live node first (the database's first writer wins).
@@ -40,11 +45,12 @@ from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import TelegramObject, Update
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from bot.cluster.leases import PREFIX, Leases
+from bot.expiring import ExpiringCache
 from bot.metrics import CLUSTER_FORWARDED
+from bot.storage.redis_wire import RedisWire
 from bot.tasks import DRAIN_SECONDS, finish_or_cancel
 from bot.telegram.sender import BEFORE_ANSWER
 
@@ -65,6 +71,8 @@ CONCURRENCY = 32
 CLAIM_IDLE_SECONDS = DRAIN_SECONDS + 2.0
 #: how often a holder looks for entries left over (they become claimable only once idle)
 CLAIM_EVERY_SECONDS = 1.0
+#: how long a chat's account, as read from the database, is trusted here
+ASSIGNMENT_SECONDS = 5.0
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -121,7 +129,7 @@ class Router:
 
     def __init__(
         self,
-        redis: Redis,
+        wire: RedisWire,
         node: Ownership,
         assignments: AssignmentStore,
         *,
@@ -130,8 +138,13 @@ class Router:
         drives: Callable[[int], Awaitable[int | None]] | None = None,
     ) -> None:
         """``drives``: the chat whose player a group's commands drive instead of its own
-        (a group linked to a channel with /channelplay), so they go to that chat's owner."""
-        self._redis = redis
+        (a group linked to a channel with /channelplay), so they go to that chat's owner.
+
+        ``wire``: the store's own Redis client (``bot.storage.redis_wire``), not redis-py:
+        a forwarded command costs two writes and a read of a stream entry, and redis-py's
+        command path around each cost more CPU than the rest of the forwarding together
+        (benchmarks/README.md, cluster_scale).  The caller closes it."""
+        self._wire = wire
         self._node = node
         self._assignments = assignments
         self._dp = dp
@@ -145,6 +158,7 @@ class Router:
         self.claim_idle = CLAIM_IDLE_SECONDS
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._placing = asyncio.Lock()
+        self._assigned: ExpiringCache[int, str] = ExpiringCache(ASSIGNMENT_SECONDS)
         self.forwarded = {"out": 0, "in": 0}
 
     def attach(self, dp: Dispatcher) -> None:
@@ -157,21 +171,36 @@ class Router:
 
     async def assistant_for(self, chat_id: int) -> str:
         """The chat's account; a new chat gets the least-loaded one held by a live node."""
-        name = self._node.assistant_of(chat_id) or await self._assignments.get(chat_id)
-        if name in self._node.names:
+        name = self._node.assistant_of(chat_id) or self._assigned.get(chat_id)
+        if name is not None and name in self._node.names:
+            return name
+        name = await self._stored(chat_id)
+        if name is not None:
             return name
         async with self._placing:
             # one placement at a time here, so each reads the counts the last one changed
-            name = await self._assignments.get(chat_id)
-            if name in self._node.names:
+            name = await self._stored(chat_id)
+            if name is not None:
                 return name
-            held = await self._redis.mget([Leases.key(n) for n in self._node.names])
+            held = await self._wire.call("MGET", *(Leases.key(n) for n in self._node.names))
             live = [n for n, holder in zip(self._node.names, held, strict=True) if holder]
             candidates = live or list(self._node.names)
             counts = await self._assignments.counts()
             low = min(counts.get(n, 0) for n in candidates)
             pick = random.choice([n for n in candidates if counts.get(n, 0) == low])
-            return await self._assignments.claim(chat_id, pick)
+            generation = self._assigned.generation
+            name = await self._assignments.claim(chat_id, pick)
+            self._assigned.store(chat_id, name, read_at_generation=generation)
+            return name
+
+    async def _stored(self, chat_id: int) -> str | None:
+        """The chat's account as the database has it (kept a while), if one configured."""
+        generation = self._assigned.generation
+        name = await self._assignments.get(chat_id)
+        if name is None or name not in self._node.names:
+            return None
+        self._assigned.store(chat_id, name, read_at_generation=generation)
+        return name
 
     async def middleware(
         self, handler: Handler, update: TelegramObject, data: dict[str, Any]
@@ -203,7 +232,7 @@ class Router:
 
     async def forward(self, name: str, update: Update, hops: int = 0) -> None:
         body = json.dumps(update.model_dump(mode="json", exclude_none=True))
-        await self._redis.xadd(STREAM + name, {"update": body, "hops": str(hops)})
+        await self._wire.call("XADD", STREAM + name, "*", "update", body, "hops", hops)
         self.forwarded["out"] += 1
         CLUSTER_FORWARDED.labels("out").inc()
 
@@ -237,19 +266,30 @@ class Router:
         while True:
             try:
                 with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-                    await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                    await self._wire.call("XGROUP", "CREATE", stream, GROUP, "0", "MKSTREAM")
                 claimed_at = -CLAIM_EVERY_SECONDS
                 loop = asyncio.get_running_loop()
                 while True:
                     if me is not None and me.cancelling():
-                        # redis-py on 3.11 can drop a cancellation that lands as a command
-                        # completes (its asyncio.wait_for: CPython gh-86296)
+                        # a cancellation that landed as a call completed (the read's
+                        # reply was already in) must still end the loop
                         raise asyncio.CancelledError
                     if loop.time() - claimed_at >= CLAIM_EVERY_SECONDS:
                         await self._claim_left_over(name, stream)
                         claimed_at = loop.time()
-                    replies: Any = await self._redis.xreadgroup(
-                        GROUP, self._node.node, {stream: ">"}, count=CONCURRENCY, block=1000
+                    # blocking: the wire gives it a connection of its own
+                    replies: Any = await self._wire.call(
+                        "XREADGROUP",
+                        "GROUP",
+                        GROUP,
+                        self._node.node,
+                        "COUNT",
+                        CONCURRENCY,
+                        "BLOCK",
+                        1000,
+                        "STREAMS",
+                        stream,
+                        ">",
                     )
                     for _stream, entries in replies or []:
                         for entry_id, fields in entries:
@@ -260,25 +300,28 @@ class Router:
 
     async def _claim_left_over(self, name: str, stream: str) -> None:
         """What the previous holder read and never acknowledged is ours now."""
-        start: Any = "0-0"
+        start = "0-0"
         while True:
-            reply: list[Any] = await self._redis.xautoclaim(
+            reply: list[Any] = await self._wire.call(
+                "XAUTOCLAIM",
                 stream,
                 GROUP,
                 self._node.node,
-                min_idle_time=int(self.claim_idle * 1000),
-                start_id=start,
-                count=100,
+                int(self.claim_idle * 1000),
+                start,
+                "COUNT",
+                100,
             )
             start, claimed = reply[0], reply[1]
             for entry_id, fields in claimed:
-                if fields:
+                if fields:  # a deleted entry's are gone (Redis before 7 listed it)
                     await self._start(name, stream, entry_id, fields)
-            if start in (b"0-0", "0-0"):
+            if start == "0-0":
                 return
 
-    async def _start(self, name: str, stream: str, entry_id: Any, fields: Any) -> None:
-        key = (stream, entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id))
+    async def _start(self, name: str, stream: str, entry_id: str, fields: list[str]) -> None:
+        """``fields``: the entry's as the reply has them, names and values alternating."""
+        key = (stream, entry_id)
         if key in self._running:
             return  # claimed back while this node still handles it (idle but not done)
         self._running.add(key)
@@ -289,12 +332,12 @@ class Router:
         inflight.add(task)
         task.add_done_callback(inflight.discard)
 
-    async def _handle(self, stream: str, entry_id: Any, fields: dict[Any, Any]) -> None:
-        acknowledge = _Acknowledge(self._redis, stream, entry_id)
+    async def _handle(self, stream: str, entry_id: str, fields: list[str]) -> None:
+        acknowledge = _Acknowledge(self._wire, stream, entry_id)
         answering = BEFORE_ANSWER.set(acknowledge)
         try:
-            raw: bytes = fields.get(b"update", fields.get("update", b""))
-            hops = int(fields.get(b"hops", fields.get("hops", 0)))
+            entry = dict(zip(fields[::2], fields[1::2], strict=True))
+            raw, hops = entry["update"], int(entry.get("hops", 0))
             update = Update.model_validate(json.loads(raw), context={"bot": self._bot})
             self.forwarded["in"] += 1
             CLUSTER_FORWARDED.labels("in").inc()
@@ -313,10 +356,10 @@ class _Acknowledge:
     """Acknowledges (and deletes) one stream entry, the first time it is awaited only: the
     handler's first answer and its end both await it."""
 
-    __slots__ = ("_done", "_entry_id", "_redis", "_stream")
+    __slots__ = ("_done", "_entry_id", "_stream", "_wire")
 
-    def __init__(self, redis: Redis, stream: str, entry_id: Any) -> None:
-        self._redis, self._stream, self._entry_id = redis, stream, entry_id
+    def __init__(self, wire: RedisWire, stream: str, entry_id: str) -> None:
+        self._wire, self._stream, self._entry_id = wire, stream, entry_id
         self._done = False
 
     async def __call__(self) -> None:
@@ -324,10 +367,12 @@ class _Acknowledge:
             return
         self._done = True
         # one round trip: this stands before the handler's first answer
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.xack(self._stream, GROUP, self._entry_id)
-        pipe.xdel(self._stream, self._entry_id)
         try:
-            await pipe.execute()
+            await self._wire.pipeline(
+                [
+                    ("XACK", self._stream, GROUP, self._entry_id),
+                    ("XDEL", self._stream, self._entry_id),
+                ]
+            )
         except (RedisError, OSError) as exc:  # the answer goes out anyway
             log.warning("cluster: entry %s not acknowledged: %s", self._entry_id, exc)

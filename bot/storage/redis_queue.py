@@ -120,6 +120,17 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+def open_wire(url: str) -> RedisWire:
+    """The client the bot's hot Redis paths share the settings of (the queue store, the
+    cluster's update streams); its connections open on first use."""
+    return RedisWire(
+        url,
+        timeout=SOCKET_TIMEOUT_SECONDS,
+        max_connections=MAX_CONNECTIONS,
+        pool_wait=POOL_WAIT_SECONDS,
+    )
+
+
 class RedisQueueStore:
     """``QueueStore`` on Redis.  Keys per chat: ``sattva:q:<chat>:pending`` (list of track
     JSON), ``:now`` (hash), ``:loop`` (string); plus the set ``sattva:q:chats``."""
@@ -137,12 +148,7 @@ class RedisQueueStore:
     @classmethod
     async def open(cls, url: str, *, fence: Fence | None = None) -> RedisQueueStore:
         """Connects and loads the scripts, so that every later call is a single EVALSHA."""
-        wire = RedisWire(
-            url,
-            timeout=SOCKET_TIMEOUT_SECONDS,
-            max_connections=MAX_CONNECTIONS,
-            pool_wait=POOL_WAIT_SECONDS,
-        )
+        wire = open_wire(url)
         store = cls(wire, fence=fence)
         try:
             await store._guarded(store._load())

@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 
 from bot.cluster.leases import Leases
 from bot.cluster.routing import GROUP, STREAM, Router
+from bot.storage.redis_queue import open_wire
+from bot.storage.redis_wire import RedisWire
 from bot.telegram.sender import BEFORE_ANSWER
 
 TOKEN = "123456:TEST-token-for-the-routing-test"
@@ -43,8 +45,10 @@ class Owner:
 @dataclass
 class Assignments:
     rows: dict[int, str] = field(default_factory=dict)
+    reads: int = 0
 
     async def get(self, chat_id: int) -> str | None:
+        self.reads += 1
         return self.rows.get(chat_id)
 
     async def claim(self, chat_id: int, assistant: str) -> str:
@@ -88,6 +92,13 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+async def wire(redis_url: str) -> AsyncIterator[RedisWire]:
+    client = open_wire(redis_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
 async def bot() -> AsyncIterator[Bot]:
     bot = Bot(TOKEN)
     yield bot
@@ -95,14 +106,18 @@ async def bot() -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-async def make_node(redis: Redis, bot: Bot) -> AsyncIterator[Any]:
-    assignments = Assignments({GROUP_CHAT: "a2"})
+def assignments() -> Assignments:
+    return Assignments({GROUP_CHAT: "a2"})
+
+
+@pytest.fixture
+async def make_node(wire: RedisWire, bot: Bot, assignments: Assignments) -> AsyncIterator[Any]:
     made: list[Node] = []
 
     def make(name: str, held: set[str], after: Callable[[], Awaitable[None]] | None = None) -> Node:
         """``after``: awaited by the handler once it has recorded the update."""
         owner = Owner(name, held)
-        router = Router(redis, owner, assignments, dp=None, bot=bot)
+        router = Router(wire, owner, assignments, dp=None, bot=bot)
         node = Node(router, owner)
         dp = Dispatcher()
 
@@ -237,3 +252,21 @@ async def test_entries_of_two_accounts_with_the_same_id_both_run_at_once(
     await node.router.serve("a1")
     await node.router.serve("a2")
     await until(lambda: sorted(node.handled) == [11, 12], timeout=3)
+
+
+async def test_a_chats_account_is_read_from_the_database_once_a_while(
+    make_node: Any, assignments: Assignments, bot: Bot
+) -> None:
+    """It was a database transaction per forwarded update, as costly as the command."""
+    here, owner = make_node("n1", {"a1"}), make_node("n2", {"a2"})
+    await owner.router.serve("a2")
+    dp_here = here.router._dp
+    assert dp_here is not None
+    for update_id in range(20, 25):
+        await dp_here.feed_update(bot, message(update_id, GROUP_CHAT, "/queue"))
+    await until(lambda: len(owner.handled) == 5)
+    assert assignments.reads == 2  # once where it arrived, once at its owner
+    here.router._assigned.forget(GROUP_CHAT)  # as if ASSIGNMENT_SECONDS went by
+    await dp_here.feed_update(bot, message(25, GROUP_CHAT, "/queue"))
+    await until(lambda: len(owner.handled) == 6)
+    assert assignments.reads == 3
