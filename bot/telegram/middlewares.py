@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 
 class KnownChats(BaseMiddleware):
-    """Records each chat once per process, so /broadcast and the web panel know it."""
+    """Records each chat once per process, so /broadcast and the web panel know it.
+
+    A chat counts as recorded from the moment its first write starts: the updates that
+    arrive with it (a burst from a new group, a hundred in one getUpdates answer) would
+    otherwise each write the same row, one after another on SQLite's single writer."""
 
     def __init__(self, repo: ChatSettingsStore) -> None:
         self.repo = repo
@@ -32,15 +36,15 @@ class KnownChats(BaseMiddleware):
     ) -> Any:
         chat: Chat | None = data.get("event_chat")
         if chat is not None and chat.id not in self._seen:
+            self._seen.add(chat.id)
             try:
                 await self.repo.ensure_chat(
                     chat.id, chat.title or chat.full_name or "", chat.username
                 )
             except Exception:
                 # Storage trouble must not block the command; the next update tries again.
+                self._seen.discard(chat.id)
                 log.warning("could not record chat %s", chat.id, exc_info=True)
-            else:
-                self._seen.add(chat.id)
         return await handler(event, data)
 
 

@@ -83,3 +83,40 @@ async def test_known_chats_records_a_public_chats_username_once() -> None:
     for chat in (public, public, private):
         assert await known(handler, Update(update_id=1), {"event_chat": chat}) == "handled"
     assert repo.seen == [(-1001, "Night Radio", "night_radio"), (-1002, "Family", None)]
+
+
+async def test_a_new_chats_updates_arriving_together_record_it_once() -> None:
+    """A burst from a new group: the first update's write is still going on when the
+    others arrive; a failed write leaves the chat for the next update to record."""
+    repo = RecordingChats()
+    known = KnownChats(repo)  # type: ignore[arg-type]
+    release = asyncio.Event()
+    failing = True
+    calls = 0
+
+    async def slow_ensure_chat(chat_id: int, title: str, username: str | None = None) -> None:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        if failing:
+            raise OSError("database is locked")
+        repo.seen.append((chat_id, title, username))
+
+    repo.ensure_chat = slow_ensure_chat  # type: ignore[method-assign]
+
+    async def handler(event: object, data: dict[str, object]) -> str:
+        return "handled"
+
+    chat = Chat(id=-1003, type="supergroup", title="Burst")
+    burst = [
+        asyncio.create_task(known(handler, Update(update_id=n), {"event_chat": chat}))
+        for n in range(20)
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*burst) == ["handled"] * 20
+    assert (calls, repo.seen) == (1, [])  # one write for the burst, and it failed
+    failing = False
+    await known(handler, Update(update_id=21), {"event_chat": chat})
+    await known(handler, Update(update_id=22), {"event_chat": chat})
+    assert (calls, repo.seen) == (2, [(-1003, "Burst", None)])
