@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -112,7 +113,7 @@ class Track:
             data["media_kind"] = MediaKind(data.get("media_kind", MediaKind.AUDIO))
             track = _decoded[raw] = cls(**data)
             if len(_decoded) > DECODED_KEPT:
-                del _decoded[next(iter(_decoded))]  # the oldest decode goes first
+                _decoded.popitem(last=False)  # the oldest decode goes first
         return track
 
     def with_new_id(self) -> Track:
@@ -123,7 +124,8 @@ class Track:
 _TRACK_FIELDS = tuple(f.name for f in fields(Track))
 #: records decoded lately (``Track.from_json``): a few busy chats' queues, some MB at worst
 DECODED_KEPT = 4096
-_decoded: dict[str | bytes, Track] = {}
+# ordered: a plain dict's first key is found by scanning past every one deleted before it
+_decoded: OrderedDict[str | bytes, Track] = OrderedDict()
 
 
 class TrackList(Sequence[Track]):
