@@ -88,7 +88,9 @@ class SattvaDispatcher(Dispatcher):
         if self._sealed_routers != len(self.sub_routers) and self._sealed_routers:
             self.seal()  # a router came in after sealing (routers are only ever added)
         routes = self._gates.get(update_type)
-        if routes is None or (observer is not None and observer.handlers):
+        if routes is None or (
+            observer is not None and (observer.handlers or observer._handler.filters)
+        ):  # the dispatcher's own handlers or root filters come first: aiogram's way
             return await super()._propagate_event(observer, update_type, event, **kwargs)
         assert isinstance(event, Message)  # every gated update is one
         for router, gates in routes:

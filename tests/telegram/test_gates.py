@@ -179,3 +179,27 @@ async def test_the_dispatcher_enters_only_routers_whose_gates_admit_the_message(
     assert plain_gate.entered == 2  # only for its two commands
     assert watched_gate.entered == 3  # every message the first router did not answer
     assert seen == [2, 3, 5]
+
+
+async def test_the_dispatchers_own_root_filter_still_decides_first() -> None:
+    answered: list[int] = []
+    plain = Router()
+
+    async def handler(message: Message) -> None:
+        answered.append(message.message_id)
+
+    plain.message.register(handler)
+    CountedGate("first").stand_on(plain)
+    dp = SattvaDispatcher()
+    dp.include_router(plain)
+
+    async def only_even(message: Message) -> bool:
+        return message.message_id % 2 == 0
+
+    dp.message.filter(only_even)
+    dp.seal()
+    bot = Bot("42:TEST")
+    for update_id in (1, 2):
+        await dp.feed_update(bot, text_update(update_id, "/first"))
+    await bot.session.close()
+    assert answered == [2]
