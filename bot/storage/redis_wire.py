@@ -37,8 +37,8 @@ Arg = str | int | float | bytes
 #: than ignored: this client would not honour it)
 URL_OPTIONS = frozenset({"host", "port", "path", "db", "username", "password"})
 URL_OPTIONS_TLS = frozenset({"ssl_cert_reqs"})
-#: commands that may wait on the server for as long as they are told to (the bot sends
-#: none; a caller that does gets a connection of its own rather than holding up others)
+#: commands that may wait on the server for as long as they are told to (the cluster's
+#: stream read is one): each goes alone on a connection, holding up no other caller's reply
 BLOCKING = frozenset(
     {"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP"}
     | {"XREAD", "XREADGROUP", "WAIT", "WAITAOF", "SUBSCRIBE", "PSUBSCRIBE", "MONITOR"}
