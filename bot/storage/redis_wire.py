@@ -268,9 +268,7 @@ class RedisWire:
         """The commands in one write and their replies in order (one round trip)."""
         if any(str(command[0]).upper() in BLOCKING for command in commands):
             # it would hold every reply written behind it: alone, on its own connection
-            return _raising_errors(
-                await self._pool.run(lambda conn: conn.call_many(commands, self._timeout))
-            )
+            return _raising_errors(await self._written(commands))
         loop = asyncio.get_running_loop()
         batch = self._batch
         if batch is None:
@@ -299,7 +297,7 @@ class RedisWire:
             return
         commands = [command for part, _ in calls for command in part]
         try:
-            replies = await self._pool.run(lambda conn: conn.call_many(commands, self._timeout))
+            replies = await self._written(commands)
         except asyncio.CancelledError:
             for _, future in calls:
                 future.cancel()  # a caller still waiting must not wait for ever
@@ -314,6 +312,11 @@ class RedisWire:
             if not future.done():
                 future.set_result(replies[start : start + len(part)])
             start += len(part)
+
+    async def _written(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """The commands in one write on one connection: their replies, error replies as
+        exceptions in their place."""
+        return await self._pool.run(lambda conn: conn.call_many(commands, self._timeout))
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """The commands inside MULTI/EXEC: read at one instant; EXEC's replies."""
