@@ -22,7 +22,7 @@ from bot.telegram.gates import (
     gate_by_commands,
 )
 from tests.support.bot_rig import BotRig
-from tests.support.tg_objects import user
+from tests.support.tg_objects import chat, user
 from tests.telegram.conftest import GROUP
 
 MEMBER = user(78, "Member")
@@ -127,8 +127,8 @@ def text_update(update_id: int, text: str) -> Update:
             "message": {
                 "message_id": update_id,
                 "date": 0,
-                "chat": {"id": GROUP, "type": "supergroup", "title": "G"},
-                "from": {"id": 78, "is_bot": False, "first_name": "Member"},
+                "chat": chat(GROUP),
+                "from": MEMBER,
                 "text": text,
             },
         }
