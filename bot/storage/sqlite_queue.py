@@ -58,13 +58,19 @@ def _fail(future: asyncio.Future[T], exc: BaseException) -> None:
         future.set_exception(exc)
 
 
-# Creates the chat's state row on first use and hands out the next ordering key.
+# Creates the chat's state row on first use and hands out the next ordering keys; also
+# counts the chat's pending entries, which enqueue checks against the limit (a full queue
+# raises, and the transaction's rollback returns the keys): one statement, not two.
 NEXT_SEQ = (
     "INSERT INTO queue_chats (chat_id, loop_mode, next_seq) VALUES (?, 'off', ?) "
     "ON CONFLICT (chat_id) DO UPDATE SET next_seq = next_seq + excluded.next_seq "
-    "RETURNING next_seq, loop_mode"
+    "RETURNING next_seq, (SELECT count(*) FROM queue_entries WHERE chat_id = ?)"
 )
-HEAD = "SELECT id, track_json FROM queue_entries WHERE chat_id = ? ORDER BY seq LIMIT 1"
+# takes the head of pending out of the queue, in one statement
+POP_HEAD = (
+    "DELETE FROM queue_entries WHERE id = (SELECT id FROM queue_entries "
+    "WHERE chat_id = ? ORDER BY seq LIMIT 1) RETURNING track_id, track_json"
+)
 FILL_SLOT = (
     f"INSERT INTO queue_now_playing (chat_id, track_id, {SLOT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, 0.0, ?, 0)"
@@ -77,6 +83,11 @@ REMOVE_TRACK = (
     "WHERE chat_id = ? AND track_id = ? ORDER BY seq LIMIT 1) RETURNING track_json"
 )
 LOOP = "SELECT loop_mode FROM queue_chats WHERE chat_id = ?"
+# empties the slot if it holds the expected track, with what advance needs to go on
+FINISH = (
+    "DELETE FROM queue_now_playing WHERE chat_id = ? AND track_id = ? "
+    "RETURNING track_json, (SELECT loop_mode FROM queue_chats WHERE chat_id = ?)"
+)
 CHECKPOINT = (
     "UPDATE queue_now_playing SET position = ?, paused = ?, updated_at = ? "
     "WHERE chat_id = ? AND track_id = ?"
@@ -84,23 +95,21 @@ CHECKPOINT = (
 SLOT = f"SELECT {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = ?"
 
 
-def next_seq(db: Db, chat_id: int, count: int = 1) -> tuple[int, str]:
-    """Reserves ``count`` ordering keys (creating the chat row); returns the first and the
-    chat's loop mode."""
-    row = db.execute(NEXT_SEQ, (chat_id, count)).fetchone()
-    return int(row[0]) - count, str(row[1])
+def next_seq(db: Db, chat_id: int, count: int = 1) -> tuple[int, int]:
+    """Reserves ``count`` ordering keys (creating the chat row); returns the first and how
+    many entries the chat has pending."""
+    row = db.execute(NEXT_SEQ, (chat_id, count, chat_id)).fetchone()
+    return int(row[0]) - count, int(row[1])
 
 
 def pop_into_slot(db: Db, chat_id: int, now: float) -> tuple[str, str] | None:
     """Moves the head of pending into the (empty) slot; returns (track id, JSON)."""
-    head = db.execute(HEAD, (chat_id,)).fetchone()
+    head = db.execute(POP_HEAD, (chat_id,)).fetchone()
     if head is None:
         return None
-    track_id = db.execute(
-        "DELETE FROM queue_entries WHERE id = ? RETURNING track_id", (head[0],)
-    ).fetchone()[0]
-    db.execute(FILL_SLOT, (chat_id, track_id, head[1], now, now))
-    return track_id, head[1]
+    track_id, track_json = head
+    db.execute(FILL_SLOT, (chat_id, track_id, track_json, now, now))
+    return track_id, track_json
 
 
 def renumber(db: Db, chat_id: int, ids: Sequence[int]) -> None:
@@ -214,14 +223,11 @@ class SqliteQueueStore:
 
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
         def run(db: Db) -> int:
-            count = db.execute(
-                "SELECT count(*) FROM queue_entries WHERE chat_id = ?", (chat_id,)
-            ).fetchone()[0]
+            seq, count = next_seq(db, chat_id)
             if count >= limit:
                 raise QueueFull(limit)
-            seq, _ = next_seq(db, chat_id)
             db.execute(APPEND, (chat_id, seq, track.id, track.to_json()))
-            return int(count) + 1
+            return count + 1
 
         return await self._db.write(run)
 
@@ -233,15 +239,11 @@ class SqliteQueueStore:
         rows = [(track.id, track.to_json()) for track in tracks]
 
         def run(db: Db) -> EnqueuedBatch:
-            count = int(
-                db.execute(
-                    "SELECT count(*) FROM queue_entries WHERE chat_id = ?", (chat_id,)
-                ).fetchone()[0]
-            )
+            # keys for the whole batch: what does not fit leaves a gap, which is harmless
+            first, count = next_seq(db, chat_id, len(rows))
             fit = rows[: max(0, limit - count)]
             if not fit:
                 raise QueueFull(limit)
-            first, _ = next_seq(db, chat_id, len(fit))
             db.executemany(
                 APPEND, [(chat_id, first + i, tid, json) for i, (tid, json) in enumerate(fit)]
             )
@@ -265,17 +267,12 @@ class SqliteQueueStore:
         fresh = new_track_id()
 
         def run(db: Db) -> AdvanceResult:
-            occupant = db.execute(
-                f"SELECT track_id, {SLOT_COLUMNS} FROM queue_now_playing WHERE chat_id = ?",
-                (chat_id,),
-            ).fetchone()
-            if occupant is None or occupant[0] != expected_track_id:
-                current = None if occupant is None else slot(occupant[1:])
+            ended = db.execute(FINISH, (chat_id, expected_track_id, chat_id)).fetchone()
+            if ended is None:  # the slot holds another track, or none
+                current = slot(db.execute(SLOT, (chat_id,)).fetchone())
                 return AdvanceResult(advanced=False, finished=None, current=current)
-            finished = occupant[1]
+            finished, mode = ended
             replay = with_id(finished, expected_track_id, fresh)
-            db.execute("DELETE FROM queue_now_playing WHERE chat_id = ?", (chat_id,))
-            mode = db.execute(LOOP, (chat_id,)).fetchone()[0]
             if mode == LoopMode.TRACK.value and natural:
                 db.execute(FILL_SLOT, (chat_id, fresh, replay, now, now))
                 popped: tuple[str, str] | None = (fresh, replay)
