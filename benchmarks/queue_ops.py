@@ -42,6 +42,7 @@ from bot.storage.redis_queue import RedisQueueStore
 ROUNDS = 5
 CYCLES = 300  # per round and side
 BLOCK = 10  # cycles per turn within a round
+WARM_UP = 20  # cycles per side before the rounds
 POSTGRES = os.environ.get(
     "SATTVA_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -52,8 +53,14 @@ Cycle = Callable[[int], Awaitable[None]]
 
 
 def store_cycle(store: QueueStore) -> Cycle:
+    """The store's side of a cycle.  Its tracks are made before the clock starts, one per
+    cycle that ``compare`` runs (ids unique as in a real queue, each record new to the
+    decode cache): making a Track is the caller's work, and the floors get their record
+    ready-made too."""
+    tracks = iter([TRACK.with_new_id() for _ in range(WARM_UP + ROUNDS * CYCLES)])
+
     async def cycle(i: int) -> None:
-        track = TRACK.with_new_id()
+        track = next(tracks)
         await store.enqueue(CHAT, track, limit=100)
         slot = await store.start_next(CHAT, now=float(i))
         if slot is None or slot.track.id != track.id:
@@ -81,8 +88,8 @@ async def compare(ours: Cycle, floor: Cycle) -> list[tuple[float, float]]:
     """Cycles per second of each in every round (after a warm-up).  Within a round the
     sides alternate every ``BLOCK`` cycles: the disk's fsync latency on this shared machine
     swings by 10x within seconds, and short blocks make both sides see the same swings."""
-    await timed(ours, 20)
-    await timed(floor, 20)
+    await timed(ours, WARM_UP)
+    await timed(floor, WARM_UP)
     CPU.clear()
     rounds = []
     for _ in range(ROUNDS):
