@@ -14,10 +14,9 @@ the database is (the application's repositories keep using it).
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sqlite3
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -50,14 +49,6 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    try:
-        yield
-    except UNAVAILABLE as exc:
-        raise StorageUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
-
-
 def _backend(engine: AsyncEngine, fence: Fence | None) -> SqliteQueueStore | PostgresQueueStore:
     url = engine.url
     if engine.dialect.name == "sqlite":
@@ -79,8 +70,13 @@ class DatabaseQueueStore:
         self._impl = _backend(engine, fence)
 
     async def _op(self, op: str, call: Awaitable[T]) -> T:
-        with queue_operation(op, StorageUnavailable), _mapped_errors():
-            return await call
+        # a try, not a second context manager: this wraps every queue operation
+        with queue_operation(op, StorageUnavailable):
+            try:
+                return await call
+            except UNAVAILABLE as exc:
+                why = f"database unavailable: {exc.__class__.__name__}"
+                raise StorageUnavailable(why) from exc
 
     async def enqueue(self, chat_id: int, track: Track, *, limit: int) -> int:
         return await self._op("enqueue", self._impl.enqueue(chat_id, track, limit=limit))
