@@ -16,9 +16,9 @@ import pytest
 from bot.domain.control import PlayerState
 from bot.domain.models import EndReason
 from bot.engines.base import TrackEnded
-from bot.metrics import QUEUE_OPERATIONS
 from tests.domain.conftest import CHAT, Rig, change, make_track, queue, status
 from tests.support.crash_points import CrashingStore, SimulatedCrash
+from tests.support.queue_backends import operations
 
 A, B, C = make_track("Alpha"), make_track("Bravo"), make_track("Charlie")
 
@@ -273,9 +273,6 @@ async def test_recovery_reads_and_writes_queues_per_batch_not_per_chat(rig: Rig)
     """Resumed chats: one load_many read and one checkpoint_many write per batch of chats;
     a chat whose slot changes (ran out, or empty) still does its own steps."""
 
-    def count(op: str) -> float:
-        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
-
     chats = range(1, 31)
     for chat in chats:
         await rig.store.enqueue(chat, make_track(f"now {chat}"), limit=10)
@@ -283,9 +280,9 @@ async def test_recovery_reads_and_writes_queues_per_batch_not_per_chat(rig: Rig)
         await rig.store.enqueue(chat, make_track(f"next {chat}"), limit=10)
     await rig.store.enqueue(99, make_track("waiting"), limit=10)  # nothing in its slot
     ops = ("load_many", "checkpoint_many", "now_playing", "pending_and_loop", "checkpoint")
-    before = {op: count(op) for op in ops}
+    before = {op: operations(op) for op in ops}
     assert await restart(rig, after=60) == len(chats) + 1
-    assert {op: count(op) - before[op] for op in ops} == {
+    assert {op: operations(op) - before[op] for op in ops} == {
         "load_many": 1,
         "checkpoint_many": 1,
         "now_playing": 0,

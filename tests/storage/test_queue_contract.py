@@ -17,8 +17,8 @@ from bot.domain.queue import (
     QueueSnapshot,
     QueueStore,
 )
-from bot.metrics import QUEUE_OPERATIONS
 from tests.storage.conftest import Backend
+from tests.support.queue_backends import operations
 
 CHAT = -1001234567890123  # supergroup ids need 64 bits
 OTHER = 42
@@ -193,34 +193,28 @@ async def test_loop_mode_defaults_to_off_and_is_per_chat(store: QueueStore) -> N
 
 
 async def test_pending_and_loop_reads_both_in_one_operation(store: QueueStore) -> None:
-    def count(op: str) -> float:
-        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
-
     assert await store.pending_and_loop(CHAT) == ([], LoopMode.OFF)
     _, b, c = await fill(store, "a", "b", "c")
     await store.start_next(CHAT, now=10.0)  # "a" leaves pending for the slot
     await store.set_loop(CHAT, LoopMode.QUEUE)
     [other] = await fill(store, "other", chat=OTHER)
-    before = {op: count(op) for op in ("pending_and_loop", "pending", "get_loop")}
+    before = {op: operations(op) for op in ("pending_and_loop", "pending", "get_loop")}
     assert await store.pending_and_loop(CHAT) == ([b, c], LoopMode.QUEUE)
     assert await store.pending_and_loop(OTHER) == ([other], LoopMode.OFF)
-    after = {op: count(op) - before[op] for op in before}
+    after = {op: operations(op) - before[op] for op in before}
     assert after == {"pending_and_loop": 2, "pending": 0, "get_loop": 0}
 
 
 async def test_load_many_reads_every_listed_chat_in_one_operation(store: QueueStore) -> None:
-    def count() -> float:
-        return float(QUEUE_OPERATIONS.labels(op="load_many")._value.get())
-
     a, b, c = await fill(store, "a", "b", "c")
     playing = await store.start_next(CHAT, now=10.0)
     await store.checkpoint(CHAT, a.id, position=4.5, paused=True, now=12.0)
     await store.set_loop(CHAT, LoopMode.QUEUE)
     [other] = await fill(store, "other", chat=OTHER)
     await store.set_loop(7, LoopMode.TRACK)  # a loop mode and nothing else
-    before = count()
+    before = operations("load_many")
     found = await store.load_many([CHAT, OTHER, 7, 99])
-    assert count() - before == 1
+    assert operations("load_many") - before == 1
     assert playing is not None
     assert found == {
         CHAT: QueueSnapshot(
@@ -506,15 +500,13 @@ async def test_video_and_lazy_entry_fields_round_trip(store: QueueStore) -> None
 
 
 async def test_each_operation_counts_once_in_the_metrics(store: QueueStore) -> None:
-    def count(op: str) -> float:
-        return float(QUEUE_OPERATIONS.labels(op=op)._value.get())
-
-    before = {op: count(op) for op in ("enqueue", "enqueue_many", "shuffle", "pending", "advance")}
+    ops = ("enqueue", "enqueue_many", "shuffle", "pending", "advance")
+    before = {op: operations(op) for op in ops}
     await fill(store, "a", "b")
     await store.enqueue_many(CHAT, [track("c"), track("d")], limit=LIMIT)
     await store.shuffle(CHAT, random.Random(3))
     await store.pending(CHAT)
-    after = {op: count(op) for op in before}
+    after = {op: operations(op) for op in before}
     assert {op: after[op] - before[op] for op in before} == {
         "enqueue": 2,
         "enqueue_many": 1,

@@ -6,11 +6,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.domain.queue import QueueStore
+from bot.metrics import REGISTRY
 from bot.storage.database import create_engine
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.redis_queue import RedisQueueStore
 
 BACKENDS = ("redis", "sqlite", "postgres")
+
+
+def operations(op: str) -> float:
+    """How many ``op`` calls the queue stores of this process have made, as scraped."""
+    return REGISTRY.get_sample_value("sattva_queue_operations_total", {"op": op}) or 0.0
 
 
 @dataclass
