@@ -98,8 +98,16 @@ class Track:
         return self.media_kind is MediaKind.VIDEO
 
     def to_json(self) -> str:
+        """The record stored for this track, which ``from_json`` will then hand back without
+        parsing it: a record is written to be read back, the queue's next track usually at
+        once as it starts (parsing it there was ~12 % of a queue_db cycle in place, though
+        7 us alone).  Only a track built with the enums is handed back for its record; one
+        built from plain strings would not be what decoding gives."""
         # the fields in declaration order, as ``asdict`` gave them, without its deep copy
-        return _encode({name: getattr(self, name) for name in _TRACK_FIELDS})
+        raw = _encode({name: getattr(self, name) for name in _TRACK_FIELDS})
+        if type(self.kind) is SourceKind and type(self.media_kind) is MediaKind:
+            _remember(raw, self)
+        return raw
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Track:
@@ -113,9 +121,8 @@ class Track:
             data["kind"] = SourceKind(data.get("kind", SourceKind.URL))
             # rows written before video existed have no media kind: they are audio
             data["media_kind"] = MediaKind(data.get("media_kind", MediaKind.AUDIO))
-            track = _decoded[raw] = cls(**data)
-            if len(_decoded) > DECODED_KEPT:
-                _decoded.popitem(last=False)  # the oldest decode goes first
+            track = cls(**data)
+            _remember(raw, track)
         return track
 
     def with_new_id(self) -> Track:
@@ -128,6 +135,12 @@ _TRACK_FIELDS = tuple(f.name for f in fields(Track))
 DECODED_KEPT = 4096
 # ordered: a plain dict's first key is found by scanning past every one deleted before it
 _decoded: OrderedDict[str | bytes, Track] = OrderedDict()
+
+
+def _remember(raw: str | bytes, track: Track) -> None:
+    _decoded[raw] = track
+    if len(_decoded) > DECODED_KEPT:
+        _decoded.popitem(last=False)  # the oldest record goes first
 
 
 class TrackList(Sequence[Track]):

@@ -19,6 +19,19 @@ def test_a_record_read_again_is_not_decoded_again() -> None:
     assert other.title == "Other"
 
 
+def test_a_record_just_written_reads_back_as_the_track_that_wrote_it() -> None:
+    track = Track(title="Queued", source="s", media="m", media_kind=MediaKind.VIDEO)
+    assert Track.from_json(track.to_json()) is track
+
+
+def test_a_track_built_from_plain_strings_reads_back_decoded() -> None:
+    loose = Track(title="Loose", source="s", media="m", media_kind="video")  # type: ignore[arg-type]
+    back = Track.from_json(loose.to_json())
+    assert back is not loose
+    assert back.media_kind is MediaKind.VIDEO
+    assert back.is_video
+
+
 def test_records_from_before_video_are_audio() -> None:
     raw = '{"id": "x", "title": "Old", "source": "s", "media": "m"}'
     assert Track.from_json(raw).media_kind is MediaKind.AUDIO
