@@ -71,6 +71,14 @@ POP_HEAD = (
     "DELETE FROM queue_entries WHERE id = (SELECT id FROM queue_entries "
     "WHERE chat_id = ? ORDER BY seq LIMIT 1) RETURNING track_id, track_json"
 )
+# the same, only while the slot is empty (start_next: one statement where a read of the
+# slot and then this were two)
+POP_HEAD_IF_IDLE = (
+    "DELETE FROM queue_entries WHERE id = (SELECT id FROM queue_entries "
+    "WHERE chat_id = ?1 ORDER BY seq LIMIT 1) "
+    "AND NOT EXISTS (SELECT 1 FROM queue_now_playing WHERE chat_id = ?1) "
+    "RETURNING track_id, track_json"
+)
 FILL_SLOT = (
     f"INSERT INTO queue_now_playing (chat_id, track_id, {SLOT_COLUMNS}) "
     "VALUES (?, ?, ?, ?, 0.0, ?, 0)"
@@ -102,9 +110,9 @@ def next_seq(db: Db, chat_id: int, count: int = 1) -> tuple[int, int]:
     return int(row[0]) - count, int(row[1])
 
 
-def pop_into_slot(db: Db, chat_id: int, now: float) -> tuple[str, str] | None:
+def pop_into_slot(db: Db, chat_id: int, now: float, pop: str = POP_HEAD) -> tuple[str, str] | None:
     """Moves the head of pending into the (empty) slot; returns (track id, JSON)."""
-    head = db.execute(POP_HEAD, (chat_id,)).fetchone()
+    head = db.execute(pop, (chat_id,)).fetchone()
     if head is None:
         return None
     track_id, track_json = head
@@ -192,11 +200,13 @@ class SqliteQueue:
         self._calls.put((future, begin, fn))
         return future
 
-    async def write(self, fn: Callable[[Db], T]) -> T:
-        return await self._submit("BEGIN IMMEDIATE", fn)
+    # plain functions handing back the future: a coroutine around it would be one more
+    # frame to create and resume on every operation
+    def write(self, fn: Callable[[Db], T]) -> asyncio.Future[T]:
+        return self._submit("BEGIN IMMEDIATE", fn)
 
-    async def read(self, fn: Callable[[Db], T]) -> T:
-        return await self._submit("BEGIN", fn)
+    def read(self, fn: Callable[[Db], T]) -> asyncio.Future[T]:
+        return self._submit("BEGIN", fn)
 
     async def close(self) -> None:
         """Runs after every call already queued; the thread then ends."""
@@ -253,11 +263,10 @@ class SqliteQueueStore:
 
     async def start_next(self, chat_id: int, *, now: float) -> NowPlaying | None:
         def run(db: Db) -> NowPlaying | None:
-            occupant = db.execute(SLOT, (chat_id,)).fetchone()
-            if occupant is not None:
-                return slot(occupant)
-            popped = pop_into_slot(db, chat_id, now)
-            return None if popped is None else slot((popped[1], now, 0.0, now, False))
+            popped = pop_into_slot(db, chat_id, now, POP_HEAD_IF_IDLE)
+            if popped is None:  # the slot holds a track (the answer), or nothing is pending
+                return slot(db.execute(SLOT, (chat_id,)).fetchone())
+            return slot((popped[1], now, 0.0, now, False))
 
         return await self._db.write(run)
 
@@ -272,13 +281,14 @@ class SqliteQueueStore:
                 current = slot(db.execute(SLOT, (chat_id,)).fetchone())
                 return AdvanceResult(advanced=False, finished=None, current=current)
             finished, mode = ended
-            replay = with_id(finished, expected_track_id, fresh)
             if mode == LoopMode.TRACK.value and natural:
+                replay = with_id(finished, expected_track_id, fresh)
                 db.execute(FILL_SLOT, (chat_id, fresh, replay, now, now))
                 popped: tuple[str, str] | None = (fresh, replay)
             else:
                 if mode == LoopMode.QUEUE.value:
                     seq, _ = next_seq(db, chat_id)
+                    replay = with_id(finished, expected_track_id, fresh)
                     db.execute(APPEND, (chat_id, seq, fresh, replay))
                 popped = pop_into_slot(db, chat_id, now)
             current = None if popped is None else slot((popped[1], now, 0.0, now, False))
