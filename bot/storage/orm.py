@@ -173,11 +173,11 @@ class AuditLog(Base):
 
 
 class QueueChatState(Base):
-    """One row per chat that ever had a queue: the row the database queue store locks.
-
-    Locking this row (``SELECT ... FOR UPDATE`` on PostgreSQL) serialises every change to the
-    chat's queue, so concurrent enqueue/advance calls see each other's results in order.
-    ``next_seq`` hands out the ordering keys of ``queue_entries``.
+    """One row per chat that ever had a queue: its loop mode, and on PostgreSQL the row
+    every change to the chat's queue writes first, which puts concurrent statements on one
+    chat in order (``bot.storage.pg_queue``).  ``next_seq`` hands out the ordering keys of
+    ``queue_entries`` there; the SQLite store, whose writes BEGIN IMMEDIATE already puts in
+    order, takes the key above the chat's highest instead and leaves it alone.
     """
 
     __tablename__ = "queue_chats"
@@ -188,7 +188,8 @@ class QueueChatState(Base):
 
 
 class QueueEntry(Base):
-    """A pending track.  ``seq`` orders a chat's entries; it only grows (see ``next_seq``)."""
+    """A pending track.  ``seq`` orders a chat's entries: a new one goes above every
+    pending one (see ``QueueChat``)."""
 
     __tablename__ = "queue_entries"
     __table_args__ = (UniqueConstraint("chat_id", "seq"),)

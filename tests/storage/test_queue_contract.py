@@ -307,6 +307,32 @@ async def test_remove_takes_out_exactly_one_and_refuses_bad_positions(store: Que
         await store.remove(OTHER, 1)
 
 
+async def test_appends_go_last_after_the_tail_was_taken_out(store: QueueStore) -> None:
+    """SQLite hands out the key above the highest pending one, so a key freed at the tail
+    is given again: the order must not notice (nor a loop-queue re-append, nor a queue that
+    ran empty)."""
+    a, b, c = await fill(store, "a", "b", "c")
+    assert await store.remove(CHAT, 3) == c
+    (d,) = await fill(store, "d")
+    assert await store.pending(CHAT) == [a, b, d]
+    assert await store.remove_track(CHAT, d.id) == d
+    assert await store.move(CHAT, 2, 1) == b
+    (e,) = await fill(store, "e")
+    assert await store.pending(CHAT) == [b, a, e]
+    await store.set_loop(CHAT, LoopMode.QUEUE)
+    playing = await store.start_next(CHAT, now=1.0)  # b
+    assert playing is not None
+    assert await store.remove(CHAT, 2) == e
+    result = await store.advance(CHAT, b.id, now=2.0, natural=True)  # b again, after a
+    assert result.current is not None
+    assert result.current.track == a
+    [again] = await store.pending(CHAT)
+    assert (again.title, again.id != b.id) == ("b", True)
+    await store.clear(CHAT, include_current=True)
+    f, g = await fill(store, "f", "g")
+    assert await store.pending(CHAT) == [f, g]
+
+
 async def test_remove_track_takes_out_that_track_wherever_it_is(store: QueueStore) -> None:
     a, b, c, d = await fill(store, "a", "b", "c", 'd "quoted" \\ id-like "id":"x"')
     assert await store.remove_track(CHAT, c.id) == c
