@@ -51,24 +51,40 @@ async def ends_cancelled(task: asyncio.Task[Any]) -> None:
 
 
 async def test_a_cancelled_read_loop_stops(store: RedisQueueStore) -> None:
-    """The reported case: a loop of reads cancelled at each step of its command cycle."""
-    reads = 0
+    """The reported case: a loop of reads cancelled at each step of its command cycle.
+
+    Counted from the calls that finished, not from loop turns alone: under load a round
+    trip outlasts any fixed number of turns, and the cancels would all land in the first
+    call."""
+    done, target, reached = 0, 0, asyncio.Event()
+
+    def finished() -> None:
+        nonlocal done
+        done += 1
+        if done >= target:
+            reached.set()
 
     async def read_forever() -> None:
-        nonlocal reads
         while True:
             assert playing(await store.now_playing(CHAT)) == A
+            finished()
             assert await store.pending(CHAT) == [B]
+            finished()
             assert await store.get_loop(CHAT) is LoopMode.QUEUE
-            reads += 1
+            finished()
 
-    for turns in range(60):  # each count of loop turns stops the loop at another step
-        task = asyncio.create_task(read_forever())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        task.cancel()
-        await ends_cancelled(task)
-    assert reads > 0  # the loop did run between cancellations
+    for target in range(5):  # in each of the three calls, and in the next lap's first two
+        for turns in range(12):  # each count of loop turns stops the call at another step
+            done = 0
+            reached.clear()
+            if target == 0:
+                reached.set()
+            task = asyncio.create_task(read_forever())
+            await asyncio.wait_for(reached.wait(), timeout=5)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            await ends_cancelled(task)
     assert await store.pending(CHAT) == [B]
 
 
