@@ -1,4 +1,4 @@
-"""``SqliteQueue``'s own thread: calls run one at a time in the order they were made, a
+"""``SqliteThread``: calls run one at a time in the order they were made, a
 failure reaches its caller and rolls its transaction back, a caller that gives up does not
 stop the thread, and ``close`` waits for what was queued before it."""
 
@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.sqlite_queue import SqliteQueue
+from bot.storage.sqlite_thread import SqliteThread
 
 
 @pytest.fixture
-async def queue(tmp_path: Path) -> SqliteQueue:
-    db = SqliteQueue(str(tmp_path / "q.db"))
+async def queue(tmp_path: Path) -> SqliteThread:
+    db = SqliteThread(str(tmp_path / "q.db"))
     await db.write(lambda c: c.execute("CREATE TABLE t (n INTEGER)"))
     return db
 
 
-async def test_calls_run_in_the_order_they_were_made(queue: SqliteQueue) -> None:
+async def test_calls_run_in_the_order_they_were_made(queue: SqliteThread) -> None:
     def insert(n: int) -> Callable[[sqlite3.Connection], int]:
         return lambda c: c.execute("INSERT INTO t VALUES (?)", (n,)).rowcount
 
@@ -33,7 +33,7 @@ async def test_calls_run_in_the_order_they_were_made(queue: SqliteQueue) -> None
     await queue.close()
 
 
-async def test_a_failure_reaches_the_caller_and_rolls_back(queue: SqliteQueue) -> None:
+async def test_a_failure_reaches_the_caller_and_rolls_back(queue: SqliteThread) -> None:
     def half_then_fail(c: sqlite3.Connection) -> None:
         c.execute("INSERT INTO t VALUES (1)")
         raise LookupError("no such thing")
@@ -44,7 +44,7 @@ async def test_a_failure_reaches_the_caller_and_rolls_back(queue: SqliteQueue) -
     await queue.close()
 
 
-async def test_a_caller_that_gives_up_leaves_the_thread_working(queue: SqliteQueue) -> None:
+async def test_a_caller_that_gives_up_leaves_the_thread_working(queue: SqliteThread) -> None:
     started, release = threading.Event(), threading.Event()
 
     def slow(c: sqlite3.Connection) -> None:
@@ -63,7 +63,7 @@ async def test_a_caller_that_gives_up_leaves_the_thread_working(queue: SqliteQue
     await queue.close()
 
 
-async def test_close_waits_for_queued_calls_and_ends_the_thread(queue: SqliteQueue) -> None:
+async def test_close_waits_for_queued_calls_and_ends_the_thread(queue: SqliteThread) -> None:
     thread = queue._thread
     assert thread is not None
     assert thread.name == "sattva-queue-sqlite"
