@@ -209,8 +209,9 @@ class QueueNowPlaying(Base):
 
     __tablename__ = "queue_now_playing"
 
+    # on SQLite the rowid itself (migration 0011): no index beside the table to write
     chat_id: Mapped[int] = mapped_column(
-        BigInteger,
+        BigInteger().with_variant(Integer, "sqlite"),
         ForeignKey("queue_chats.chat_id", ondelete="CASCADE"),
         primary_key=True,
         autoincrement=False,

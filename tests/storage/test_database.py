@@ -280,3 +280,41 @@ async def test_concurrent_history_writes_all_land_on_sqlite(migrated: AsyncEngin
     await asyncio.gather(*(play(-i - 1, t) for i, t in enumerate(tracks)))
     rows = [row for i in range(len(tracks)) for row in await repo.recent(-i - 1)]
     assert [(r.track_id, r.end_reason) for r in rows] == [(t.id, "finished") for t in tracks]
+
+
+async def test_the_sqlite_slot_moves_onto_its_rowid_and_back_keeping_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Migration 0011 rebuilds the slot table on SQLite: the row a crash left there (a
+    64-bit negative chat id) must come through both ways."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    slot = "SELECT rowid, chat_id, track_id, position FROM queue_now_playing"
+    try:
+        await migrate(engine, "0010")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO queue_chats VALUES (:c, 'off', 3)"), {"c": CHAT})
+            await conn.execute(
+                text("INSERT INTO queue_now_playing VALUES (:c, 't1', '{}', 1.0, 42.5, 2.0, 0)"),
+                {"c": CHAT},
+            )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text(slot))).all() == [(CHAT, CHAT, "t1", 42.5)]
+            indexes = (await conn.execute(text("PRAGMA index_list(queue_now_playing)"))).all()
+        assert indexes == []  # the key is the rowid: no index beside the table
+
+        def downgrade(conn: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with engine.connect() as conn:
+            [(rowid, *row)] = (await conn.execute(text(slot))).all()
+            indexes = (await conn.execute(text("PRAGMA index_list(queue_now_playing)"))).all()
+        assert row == [CHAT, "t1", 42.5]
+        assert rowid != CHAT
+        assert len(indexes) == 1
+    finally:
+        await engine.dispose()
