@@ -58,16 +58,19 @@ async def test_migrations_build_exactly_the_models_schema(engine: AsyncEngine) -
     assert version == [(REVISIONS[-1],)]
 
 
-async def test_migrations_downgrade_to_empty_and_up_again(engine: AsyncEngine) -> None:
-    await migrate(engine)
-
-    def downgrade(conn: Connection) -> None:
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(conn: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = conn
-        command.downgrade(config, "base")
+        command.downgrade(config, revision)
 
     async with engine.begin() as conn:
-        await conn.run_sync(downgrade)
+        await conn.run_sync(run)
+
+
+async def test_migrations_downgrade_to_empty_and_up_again(engine: AsyncEngine) -> None:
+    await migrate(engine)
+    await downgrade(engine, "base")
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert tables == {"alembic_version"}
@@ -302,14 +305,7 @@ async def test_the_sqlite_slot_moves_onto_its_rowid_and_back_keeping_its_rows(
             assert (await conn.execute(text(slot))).all() == [(CHAT, CHAT, "t1", 42.5)]
             indexes = (await conn.execute(text("PRAGMA index_list(queue_now_playing)"))).all()
         assert indexes == []  # the key is the rowid: no index beside the table
-
-        def downgrade(conn: Connection) -> None:
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0010")
-
-        async with engine.begin() as conn:
-            await conn.run_sync(downgrade)
+        await downgrade(engine, "0010")
         async with engine.connect() as conn:
             [(rowid, *row)] = (await conn.execute(text(slot))).all()
             indexes = (await conn.execute(text("PRAGMA index_list(queue_now_playing)"))).all()
