@@ -41,8 +41,8 @@ async def test_all_hold_after_migrations(tmp_path: Path, redis_url: str) -> None
         ok, lines = await check(settings)
         assert not ok
         assert lines[2].startswith(
-            "FAIL database: 10 migration(s) pending "
-            "(0001, 0002, 0003, 0004, 0005, 0006, 0007, 0008, 0009, 0010)"
+            "FAIL database: 11 migration(s) pending "
+            "(0001, 0002, 0003, 0004, 0005, 0006, 0007, 0008, 0009, 0010, 0011)"
         )
         engine = create_engine(settings.storage.database_url)
         await migrate(engine)
