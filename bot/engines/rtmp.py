@@ -183,6 +183,14 @@ class RtmpEngine:
     def encoder_pids(self) -> list[int]:
         return [p.proc.pid for p in self._pushes.values() if p.proc.returncode is None]
 
+    def process_ids(self) -> list[int]:
+        """The ffmpeg processes alive now, encoders and decoders (as ``LocalEngine``'s:
+        what a test or a CPU count looks for without scanning every process)."""
+        decoders = [
+            t.proc.pid for t in self._tracks.values() if t.proc and t.proc.returncode is None
+        ]
+        return self.encoder_pids() + decoders
+
     # -- internals -------------------------------------------------------------------------
 
     def _lock(self, chat_id: int) -> asyncio.Lock:

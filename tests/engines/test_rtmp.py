@@ -42,6 +42,9 @@ async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str
         spec = fit("360p", 640, 360, 25.0)
         await eng.play(PlayRequest(CHAT, "v1", str(videos["landscape"]), video=spec))
         (pid,) = eng.encoder_pids()
+        playing = eng.process_ids()
+        assert pid in playing
+        assert len(playing) == 2  # the encoder and this track's decoder
         await rec.wait_for(TrackEnded, timeout=15)
         # the next track (an audio one: it shows its waveform) on the same encoder
         await eng.play(PlayRequest(CHAT, "a2", str(videos["cover"])))
@@ -51,6 +54,7 @@ async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str
         assert await server.finished() == 0
     finally:
         await eng.close()
+    assert eng.process_ids() == []
     assert rec.of(TrackFailed) == []
     assert [e.track_id for e in rec.of(TrackEnded)] == ["v1", "a2"]
     assert [e.track_id for e in rec.of(FirstFrame)] == ["v1", "a2"]
