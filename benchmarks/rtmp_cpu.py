@@ -49,7 +49,9 @@ async def engine_cpu(engine: RtmpEngine, stop: asyncio.Event) -> float:
     while True:
         for pid in engine.process_ids():
             try:
-                proc = procs.setdefault(pid, psutil.Process(pid))
+                proc = procs.get(pid)
+                if proc is None:  # made once: each one reads the process's /proc entry
+                    proc = procs[pid] = psutil.Process(pid)
                 times = proc.cpu_times()  # a zombie keeps its times until it is reaped
             except psutil.Error:
                 continue

@@ -276,8 +276,8 @@ MetricT = TypeVar("MetricT", Counter, Gauge, Histogram)
 
 def child(metric: MetricT, *values: str) -> MetricT:
     """``metric.labels(*values)``, remembered: ``labels()`` takes a lock and builds a key on
-    every call, and the hot paths (each store operation, each Telegram call, each command)
-    label by names from small fixed sets.  Not for series that are ever removed (the
+    every call, and the hot paths (each Telegram call, each command) label by names from
+    small fixed sets.  Not for series that are ever removed (the
     per-chat ones): a removed child would stay here and count unseen."""
     key = (id(metric), values)
     found = _children.get(key)

@@ -189,7 +189,7 @@ class QueueChatState(Base):
 
 class QueueEntry(Base):
     """A pending track.  ``seq`` orders a chat's entries: a new one goes above every
-    pending one (see ``QueueChat``)."""
+    pending one (see ``QueueChatState``)."""
 
     __tablename__ = "queue_entries"
     __table_args__ = (UniqueConstraint("chat_id", "seq"),)
