@@ -25,8 +25,9 @@ from benchmarks.audio_cpu import cpu_of
 from benchmarks.common import Result, scratch_dir
 from bot.domain.video import fit
 from bot.engines.base import EngineEvent, PlayRequest, TrackEnded
-from bot.engines.decode import canvas_filter, frame_bitrate
+from bot.engines.decode import canvas_filter
 from bot.engines.rtmp import RtmpEngine, RtmpTarget
+from bot.engines.rtmp_args import encoder_settings
 from tests.support.rtmp_server import RtmpServer
 from tests.support.video import make_video
 
@@ -96,14 +97,9 @@ async def ours(film: Path, workdir: Path) -> float:
 async def bare(film: Path, workdir: Path) -> float:
     server = RtmpServer(workdir / "bare.flv")
     await server.start(KEY)
-    frame = fit(QUALITY)
-    gop = str(2 * frame.fps)
     proc = await asyncio.create_subprocess_exec(
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-i", str(film),
-        "-vf", canvas_filter(frame),
-        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-        "-g", gop, "-keyint_min", gop, "-b:v", f"{frame_bitrate(frame)}k",
-        "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+        "-vf", canvas_filter(fit(QUALITY)), *encoder_settings(fit(QUALITY)),
         "-f", "flv", f"{server.url}/{KEY}",
         stdin=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -122,8 +122,11 @@ def input_args(source: FfmpegInput, *, position: float = 0.0) -> list[str]:
 
 
 def tail_message(stderr: bytes, media: str, *, limit: int = 160) -> str:
-    """The last meaningful stderr line, with the media string (a local path) left out."""
-    text = stderr.decode("utf-8", "replace").replace(media, "<media>")
+    """The last meaningful stderr line, with the media string (a local path) left out
+    (``media`` empty: nothing to leave out)."""
+    text = stderr.decode("utf-8", "replace")
+    if media:
+        text = text.replace(media, "<media>")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return "ffmpeg failed"

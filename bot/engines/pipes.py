@@ -35,21 +35,6 @@ async def spawn_decoder(
     return proc, read_fd if picture else None
 
 
-def child_read_pipe() -> tuple[int, int]:
-    """(read end for a child, write end for us)."""
-    read_fd, write_fd = os.pipe()
-    os.set_inheritable(read_fd, True)
-    return read_fd, write_fd
-
-
-async def writer(fd: int) -> asyncio.StreamWriter:
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.connect_write_pipe(
-        lambda: asyncio.streams.FlowControlMixin(loop=loop), os.fdopen(fd, "wb", buffering=0)
-    )
-    return asyncio.StreamWriter(transport, protocol, None, loop)
-
-
 async def reader(fd: int, *, limit: int = 1 << 22) -> asyncio.StreamReader:
     """A reader on a pipe's read end; it sees EOF once every writer (the child) closed."""
     loop = asyncio.get_running_loop()

@@ -1,9 +1,11 @@
 """The RTMP engine against a real RTMP server on a loopback port: picture and sound arrive,
-two tracks back to back come through ONE connection, and the key never leaks."""
+tracks back to back (whole or cut short) come through ONE connection on one clock, and
+the key never leaks."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from bot.engines.base import FirstFrame, PlayRequest, TrackEnded, TrackFailed
 from bot.engines.rtmp import NoRtmpTarget, RtmpEngine, RtmpTarget
 from tests.engines.test_local import CHAT, Recorder
 from tests.support.rtmp_server import RtmpServer
+from tests.support.video import make_video
 
 KEY = "s3cr3t-key-123"
 
@@ -63,6 +66,7 @@ async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str
     assert got["codecs"] == ["aac", "h264"]
     # both 2-second tracks arrived through the one connection the server accepts
     assert 3.5 <= float(got["duration"]) <= 6  # type: ignore[arg-type]
+    assert_one_clock(server)
 
 
 async def test_no_target_is_a_clear_error(server: RtmpServer, videos: dict[str, Path]) -> None:
@@ -90,3 +94,57 @@ async def test_refused_connection_redacts_the_key(
     finally:
         await eng.close()
     assert KEY not in caplog.text
+
+
+def assert_one_clock(server: RtmpServer) -> None:
+    """Every track's picture and sound follow the last's on one clock: never backwards,
+    never a hole (the relay copies each track's timestamps as they are)."""
+    for kind, most in (("video", 0.2), ("audio", 0.1)):
+        times = server.timestamps(kind)
+        assert times, kind
+        steps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(steps) >= 0, kind
+        assert max(steps) <= most, (kind, max(steps))
+
+
+async def test_a_track_cut_short_hands_over_on_the_same_clock(
+    server: RtmpServer, tmp_path: Path, videos: dict[str, Path]
+) -> None:
+    """Skip, pause and resume end a track's ffmpeg early: what it sent stays whole and the
+    next run (the same track resumed, or the next) continues the clock."""
+    long = make_video(tmp_path / "long.mp4", seconds=6.0)
+    eng = engine_for(server)
+    rec = Recorder()
+    eng.set_handler(rec)
+    await eng.start()
+    try:
+        spec = fit("360p", 640, 360, 25.0)
+        await eng.play(PlayRequest(CHAT, "long", str(long), video=spec))
+        await rec.wait_for(FirstFrame)
+        await asyncio.sleep(1.0)
+        await eng.pause(CHAT)
+        paused = await eng.position(CHAT)
+        assert paused is not None
+        assert 0.5 <= paused <= 2.5
+        assert eng.process_ids() == eng.encoder_pids()  # the relay stays, alone
+        await asyncio.sleep(0.5)
+        assert await eng.position(CHAT) == paused
+        await eng.resume(CHAT)
+        await asyncio.sleep(1.0)
+        # skipped: the next track (a silent video) takes over mid-way
+        await eng.play(
+            PlayRequest(CHAT, "mute", str(videos["silent"]), video=spec, has_audio=False)
+        )
+        await rec.wait_for(TrackEnded, timeout=15)
+        await eng.stop(CHAT)
+        assert await server.finished() == 0
+    finally:
+        await eng.close()
+    assert [e.track_id for e in rec.of(TrackEnded)] == ["mute"]
+    assert rec.of(TrackFailed) == []
+    got = server.streams()
+    assert got["kinds"] == ["audio", "video"]
+    # about 2 s of the long track, then the whole 2 s silent one; no pause in the clock
+    assert 3.0 <= float(got["duration"]) <= 5.5  # type: ignore[arg-type]
+    assert_one_clock(server)
+    assert server.decode_errors() == ""  # each cut ended on a whole picture

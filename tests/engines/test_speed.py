@@ -18,11 +18,11 @@ from bot.engines.base import MediaError, PlayRequest, TrackEnded
 from bot.engines.decode import (
     AUDIO_BYTES_PER_SECOND,
     DecodeJob,
-    canvas_args,
     decode_args,
     speed_text,
 )
 from bot.engines.local import LocalEngine
+from bot.engines.rtmp_args import track_args
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_params import ffmpeg_parameters
 from bot.ffmpeg import ffmpeg_input
@@ -107,7 +107,7 @@ def test_video_gets_setpts_and_tempo_in_both_engines(videos: dict[str, Path]) ->
     vf = local[local.index("-vf") + 1]
     assert vf.startswith("setpts=PTS/2,scale=")
     assert "atempo=2" in local[local.index("-af") + 1]
-    rtmp = canvas_args("ffmpeg", job, spec, video_pipe="pipe:3")
+    rtmp = track_args("ffmpeg", job, spec, start=0.0)
     assert rtmp[rtmp.index("-vf") + 1].startswith("setpts=PTS/2,scale=")
     assert rtmp[rtmp.index("-readrate") + 1] == "2"
     # the picture really is half as long: a 2 s clip at 25 fps gives about 25 frames

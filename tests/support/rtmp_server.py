@@ -78,3 +78,22 @@ class RtmpServer:
             "codecs": sorted(s["codec_name"] for s in data["streams"]),
             "duration": float(data["format"].get("duration", 0)),
         }
+
+    def timestamps(self, kind: str) -> list[float]:
+        """The recording's packet times (seconds) of one stream kind ("video", "audio"),
+        in the order they arrived."""
+        selector = {"video": "v", "audio": "a"}[kind]
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", selector,
+             "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(self.recording)],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        return [float(line) for line in out.split() if line]
+
+    def decode_errors(self) -> str:
+        """What ffmpeg complains of when decoding the whole recording (a picture cut in
+        half shows up here as broken macroblocks)."""
+        return subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", str(self.recording), "-f", "null", "-"],
+            check=True, capture_output=True, text=True,
+        ).stderr  # fmt: skip
