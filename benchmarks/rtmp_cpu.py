@@ -1,12 +1,13 @@
-"""rtmp_cpu: CPU seconds per minute of an RTMP push, the rtmp engine (a decoder per track,
-this process forwarding whole frames, one long-lived libx264 + aac encoder) versus a bare
-``ffmpeg -re -i FILE -c:v libx264 -c:a aac -f flv URL`` push of the same file to the same
-kind of server at the same size, rate and encoder settings.
+"""rtmp_cpu: CPU seconds per minute of an RTMP push, the rtmp engine (one ffmpeg per track
+decoding and encoding into MPEG-TS, this process forwarding its packets, one relay copying
+them into the connection) versus a bare ``ffmpeg -re -i FILE -c:v libx264 -c:a aac -f flv
+URL`` push of the same file to the same kind of server at the same size, rate and encoder
+settings (``encoder_settings``, the engine's own).
 
 Each side pushes to its own ``ffmpeg -listen 1`` RTMP server on a loopback port (the
-servers' CPU is not counted).  Sides alternate in rounds.  Ours counts its decoder and
-encoder children plus this process's CPU during the round; the bare push is one process
-doing decode, scale and encode itself.
+servers' CPU is not counted).  Sides alternate in rounds.  Ours counts its track and relay
+children plus this process's CPU during the round; the bare push is one process doing
+decode, scale and encode itself.
 
 Its children are the engine's own (``process_ids``), sampled every 50 ms at their last
 sighting.  Until 2026-12-02 they were found with psutil's ``children()``, which reads every
