@@ -24,8 +24,11 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
+from redis.asyncio import Redis
 
 from bot.domain.models import MediaKind, NowPlaying
 from bot.storage.database import create_engine, migrate
@@ -164,10 +167,30 @@ class Child:
             if line == "ready":
                 self.ready.set()
 
-    async def kill(self) -> None:
+    async def kill(self, redis_url: str) -> None:
+        """SIGKILL, then wait until Redis has run what the child had already sent: a
+        command still in its socket when it died runs after the death, and a state read
+        before it would miss a write that the store then holds (an enqueue seen only by
+        the restart)."""
+        port = urlsplit(redis_url).port
+        ours = {
+            c.laddr.port
+            for c in psutil.Process(self.proc.pid).net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == port
+        }
         os.killpg(self.proc.pid, signal.SIGKILL)
         assert await self.proc.wait() == -signal.SIGKILL
         await self._reader
+        client = Redis.from_url(redis_url)
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    clients = await client.client_list()
+                    if not any(int(c["addr"].rsplit(":", 1)[1]) in ours for c in clients):
+                        return
+                    await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
 
     def plays_before_ready(self, chat_id: int = CHAT) -> list[tuple[str, float, float, str]]:
         """(track id, position, wall time, kind) of each play the restart asked for."""
@@ -301,7 +324,7 @@ async def test_kill_9_anywhere_keeps_every_acknowledged_track(
                     rtmp_resumed += server is not None
                 # an RTMP run plays long enough for the push to be checked
                 await asyncio.sleep(RTMP_RUN if server is not None else rng.uniform(0.0, 1.2))
-            await child.kill()
+            await child.kill(redis_url)
             if server is not None:
                 rtmp_checked += 1
                 with contextlib.suppress(TimeoutError):
