@@ -38,7 +38,7 @@ LIVE_RESTARTS = Counter(
     registry=REGISTRY,
 )
 RTMP_RECONNECTS = Counter(
-    "sattva_rtmp_reconnects", "RTMP pushes reconnected after the encoder ended", registry=REGISTRY
+    "sattva_rtmp_reconnects", "RTMP pushes reconnected after the relay ended", registry=REGISTRY
 )
 LISTENERS = Gauge(
     "sattva_listeners", "Listeners in all voice chats (assistant excluded)", registry=REGISTRY

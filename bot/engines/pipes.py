@@ -1,5 +1,6 @@
 """asyncio ends of os.pipe()s shared with ffmpeg children (``pass_fds``): the extra
-outputs and inputs beyond stdin/stdout that the local and RTMP engines need."""
+outputs and inputs beyond stdin/stdout that the local engine needs (the RTMP engine starts
+its tracks through ``spawn_decoder`` as well)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from bot.engines.base import PlayRequest
 from bot.engines.mpegts import NotTransportStream, TsClock
 
 STDERR_KEEP = 4096
-#: what one read takes from a track's encoder: ~0.2 s of a 720p stream
+#: what one read takes from a track's ffmpeg at most
 READ_BYTES = 1 << 16
 
 
@@ -50,8 +50,8 @@ class Track:
 
 async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) -> int:
     """Moves one track's encoded stream into the relay, whole packets only, until the
-    track's encoder ends (a halted one ends gracefully, so its last picture is whole);
-    then moves the push's clock past it.  Returns the encoder's exit code (-1: the relay
+    track's ffmpeg ends (a halted one ends gracefully, so its last picture is whole);
+    then moves the push's clock past it.  Returns its exit code (-1: the relay
     went away)."""
     proc = track.proc
     assert proc is not None
@@ -85,7 +85,7 @@ async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) 
         return await proc.wait()
     except (ConnectionError, OSError, NotTransportStream):
         # the relay went away (its watcher reconnects), or the stream cannot be relayed:
-        # this track's encoder goes too, or it would sit for ever on a pipe nobody reads
+        # this track's ffmpeg goes too, or it would sit for ever on a pipe nobody reads
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

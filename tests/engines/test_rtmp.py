@@ -5,6 +5,7 @@ the key never leaks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,27 +37,34 @@ def engine_for(server: RtmpServer, key: str = KEY) -> RtmpEngine:
     return RtmpEngine(targets=targets, quality="360p")
 
 
-async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str, Path]) -> None:
+@contextlib.asynccontextmanager
+async def running(server: RtmpServer) -> AsyncIterator[tuple[RtmpEngine, Recorder]]:
+    """A started engine pushing to ``server`` and what it reports; closed on the way out."""
     eng = engine_for(server)
     rec = Recorder()
     eng.set_handler(rec)
     await eng.start()
     try:
-        spec = fit("360p", 640, 360, 25.0)
-        await eng.play(PlayRequest(CHAT, "v1", str(videos["landscape"]), video=spec))
-        (pid,) = eng.encoder_pids()
-        playing = eng.process_ids()
-        assert pid in playing
-        assert len(playing) == 2  # the encoder and this track's decoder
-        await rec.wait_for(TrackEnded, timeout=15)
-        # the next track (an audio one: it shows its waveform) on the same encoder
-        await eng.play(PlayRequest(CHAT, "a2", str(videos["cover"])))
-        await rec.wait_for(TrackEnded, timeout=15, nth=2)
-        assert eng.encoder_pids() == [pid]
-        await eng.stop(CHAT)
-        assert await server.finished() == 0
+        yield eng, rec
     finally:
         await eng.close()
+
+
+async def test_two_tracks_in_one_connection(server: RtmpServer, videos: dict[str, Path]) -> None:
+    async with running(server) as (eng, rec):
+        spec = fit("360p", 640, 360, 25.0)
+        await eng.play(PlayRequest(CHAT, "v1", str(videos["landscape"]), video=spec))
+        (pid,) = eng.relay_pids()
+        playing = eng.process_ids()
+        assert pid in playing
+        assert len(playing) == 2  # the relay and this track's ffmpeg
+        await rec.wait_for(TrackEnded, timeout=15)
+        # the next track (an audio one: a black picture) through the same relay
+        await eng.play(PlayRequest(CHAT, "a2", str(videos["cover"])))
+        await rec.wait_for(TrackEnded, timeout=15, nth=2)
+        assert eng.relay_pids() == [pid]
+        await eng.stop(CHAT)
+        assert await server.finished() == 0
     assert eng.process_ids() == []
     assert rec.of(TrackFailed) == []
     assert [e.track_id for e in rec.of(TrackEnded)] == ["v1", "a2"]
@@ -113,11 +121,7 @@ async def test_a_track_cut_short_hands_over_on_the_same_clock(
     """Skip, pause and resume end a track's ffmpeg early: what it sent stays whole and the
     next run (the same track resumed, or the next) continues the clock."""
     long = make_video(tmp_path / "long.mp4", seconds=6.0)
-    eng = engine_for(server)
-    rec = Recorder()
-    eng.set_handler(rec)
-    await eng.start()
-    try:
+    async with running(server) as (eng, rec):
         spec = fit("360p", 640, 360, 25.0)
         await eng.play(PlayRequest(CHAT, "long", str(long), video=spec))
         await rec.wait_for(FirstFrame)
@@ -126,7 +130,7 @@ async def test_a_track_cut_short_hands_over_on_the_same_clock(
         paused = await eng.position(CHAT)
         assert paused is not None
         assert 0.5 <= paused <= 2.5
-        assert eng.process_ids() == eng.encoder_pids()  # the relay stays, alone
+        assert eng.process_ids() == eng.relay_pids()  # the relay stays, alone
         await asyncio.sleep(0.5)
         assert await eng.position(CHAT) == paused
         await eng.resume(CHAT)
@@ -138,8 +142,6 @@ async def test_a_track_cut_short_hands_over_on_the_same_clock(
         await rec.wait_for(TrackEnded, timeout=15)
         await eng.stop(CHAT)
         assert await server.finished() == 0
-    finally:
-        await eng.close()
     assert [e.track_id for e in rec.of(TrackEnded)] == ["mute"]
     assert rec.of(TrackFailed) == []
     got = server.streams()
