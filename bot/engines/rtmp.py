@@ -50,7 +50,7 @@ from bot.engines.decode import DecodeJob, check_speed, rate
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.pipes import spawn_decoder
 from bot.engines.rtmp_args import relay_args, track_args
-from bot.engines.rtmp_feed import STDERR_KEEP, Push, TargetLookup, Track, forward
+from bot.engines.rtmp_feed import RELAY_GONE, STDERR_KEEP, Push, TargetLookup, Track, forward
 from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
 
 __all__ = ["NoRtmpTarget", "RtmpEngine", "RtmpTarget", "TargetLookup"]
@@ -302,8 +302,8 @@ class RtmpEngine:
             self._events.emit(FirstFrame(chat_id, track.request.track_id, media="video"))
 
         code = await forward(push, track, first)
-        if track.cancelled or self._tracks.get(chat_id) is not track:
-            return
+        if code == RELAY_GONE or track.cancelled or self._tracks.get(chat_id) is not track:
+            return  # the relay's watcher resumes the track on a new connection
         track.proc = None
         if code == 0:
             self._events.emit(TrackEnded(chat_id, track.request.track_id))

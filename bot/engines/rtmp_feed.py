@@ -15,6 +15,9 @@ from bot.engines.base import PlayRequest
 from bot.engines.mpegts import NotTransportStream, TsClock
 
 STDERR_KEEP = 4096
+#: what ``forward`` returns when the relay went away: not the track's failure (the relay's
+#: watcher connects again and resumes the track)
+RELAY_GONE = -1
 #: what one read takes from a track's ffmpeg at most
 READ_BYTES = 1 << 16
 
@@ -51,8 +54,7 @@ class Track:
 async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) -> int:
     """Moves one track's encoded stream into the relay, whole packets only, until the
     track's ffmpeg ends (a halted one ends gracefully, so its last picture is whole);
-    then moves the push's clock past it.  Returns its exit code (-1: the relay
-    went away)."""
+    then moves the push's clock past it.  Returns its exit code, or ``RELAY_GONE``."""
     proc = track.proc
     assert proc is not None
     assert proc.stdout is not None
@@ -80,15 +82,21 @@ async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) 
             track.stderr += chunk
             del track.stderr[:-STDERR_KEEP]
 
-    try:
-        await asyncio.gather(stream(), errors())
-        return await proc.wait()
-    except (ConnectionError, OSError, NotTransportStream):
-        # the relay went away (its watcher reconnects), or the stream cannot be relayed:
-        # this track's ffmpeg goes too, or it would sit for ever on a pipe nobody reads
+    def kill() -> None:
+        # or it would sit for ever on a pipe nobody reads, outliving the track
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-        return -1
+
+    try:
+        await asyncio.gather(stream(), errors())
+        return await proc.wait()
+    except (ConnectionError, OSError):
+        kill()
+        return RELAY_GONE
+    except NotTransportStream:
+        kill()
+        track.stderr += b"\nits output is not an MPEG-TS stream"
+        return await proc.wait()
     finally:
         push.clock = max(push.clock, clock.end())

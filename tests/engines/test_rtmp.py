@@ -15,6 +15,7 @@ import pytest
 from bot.domain.video import fit
 from bot.engines.base import FirstFrame, PlayRequest, TrackEnded, TrackFailed
 from bot.engines.rtmp import NoRtmpTarget, RtmpEngine, RtmpTarget
+from bot.metrics import REGISTRY
 from tests.engines.test_local import CHAT, Recorder
 from tests.support.rtmp_server import RtmpServer
 from tests.support.video import make_video
@@ -150,3 +151,39 @@ async def test_a_track_cut_short_hands_over_on_the_same_clock(
     assert 3.0 <= float(got["duration"]) <= 5.5  # type: ignore[arg-type]
     assert_one_clock(server)
     assert server.decode_errors() == ""  # each cut ended on a whole picture
+
+
+async def test_a_dropped_connection_is_made_again_and_the_track_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server goes away mid-track: the relay dies, the engine connects again (with
+    backoff) and resumes the same track where it was, not as a failed track."""
+    long = make_video(tmp_path / "long.mp4", seconds=5.0)
+    first = RtmpServer(tmp_path / "first.flv")
+    await first.start(KEY)
+    second = RtmpServer(tmp_path / "second.flv")
+    reconnects = REGISTRY.get_sample_value("sattva_rtmp_reconnects_total") or 0.0
+    try:
+        async with running(first) as (eng, rec):
+            spec = fit("360p", 640, 360, 25.0)
+            await eng.play(PlayRequest(CHAT, "long", str(long), video=spec))
+            await rec.wait_for(FirstFrame)
+            await asyncio.sleep(1.0)
+            (relay,) = eng.relay_pids()
+            await first.close()  # the server drops us
+            await second.start(KEY, port=first.port)  # and is back at the same address
+            await rec.wait_for(TrackEnded, timeout=20)
+            assert eng.relay_pids() not in ([], [relay])
+            await eng.stop(CHAT)
+            assert await second.finished() == 0
+        assert [e.track_id for e in rec.of(TrackEnded)] == ["long"]
+        assert rec.of(TrackFailed) == []
+        assert REGISTRY.get_sample_value("sattva_rtmp_reconnects_total") == reconnects + 1
+        got = second.streams()
+        assert got["kinds"] == ["audio", "video"]
+        # the rest of the track, from about where the first connection lost it
+        assert 1.5 <= float(got["duration"]) <= 4.5  # type: ignore[arg-type]
+        assert_one_clock(second)
+        assert KEY not in caplog.text
+    finally:
+        await second.close()
