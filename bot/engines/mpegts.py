@@ -34,11 +34,11 @@ class TsClock:
 
     start: float
     fps: int
-    pictures: int = 0
-    _last_video: int | None = None
-    _last_audio: int | None = None
-    _reference: int = 0
-    _rest: bytes = field(default=b"", repr=False)
+    pictures: int = field(default=0, init=False)
+    _last_video: int | None = field(default=None, init=False)
+    _last_audio: int | None = field(default=None, init=False)
+    _reference: int = field(default=0, init=False)
+    _rest: bytes = field(default=b"", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._reference = round(self.start * TICKS)

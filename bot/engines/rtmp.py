@@ -232,12 +232,7 @@ class RtmpEngine:
         assert push.proc.stdin is not None
         push.proc.stdin.close()  # the relay ends its stream at the end of its input
         if not await ended(push.proc, 2.0):
-            with contextlib.suppress(ProcessLookupError):
-                push.proc.terminate()
-            if not await ended(push.proc, 3.0):
-                with contextlib.suppress(ProcessLookupError):
-                    push.proc.kill()
-                await push.proc.wait()
+            await finish(push.proc, 3.0)
         if push.watcher is not None and push.watcher is not asyncio.current_task():
             # cancelled, not awaited to its end: a watcher reconnecting waits for the lock
             # that stop() holds here
@@ -271,7 +266,6 @@ class RtmpEngine:
                 if track is not None and track.paused_at is None:
                     await self._halt(chat_id, keep=True)
                     track.offset = self._position(track)
-                    track.frames = 0
                     await self._launch(chat_id, new, track)
                 return
         self._pushes.pop(chat_id, None)
@@ -320,17 +314,23 @@ class RtmpEngine:
         if track is None or track.proc is None:
             return
         track.cancelled = True
-        if track.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                track.proc.terminate()
-            if not await ended(track.proc, HALT_GRACE):
-                with contextlib.suppress(ProcessLookupError):
-                    track.proc.kill()
-        await track.proc.wait()
+        await finish(track.proc, HALT_GRACE)
         if track.task is not None and track.task is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await track.task
         track.proc = None
+
+
+async def finish(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Asks ``proc`` to end (SIGTERM) and kills it if it has not within ``grace`` seconds;
+    returns once it has exited."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        if not await ended(proc, grace):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    await proc.wait()
 
 
 async def ended(proc: asyncio.subprocess.Process, timeout: float) -> bool:
