@@ -8,10 +8,10 @@ failures, listener changes), with real decoding and real timing.
 Real-time pace comes from the reader, not from ffmpeg's ``-re``: ffmpeg decodes until the
 pipe is full and then waits, and the engine reads at most ``LEAD_SECONDS`` ahead of the
 wall clock.  That is what makes pre-roll possible: ``preload`` starts the next track's
-ffmpeg shortly before the current one ends (``PREROLL_SECONDS``) and reads nothing from
-it, so its input is opened, probed and decoded up to a full pipe while the current track
-still plays; the following ``play`` of that track adopts the waiting process and its first
-audio is already there, instead of a process start after the end.  (``-re`` would not
+ffmpeg shortly before the current one ends (``bot.engines.local_preroll``) and reads
+nothing from it, so its input is opened, probed and decoded up to a full pipe while the
+current track still plays; the following ``play`` of that track adopts the waiting process
+and its first audio is already there, instead of a process start after the end.  (``-re`` would not
 allow it: it paces against the wall clock since the process started, so a process kept
 waiting bursts the waited time's audio when read.)  A track's end is reported as soon as
 its last chunk is read (the pipe is at its end), not after that chunk's pacing sleep: the
@@ -55,6 +55,7 @@ from bot.engines.base import (
 from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, check_speed, decode_args, rate
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.folder_messages import FolderMessages
+from bot.engines.local_preroll import Prerolls
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
 from bot.engines.picture import PicturePipe
 from bot.engines.pipes import spawn_decoder
@@ -69,8 +70,6 @@ BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
 CHUNK = BYTES_PER_SECOND // 10
 #: how far reading may run ahead of real time (what a pause or a stop can cut short)
 LEAD_SECONDS = 0.2
-#: how long before the current track's end the next one's ffmpeg starts
-PREROLL_SECONDS = 2.0
 _STDERR_KEEP = 4096
 
 
@@ -109,8 +108,7 @@ class LocalEngine:
         self._sessions: dict[int, Session] = {}
         self._listeners: dict[int, int] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        #: pre-rolls started from a silent video's picture callback (not awaited there)
-        self._prerolls: set[asyncio.Task[None]] = set()
+        self._prerolls = Prerolls(self._spawn)
         self._closed = False
 
     def set_handler(self, handler: EventHandler) -> None:
@@ -122,16 +120,14 @@ class LocalEngine:
 
     async def close(self) -> None:
         self._closed = True
-        for task in list(self._prerolls):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._prerolls.close()
         for chat_id in list(self._sessions):
             # a leave running meanwhile (a player closing) may have taken it already
             session = self._sessions.pop(chat_id, None)
             if session is None:
                 continue
             await self._halt(session)
-            await self._drop_preroll(session)
+            await self._prerolls.drop(session)
         self._listeners.clear()
         await self._events.close()
 
@@ -173,13 +169,14 @@ class LocalEngine:
                 self._adopt(request.chat_id, session, preroll.decoder, position)
                 return
             if preroll is not None:
-                await self._discard(preroll.decoder)
+                await self._prerolls.discard(preroll.decoder)
             await self._launch(request.chat_id, session, position)
 
     async def preload(self, chat_id: int, request: PlayRequest | None) -> None:
         """``request`` is what will play next in the chat (None: nothing known).  Its
-        ffmpeg starts ``PREROLL_SECONDS`` before the current track's end (at once if that
-        is nearer), and a ``play`` of the same request adopts it; anything else drops it."""
+        ffmpeg starts ``PREROLL_SECONDS`` (``local_preroll``) before the current track's
+        end (at once if that is nearer), and a ``play`` of the same request adopts it;
+        anything else drops it."""
         async with self._lock(chat_id):
             session = self._sessions.get(chat_id)
             if session is None:
@@ -187,7 +184,7 @@ class LocalEngine:
             if session.preroll is not None and (
                 request is None or not session.preroll.matches(request)
             ):
-                await self._drop_preroll(session)
+                await self._prerolls.drop(session)
             if request is None or request.is_live or session.preroll is not None:
                 return
             try:
@@ -198,7 +195,7 @@ class LocalEngine:
             except (UnsafeMedia, MediaError):
                 return  # play() will refuse it with the reason
             session.preroll = Preroll(request)
-            await self._maybe_preroll(session, session.run)
+            await self._prerolls.maybe(session, session.run)
 
     async def pause(self, chat_id: int) -> None:
         async with self._lock(chat_id):
@@ -223,7 +220,7 @@ class LocalEngine:
             self._listeners.pop(chat_id, None)
             if session is not None:
                 await self._halt(session)
-                await self._drop_preroll(session)
+                await self._prerolls.drop(session)
 
     async def set_volume(self, chat_id: int, volume: int) -> None:
         async with self._lock(chat_id):
@@ -395,7 +392,7 @@ class LocalEngine:
                 session.first_frame_sent = True
                 self._emit(FirstFrame(chat_id, session.track_id))
             if session.preroll is not None and not session.preroll.starting:
-                await self._maybe_preroll(session, run)
+                await self._prerolls.maybe(session, run)
             if stream.at_eof():
                 break  # that was the last chunk: no pacing sleep before the end
             ahead = self._ahead(run, run.bytes_read / BYTES_PER_SECOND)
@@ -409,13 +406,9 @@ class LocalEngine:
             run.announce_first_picture = False
             session.first_picture_sent = True
             self._emit(FirstFrame(chat_id, session.track_id, media="video"))
-        preroll = session.preroll
-        if not run.has_audio and preroll is not None and self._preroll_due(session, run):
+        if not run.has_audio:
             # a silent video's end is its picture's: it decides when the next one starts
-            preroll.starting = True
-            task = asyncio.create_task(self._start_preroll(session, preroll))
-            self._prerolls.add(task)
-            task.add_done_callback(self._prerolls.discard)
+            self._prerolls.maybe_soon(session, run)
 
     @staticmethod
     def _ahead(run: Run, delivered: float) -> float:
@@ -434,68 +427,6 @@ class LocalEngine:
         while chunk := await stream.read(1024):
             run.stderr += chunk
             del run.stderr[:-_STDERR_KEEP]
-
-    async def _maybe_preroll(self, session: Session, run: Run | None) -> None:
-        """Starts the waiting next track's ffmpeg once the current one is near its end (or
-        past it; not while paused)."""
-        preroll = session.preroll
-        if preroll is None or not self._preroll_due(session, run):
-            return
-        preroll.starting = True
-        await self._start_preroll(session, preroll)
-
-    @staticmethod
-    def _preroll_due(session: Session, run: Run | None) -> bool:
-        preroll = session.preroll
-        if preroll is None or preroll.starting or session.paused_at is not None:
-            return False
-        if run is None:
-            return True
-        if session.is_live or session.duration is None:
-            return False  # no known end: the next one starts after it, as without pre-roll
-        return session.duration - run.position() <= PREROLL_SECONDS
-
-    async def _start_preroll(self, session: Session, preroll: Preroll) -> None:
-        request = preroll.request
-        try:
-            audio = request.audio_media
-            decoder = await self._spawn(
-                DecodeJob(
-                    ffmpeg_input(request.media),
-                    position=max(0.0, request.position),
-                    volume=request.volume,
-                    video=request.video,
-                    has_audio=request.has_audio or request.video is None,
-                    audio_source=None if audio is None else ffmpeg_input(audio),
-                    speed=request.speed,
-                )
-            )
-        except (EngineError, UnsafeMedia):
-            session.preroll = None  # play() will start it the usual way and report why
-            return
-        if session.preroll is preroll:
-            preroll.decoder = decoder
-        else:  # dropped or replaced while it started
-            await self._discard(decoder)
-
-    async def _drop_preroll(self, session: Session) -> None:
-        preroll, session.preroll = session.preroll, None
-        if preroll is not None:
-            await self._discard(preroll.decoder)
-
-    @staticmethod
-    async def _discard(decoder: Decoder | None) -> None:
-        """Kills a pre-rolled decoder nobody read from and reads its pipes to the end:
-        asyncio stopped reading them when their buffers filled, and until both pipes
-        reach their end the process counts as running and its pipes stay open."""
-        if decoder is None:
-            return
-        decoder.close_picture()
-        proc = decoder.proc
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        await proc.communicate()  # (``wait`` alone would wait for those ends forever)
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process | None) -> None:
