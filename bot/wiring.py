@@ -49,10 +49,11 @@ from bot.sources.resolver import SourceResolver
 from bot.sources.tg_messages import ReadsMessages
 from bot.storage.assignments import AssignmentRepo
 from bot.storage.channels import ChannelRepo
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.factory import open_queue_store, storage_probe
 from bot.storage.redis_queue import open_wire
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 from bot.telegram.dispatcher import build_dispatcher, create_bot
 from bot.telegram.sender import Sender
 from bot.telegram.services import BotServices, build_services

@@ -19,8 +19,9 @@ from bot.domain.events import EventBus
 from bot.domain.ports import ChatSettingsSource, RtmpTarget
 from bot.sources.base import Resolver
 from bot.storage.channels import ChannelRepo
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.playlists import PlaylistSummary, SavedPlaylistRepo, SavedTrack, Stored
-from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo
+from bot.storage.repos import AuditRepo, AuthRepo
 from bot.telegram.rate import UserRate
 from bot.telegram.sender import Sender
 from bot.telegram.stats import StatsProvider, stats_provider

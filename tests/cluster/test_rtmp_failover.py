@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, session_factory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo
 from tests.support.cluster_nodes import Cluster, assistants
 from tests.support.fake_botapi import FakeBotAPI
 from tests.support.media_server import MediaServer

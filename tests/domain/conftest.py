@@ -22,9 +22,10 @@ from bot.domain.ports import MediaResolver
 from bot.domain.queue import QueueStore
 from bot.players import make_players
 from bot.sources.resolver import SourceResolver
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.orm import PlayHistory
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 from tests.support.audio import make_tone
 from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine

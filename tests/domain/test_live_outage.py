@@ -22,9 +22,10 @@ from bot.domain.policy import PlayerPolicy
 from bot.engines.local import LocalEngine
 from bot.players import make_players
 from bot.sources.resolver import SourceResolver
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 from tests.domain.conftest import CHAT
 from tests.support.audio import make_tone
 from tests.support.media_server import MediaServer

@@ -28,9 +28,10 @@ from bot.metrics import REGISTRY
 from bot.players import make_players
 from bot.sources.resolver import SourceResolver
 from bot.storage.assignments import AssignmentRepo
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, session_factory
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 from tests.support.audio import make_tone
 
 NAMES = ("a1", "a2", "a3")

@@ -10,8 +10,8 @@ from sqlalchemy import event
 
 from bot.domain.ports import ChatSettings
 from bot.domain.queue import StorageUnavailable
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import session_factory
-from bot.storage.repos import ChatSettingsRepo
 from tests.domain.conftest import Rig, make_track
 
 VOLUMES = {-1001: 40, -1002: 150, -1003: 100}

@@ -11,8 +11,8 @@ from bot.engines.base import FirstFrame, PlayRequest, TrackEnded
 from bot.engines.local import LocalEngine
 from bot.engines.router import EngineRouter, engine_name
 from bot.engines.rtmp import RtmpEngine
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.repos import ChatSettingsRepo
 from bot.wiring import chat_placement
 from tests.engines.test_local import Recorder
 from tests.support.rtmp_server import RtmpServer

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.domain.models import NowPlaying
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo
 from tests.support.audio import make_tone
 from tests.support.bot_process import BotProcess, wait_healthy, write_config
 from tests.support.fake_botapi import BOT_USER, FakeBotAPI

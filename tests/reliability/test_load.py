@@ -27,10 +27,11 @@ from bot.domain.models import Track
 from bot.domain.policy import PlayerPolicy
 from bot.engines.local import LocalEngine
 from bot.players import make_players
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
 from bot.storage.orm import PlayHistory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 from tests.support.audio import make_tone
 from tests.support.player_crash import NoPlaylists
 

@@ -7,9 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage.channels import ChannelRepo
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import session_factory
 from bot.storage.orm import AuthorizedUser, ChatAssistant
-from bot.storage.repos import AuthRepo, ChatSettingsRepo
+from bot.storage.repos import AuthRepo
 
 OLD, NEW, CHANNEL = -4001, -1004001, -1007007
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.domain.models import EndReason, SourceKind, Track
 from bot.domain.ports import ChatSettings
 from bot.domain.queue import StorageUnavailable
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import (
     alembic_config,
     create_engine,
@@ -28,7 +29,7 @@ from bot.storage.database import (
 )
 from bot.storage.db_queue import DatabaseQueueStore
 from bot.storage.orm import Base
-from bot.storage.repos import AuditRepo, AuthRepo, ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import AuditRepo, AuthRepo, HistoryRepo
 from tests.support.clock import ManualClock
 
 CHAT = -1009876543210987

@@ -13,8 +13,8 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.ports import ChatSettings
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, migrate, session_factory
-from bot.storage.repos import ChatSettingsRepo
 from bot.storage.settings_cache import SettingsCache
 from tests.support.clock import ManualClock
 

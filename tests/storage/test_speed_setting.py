@@ -10,8 +10,8 @@ from alembic import command
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import alembic_config, migrate, session_factory
-from bot.storage.repos import ChatSettingsRepo
 
 CHAT = -1004242424242
 

@@ -42,9 +42,10 @@ from bot.engines.local import LocalEngine
 from bot.engines.router import EngineRouter
 from bot.engines.rtmp import RtmpEngine
 from bot.players import make_players
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.database import create_engine, session_factory
 from bot.storage.redis_queue import RedisQueueStore
-from bot.storage.repos import ChatSettingsRepo, HistoryRepo
+from bot.storage.repos import HistoryRepo
 
 CHAT = -1009000000001
 RTMP_CHAT = -1009000000002

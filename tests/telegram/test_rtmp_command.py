@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.orm import AuditLog, Chat
-from bot.storage.repos import ChatSettingsRepo
 from tests.support.bot_rig import OWNER, BotRig
 from tests.support.tg_objects import user
 from tests.telegram.conftest import ADMIN, GROUP, MEMBER, VOICELESS_ADMIN

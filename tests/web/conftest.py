@@ -16,8 +16,8 @@ from bot.config import Settings, SourcesConfig, StorageConfig, settings_from_map
 from bot.domain.manager import PlayerManager
 from bot.storage.admins import create_or_reset_admin
 from bot.storage.channels import ChannelRepo
+from bot.storage.chat_settings import ChatSettingsRepo
 from bot.storage.db_queue import DatabaseQueueStore
-from bot.storage.repos import ChatSettingsRepo
 from bot.wiring import Core, build_core
 from tests.support.clock import ManualClock
 from tests.support.fake_engine import FakeEngine
