@@ -12,7 +12,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import ASSISTANT_NAME_RE, ConfigError, Settings, load_settings, resolve_path
+from bot.config import ConfigError, Settings, load_settings, resolve_path
+from bot.config_accounts import ASSISTANT_NAME_RE
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1

@@ -8,139 +8,37 @@ reach a log line or an error message by accident.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import tomllib
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.config_accounts import (
+    DEFAULT_ASSISTANT_NAME,
+    AssistantConfig,
+    AssistantEntry,
+    Section,
+    TelegramConfig,
+)
+from bot.config_rules import CROSS_FIELD_RULES
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN, PlayerPolicy
 from bot.storage.redis_wire import Endpoint
 
 DEFAULT_CONFIG_PATH = "config.toml"
 ENV_CONFIG_PATH = "SATTVA_CONFIG"
 
-_TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
-# Telegram's rule for setWebhook's secret_token: 1-256 of these characters
-_WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-ASSISTANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
 
 class ConfigError(Exception):
     """A configuration problem, phrased as the one line the operator will read."""
 
 
-class _Section(BaseModel):
-    # Unknown keys are refused: a misspelt key silently ignored is worse than an error.
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://api.telegram.org")
-    return value.rstrip("/")
-
-
-class TelegramConfig(_Section):
-    bot_token: SecretStr
-    api_base: str = "https://api.telegram.org"
-    owners: list[int] = Field(default_factory=list)
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str = ""
-    webhook_secret: SecretStr = SecretStr("")
-    # Bot API calls (getUpdates aside) this process makes per second at most: Telegram allows
-    # about 30 a second per bot, so each node of a cluster should get its share
-    calls_per_second: int = Field(default=30, ge=1)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme != "https":
-            raise ValueError("must be empty or an https:// URL (Telegram posts only to HTTPS)")
-        return value
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
-        secret = value.get_secret_value()
-        if secret and not _WEBHOOK_SECRET_RE.match(secret):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
-        return value
-
-    @field_validator("bot_token")
-    @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not _TOKEN_RE.match(value.get_secret_value()):
-            raise ValueError("does not look like a bot token (digits:letters, from @BotFather)")
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _api_base(cls, value: str) -> str:
-        return _check_http_url(value)
-
-
-class AssistantConfig(_Section):
-    api_id: int = 0
-    api_hash: SecretStr = SecretStr("")
-    session_string: SecretStr = SecretStr("")
-
-    def missing(self) -> list[str]:
-        """The keys an account needs to join voice chats that are not set, in file order."""
-        return [
-            key
-            for key, present in (
-                ("api_id", self.api_id > 0),
-                ("api_hash", bool(self.api_hash.get_secret_value())),
-                ("session_string", bool(self.session_string.get_secret_value())),
-            )
-            if not present
-        ]
-
-    def is_set(self) -> bool:
-        return bool(
-            self.api_id
-            or self.api_hash.get_secret_value()
-            or self.session_string.get_secret_value()
-        )
-
-
-class AssistantEntry(AssistantConfig):
-    """One account of the pool (``[[assistants]]``); the name shows in the panel and events."""
-
-    name: str
-    # engine "local": a folder standing in for what this virtual account sees in Telegram,
-    # <messages_dir>/<chat>/<message id>.<ext> (files over 20 MB, t.me links)
-    messages_dir: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not ASSISTANT_NAME_RE.match(value):
-            raise ValueError("must be 1-32 characters of A-Z, a-z, 0-9, _ and -")
-        return value
-
-
-#: the name the single ``[assistant]`` table gets as a pool of one
-DEFAULT_ASSISTANT_NAME = "main"
-
-
-class ClusterConfig(_Section):
+class ClusterConfig(Section):
     enabled: bool = False
     node_id: str = ""  # empty: host name + pid
     # an assistant's lease (and a node's heartbeat) lasts this long unless renewed (every
@@ -148,7 +46,7 @@ class ClusterConfig(_Section):
     lease_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
 
 
-class EngineConfig(_Section):
+class EngineConfig(Section):
     kind: Literal["pytgcalls", "local", "rtmp"] = "pytgcalls"
     # engine "local" has no call: the listener count it reports until set_listeners changes it
     local_listeners: int = Field(default=1, ge=0)
@@ -157,7 +55,7 @@ class EngineConfig(_Section):
     start_video_chat: bool = False
 
 
-class StorageConfig(_Section):
+class StorageConfig(Section):
     database_url: str = "sqlite+aiosqlite:///sattva.db"
     redis_url: str = ""
     # where queues live: "auto" (Redis when redis_url is set, else the database) or
@@ -189,7 +87,7 @@ class StorageConfig(_Section):
         return value
 
 
-class SourcesConfig(_Section):
+class SourcesConfig(Section):
     allow_private_networks: bool = False
     max_download_mb: int = Field(default=200, ge=1, le=2000)
     probe_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
@@ -212,7 +110,7 @@ class SourcesConfig(_Section):
     stream_url_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86400)
 
 
-class PlayerConfig(_Section):
+class PlayerConfig(Section):
     max_track_seconds: int = Field(default=3 * 3600, ge=1)
     queue_limit: int = Field(default=100, ge=1, le=10_000)
     # the most entries one playlist / album / set link queues (the first ones), and the most
@@ -247,25 +145,25 @@ class PlayerConfig(_Section):
         )
 
 
-class PlaylistsConfig(_Section):
+class PlaylistsConfig(Section):
     """Saved playlists (/playlist): how many one user may keep, and how long each may be."""
 
     max_per_user: int = Field(default=20, ge=1, le=1000)
     max_tracks: int = Field(default=100, ge=1, le=10_000)
 
 
-class BotConfig(_Section):
+class BotConfig(Section):
     now_playing_images: bool = False
     progress_update_seconds: int = Field(default=20, ge=5)
     # /play requests one user may make per minute (in all chats together)
     plays_per_user_per_minute: int = Field(default=20, ge=1, le=1000)
 
 
-class I18nConfig(_Section):
+class I18nConfig(Section):
     default_locale: Literal["en", "ru", "uk"] = "en"
 
 
-class WebConfig(_Section):
+class WebConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -297,11 +195,11 @@ class WebConfig(_Section):
         return [name.strip().lower() for name in value]
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(Section):
     per_chat_labels: bool = False
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
 
@@ -366,109 +264,6 @@ class Settings(BaseSettings):
     def node_id(self) -> str:
         """This process's name in the cluster (and in events): configured, or host + pid."""
         return self.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
-
-
-# -- rules that span keys --------------------------------------------------------------------
-# Checked by load_settings / settings_from_mapping, so `python -m bot`, `python -m bot check`
-# and every other entry point refuse an inconsistent config with the same one line (every
-# problem named), before anything starts.  A new rule is a function yielding
-# "key: problem" lines, appended to CROSS_FIELD_RULES.
-
-CrossFieldRule = Callable[[Settings], Iterable[str]]
-
-
-def _web_needs_secret(s: Settings) -> Iterable[str]:
-    if s.web.enabled and not s.web.secret_key.get_secret_value():
-        yield (
-            "web.secret_key: required when web.enabled is true "
-            "(`python -m bot init` writes a config with one generated)"
-        )
-
-
-def _cache_holds_a_download(s: Settings) -> Iterable[str]:
-    if s.sources.cache_max_mb < s.sources.max_download_mb:
-        yield "sources.cache_max_mb: must be at least sources.max_download_mb"
-
-
-def _auto_end_warning_fits(s: Settings) -> Iterable[str]:
-    if s.player.auto_end_warning_seconds > s.player.auto_end_seconds > 0:
-        yield "player.auto_end_warning_seconds: must not exceed player.auto_end_seconds"
-
-
-def _assistants_are_one_pool(s: Settings) -> Iterable[str]:
-    if s.assistants and s.assistant.is_set():
-        yield "assistant: set either [assistant] or [[assistants]], not both"
-    names = [a.name for a in s.assistants]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        yield f"assistants: the name {twice[0]!r} is used twice"
-
-
-def _engine_has_its_accounts(s: Settings) -> Iterable[str]:
-    if s.engine.kind != "pytgcalls":
-        return
-    for entry in s.assistant_pool():
-        missing = entry.missing()
-        if missing:
-            key = s.assistant_key(entry)
-            yield (
-                f"{', '.join(f'{key}.{m}' for m in missing)}: required for engine.kind = "
-                '"pytgcalls" (run `python -m bot session` for the session string, or use '
-                'engine.kind = "local")'
-            )
-
-
-def _messages_dir_is_virtual(s: Settings) -> Iterable[str]:
-    if s.engine.kind != "local":
-        for entry in s.assistants:
-            if entry.messages_dir:
-                yield (
-                    f"assistants[{entry.name}].messages_dir: only for engine.kind = "
-                    '"local" (a real account reads Telegram itself)'
-                )
-
-
-def _webhook_is_reachable(s: Settings) -> Iterable[str]:
-    t = s.telegram
-    if t.mode != "webhook":
-        return
-    if not t.webhook_url:
-        yield 'telegram.webhook_url: required when telegram.mode = "webhook"'
-    if not t.webhook_secret.get_secret_value():
-        yield 'telegram.webhook_secret: required when telegram.mode = "webhook"'
-    if not s.web.enabled:
-        yield (
-            'web.enabled: must be true when telegram.mode = "webhook" '
-            "(updates arrive at POST /telegram/webhook)"
-        )
-
-
-def _cluster_is_supported(s: Settings) -> Iterable[str]:
-    if not s.cluster.enabled:
-        return
-    if not s.storage.redis_url:
-        yield (
-            "storage.redis_url: required when cluster.enabled is true "
-            "(leases, routing, update claims and the poller lease live in Redis)"
-        )
-    if not s.storage.database_url.startswith("postgresql+asyncpg://"):
-        yield (
-            "storage.database_url: cluster.enabled needs PostgreSQL "
-            "(postgresql+asyncpg://...), shared by every node"
-        )
-
-
-CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
-    _web_needs_secret,
-    _auto_end_warning_fits,
-    _cache_holds_a_download,
-    _assistants_are_one_pool,
-    _webhook_is_reachable,
-    _messages_dir_is_virtual,
-    _cluster_is_supported,
-    # last: on a first run it is the expected gap, the others are mistakes worth reading first
-    _engine_has_its_accounts,
-)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -8,7 +8,8 @@ anything starts), so building never fails on them here.
 
 from __future__ import annotations
 
-from bot.config import AssistantEntry, Settings
+from bot.config import Settings
+from bot.config_accounts import AssistantEntry
 from bot.engines.base import VoiceEngine
 from bot.engines.local import LocalEngine
 from bot.engines.pool import Assignments, AssistantPool, Notice, PoolMember, Unban
