@@ -7,119 +7,22 @@ from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 from sqladmin import ModelView
-from sqladmin.helpers import object_identifier_values
-from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import Form, PasswordField, validators
 
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
 from bot.domain.video import QUALITIES
 from bot.storage.admins import AdminError, check_username, end_sessions_of, hash_password
-from bot.storage.orm import (
-    AuditLog,
-    AuthorizedUser,
-    Channel,
-    Chat,
-    ChatAssistant,
-    PlayHistory,
-    SavedPlaylist,
-    SavedPlaylistTrack,
-    WebAdmin,
+from bot.storage.orm import AuthorizedUser, Channel, Chat, WebAdmin
+from web.admin_base import AuditedView
+from web.admin_readonly import (
+    AuditLogAdmin,
+    ChatAssistantAdmin,
+    PlayHistoryAdmin,
+    SavedPlaylistAdmin,
+    SavedPlaylistTrackAdmin,
 )
-from web.audit import actor_of, diff, record, row_values
-
-_BEFORE = "sattva_audit_before"
-# Every integer key column is at most 64 bits; a larger number is no row (and would make
-# the database driver raise instead of finding nothing).
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-class PanelView(ModelView):
-    """A view whose pages are addressed by a key from the URL: a key that cannot be one of
-    this model's (not a number, out of range) is "not found", not an error."""
-
-    def _key_or_404(self, identifier: Any) -> None:
-        try:
-            values = object_identifier_values(str(identifier), self.model)
-        except (ValueError, TypeError, OverflowError):
-            raise HTTPException(status_code=404) from None
-        if any(isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX for v in values):
-            raise HTTPException(status_code=404)
-
-    def details_query(self, request: Request) -> Select[Any]:
-        self._key_or_404(request.path_params["pk"])
-        return super().details_query(request)
-
-    def form_edit_query(self, request: Request) -> Select[Any]:
-        self._key_or_404(request.path_params["pk"])
-        return super().form_edit_query(request)
-
-    async def get_object_for_delete(self, value: Any) -> Any:
-        self._key_or_404(value)
-        return await super().get_object_for_delete(value)
-
-
-class AuditedView(PanelView):
-    """Records create/update/delete through sqladmin's model hooks."""
-
-    # Columns never written to the audit log (password hashes).
-    audit_exclude: ClassVar[frozenset[str]] = frozenset()
-    # the column that names a row in the audit log
-    audit_key: ClassVar[str] = "id"
-
-    def _entity(self) -> str:
-        return str(getattr(self.model, "__tablename__", self.identity))
-
-    def _sessions(self) -> async_sessionmaker[AsyncSession]:
-        return cast(async_sessionmaker[AsyncSession], self.session_maker)
-
-    async def on_model_change(
-        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
-    ) -> None:
-        before = {} if is_created else row_values(model, self.audit_exclude)
-        setattr(request.state, _BEFORE, before)
-
-    async def after_model_change(
-        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
-    ) -> None:
-        before_all: dict[str, Any] = getattr(request.state, _BEFORE, {})
-        after_all = row_values(model, self.audit_exclude)
-        before, after = (before_all, after_all) if is_created else diff(before_all, after_all)
-        after.update(self.audit_extra(data))
-        await record(
-            self._sessions(),
-            actor=actor_of(request),
-            action="create" if is_created else "update",
-            entity=self._entity(),
-            entity_id=str(after_all.get(self.audit_key, "")),
-            before=before,
-            after=after,
-        )
-
-    def audit_extra(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Facts to log that are not columns (e.g. that a password was set)."""
-        return {}
-
-    async def on_model_delete(self, model: Any, request: Request) -> None:
-        pending: dict[int, dict[str, Any]] = getattr(request.state, _BEFORE + "_del", {})
-        pending[id(model)] = row_values(model, self.audit_exclude)
-        setattr(request.state, _BEFORE + "_del", pending)
-
-    async def after_model_delete(self, model: Any, request: Request) -> None:
-        pending: dict[int, dict[str, Any]] = getattr(request.state, _BEFORE + "_del", {})
-        before = pending.pop(id(model), {})
-        await record(
-            self._sessions(),
-            actor=actor_of(request),
-            action="delete",
-            entity=self._entity(),
-            entity_id=str(before.get(self.audit_key, "")),
-            before=before,
-            after={},
-        )
 
 
 class StreamKeyForm(Form):
@@ -302,48 +205,6 @@ def _group_taken() -> AdminError:
     return AdminError("that group already drives another channel, or that channel is listed")
 
 
-class PlayHistoryAdmin(PanelView, model=PlayHistory):
-    name = "Play history"
-    name_plural = "Play history"
-    icon = "fa-solid fa-clock-rotate-left"
-    can_create = False
-    can_edit = False
-    can_delete = False
-    can_export = True
-    column_list: ClassVar[Any] = [
-        PlayHistory.started_at,
-        PlayHistory.chat_id,
-        PlayHistory.title,
-        PlayHistory.kind,
-        PlayHistory.requested_by_name,
-        PlayHistory.end_reason,
-    ]
-    column_searchable_list: ClassVar[Any] = [
-        PlayHistory.title,
-        PlayHistory.source,
-        PlayHistory.requested_by_name,
-    ]
-    column_default_sort: ClassVar[Any] = (PlayHistory.started_at, True)
-
-
-class ChatAssistantAdmin(PanelView, model=ChatAssistant):
-    """Which assistant account serves each chat (the pool moves chats by itself)."""
-
-    name = "Chat assistant"
-    name_plural = "Chat assistants"
-    icon = "fa-solid fa-user-astronaut"
-    can_create = False
-    can_edit = False
-    can_delete = False
-    column_list: ClassVar[Any] = [
-        ChatAssistant.chat_id,
-        ChatAssistant.assistant,
-        ChatAssistant.assigned_at,
-    ]
-    column_searchable_list: ClassVar[Any] = [ChatAssistant.assistant]
-    column_default_sort: ClassVar[Any] = (ChatAssistant.assigned_at, True)
-
-
 class PasswordForm(Form):
     """The admin form's only way to a password: typed here, stored as an argon2 hash."""
 
@@ -410,73 +271,6 @@ class WebAdminAdmin(AuditedView, model=WebAdmin):
 
 def _name_taken(data: dict[str, Any]) -> AdminError:
     return AdminError(f"an admin named {data.get('username')} exists already")
-
-
-class AuditLogAdmin(PanelView, model=AuditLog):
-    name = "Audit entry"
-    name_plural = "Audit log"
-    icon = "fa-solid fa-list-check"
-    can_create = False
-    can_edit = False
-    can_delete = False
-    can_export = True
-    column_list: ClassVar[Any] = [
-        AuditLog.at,
-        AuditLog.actor,
-        AuditLog.action,
-        AuditLog.entity,
-        AuditLog.entity_id,
-        AuditLog.before,
-        AuditLog.after,
-    ]
-    column_searchable_list: ClassVar[Any] = [
-        AuditLog.actor,
-        AuditLog.action,
-        AuditLog.entity,
-        AuditLog.entity_id,
-    ]
-    column_default_sort: ClassVar[Any] = (AuditLog.at, True)
-
-
-class SavedPlaylistAdmin(PanelView, model=SavedPlaylist):
-    """Users' saved playlists (/playlist), read-only: they are the users' own; the bot's
-    commands change them, the panel shows them."""
-
-    name = "Saved playlist"
-    name_plural = "Saved playlists"
-    icon = "fa-solid fa-list-ol"
-    can_create = False
-    can_edit = False
-    can_delete = False
-    can_export = True
-    column_list: ClassVar[Any] = [
-        SavedPlaylist.id,
-        SavedPlaylist.user_id,
-        SavedPlaylist.name,
-        SavedPlaylist.created_at,
-        SavedPlaylist.updated_at,
-    ]
-    column_searchable_list: ClassVar[Any] = [SavedPlaylist.name, SavedPlaylist.user_id]
-    column_default_sort: ClassVar[Any] = (SavedPlaylist.updated_at, True)
-    column_details_exclude_list: ClassVar[Any] = [SavedPlaylist.key]
-
-
-class SavedPlaylistTrackAdmin(PanelView, model=SavedPlaylistTrack):
-    name = "Saved playlist track"
-    name_plural = "Saved playlist tracks"
-    icon = "fa-solid fa-music"
-    can_create = False
-    can_edit = False
-    can_delete = False
-    can_export = True
-    column_list: ClassVar[Any] = [
-        SavedPlaylistTrack.id,
-        SavedPlaylistTrack.playlist,
-        SavedPlaylistTrack.title,
-        SavedPlaylistTrack.source,
-        SavedPlaylistTrack.duration,
-    ]
-    column_searchable_list: ClassVar[Any] = [SavedPlaylistTrack.title, SavedPlaylistTrack.source]
 
 
 MODEL_VIEWS: tuple[type[ModelView], ...] = (
