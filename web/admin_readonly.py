@@ -16,13 +16,18 @@ from bot.storage.orm import (
 from web.admin_base import PanelView
 
 
-class PlayHistoryAdmin(PanelView, model=PlayHistory):
-    name = "Play history"
-    name_plural = "Play history"
-    icon = "fa-solid fa-clock-rotate-left"
+class ReadOnlyView(PanelView):
+    """No create, edit or delete: the panel only shows (and some views export) these rows."""
+
     can_create = False
     can_edit = False
     can_delete = False
+
+
+class PlayHistoryAdmin(ReadOnlyView, model=PlayHistory):
+    name = "Play history"
+    name_plural = "Play history"
+    icon = "fa-solid fa-clock-rotate-left"
     can_export = True
     column_list: ClassVar[Any] = [
         PlayHistory.started_at,
@@ -40,15 +45,12 @@ class PlayHistoryAdmin(PanelView, model=PlayHistory):
     column_default_sort: ClassVar[Any] = (PlayHistory.started_at, True)
 
 
-class ChatAssistantAdmin(PanelView, model=ChatAssistant):
+class ChatAssistantAdmin(ReadOnlyView, model=ChatAssistant):
     """Which assistant account serves each chat (the pool moves chats by itself)."""
 
     name = "Chat assistant"
     name_plural = "Chat assistants"
     icon = "fa-solid fa-user-astronaut"
-    can_create = False
-    can_edit = False
-    can_delete = False
     column_list: ClassVar[Any] = [
         ChatAssistant.chat_id,
         ChatAssistant.assistant,
@@ -58,13 +60,10 @@ class ChatAssistantAdmin(PanelView, model=ChatAssistant):
     column_default_sort: ClassVar[Any] = (ChatAssistant.assigned_at, True)
 
 
-class AuditLogAdmin(PanelView, model=AuditLog):
+class AuditLogAdmin(ReadOnlyView, model=AuditLog):
     name = "Audit entry"
     name_plural = "Audit log"
     icon = "fa-solid fa-list-check"
-    can_create = False
-    can_edit = False
-    can_delete = False
     can_export = True
     column_list: ClassVar[Any] = [
         AuditLog.at,
@@ -84,16 +83,13 @@ class AuditLogAdmin(PanelView, model=AuditLog):
     column_default_sort: ClassVar[Any] = (AuditLog.at, True)
 
 
-class SavedPlaylistAdmin(PanelView, model=SavedPlaylist):
+class SavedPlaylistAdmin(ReadOnlyView, model=SavedPlaylist):
     """Users' saved playlists (/playlist), read-only: they are the users' own; the bot's
     commands change them, the panel shows them."""
 
     name = "Saved playlist"
     name_plural = "Saved playlists"
     icon = "fa-solid fa-list-ol"
-    can_create = False
-    can_edit = False
-    can_delete = False
     can_export = True
     column_list: ClassVar[Any] = [
         SavedPlaylist.id,
@@ -107,13 +103,10 @@ class SavedPlaylistAdmin(PanelView, model=SavedPlaylist):
     column_details_exclude_list: ClassVar[Any] = [SavedPlaylist.key]
 
 
-class SavedPlaylistTrackAdmin(PanelView, model=SavedPlaylistTrack):
+class SavedPlaylistTrackAdmin(ReadOnlyView, model=SavedPlaylistTrack):
     name = "Saved playlist track"
     name_plural = "Saved playlist tracks"
     icon = "fa-solid fa-music"
-    can_create = False
-    can_edit = False
-    can_delete = False
     can_export = True
     column_list: ClassVar[Any] = [
         SavedPlaylistTrack.id,
