@@ -13,7 +13,8 @@ from dataclasses import replace
 from typing import TypeVar
 
 from bot.domain.control import BatchOutcome, PlayOutcome
-from bot.domain.errors import ErrorCode, PlayerError, SattvaError
+from bot.domain.errors import ErrorCode, PlayerError
+from bot.domain.live_restart import LiveRestarts
 from bot.domain.models import EndReason, LoopMode, NowPlaying, Track
 from bot.domain.playback import CHECKPOINT_DRIFT_SECONDS, Playback, PlayerDeps, overran, ran_out
 from bot.domain.policy import VOLUME_MAX, VOLUME_MIN
@@ -34,6 +35,7 @@ class ChatPlayer:
         self.chat_id = chat_id
         self._d = deps
         self._p = Playback(chat_id, deps)
+        self._live = LiveRestarts(chat_id, self._p, deps, self._failed)
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -250,7 +252,7 @@ class ChatPlayer:
         """Natural end; False for a duplicate or stale report (the store ignores it), and
         for a live source's outage, which is restarted instead (``bot.domain.live``)."""
         async with self._p.lock:
-            if self._live_outage(track_id, None):
+            if self._live.outage(track_id, None):
                 return False
             return await self._natural_end(track_id)
 
@@ -267,7 +269,7 @@ class ChatPlayer:
 
     async def on_track_failed(self, track_id: str, message: str) -> bool:
         async with self._p.lock:
-            if self._live_outage(track_id, message):
+            if self._live.outage(track_id, message):
                 return False
             return await self._failed(track_id, message)
 
@@ -282,69 +284,9 @@ class ChatPlayer:
             await self._p.continue_after(result, "advance")
         return True
 
-    # -- live outages (bot.domain.live) ----------------------------------------------------
-
-    def _live_outage(self, track_id: str, message: str | None) -> bool:
-        """The live track the engine plays stopped: schedules its restart after the
-        backoff's pause and says True, or False when it is not a live outage or the
-        restarts are used up (the stop then counts as the engine reported it).
-        ``message``: the failure the engine reported (None: it ended)."""
-        p, d = self._p, self._d
-        current = p.current
-        if (
-            p.engine_track != track_id
-            or current is None
-            or current.track.id != track_id
-            or not current.track.is_live
-            or current.paused
-        ):
-            return False
-        delay = p.live.next_delay(track_id, d.clock.time())
-        if delay is None:
-            log.warning("chat %s: live source %s did not come back", self.chat_id, track_id)
-            return False
-        log.info("chat %s: live source stopped; restart in %.0f s", self.chat_id, delay)
-        d.stats.live_restarted()
-        p.status("reconnecting", reason="live_outage", error=message, track_id=track_id)
-        self.cancel_live_restart()
-        p.live_restart = asyncio.create_task(
-            self._restart_live(delay, track_id, message), name=f"live-restart-{self.chat_id}"
-        )
-        return True
-
     def cancel_live_restart(self) -> None:
-        task, self._p.live_restart = self._p.live_restart, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-
-    async def _restart_live(self, delay: float, track_id: str, message: str | None) -> None:
-        d = self._d
-        await d.clock.sleep(delay)
-        async with self._p.lock:
-            current = self._p.current
-            if (
-                self._p.engine_track != track_id
-                or current is None
-                or current.track.id != track_id
-                or current.paused
-            ):
-                return  # skipped, stopped or paused meanwhile: nothing to restart
-            try:
-                fresh = await d.refresher.refresh(current.track)
-                await self._p.restart(replace(current, track=fresh))
-            except MediaError as exc:
-                await self._still_out(track_id, str(exc))
-            except EngineError as exc:  # the call itself: stalled like any failed start
-                log.warning("chat %s: live restart failed: %s", self.chat_id, exc)
-            except SattvaError as exc:  # the source is not back yet
-                await self._still_out(track_id, str(exc))
-            except Exception:
-                log.exception("chat %s: live restart failed", self.chat_id)
-
-    async def _still_out(self, track_id: str, message: str) -> None:
-        """A restart found the source still gone: wait longer, or give the track up."""
-        if not self._live_outage(track_id, message):
-            await self._failed(track_id, message)
+        """A restart scheduled for later must not run once the manager closes."""
+        self._live.cancel()
 
     async def on_call_gone(self, reason: str) -> bool:
         """The call ended under us: the queue stays, the slot is kept paused where it was."""
