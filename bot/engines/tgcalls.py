@@ -6,11 +6,9 @@ ffmpeg parameters, tempo filters included, are built in ``bot.engines.tgcalls_pa
 and every start is told to the translator so that the end report of a replaced stream,
 which ntgcalls delivers shortly after the new one began, is not taken for the end of the new track.
 
-A video track streams its picture at the size the player fitted (``VideoParameters`` with
-both sides given: py-tgcalls' quality presets cap only the width) with
-``video_flags=REQUIRED``; an audio track sets ``IGNORE``, so cover art inside an mp3 never
-becomes a frozen picture.  Switching kinds is a new stream in the same call (no rejoin).
-Whether the assistant may start a voice chat that is not running is
+The stream itself (a video track's picture too) is built, and probed ahead of its play,
+in ``bot.engines.tgcalls_streams``.  Switching kinds is a new stream in the same call (no
+rejoin).  Whether the assistant may start a voice chat that is not running is
 ``engine.start_video_chat``; py-tgcalls would otherwise start one silently.
 """
 
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ from bot.engines.base import (
     PlayRequest,
     TrackEnded,
 )
-from bot.engines.decode import check_speed, rate
+from bot.engines.decode import rate
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.tg_reader import KurigramMessages
 from bot.engines.tgcalls_events import (
@@ -46,8 +43,7 @@ from bot.engines.tgcalls_events import (
     UpdateTranslator,
     map_error,
 )
-from bot.engines.tgcalls_params import ffmpeg_parameters
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input
+from bot.engines.tgcalls_streams import Preloads, build_stream
 from bot.sources.tg_messages import MessageReader
 
 log = logging.getLogger(__name__)
@@ -62,24 +58,6 @@ class _Playing:
     request: PlayRequest
     offset: float  # where the current stream started within the track
     ended: bool = False
-
-
-@functools.cache
-def _probed_once_class() -> type[Any]:
-    """py-tgcalls' MediaStream whose probe (``check_stream``: ffprobe, and building the
-    ffmpeg command) runs once per stream: ``preload`` may have run it already, and
-    ``play`` runs it again otherwise."""
-    from pytgcalls.types import MediaStream
-
-    class ProbedOnce(MediaStream):  # type: ignore[misc]
-        _probed = False
-
-        async def check_stream(self) -> None:
-            if not self._probed:
-                await super().check_stream()
-                self._probed = True
-
-    return ProbedOnce
 
 
 class PyTgCallsEngine:
@@ -110,7 +88,7 @@ class PyTgCallsEngine:
         self._events = EventDispatcher(f"pytgcalls-{account}")
         self.translator = UpdateTranslator()
         self._playing: dict[int, _Playing] = {}
-        self._prepared: dict[int, tuple[PlayRequest, asyncio.Task[Any]]] = {}
+        self._preloads = Preloads()
         self._locks: dict[int, asyncio.Lock] = {}
         self._checks: set[asyncio.Task[None]] = set()
         #: how long an early end waits before the call state is asked (tests shorten it)
@@ -179,9 +157,7 @@ class PyTgCallsEngine:
     async def close(self) -> None:
         for task in list(self._checks):
             task.cancel()
-        for _, task in self._prepared.values():
-            task.cancel()
-        self._prepared.clear()
+        self._preloads.drop_all()
         for chat_id in list(self._playing):
             with contextlib.suppress(Exception):
                 await self.stop(chat_id)
@@ -239,38 +215,6 @@ class PyTgCallsEngine:
     def _lock(self, chat_id: int) -> asyncio.Lock:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
-    def _stream(self, request: PlayRequest, position: float) -> Any:
-        from pytgcalls.types import AudioQuality, MediaStream
-        from pytgcalls.types.raw import VideoParameters
-
-        stream_class = _probed_once_class()
-        try:
-            source = ffmpeg_input(request.media)
-            sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
-        except UnsafeMedia as exc:
-            raise MediaError(f"refused media: {exc}") from None
-        check_speed(request)
-        params = ffmpeg_parameters(source, request, position)
-        video = request.video
-        if video is None:
-            return stream_class(
-                source.target,
-                audio_parameters=AudioQuality.HIGH,
-                video_flags=MediaStream.Flags.IGNORE,
-                ffmpeg_parameters=params,
-            )
-        return stream_class(
-            source.target,
-            audio_parameters=AudioQuality.HIGH,
-            video_parameters=VideoParameters(video.width, video.height, video.fps),
-            audio_path=None if sound is None else sound.target,
-            audio_flags=(
-                MediaStream.Flags.REQUIRED if request.has_audio else MediaStream.Flags.IGNORE
-            ),
-            video_flags=MediaStream.Flags.REQUIRED,
-            ffmpeg_parameters=params,
-        )
-
     def _config(self) -> Any:
         from pytgcalls.types import GroupCallConfig
 
@@ -312,45 +256,15 @@ class PyTgCallsEngine:
         """Builds the next track's stream and runs py-tgcalls' probe of it (ffprobe, the
         slow part of ``play`` before audio flows) in the background; a ``play`` of the
         same request takes that stream and skips the probe."""
-        old = self._prepared.pop(chat_id, None)
-        if old is not None:
-            old[1].cancel()
-        if request is None or request.is_live:
-            return
-        task = asyncio.create_task(self._probe(request), name=f"pytgcalls-preload-{chat_id}")
-        self._prepared[chat_id] = (request, task)
-
-    async def _probe(self, request: PlayRequest) -> Any:
-        stream = self._stream(request, max(0.0, request.position))
-        await stream.check_stream()
-        return stream
-
-    async def _prepared_stream(self, request: PlayRequest, position: float) -> Any:
-        """The preloaded stream for exactly this request, or None (then ``play`` probes)."""
-        entry = self._prepared.pop(request.chat_id, None)
-        if entry is None:
-            return None
-        mine, task = entry
-        if (mine.track_id, mine.media, mine.position, mine.speed) != (
-            request.track_id,
-            request.media,
-            position,
-            request.speed,
-        ):
-            task.cancel()
-            return None
-        try:
-            return await task
-        except Exception:  # probing failed: play probes again and reports the reason
-            return None
+        self._preloads.start(chat_id, request)
 
     async def _start_stream(self, request: PlayRequest, position: float) -> None:
-        stream = await self._prepared_stream(request, position) or self._stream(request, position)
+        stream = await self._preloads.take(request, position) or build_stream(request, position)
         try:
             await self._calls.play(request.chat_id, stream, self._config())
         except NOT_A_MEMBER:
             await self._join_group(request.chat_id)
-            again = self._stream(request, position)
+            again = build_stream(request, position)
             await self._call(self._calls.play(request.chat_id, again, self._config()))
         except Exception as exc:
             mapped = map_error(exc)
@@ -387,9 +301,7 @@ class PyTgCallsEngine:
 
         async with self._lock(chat_id):
             self._playing.pop(chat_id, None)
-            prepared = self._prepared.pop(chat_id, None)
-            if prepared is not None:
-                prepared[1].cancel()
+            self._preloads.drop(chat_id)
             self.translator.forget(chat_id)
             try:
                 await self._calls.leave_call(chat_id)

@@ -25,6 +25,7 @@ from bot.engines.local import LocalEngine
 from bot.engines.rtmp_args import track_args
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_params import ffmpeg_parameters
+from bot.engines.tgcalls_streams import build_stream
 from bot.ffmpeg import ffmpeg_input
 from tests.engines.test_local import Recorder
 from tests.engines.test_tgcalls import CHAT, FakeCalls, FakeClient
@@ -209,16 +210,10 @@ def test_pytgcalls_parameters_at_speed(tone: Path) -> None:
     assert "atempo" not in ffmpeg_parameters(ffmpeg_input(str(tone)), live, 0)
 
 
-def tgcalls_engine() -> PyTgCallsEngine:
-    return PyTgCallsEngine(
-        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
-    )
-
-
 async def test_pytgcalls_builds_commands_that_play_at_speed(four_seconds: Path) -> None:
     """The commands py-tgcalls itself builds from our parameters (through its probe and
     its option clean-up), run on real ffmpeg: 3 s of source after -ss 1 last 1.5 s."""
-    stream = tgcalls_engine()._stream(PlayRequest(CHAT, "t", str(four_seconds), speed=2.0), 1.0)
+    stream = build_stream(PlayRequest(CHAT, "t", str(four_seconds), speed=2.0), 1.0)
     await stream.check_stream()
     command = shlex.split(stream.microphone.path)
     assert command[command.index("-af") + 1] == "atempo=2"
@@ -233,7 +228,7 @@ async def test_pytgcalls_video_runs_faster_with_its_own_scale(videos: dict[str, 
     frames = {}
     for speed in (1.0, 2.0):
         request = PlayRequest(CHAT, "v", str(videos["landscape"]), video=spec, speed=speed)
-        stream = tgcalls_engine()._stream(request, 0.0)
+        stream = build_stream(request, 0.0)
         await stream.check_stream()
         camera = shlex.split(stream.camera.path)
         assert camera.count("-vf") == 1

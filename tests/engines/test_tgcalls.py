@@ -38,6 +38,7 @@ from bot.engines.base import (
 )
 from bot.engines.tgcalls import PyTgCallsEngine
 from bot.engines.tgcalls_events import EndVerdict, UpdateTranslator, map_error
+from bot.engines.tgcalls_streams import build_stream
 from bot.ffmpeg import NETWORK_FORMATS, NETWORK_PROTOCOLS
 from tests.support.clock import ManualClock
 from tests.support.egress import routed_through_egress
@@ -470,10 +471,7 @@ async def test_call_gone_forgets_the_chat(
 
 async def test_stream_arguments_survive_pytgcalls_cleanup(tmp_path: Path, tone: Path) -> None:
     """The -ss and -protocol_whitelist we pass reach the ffmpeg command py-tgcalls builds."""
-    engine = PyTgCallsEngine(
-        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
-    )
-    stream = engine._stream(PlayRequest(CHAT, "t1", str(tone)), 1.5)
+    stream = build_stream(PlayRequest(CHAT, "t1", str(tone)), 1.5)
     await stream.check_stream()
     command = stream.microphone.path
     assert command.startswith(f"ffmpeg -protocol_whitelist file -ss 1.500 -i {tone} ")
@@ -485,16 +483,13 @@ async def test_network_stream_goes_through_the_egress_proxy(
 ) -> None:
     """pytgcalls' own ffprobe and the ffmpeg command get -http_proxy: its ffprobe can only
     resolve PUBLIC_HOST through the proxy's guarded DNS."""
-    engine = PyTgCallsEngine(
-        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
-    )
     server = MediaServer(files={"tone.mp3": (tone, "audio/mpeg")}, host=PUBLIC_ADDRESS)
     await server.start()
     pretend_public(monkeypatch)
     url = f"http://{PUBLIC_HOST}:{server.port}/files/tone.mp3"
     try:
         async with routed_through_egress(allow_private=False) as egress:
-            stream = engine._stream(PlayRequest(CHAT, "t1", url), 0.0)
+            stream = build_stream(PlayRequest(CHAT, "t1", url), 0.0)
             await stream.check_stream()
     finally:
         await server.close()
@@ -510,11 +505,8 @@ async def test_network_stream_goes_through_the_egress_proxy(
 async def test_https_stream_handed_over_in_the_proxy_mapping() -> None:
     """py-tgcalls' ffprobe and ffmpeg get https media as the egress proxy's mapped http URL,
     with the same whitelists as the bot's own: they never speak TLS (or anything but http)."""
-    engine = PyTgCallsEngine(
-        api_id=1, api_hash="x", session_string="s", invite_link=lambda _c: asyncio.sleep(0, "")
-    )
     async with routed_through_egress(allow_private=False) as egress:
-        stream = engine._stream(PlayRequest(CHAT, "t1", "https://cdn.example/a.mp3"), 0.0)
+        stream = build_stream(PlayRequest(CHAT, "t1", "https://cdn.example/a.mp3"), 0.0)
     assert stream._media_path == "http://cdn.example.https.egress.invalid:443/a.mp3"
     assert stream._ffmpeg_parameters == (
         f"-protocol_whitelist http,tcp,crypto -format_whitelist {NETWORK_FORMATS} "
@@ -627,4 +619,4 @@ async def test_preload_probes_the_next_stream_once_and_play_takes_it(
     await engine.play(PlayRequest(CHAT, "t3", str(tone)))
     assert len(probes) in (2, 3)
     assert probes[-1] == str(tone)
-    assert engine._prepared == {}
+    assert len(engine._preloads) == 0
