@@ -23,6 +23,8 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"})
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 #: how alike a typed name and a file name must be (difflib ratio) to count as a match
 CUTOFF = 0.55
+#: how /play names a library file, and how its Track.source says where it came from
+LIBRARY_PREFIX = "lib:"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """What /play accepts, decided in one place: a replied-to Telegram file, an http(s) URL, a
 library file, or search words.
 
-Every route ends with a checked, probed (or yt-dlp-described) Track, or a SourceError whose
-code the bot turns into one short sentence.  Timing and refusals are recorded per route.
+Every route ends (``bot.sources.routes``) with a checked, probed (or yt-dlp-described) Track,
+or a SourceError whose code the bot turns into one short sentence.  Timing and refusals are
+recorded per route.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import logging
 import re
 import time
 from dataclasses import replace
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
 
 from aiogram import Bot
 
@@ -21,23 +20,20 @@ from bot.config import Settings, SourcesConfig
 from bot.domain.models import SourceKind, Track, new_track_id
 from bot.engines.base import MediaError
 from bot.metrics import SOURCE_FAILURES, SOURCE_RESOLVE_SECONDS
-from bot.sources import http, streaming, ytdlp
+from bot.sources import streaming, ytdlp
 from bot.sources.base import Playlist, Progress, SourceError, SourceRequest
 from bot.sources.cache import DownloadCache
 from bot.sources.cookies import CookieJars, cookie_state_file
-from bot.sources.guard import check_url, split_url
-from bot.sources.library import Library, LibraryEntry
+from bot.sources.library import LIBRARY_PREFIX, Library
 from bot.sources.limits import ResolveGate
-from bot.sources.listing import listing_to_playlist, stream_expiry
 from bot.sources.page_meta import Listing, Wanted
-from bot.sources.probe import probe, with_media
 from bot.sources.progress import report
+from bot.sources.routes import Routes
 from bot.sources.telegram_files import Readers, TelegramFiles
 from bot.sources.tg_messages import parse_message_link
 
 log = logging.getLogger(__name__)
 
-LIBRARY_PREFIX = "lib:"
 #: plain words play a library file only when it matches this well (else: a web search)
 STRICT_LIBRARY_CUTOFF = 0.85
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -59,12 +55,6 @@ def looks_like_url(query: str) -> bool:
     return match is not None and ("://" in query or match.group(1).lower() in KNOWN_SCHEMES)
 
 
-def title_from_url(url: str) -> str:
-    parts = urlsplit(url)
-    name = unquote(PurePosixPath(parts.path).name)
-    return PurePosixPath(name).stem or name or parts.hostname or url
-
-
 class SourceResolver:
     def __init__(
         self,
@@ -75,11 +65,15 @@ class SourceResolver:
         playlist_limit: int = 50,
     ) -> None:
         self._cfg = sources
-        self._max_seconds = max_track_seconds
-        self.playlist_limit = playlist_limit
         self._telegram = telegram
         self.library = Library(sources.library_dir)
         self.cookies = CookieJars(sources.ytdlp_cookies, state_file=cookie_state_file(sources))
+        self._routes = Routes(
+            sources,
+            max_track_seconds=max_track_seconds,
+            cookies=self.cookies,
+            playlist_limit=playlist_limit,
+        )
         self.gate = ResolveGate(
             total=sources.max_concurrent_resolves,
             per_chat=sources.max_resolves_per_chat,
@@ -175,9 +169,9 @@ class SourceResolver:
             raise SourceError("empty")
         if kind == "library":
             entry = await asyncio.to_thread(self.library.find, query[len(LIBRARY_PREFIX) :])
-            return await self._library_track(entry, request)
+            return await self._routes.library_file(entry, request)
         if kind == "url":
-            return await self._url(query, request, progress)
+            return await self._routes.url(query, request, progress)
         if self.library.enabled:
             try:
                 entry = await asyncio.to_thread(
@@ -186,8 +180,8 @@ class SourceResolver:
             except SourceError:
                 pass
             else:
-                return await self._library_track(entry, request)
-        return await self._ytdlp(ytdlp.search_target(query), query, request, progress)
+                return await self._routes.library_file(entry, request)
+        return await self._routes.ytdlp(ytdlp.search_target(query), query, request, progress)
 
     # -- streaming-service links -----------------------------------------------------------
 
@@ -291,122 +285,10 @@ class SourceResolver:
         )
         if source.lower().startswith(LIBRARY_PREFIX):
             entry = await asyncio.to_thread(self.library.find, source[len(LIBRARY_PREFIX) :])
-            return await self._library_track(entry, anonymous)
-        found = await self._url(source, anonymous, None, listing=False)
+            return await self._routes.library_file(entry, anonymous)
+        found = await self._routes.url(source, anonymous, None, listing=False)
         assert isinstance(found, Track)  # not listed: one item
         return found
-
-    # -- routes ----------------------------------------------------------------------------
-
-    async def _url(
-        self,
-        url: str,
-        request: SourceRequest,
-        progress: Progress | None,
-        *,
-        listing: bool = True,
-    ) -> Track | Playlist:
-        """``listing``: a playlist page is listed (else it must be one item: a refresh)."""
-        split_url(url)
-        allow = self._cfg.allow_private_networks
-        # the first call loads yt-dlp's ~1800 extractors: not on the event loop
-        if self._cfg.ytdlp_enabled and await asyncio.to_thread(ytdlp.has_site_extractor, url):
-            await check_url(url, allow_private=allow)
-            return await self._ytdlp(url, url, request, progress, listing=listing)
-        timeout = self._cfg.probe_timeout_seconds
-        final = await http.follow(url, allow_private=allow, timeout=timeout)
-        if final.is_html:
-            if not self._cfg.ytdlp_enabled:
-                raise SourceError("unsupported", "a web page, not media")
-            return await self._ytdlp(final.url, url, request, progress, listing=listing)
-        await report(progress, "probe", None)
-        result = await probe(
-            final.url,
-            timeout=timeout,
-            max_seconds=self._max_seconds,
-            want_video=request.video_quality is not None,
-        )
-        # a radio's station name says more than the tags of whatever song it sent first
-        station = final.icy_name if result.is_live else None
-        title = station or result.display_title() or final.icy_name or title_from_url(final.url)
-        track = Track(
-            title=title,
-            source=url,
-            media=final.url,
-            kind=SourceKind.URL,
-            duration=result.duration,
-            requested_by=request.requested_by,
-            requested_by_name=request.requested_by_name,
-            is_live=result.is_live,
-        )
-        return with_media(track, result, request.video_quality)
-
-    async def _ytdlp(
-        self,
-        target: str,
-        query: str,
-        request: SourceRequest,
-        progress: Progress | None,
-        *,
-        listing: bool = False,
-    ) -> Track | Playlist:
-        """A search or a page through yt-dlp.  ``listing``: a playlist page is listed flat
-        (one more entry than the limit, to tell whether it had more) as lazy tracks."""
-        if not self._cfg.ytdlp_enabled:
-            raise SourceError("unavailable", "yt-dlp is disabled")
-        await report(progress, "list" if listing else "search", None)
-        timeout = (4 if listing else 2) * self._cfg.probe_timeout_seconds
-        limit = self.playlist_limit
-        info = await ytdlp.lookup(
-            target,
-            timeout=timeout,
-            cookies=self.cookies,
-            listing=limit + 1 if listing else None,
-        )
-        if listing and ytdlp.is_listing(info):
-            return listing_to_playlist(
-                info, query=query, limit=limit, max_seconds=self._max_seconds, request=request
-            )
-        track = ytdlp.info_to_track(
-            info,
-            query=query,
-            max_seconds=self._max_seconds,
-            requested_by=request.requested_by,
-            requested_by_name=request.requested_by_name,
-            video_quality=request.video_quality,
-        )
-        # the stream URLs yt-dlp chose are what ffmpeg will open: they pass the same guard
-        for url in (track.media, track.audio_media):
-            if url is not None:
-                await check_url(url, allow_private=self._cfg.allow_private_networks)
-        return replace(track, expires_at=self._expiry(track))
-
-    async def _library_track(self, entry: LibraryEntry, request: SourceRequest) -> Track:
-        result = await probe(
-            str(entry.path),
-            timeout=self._cfg.probe_timeout_seconds,
-            max_seconds=self._max_seconds,
-            want_video=request.video_quality is not None,
-        )
-        track = Track(
-            title=result.display_title() or entry.path.stem,
-            source=LIBRARY_PREFIX + entry.relative,
-            media=str(entry.path),
-            kind=SourceKind.LIBRARY,
-            duration=result.duration,
-            requested_by=request.requested_by,
-            requested_by_name=request.requested_by_name,
-            is_live=result.is_live,
-        )
-        return with_media(track, result, request.video_quality)
-
-    def _expiry(self, track: Track) -> float:
-        """When the first of the stream URLs yt-dlp handed out for ``track`` stops working
-        (a video's picture and sound are two signed URLs)."""
-        ttl = self._cfg.stream_url_ttl_seconds
-        now = time.time()
-        urls = [u for u in (track.media, track.audio_media) if u is not None]
-        return min(stream_expiry(url, now=now, ttl=ttl) for url in urls)
 
     # -- MediaRefresher --------------------------------------------------------------------
 
@@ -438,7 +320,7 @@ class SourceResolver:
             for item in folder:
                 try:
                     async with self.gate.slot(None):
-                        tracks.append(await self._library_track(item, anonymous))
+                        tracks.append(await self._routes.library_file(item, anonymous))
                 except SourceError as exc:
                     SOURCE_FAILURES.labels(kind="library", reason=exc.code).inc()
             if not tracks:

@@ -11,7 +11,7 @@ from bot.config import SourcesConfig
 from bot.domain.models import MediaKind
 from bot.metrics import REGISTRY
 from bot.sources.base import SourceError, SourceRequest, TelegramMedia
-from bot.sources.resolver import SourceResolver, looks_like_url, title_from_url
+from bot.sources.resolver import SourceResolver, looks_like_url
 from tests.support.media_server import MediaServer
 
 
@@ -118,9 +118,7 @@ async def test_expand_for_a_video_playlist_takes_entries_as_vplay_does(
     assert song.media_kind is MediaKind.AUDIO  # no picture: sound, as /vplay plays it
 
 
-def test_url_helpers() -> None:
+def test_looks_like_url() -> None:
     assert looks_like_url("HTTPS://x.example/a")
     assert not looks_like_url("hello world")
     assert not looks_like_url("note:this")
-    assert title_from_url("https://x.example/music/My%20Song.mp3?x=1") == "My Song"
-    assert title_from_url("https://x.example/") == "x.example"

@@ -20,7 +20,7 @@ from bot.domain.models import MediaKind, SourceKind, Track
 from bot.domain.queue import QueueFull
 from bot.sources.base import Playlist, SourceError, SourceRequest
 from bot.sources.guard import split_url
-from bot.sources.resolver import LIBRARY_PREFIX
+from bot.sources.library import LIBRARY_PREFIX
 from bot.storage.playlists import (
     NoSuchEntry,
     NoSuchPlaylist,
