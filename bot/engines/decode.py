@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.domain.policy import SPEED_MAX, SPEED_MIN, SPEED_NORMAL, valid_speed
 from bot.domain.video import VideoSpec
 from bot.engines.base import MediaError, PlayRequest
-from bot.ffmpeg import FfmpegInput, input_args
+from bot.ffmpeg import FfmpegInput, UnsafeMedia, ffmpeg_input, input_args
 
 #: s16le, 2 channels, 48 kHz
 AUDIO_BYTES_PER_SECOND = 48_000 * 2 * 2
@@ -52,6 +52,19 @@ def check_speed(request: PlayRequest) -> None:
         speed_text(rate(request))
     except ValueError as exc:
         raise MediaError(f"refused speed: {exc}") from None
+
+
+def request_inputs(request: PlayRequest) -> tuple[FfmpegInput, FfmpegInput | None]:
+    """The request's media and its separate sound (if any) as ffmpeg inputs, after the
+    checks every engine makes before it starts anything: ``MediaError`` for media the
+    guard refuses or a speed no filter takes, so a bad request never reaches a process."""
+    try:
+        source = ffmpeg_input(request.media)
+        sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
+    except UnsafeMedia as exc:
+        raise MediaError(f"refused media: {exc}") from None
+    check_speed(request)
+    return source, sound
 
 
 def tempo_filter(speed: float) -> str | None:

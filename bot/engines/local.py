@@ -52,14 +52,14 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
-from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, check_speed, decode_args, rate
+from bot.engines.decode import AUDIO_BYTES_PER_SECOND, DecodeJob, decode_args, rate, request_inputs
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.folder_messages import FolderMessages
 from bot.engines.local_preroll import Prerolls
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
 from bot.engines.picture import PicturePipe
 from bot.engines.pipes import spawn_decoder
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+from bot.ffmpeg import tail_message
 from bot.sources.tg_messages import MessageReader
 
 __all__ = ["BYTES_PER_SECOND", "LocalEngine", "VirtualFaults"]
@@ -137,12 +137,7 @@ class LocalEngine:
         if self._closed:
             raise EngineError("the engine is closed")
         self.faults.raise_for(request.chat_id)
-        try:
-            source = ffmpeg_input(request.media)
-            audio = None if request.audio_media is None else ffmpeg_input(request.audio_media)
-        except UnsafeMedia as exc:
-            raise MediaError(f"refused media: {exc}") from None
-        check_speed(request)
+        source, audio = request_inputs(request)
         self._events.start()
         async with self._lock(request.chat_id):
             session = self._sessions.get(request.chat_id)
@@ -188,11 +183,8 @@ class LocalEngine:
             if request is None or request.is_live or session.preroll is not None:
                 return
             try:
-                ffmpeg_input(request.media)
-                if request.audio_media is not None:
-                    ffmpeg_input(request.audio_media)
-                check_speed(request)
-            except (UnsafeMedia, MediaError):
+                request_inputs(request)
+            except MediaError:
                 return  # play() will refuse it with the reason
             session.preroll = Preroll(request)
             await self._prerolls.maybe(session, session.run)

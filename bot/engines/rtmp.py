@@ -46,12 +46,12 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
-from bot.engines.decode import DecodeJob, check_speed, rate
+from bot.engines.decode import DecodeJob, rate, request_inputs
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.pipes import spawn_decoder
 from bot.engines.rtmp_args import relay_args, track_args
 from bot.engines.rtmp_feed import RELAY_GONE, STDERR_KEEP, Push, TargetLookup, Track, forward
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input, tail_message
+from bot.ffmpeg import ffmpeg_input, tail_message
 
 __all__ = ["NoRtmpTarget", "RtmpEngine", "RtmpTarget", "TargetLookup"]
 
@@ -101,13 +101,7 @@ class RtmpEngine:
     async def play(self, request: PlayRequest) -> None:
         if self._closed:
             raise EngineError("the engine is closed")
-        try:
-            ffmpeg_input(request.media)
-            if request.audio_media is not None:
-                ffmpeg_input(request.audio_media)
-        except UnsafeMedia as exc:
-            raise MediaError(f"refused media: {exc}") from None
-        check_speed(request)
+        request_inputs(request)
         self._events.start()
         async with self._lock(request.chat_id):
             await self._halt(request.chat_id)

@@ -15,10 +15,9 @@ import asyncio
 import functools
 from typing import Any
 
-from bot.engines.base import MediaError, PlayRequest
-from bot.engines.decode import check_speed
+from bot.engines.base import PlayRequest
+from bot.engines.decode import request_inputs
 from bot.engines.tgcalls_params import ffmpeg_parameters
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input
 
 
 @functools.cache
@@ -44,12 +43,7 @@ def build_stream(request: PlayRequest, position: float) -> Any:
     from pytgcalls.types.raw import VideoParameters
 
     stream_class = _probed_once_class()
-    try:
-        source = ffmpeg_input(request.media)
-        sound = None if request.audio_media is None else ffmpeg_input(request.audio_media)
-    except UnsafeMedia as exc:
-        raise MediaError(f"refused media: {exc}") from None
-    check_speed(request)
+    source, sound = request_inputs(request)
     params = ffmpeg_parameters(source, request, position)
     video = request.video
     if video is None:
