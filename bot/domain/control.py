@@ -1,6 +1,6 @@
 """The player's public face: what the bot and the web sidecar may ask of playback.
 
-Implemented by ``bot.domain.player.PlayerManager``.  Adapters depend on this protocol, not
+Implemented by ``bot.domain.manager.PlayerManager``.  Adapters depend on this protocol, not
 on the implementation, so they can be tested against a fake.
 """
 

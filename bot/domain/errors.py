@@ -1,5 +1,5 @@
 """One family for every expected failure: a code from one enum, and one chat message per
-code (``bot.telegram.errors.MESSAGES``).
+code (``bot.telegram.errors``, built per update in its language).
 
 Sources, the queue store, the voice engines and the player raise subclasses of
 ``SattvaError`` (``SourceError``, ``QueueError``, ``EngineError``, ``PlayerError``) so

@@ -32,7 +32,7 @@ class KnownChat(Protocol):
 
 
 class ChatSettingsStore(ChatSettingsSource, Protocol):
-    """Per-chat settings (``bot.storage.repos.ChatSettingsRepo``), read and written here."""
+    """Per-chat settings (``bot.storage.chat_settings.ChatSettingsRepo``), read and written here."""
 
     async def ensure_chat(self, chat_id: int, title: str, username: str | None = None) -> None:
         """``username``: the chat's public @username, without the @ (None: private)."""
