@@ -67,6 +67,21 @@ def request_inputs(request: PlayRequest) -> tuple[FfmpegInput, FfmpegInput | Non
     return source, sound
 
 
+def request_job(request: PlayRequest, position: float) -> DecodeJob:
+    """The decode of ``request`` from ``position`` (track time; a live stream from its
+    live edge), after ``request_inputs``' checks."""
+    source, sound = request_inputs(request)
+    return DecodeJob(
+        source,
+        position=0.0 if request.is_live else max(0.0, position),
+        volume=request.volume,
+        video=request.video,
+        has_audio=request.has_audio or request.video is None,
+        audio_source=sound,
+        speed=rate(request),
+    )
+
+
 def tempo_filter(speed: float) -> str | None:
     """The audio filter for ``speed`` without a pitch change (one ``atempo``: its range
     0.5-100 covers SPEED_MIN..SPEED_MAX), or None at normal speed."""

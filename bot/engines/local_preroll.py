@@ -13,9 +13,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from bot.engines.base import EngineError
-from bot.engines.decode import DecodeJob
+from bot.engines.decode import DecodeJob, request_job
 from bot.engines.local_state import Decoder, Preroll, Run, Session
-from bot.ffmpeg import UnsafeMedia, ffmpeg_input
 
 #: how long before the current track's end the next one's ffmpeg starts
 PREROLL_SECONDS = 2.0
@@ -73,19 +72,8 @@ class Prerolls:
     async def _start(self, session: Session, preroll: Preroll) -> None:
         request = preroll.request
         try:
-            audio = request.audio_media
-            decoder = await self._spawn(
-                DecodeJob(
-                    ffmpeg_input(request.media),
-                    position=max(0.0, request.position),
-                    volume=request.volume,
-                    video=request.video,
-                    has_audio=request.has_audio or request.video is None,
-                    audio_source=None if audio is None else ffmpeg_input(audio),
-                    speed=request.speed,
-                )
-            )
-        except (EngineError, UnsafeMedia):
+            decoder = await self._spawn(request_job(request, request.position))
+        except EngineError:  # refused media (MediaError) included
             session.preroll = None  # play() will start it the usual way and report why
             return
         if session.preroll is preroll:

@@ -46,12 +46,12 @@ from bot.engines.base import (
     TrackEnded,
     TrackFailed,
 )
-from bot.engines.decode import DecodeJob, rate, request_inputs
+from bot.engines.decode import rate, request_inputs, request_job
 from bot.engines.dispatch import EventDispatcher
 from bot.engines.pipes import spawn_decoder
 from bot.engines.rtmp_args import relay_args, track_args
 from bot.engines.rtmp_feed import RELAY_GONE, STDERR_KEEP, Push, TargetLookup, Track, forward
-from bot.ffmpeg import ffmpeg_input, tail_message
+from bot.ffmpeg import tail_message
 
 __all__ = ["NoRtmpTarget", "RtmpEngine", "RtmpTarget", "TargetLookup"]
 
@@ -267,16 +267,7 @@ class RtmpEngine:
         self._events.emit(CallGone(chat_id, "rtmp_failed"))
 
     async def _launch(self, chat_id: int, push: Push, track: Track) -> None:
-        request = track.request
-        job = DecodeJob(
-            ffmpeg_input(request.media),
-            position=0.0 if request.is_live else track.offset,
-            volume=request.volume,
-            video=request.video,
-            has_audio=request.has_audio or request.video is None,
-            audio_source=None if request.audio_media is None else ffmpeg_input(request.audio_media),
-            speed=rate(request),
-        )
+        job = request_job(track.request, track.offset)
         args = track_args(self._ffmpeg, job, push.frame, start=push.clock)
         track.proc, _ = await spawn_decoder(lambda _: args, picture=False)
         track.cancelled = False

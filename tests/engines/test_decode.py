@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.video import VideoSpec
 from bot.engines.base import MediaError, PlayRequest
-from bot.engines.decode import request_inputs
+from bot.engines.decode import request_inputs, request_job
 
 
 def test_a_request_gives_its_inputs() -> None:
@@ -33,3 +34,21 @@ def test_a_request_no_engine_may_start_is_refused_before_any_process(
     )
     with pytest.raises(MediaError, match=why):
         request_inputs(request)
+
+
+def test_a_job_starts_where_the_request_says_except_a_live_stream() -> None:
+    track = PlayRequest(chat_id=1, track_id="t", media="/srv/b.mp3", volume=80, speed=1.5)
+    job = request_job(track, 12.5)
+    assert (job.position, job.volume, job.speed, job.has_audio) == (12.5, 80, 1.5, True)
+    assert request_job(track, -3.0).position == 0.0
+    live = PlayRequest(chat_id=1, track_id="t", media="https://x.org/live", is_live=True, speed=2.0)
+    job = request_job(live, 40.0)
+    assert (job.position, job.speed) == (0.0, 1.0)  # its live edge, at 1x
+
+
+def test_a_silent_video_job_has_no_sound() -> None:
+    video = VideoSpec(640, 360, 30)
+    silent = PlayRequest(chat_id=1, track_id="t", media="/srv/v.mp4", video=video, has_audio=False)
+    assert request_job(silent, 0.0).has_audio is False
+    sound_only = PlayRequest(chat_id=1, track_id="t", media="/srv/a.mp3", has_audio=False)
+    assert request_job(sound_only, 0.0).has_audio is True  # no picture: sound is all it has
