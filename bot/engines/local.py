@@ -58,7 +58,7 @@ from bot.engines.folder_messages import FolderMessages
 from bot.engines.local_preroll import Prerolls
 from bot.engines.local_state import Decoder, Preroll, Run, Session, VirtualFaults
 from bot.engines.picture import PicturePipe
-from bot.engines.pipes import spawn_decoder
+from bot.engines.pipes import keep_tail, spawn_decoder
 from bot.ffmpeg import tail_message
 from bot.sources.tg_messages import MessageReader
 
@@ -70,7 +70,6 @@ BYTES_PER_SECOND = AUDIO_BYTES_PER_SECOND
 CHUNK = BYTES_PER_SECOND // 10
 #: how far reading may run ahead of real time (what a pause or a stop can cut short)
 LEAD_SECONDS = 0.2
-_STDERR_KEEP = 4096
 
 
 async def _whole_chunk(stream: asyncio.StreamReader) -> bytes:
@@ -344,7 +343,7 @@ class LocalEngine:
         proc = run.proc
         assert proc.stdout is not None
         assert proc.stderr is not None
-        stderr_task = asyncio.create_task(self._drain_stderr(proc.stderr, run))
+        stderr_task = asyncio.create_task(keep_tail(proc.stderr, run.stderr))
         picture = run.decoder.picture
         if picture is not None:
             picture.attach(
@@ -413,12 +412,6 @@ class LocalEngine:
         if run.cancelled:
             return 0.0
         return delivered - (now - run.began) - LEAD_SECONDS
-
-    @staticmethod
-    async def _drain_stderr(stream: asyncio.StreamReader, run: Run) -> None:
-        while chunk := await stream.read(1024):
-            run.stderr += chunk
-            del run.stderr[:-_STDERR_KEEP]
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process | None) -> None:

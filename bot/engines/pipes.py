@@ -44,3 +44,16 @@ async def reader(fd: int, *, limit: int = 1 << 22) -> asyncio.StreamReader:
         lambda: asyncio.StreamReaderProtocol(stream, loop=loop), os.fdopen(fd, "rb", buffering=0)
     )
     return stream
+
+
+#: how much of a child's stderr is kept: its last lines are what a failure reports
+STDERR_KEEP = 4096
+
+
+async def keep_tail(stream: asyncio.StreamReader, into: bytearray) -> None:
+    """Reads a child's stderr to its end, keeping the last ``STDERR_KEEP`` bytes in
+    ``into``: the pipe must be read or the child blocks once it is full, and only the end
+    says why it stopped (``bot.ffmpeg.tail_message``)."""
+    while chunk := await stream.read(1024):
+        into += chunk
+        del into[:-STDERR_KEEP]

@@ -48,9 +48,9 @@ from bot.engines.base import (
 )
 from bot.engines.decode import rate, request_inputs, request_job
 from bot.engines.dispatch import EventDispatcher
-from bot.engines.pipes import spawn_decoder
+from bot.engines.pipes import keep_tail, spawn_decoder
 from bot.engines.rtmp_args import relay_args, track_args
-from bot.engines.rtmp_feed import RELAY_GONE, STDERR_KEEP, Push, TargetLookup, Track, forward
+from bot.engines.rtmp_feed import RELAY_GONE, Push, TargetLookup, Track, forward
 from bot.ffmpeg import tail_message
 
 __all__ = ["NoRtmpTarget", "RtmpEngine", "RtmpTarget", "TargetLookup"]
@@ -238,9 +238,7 @@ class RtmpEngine:
         """Keeps the relay's last error; a relay that dies while still wanted is
         reconnected with backoff, and after too many failures the chat is gone."""
         assert push.proc.stderr is not None
-        while chunk := await push.proc.stderr.read(1024):
-            push.stderr += chunk
-            del push.stderr[:-STDERR_KEEP]
+        await keep_tail(push.proc.stderr, push.stderr)
         await push.proc.wait()
         if self._pushes.get(chat_id) is not push:
             return

@@ -13,8 +13,8 @@ from bot.domain.ports import RtmpTarget
 from bot.domain.video import VideoSpec
 from bot.engines.base import PlayRequest
 from bot.engines.mpegts import NotTransportStream, TsClock
+from bot.engines.pipes import keep_tail
 
-STDERR_KEEP = 4096
 #: what ``forward`` returns when the relay went away: not the track's failure (the relay's
 #: watcher connects again and resumes the track)
 RELAY_GONE = -1
@@ -76,12 +76,6 @@ async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) 
                     on_first_frame()
             await relay.drain()
 
-    async def errors() -> None:
-        assert proc.stderr is not None
-        while chunk := await proc.stderr.read(1024):
-            track.stderr += chunk
-            del track.stderr[:-STDERR_KEEP]
-
     def kill() -> None:
         # or it would sit for ever on a pipe nobody reads, outliving the track
         if proc.returncode is None:
@@ -89,7 +83,7 @@ async def forward(push: Push, track: Track, on_first_frame: Callable[[], None]) 
                 proc.kill()
 
     try:
-        await asyncio.gather(stream(), errors())
+        await asyncio.gather(stream(), keep_tail(proc.stderr, track.stderr))
         return await proc.wait()
     except (ConnectionError, OSError):
         kill()
