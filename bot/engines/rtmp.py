@@ -153,7 +153,7 @@ class RtmpEngine:
         track = self._tracks.get(chat_id)
         if track is None:
             return None
-        return track.paused_at if track.paused_at is not None else self._position(track)
+        return self._position(track)
 
     async def listeners(self, chat_id: int) -> int | None:
         return None  # an RTMP server does not say who watches
@@ -179,7 +179,10 @@ class RtmpEngine:
         return self._locks.setdefault(chat_id, asyncio.Lock())
 
     def _position(self, track: Track) -> float:
-        """Track time: each frame sent is 1/fps of output, ``speed`` times that of track."""
+        """Track time: where it was paused, else each frame sent is 1/fps of output,
+        ``speed`` times that of track."""
+        if track.paused_at is not None:
+            return track.paused_at
         return track.offset + rate(track.request) * track.frames / self._frame.fps
 
     async def _restart(
@@ -190,7 +193,7 @@ class RtmpEngine:
             push = self._pushes.get(chat_id)
             if track is None or push is None:
                 return
-            current = track.paused_at if track.paused_at is not None else self._position(track)
+            current = self._position(track)
             request = track.request
             if volume is not None:
                 request = replace(request, volume=volume)
